@@ -1,0 +1,140 @@
+// The validated, immutable configuration model of minisup.
+//
+// load_config() (load_config.h) turns minisup.toml and its includes into a
+// Config. Everything here is already checked, defaulted and expanded:
+// paths are absolute, `${VAR}` references are replaced, sizes are bytes,
+// durations are std::chrono types and signals are numbers. Field names are
+// the TOML keys verbatim, so one grep finds the docs, the parser, the struct
+// and the tests.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace minisup::config {
+
+/// Durations in the config: fractions of a second are allowed.
+using Duration = std::chrono::nanoseconds;
+
+/// Where a value came from in a config file (1-based line and column).
+struct SourceLocation {
+  std::filesystem::path file;
+  int line = 0;
+  int column = 0;
+  bool operator==(const SourceLocation&) const = default;
+};
+
+/// `autorestart`: restart a process after it exits from RUNNING.
+enum class AutoRestart {
+  Never,       ///< false
+  Always,      ///< true
+  Unexpected,  ///< "unexpected": only if the exit code is not in exitcodes
+};
+
+/// Where one output stream (stdout or stderr) of a process goes.
+struct LogTarget {
+  enum class Kind {
+    File,     ///< a file at `path` (AUTO resolves to a File under childlogdir)
+    None,     ///< "NONE": discarded
+    Console,  ///< "console": minisupd's stdout, lines prefixed `NAME | `
+  };
+  Kind kind = Kind::File;
+  std::filesystem::path path;  ///< absolute; empty unless kind == File
+  bool operator==(const LogTarget&) const = default;
+};
+
+/// The settings of one output stream: `stdout_logfile`,
+/// `stdout_logfile_maxbytes`, `stdout_logfile_backups` (or stderr_*).
+struct LogSettings {
+  /// Rotate before a write would take the file past this many bytes; 0 = never.
+  std::uint64_t maxbytes = 50ull * 1024 * 1024;
+  /// Rotated files kept (`.1` ... `.N`); 0 = none kept (the file is truncated).
+  int backups = 10;
+  bool operator==(const LogSettings&) const = default;
+};
+
+/// One process of a program: the program itself when numprocs = 1, else
+/// `NAME:N`. Values that may mention `${MINISUP_PROCESS_NUM}` (and
+/// `${MINISUP_PROCESS_NAME}`, `${MINISUP_PROGRAM}`) are expanded per process.
+struct ProcessConfig {
+  std::string name;     ///< "web", or "web:3" when numprocs > 1
+  int process_num = 0;  ///< 0 ... numprocs-1 (MINISUP_PROCESS_NUM)
+  /// argv: split like a shell (string form) and expanded; never empty.
+  std::vector<std::string> command;
+  /// Working directory (absolute); nullopt = inherit minisupd's.
+  std::optional<std::filesystem::path> directory;
+  /// The program's extra environment, values expanded. The child's full
+  /// environment is minisupd's + [supervisor].environment + this + MINISUP_*.
+  std::map<std::string, std::string> environment;
+  LogTarget stdout_logfile;
+  LogTarget stderr_logfile;  ///< ignored when the program has redirect_stderr
+  bool operator==(const ProcessConfig&) const = default;
+};
+
+/// One `[program.NAME]` table, with defaults applied.
+struct ProgramConfig {
+  std::string name;  ///< the table key: letters, digits, `_`, `.`, `-`
+  std::optional<std::string> user;   ///< run as this user (needs root)
+  std::optional<mode_t> umask;       ///< nullopt = inherit
+  bool autostart = true;
+  AutoRestart autorestart = AutoRestart::Unexpected;
+  std::vector<int> exitcodes{0};     ///< expected exit codes
+  Duration startsecs = std::chrono::seconds(1);  ///< up this long => RUNNING; 0 = at once
+  int startretries = 3;              ///< failed retries in a row before FATAL
+  int stopsignal = 15;               ///< signal number (SIGTERM)
+  Duration stopwaitsecs = std::chrono::seconds(10);  ///< then SIGKILL; 0 = at once
+  bool stopasgroup = false;          ///< stop signal to the group; implies killasgroup
+  bool killasgroup = false;          ///< SIGKILL to the process group
+  int priority = 999;                ///< lower starts first and stops last
+  int numprocs = 1;
+  LogSettings stdout_logfile_settings;  ///< stdout_logfile_maxbytes/_backups
+  LogSettings stderr_logfile_settings;  ///< stderr_logfile_maxbytes/_backups
+  bool redirect_stderr = false;
+  /// One entry per process, in process_num order (size == numprocs).
+  std::vector<ProcessConfig> processes;
+
+  /// Where the `[program.NAME]` header is (not part of the definition's
+  /// identity: excluded from equals_definition()).
+  SourceLocation where;
+
+  /// True when every key of the two definitions is the same after defaults
+  /// and expansion (what `reread` calls unchanged). `where` is ignored.
+  bool equals_definition(const ProgramConfig& other) const;
+};
+
+/// Log levels of minisupd's own log (`loglevel`).
+enum class LogLevel { Trace, Debug, Info, Warn, Error };
+
+/// The `[supervisor]` table of the main config file.
+struct SupervisorConfig {
+  std::filesystem::path socket;      ///< absolute; default `minisup.sock` next to the config
+  mode_t socket_mode = 0700;
+  std::string logfile = "-";         ///< "-" = stderr, else an absolute path
+  LogLevel loglevel = LogLevel::Info;
+  std::filesystem::path childlogdir; ///< absolute; default `logs` next to the config
+  std::optional<std::filesystem::path> pidfile;  ///< written only when set
+  std::vector<std::string> include;  ///< the globs as written
+  std::map<std::string, std::string> environment;  ///< added to every program
+};
+
+/// A whole, valid configuration.
+struct Config {
+  std::filesystem::path file;  ///< the main config file (absolute)
+  SupervisorConfig supervisor;
+  /// Every program, sorted by (priority, name): the start order.
+  std::vector<ProgramConfig> programs;
+  /// Non-fatal findings, e.g. `conf.d/*.toml: include matches no file`.
+  std::vector<std::string> warnings;
+
+  /// The program called `name`, or nullptr.
+  const ProgramConfig* find_program(const std::string& name) const;
+};
+
+}  // namespace minisup::config

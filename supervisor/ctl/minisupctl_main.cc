@@ -1,0 +1,2 @@
+// Placeholder until minisupctl lands.
+int main() { return 0; }
