@@ -107,6 +107,10 @@ struct ProgramConfig {
   /// True when every key of the two definitions is the same after defaults
   /// and expansion (what `reread` calls unchanged). `where` is ignored.
   bool equals_definition(const ProgramConfig& other) const;
+
+  /// Exact equality, `where` included (use equals_definition() to compare
+  /// definitions).
+  bool operator==(const ProgramConfig&) const = default;
 };
 
 /// Log levels of minisupd's own log (`loglevel`).

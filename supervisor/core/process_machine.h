@@ -20,8 +20,33 @@
 //   STOPPING --exit--> STOPPED
 //   BACKOFF --stop--> STOPPED at once
 // An event that does not fit the current state is ignored (no actions).
+//
+// Details the runtime relies on:
+// - Spawn is answered by Spawned{pid} (fork done) and the run ends with
+//   exactly one of ChildExited or SpawnFailed. SpawnFailed may come before
+//   Spawned (nothing was forked) or after it (exec failed in the child, known
+//   through the exec-status pipe); it then replaces ChildExited for that
+//   child. SpawnFailed in STARTING, or in RUNNING (startsecs = 0 makes a
+//   process RUNNING at Spawned), counts as a failed start.
+// - A stop requested in STARTING before Spawned goes to STOPPING at once
+//   with no signal; Spawned then sends the stop signal and arms stopwaitsecs
+//   (SpawnFailed goes to STOPPED).
+// - stopwaitsecs = 0: the stop signal and SIGKILL are sent in the same step.
+// - SIGKILL is sent once. Five seconds later (kSigkillGrace), if the process
+//   has still not been reaped, a Notice reports it; it is not killed again.
+// - With killasgroup (stopasgroup implies it), ChildExited{group_alive} in
+//   STOPPING means the leader is gone but its group is not: pid() becomes 0,
+//   process_group() stays, stopwaitsecs stays armed, and the machine stays
+//   STOPPING until GroupEmptied (-> STOPPED) or the deadline (SIGKILL to the
+//   group). The RecordExit then keeps the leader's status.
+// - DeadlineExpired for a deadline the machine has not armed (or has
+//   cancelled) is ignored, so a late timer can do no harm.
+// - inhibit_restarts() (graceful shutdown): no more spawns on the machine's
+//   own initiative; user StartRequests still work (Supervisor refuses them).
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -31,6 +56,9 @@
 #include "supervisor/core/action.h"
 
 namespace minisup::core {
+
+/// How long after SIGKILL a process that is still not reaped is reported.
+inline constexpr std::chrono::seconds kSigkillGrace{5};
 
 /// The part of a program's config that drives its state machine.
 struct ProcessPolicy {
@@ -43,7 +71,9 @@ struct ProcessPolicy {
   bool stopasgroup = false;
   bool killasgroup = false;  ///< also true when stopasgroup is
 
+  /// The policy of `program` (killasgroup is set when stopasgroup is).
   static ProcessPolicy from(const config::ProgramConfig& program);
+  bool operator==(const ProcessPolicy&) const = default;
 };
 
 // ---- Requests (imperatives) ----
@@ -51,7 +81,8 @@ struct StartRequest {};
 struct StopRequest {};
 
 // ---- Facts (past tense), reported by the runtime ----
-/// The Spawn action succeeded: the child runs with this pid.
+/// The Spawn action succeeded: the child runs with this pid (which is also
+/// its process group id).
 struct Spawned {
   int pid = 0;
 };
@@ -79,35 +110,86 @@ struct DeadlineExpired {
 using Event = std::variant<StartRequest, StopRequest, Spawned, SpawnFailed, ChildExited,
                            GroupEmptied, DeadlineExpired>;
 
+/// "StartRequest", "Spawned(pid 12)", "ChildExited(status 1)", ... for logs
+/// and test names.
+std::string describe(const Event& event);
+
 class ProcessMachine {
  public:
   explicit ProcessMachine(ProcessPolicy policy);
 
   /// Feeds one event at time `now`; returns what the runtime must do, in
-  /// order. Never throws.
+  /// order. An event that does not fit the current state returns nothing.
+  /// Never throws (but for std::bad_alloc).
   std::vector<Action> handle(const Event& event, TimePoint now);
 
+  /// From now on the machine never spawns on its own initiative: an exit
+  /// from RUNNING ends in EXITED whatever autorestart says, and a failed
+  /// start goes to BACKOFF without a retry deadline (retry_at() empty) until
+  /// a stop or a start request. Used by the graceful shutdown. Irreversible.
+  void inhibit_restarts() { restarts_inhibited_ = true; }
+  bool restarts_inhibited() const { return restarts_inhibited_; }
+
   ProcessState state() const { return state_; }
-  /// The running child's pid; 0 when there is none.
+  /// The running child's pid; 0 when there is none (not spawned yet, or
+  /// reaped).
   int pid() const { return pid_; }
-  /// When the current (or last) child was spawned.
+  /// The process group of the current (or last) child (= its pid); nonzero
+  /// from Spawned until the stop or exit is complete, also after the leader
+  /// was reaped while its group lingers (SendSignal{to_group} targets it).
+  int process_group() const { return process_group_; }
+  /// When the current (or last) child was spawned (Spawned, or the Spawn
+  /// request until Spawned arrives).
   TimePoint started_at() const { return started_at_; }
   /// The end of the last run, if any.
   const std::optional<ExitRecord>& last_exit() const { return last_exit_; }
   /// Failed starts in a row so far (shown as `retry N/startretries`).
   int failed_starts() const { return failed_starts_; }
-  /// When the next retry is due (BACKOFF only).
+  /// When the next retry is due (BACKOFF only, unless restarts are
+  /// inhibited).
   std::optional<TimePoint> retry_at() const { return retry_at_; }
-  /// The last spawn error, or why the process is FATAL; empty otherwise.
+  /// When the stop signal was sent (STOPPING only).
+  std::optional<TimePoint> stop_requested_at() const { return stop_requested_at_; }
+  /// The last spawn error, or why the process is FATAL; empty otherwise
+  /// (cleared by a start request and by a successful Spawned).
   const std::string& last_error() const { return last_error_; }
   /// SIGKILL has been sent during the current stop.
   bool sigkill_sent() const { return sigkill_sent_; }
+  /// Whether the deadline of `kind` is armed, and when it is due.
+  std::optional<TimePoint> deadline(DeadlineKind kind) const {
+    return deadlines_[static_cast<std::size_t>(kind)];
+  }
   const ProcessPolicy& policy() const { return policy_; }
 
  private:
+  using Actions = std::vector<Action>;
+
+  // One function per state: the transitions out of it.
+  void on_idle(const Event& event, TimePoint now, Actions& out);  // STOPPED, EXITED, FATAL
+  void on_starting(const Event& event, TimePoint now, Actions& out);
+  void on_running(const Event& event, TimePoint now, Actions& out);
+  void on_backoff(const Event& event, TimePoint now, Actions& out);
+  void on_stopping(const Event& event, TimePoint now, Actions& out);
+
+  // Steps shared by several transitions.
+  void change_state(ProcessState to, std::string reason, Actions& out);
+  void arm(DeadlineKind kind, TimePoint at, Actions& out);
+  void cancel(DeadlineKind kind, Actions& out);
+  void spawn(TimePoint now, Actions& out);
+  void on_spawned(int pid, TimePoint now, Actions& out);
+  void fail_start(std::string what, TimePoint now, Actions& out);
+  void begin_stop(TimePoint now, Actions& out);
+  void send_stop_signal(TimePoint now, Actions& out);
+  void escalate_stop(TimePoint now, Actions& out);
+  /// STOPPING -> STOPPED with `record` (the leader's exit); `group_lingered`
+  /// when it comes from GroupEmptied.
+  void finish_stop(ExitRecord record, bool group_lingered, TimePoint now, Actions& out);
+  ExitRecord make_exit_record(const ChildExited& exit, TimePoint now) const;
+
   ProcessPolicy policy_;
   ProcessState state_ = ProcessState::Stopped;
   int pid_ = 0;
+  int process_group_ = 0;
   TimePoint started_at_{};
   std::optional<TimePoint> stop_requested_at_;
   std::optional<TimePoint> retry_at_;
@@ -115,7 +197,12 @@ class ProcessMachine {
   int failed_starts_ = 0;
   bool sigkill_sent_ = false;
   std::string last_error_;
-  // Implementation details may add members here.
+  /// The armed deadlines, indexed by DeadlineKind.
+  std::array<std::optional<TimePoint>, 3> deadlines_{};
+  /// STOPPING with killasgroup: the leader's exit, kept until the group is
+  /// gone (GroupEmptied).
+  std::optional<ExitRecord> leader_exit_;
+  bool restarts_inhibited_ = false;
 };
 
 }  // namespace minisup::core

@@ -1,6 +1,7 @@
 // The states of one supervised process, as supervisord names them.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string_view>
 
@@ -15,6 +16,16 @@ enum class ProcessState {
   Exited,    ///< exited from RUNNING (expectedly or not)
   Fatal,     ///< could not be started (startretries exhausted)
 };
+
+/// Every state, in declaration order (for tables and tests).
+inline constexpr std::array kAllProcessStates{
+    ProcessState::Stopped,  ProcessState::Starting, ProcessState::Running, ProcessState::Backoff,
+    ProcessState::Stopping, ProcessState::Exited,   ProcessState::Fatal,
+};
+
+/// True for the states without a child and without anything pending:
+/// STOPPED, EXITED and FATAL. (BACKOFF has no child but a retry pending.)
+bool is_idle(ProcessState state);
 
 /// "STOPPED", "STARTING", ... (upper case, as shown by status).
 std::string_view to_string(ProcessState state);

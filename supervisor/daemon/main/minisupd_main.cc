@@ -1,2 +1,106 @@
-// Placeholder until the daemon lands.
-int main() { return 0; }
+// minisupd: the supervisor daemon's entry point.
+//
+// Parses the command line, finds and validates the config, then either
+// prints the --check summary or runs the Runtime in the foreground (or,
+// with --daemon, detached). Exceptions are fine until the loop starts; they
+// are mapped to exit codes here: 2 for usage and config errors, 1 for
+// runtime failures (e.g. another minisupd already serves the socket).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "supervisor/config/load_config.h"
+#include "supervisor/daemon/runtime.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+/// Detaches from the terminal the classic way (fork, setsid, fork) for
+/// --daemon. The foreground parent exits 0 once the grandchild is running.
+void daemonize() {
+  if (pid_t pid = fork(); pid < 0) {
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  } else if (pid > 0) {
+    _exit(kExitOk);
+  }
+  setsid();  // leave the terminal's session so a hangup there does not reach us
+  if (pid_t pid = fork(); pid < 0) {
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  } else if (pid > 0) {
+    _exit(kExitOk);  // the session leader goes; we can never reacquire a terminal
+  }
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+    dup2(null_fd, STDERR_FILENO);
+    if (null_fd > STDERR_FILENO) close(null_fd);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "minisupd: the minisup process supervisor daemon.\n"
+      "Runs the programs of a TOML config in the foreground, keeps them running and stops\n"
+      "them gracefully. Signals: TERM/INT/QUIT shut down gracefully, HUP reloads the config,\n"
+      "USR2 reopens log files. Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or\n"
+      "config error. See minisupd(8) and minisup.toml(5).",
+      "minisupd"};
+  std::optional<std::string> config_file;
+  bool check = false;
+  bool detach = false;
+  app.add_option("-c,--config", config_file,
+                 "Config file (default: ./minisup.toml, else /etc/minisup/minisup.toml)");
+  app.add_flag("--check", check,
+               "Validate the config, print a summary (programs, start order, worst-case "
+               "shutdown time) and exit: 0 when valid, 2 otherwise");
+  app.add_flag("--daemon", detach, "Detach from the terminal (legacy setups; writes pidfile)");
+  app.set_version_flag("-V,--version", std::string("minisupd ") + MINISUP_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  using namespace minisup;
+  std::optional<std::filesystem::path> explicit_file;
+  if (config_file) explicit_file = *config_file;
+  auto file = config::find_config_file(explicit_file);
+  if (!file) {
+    std::cerr << "minisupd: no config file: tried ./minisup.toml and /etc/minisup/minisup.toml "
+                 "(use -c FILE)\n";
+    return kExitUsage;
+  }
+  config::LoadResult loaded = config::load_config(*file, config::process_environment());
+  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << '\n';
+  if (!loaded.errors.empty() || !loaded.config) {
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << '\n';
+    std::cerr << "minisupd: " << loaded.errors.size() << " error(s) in config; nothing started\n";
+    return kExitUsage;
+  }
+  if (check) {
+    std::cout << config::check_summary(*loaded.config);
+    return kExitOk;
+  }
+  try {
+    if (detach) daemonize();
+    daemon::Runtime runtime(std::move(*loaded.config));
+    return runtime.run();
+  } catch (const std::exception& e) {
+    std::cerr << "minisupd: " << e.what() << '\n';
+    return kExitRuntime;
+  }
+}

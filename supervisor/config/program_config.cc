@@ -1,0 +1,21 @@
+#include "supervisor/config/program_config.h"
+
+#include <algorithm>
+
+namespace minisup::config {
+
+bool ProgramConfig::equals_definition(const ProgramConfig& other) const {
+  // Compare a copy whose `where` is the other's, so that every other field
+  // (including any added later) takes part through the defaulted ==.
+  ProgramConfig mine = *this;
+  mine.where = other.where;
+  return mine == other;
+}
+
+const ProgramConfig* Config::find_program(const std::string& name) const {
+  const auto it = std::find_if(programs.begin(), programs.end(),
+                               [&name](const ProgramConfig& program) { return program.name == name; });
+  return it == programs.end() ? nullptr : &*it;
+}
+
+}  // namespace minisup::config

@@ -1,0 +1,429 @@
+// ControlServer implementation (see control_server.h for the model).
+#include "supervisor/control/control_server.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "supervisor/control/unix_address.h"
+#include "supervisor/sys/sys_error.h"
+
+namespace minisup::control {
+
+namespace {
+
+/// Connections accepted per wakeup of the listening socket, so a burst of
+/// connects cannot starve the clients already connected.
+constexpr int kAcceptBurst = 64;
+/// Bytes read from one client per wakeup (level-triggered epoll comes back).
+constexpr std::size_t kReadChunk = 64 * 1024;
+/// How long to stop accepting when accept() fails and no spare descriptor
+/// is left to get rid of the pending connection.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+
+sys::UniqueFd make_socket(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw sys::SysError("socket", path.string(), errno);
+  return sys::UniqueFd(fd);
+}
+
+/// Makes room at `path`: nothing there is fine; a socket nobody listens on
+/// (connect() refused: its minisupd died) is removed; a socket with a live
+/// listener is another minisupd.
+void remove_stale_socket(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) < 0) {
+    if (errno == ENOENT) return;
+    throw sys::SysError("stat", path.string(), errno);
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    throw std::runtime_error(fmt::format("{}: exists and is not a socket", path.string()));
+  }
+  // Non-blocking so that a live server with a full backlog (EAGAIN) cannot
+  // block us; that, too, means "live".
+  sys::UniqueFd probe = make_socket(path);
+  UnixAddress address = make_unix_address(path);
+  if (::connect(probe.get(), address.get(), address.length) == 0 || errno == EAGAIN ||
+      errno == EINPROGRESS) {
+    throw SocketInUseError(fmt::format("another minisupd is running on {}", path.string()));
+  }
+  const int err = errno;
+  if (err == ENOENT) return;  // removed meanwhile
+  if (err != ECONNREFUSED) throw sys::SysError("connect", path.string(), err);
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw sys::SysError("unlink", path.string(), errno);
+}
+
+bool is_blank(std::string_view line) {
+  return line.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+}  // namespace
+
+struct ControlServer::Client {
+  ClientId id = 0;
+  sys::UniqueFd fd;
+  Peer peer;
+  std::string in;             ///< received bytes not yet consumed
+  std::size_t in_start = 0;   ///< in[0, in_start) was delivered already
+  std::size_t scan_from = 0;  ///< no '\n' in in[in_start, scan_from)
+  std::string out;            ///< replies not yet written
+  std::size_t out_start = 0;  ///< out[0, out_start) was written already
+  bool reading = true;        ///< false after EOF or close_after_flush
+  bool closing = false;       ///< close_after_flush was called
+  std::uint32_t interest = EPOLLIN;  ///< events registered with the loop
+
+  std::size_t pending_output() const { return out.size() - out_start; }
+};
+
+ControlServer::ControlServer(loop::EventLoop& loop, std::filesystem::path socket, mode_t mode,
+                             Handlers handlers, Limits limits)
+    : loop_(loop), socket_path_(std::move(socket)), handlers_(std::move(handlers)), limits_(limits) {
+  remove_stale_socket(socket_path_);
+  listen_fd_ = make_socket(socket_path_);
+  UnixAddress address = make_unix_address(socket_path_);
+
+  // The socket file must never be more open than `mode`, not even for an
+  // instant. On Linux the file bind() creates gets 0777 & ~umask, and
+  // fchmod() on the socket descriptor changes the socket inode, not that
+  // file; so the umask is narrowed around bind() (minisupd is one thread
+  // here, nothing else creates files meanwhile). The chmod() afterwards makes
+  // the mode exact, and listen() comes last: until then connect() is
+  // refused anyway.
+  const mode_t old_umask = ::umask(~mode & 0777);
+  const int bound = ::bind(listen_fd_.get(), address.get(), address.length);
+  const int bind_errno = errno;
+  ::umask(old_umask);
+  if (bound < 0) {
+    if (bind_errno == EADDRINUSE) {
+      // Another server bound the path between our check and our bind.
+      throw SocketInUseError(fmt::format("another minisupd is running on {}", socket_path_.string()));
+    }
+    throw sys::SysError("bind", socket_path_.string(), bind_errno);
+  }
+  try {
+    if (::chmod(socket_path_.c_str(), mode & 07777) < 0) throw sys::SysError("chmod", socket_path_.string(), errno);
+    struct stat st {};
+    if (::lstat(socket_path_.c_str(), &st) < 0) throw sys::SysError("stat", socket_path_.string(), errno);
+    socket_dev_ = st.st_dev;
+    socket_ino_ = st.st_ino;
+    if (::listen(listen_fd_.get(), SOMAXCONN) < 0) throw sys::SysError("listen", socket_path_.string(), errno);
+    // The spare descriptor of PITFALL 11 (see accept_one_spare).
+    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!spare_fd_) throw sys::SysError("open", "/dev/null", errno);
+    loop_.add_fd(listen_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_listen_ready(); });
+    listening_ = true;
+  } catch (...) {
+    ::unlink(socket_path_.c_str());
+    throw;
+  }
+}
+
+ControlServer::~ControlServer() {
+  if (disconnect_timer_armed_) loop_.cancel_timer(disconnect_timer_);
+  if (relisten_timer_ != 0) loop_.cancel_timer(relisten_timer_);
+  for (auto& [id, client] : clients_) loop_.remove_fd(client->fd.get());
+  clients_.clear();
+  dropped_.clear();
+  if (listening_) loop_.remove_fd(listen_fd_.get());
+  listen_fd_.reset();
+  // Remove the file only if it is still ours: a successor minisupd may
+  // have replaced it already.
+  struct stat st {};
+  if (::lstat(socket_path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
+    ::unlink(socket_path_.c_str());
+  }
+}
+
+void ControlServer::log(std::string_view message) {
+  if (handlers_.on_log) handlers_.on_log(message);
+}
+
+// ---------------------------------------------------------------------------
+// Accepting
+// ---------------------------------------------------------------------------
+
+void ControlServer::on_listen_ready() {
+  for (int i = 0; i < kAcceptBurst && listening_; ++i) {
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        log(fmt::format("control socket: accept: {}", sys::error_text(err)));
+        accept_one_spare();
+        continue;
+      }
+      log(fmt::format("control socket: accept: {}", sys::error_text(err)));
+      accept_one_spare();
+      return;
+    }
+    sys::UniqueFd owned(fd);
+    Peer peer{0, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
+    ucred cred{};
+    socklen_t length = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0) {
+      peer = Peer{cred.pid, cred.uid, cred.gid};
+    }
+    if (clients_.size() >= limits_.max_clients) {
+      log(fmt::format("control socket: refused a client (pid {}, uid {}): already {} clients", peer.pid,
+                      peer.uid, clients_.size()));
+      reject_connection(owned.release(), ErrorCode::TooManyClients,
+                        fmt::format("too many clients (at most {} at once)", limits_.max_clients));
+      continue;
+    }
+    auto client = std::make_unique<Client>();
+    client->id = next_id_++;
+    client->fd = std::move(owned);
+    client->peer = peer;
+    const ClientId id = client->id;
+    loop_.add_fd(client->fd.get(), EPOLLIN, [this, id](std::uint32_t events) { on_client_ready(id, events); });
+    clients_.emplace(id, std::move(client));
+  }
+}
+
+void ControlServer::accept_one_spare() {
+  // At the descriptor limit the pending connection keeps the listening
+  // socket readable, and level-triggered epoll would wake us for ever
+  // (PITFALL 11). Give up the spare descriptor, accept the connection, tell
+  // it why and close it, then take the spare back.
+  if (spare_fd_) {
+    spare_fd_.reset();
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) reject_connection(fd, ErrorCode::TooManyClients, "minisupd is out of file descriptors");
+    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (spare_fd_) return;
+  }
+  // No spare: stop watching the socket for a moment instead of spinning.
+  if (!listening_) return;
+  loop_.remove_fd(listen_fd_.get());
+  listening_ = false;
+  relisten_timer_ = loop_.add_timer(loop::EventLoop::now() + kAcceptPause, [this] {
+    relisten_timer_ = 0;
+    if (!spare_fd_) spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    loop_.add_fd(listen_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_listen_ready(); });
+    listening_ = true;
+  });
+}
+
+void ControlServer::reject_connection(int fd, ErrorCode code, std::string_view message) {
+  sys::UniqueFd owned(fd);
+  // Best effort: a fresh socket's buffer takes this short line at once.
+  std::string line = encode_error(nullptr, code, message);
+  line += '\n';
+  [[maybe_unused]] ssize_t n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------
+
+void ControlServer::on_client_ready(ClientId id, std::uint32_t events) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
+  if (events & EPOLLERR) {
+    drop(id, {});
+    return;
+  }
+  // EPOLLHUP: the peer closed both directions. Requests it sent before are
+  // still delivered (e.g. `shutdown` from a fire-and-forget client), until a
+  // reply to it fails.
+  const bool peer_gone = (events & EPOLLHUP) != 0;
+  if (events & EPOLLOUT) {
+    if (!flush(client)) return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP)) && client.reading) {
+    if (!read_client(client, peer_gone)) return;
+  }
+  if (peer_gone) drop(id, {});
+}
+
+bool ControlServer::read_client(Client& client, bool peer_gone) {
+  const ClientId id = client.id;
+  std::array<char, kReadChunk> buffer;
+  // Read once per wakeup (fairness); when the peer is gone, drain what it sent.
+  do {
+    const ssize_t n = ::read(client.fd.get(), buffer.data(), buffer.size());
+    if (n > 0) {
+      client.in.append(buffer.data(), static_cast<std::size_t>(n));
+      if (!deliver_lines(id)) return false;
+      if (!client.reading) return true;
+      continue;
+    }
+    if (n == 0) {
+      // EOF: the peer shut down its sending side. It may still read our
+      // replies (e.g. `echo '{"cmd":"status"}' | socat - UNIX:...`), so keep
+      // the connection until it closes or the dispatcher closes it.
+      client.reading = false;
+      client.in.clear();
+      client.in_start = client.scan_from = 0;
+      update_interest(client);
+      return true;
+    }
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return true;
+    drop(id, peer_gone ? std::string_view{} : std::string_view(fmt::format("read: {}", sys::error_text(err))));
+    return false;
+  } while (peer_gone);
+  return true;
+}
+
+bool ControlServer::deliver_lines(ClientId id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return false;
+  Client& client = *it->second;
+  bool too_large = false;
+  while (client.reading && !client.closing) {
+    const std::size_t newline = client.in.find('\n', client.scan_from);
+    if (newline == std::string::npos) {
+      client.scan_from = client.in.size();
+      // A partial line already past the cap: no need to wait for the rest.
+      too_large = client.in.size() - client.in_start > limits_.max_request_bytes;
+      break;
+    }
+    std::string_view line(client.in.data() + client.in_start, newline - client.in_start);
+    // Consume before the handler runs: a handler that throws must not see
+    // the same line again.
+    client.in_start = client.scan_from = newline + 1;
+    if (line.size() > limits_.max_request_bytes) {
+      too_large = true;
+      break;
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (is_blank(line)) continue;
+    if (handlers_.on_line) handlers_.on_line(id, client.peer, line);
+    if (!connected(id)) return false;
+  }
+  client.in.erase(0, client.in_start);
+  client.scan_from -= client.in_start;
+  client.in_start = 0;
+  if (too_large) {
+    log(fmt::format("control client {} (pid {}): request line over {} bytes; closing", id, client.peer.pid,
+                    limits_.max_request_bytes));
+    client.in.clear();
+    client.scan_from = 0;
+    send(id, encode_error(nullptr, ErrorCode::TooLarge,
+                          fmt::format("request line longer than {} bytes", limits_.max_request_bytes)));
+    close_after_flush(id);
+    return connected(id);
+  }
+  return true;
+}
+
+bool ControlServer::flush(Client& client) {
+  const ClientId id = client.id;
+  while (client.out_start < client.out.size()) {
+    const ssize_t n = ::send(client.fd.get(), client.out.data() + client.out_start,
+                             client.out.size() - client.out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      client.out_start += static_cast<std::size_t>(n);
+      continue;
+    }
+    const int err = errno;
+    if (n < 0 && err == EINTR) continue;
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) break;
+    // EPIPE / ECONNRESET: the peer is gone.
+    drop(id, {});
+    return false;
+  }
+  if (client.out_start == client.out.size()) {
+    client.out.clear();
+    client.out_start = 0;
+    if (client.closing) {
+      drop(id, {});
+      return false;
+    }
+  } else if (client.out_start > 1024 * 1024 && client.out_start * 2 > client.out.size()) {
+    client.out.erase(0, client.out_start);
+    client.out_start = 0;
+  }
+  update_interest(client);
+  return true;
+}
+
+void ControlServer::update_interest(Client& client) {
+  std::uint32_t want = 0;
+  if (client.reading && !client.closing) want |= EPOLLIN;
+  if (client.pending_output() > 0) want |= EPOLLOUT;
+  if (want == client.interest) return;
+  client.interest = want;
+  loop_.modify_fd(client.fd.get(), want);
+}
+
+void ControlServer::send(ClientId id, std::string_view line) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
+  client.out.reserve(client.out.size() + line.size() + 1);
+  client.out.append(line);
+  client.out += '\n';
+  // Write at once unless already waiting for the socket to drain (then the
+  // loop's EPOLLOUT does it, in order).
+  if (!(client.interest & EPOLLOUT)) {
+    if (!flush(client)) return;
+  }
+  if (client.pending_output() > limits_.max_output_bytes) {
+    const std::size_t pending = client.pending_output();
+    drop(id, fmt::format("control client {} (pid {}): does not read its replies ({} bytes unsent); disconnected",
+                         id, client.peer.pid, pending));
+  }
+}
+
+void ControlServer::close_after_flush(ClientId id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
+  client.closing = true;
+  client.reading = false;
+  if (client.pending_output() == 0) {
+    drop(id, {});
+    return;
+  }
+  update_interest(client);
+}
+
+bool ControlServer::connected(ClientId id) const { return clients_.find(id) != clients_.end(); }
+
+const ControlServer::Peer* ControlServer::peer(ClientId id) const {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : &it->second->peer;
+}
+
+void ControlServer::drop(ClientId id, std::string_view why) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  std::unique_ptr<Client> client = std::move(it->second);
+  clients_.erase(it);
+  loop_.remove_fd(client->fd.get());
+  client->fd.reset();
+  if (!why.empty()) log(why);
+  // Keep the object until the loop comes back: the caller (a handler's
+  // send, our own read path) may still hold a reference to it.
+  dropped_.push_back(std::move(client));
+  pending_disconnects_.push_back(id);
+  if (!disconnect_timer_armed_) {
+    disconnect_timer_armed_ = true;
+    disconnect_timer_ = loop_.add_timer(loop::EventLoop::now(), [this] { run_pending_disconnects(); });
+  }
+}
+
+void ControlServer::run_pending_disconnects() {
+  disconnect_timer_armed_ = false;
+  std::vector<ClientId> ids;
+  ids.swap(pending_disconnects_);
+  dropped_.clear();
+  for (ClientId id : ids) {
+    if (handlers_.on_disconnect) handlers_.on_disconnect(id);
+  }
+}
+
+}  // namespace minisup::control

@@ -1,0 +1,240 @@
+// minisupctl's output and exit codes (see render.h).
+#include "supervisor/control/render.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace minisup::control {
+
+namespace {
+
+bool is_one_of(std::string_view value, std::initializer_list<std::string_view> set) {
+  return std::find(set.begin(), set.end(), value) != set.end();
+}
+
+/// ANSI colour of a state name; empty for none.
+std::string_view state_color(std::string_view state) {
+  if (state == "RUNNING") return "\x1b[32m";
+  if (is_one_of(state, {"STARTING", "BACKOFF", "STOPPING"})) return "\x1b[33m";
+  if (is_one_of(state, {"EXITED", "FATAL"})) return "\x1b[31m";
+  return {};
+}
+
+void rstrip(std::string& line) {
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+}
+
+std::string stop_detail(bool needed_sigkill, const std::optional<Seconds>& stop_duration) {
+  if (!needed_sigkill) return {};
+  if (stop_duration) return fmt::format(" (needed SIGKILL after {:.1f} s)", stop_duration->count());
+  return " (needed SIGKILL)";
+}
+
+std::string render_changes(const ConfigChanges& changes, std::string_view changed_word) {
+  std::string out;
+  for (const auto& name : changes.added) out += fmt::format("{}: added\n", name);
+  for (const auto& name : changes.changed) out += fmt::format("{}: {}\n", name, changed_word);
+  for (const auto& name : changes.removed) out += fmt::format("{}: removed\n", name);
+  if (out.empty()) out = "No config updates to processes\n";
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Exit codes
+// ---------------------------------------------------------------------------
+
+int exit_code_unreachable(CommandKind command) {
+  return command == CommandKind::Status ? kExitStatusUnknown : kExitNotRunningOrFailed;
+}
+
+int exit_code_for_error(CommandKind command, std::string_view error_code) {
+  const std::optional<ErrorCode> code = parse_error_code(error_code);
+  if (!code) return kExitFailure;
+  switch (*code) {
+    case ErrorCode::NoSuchProgram:
+      return command == CommandKind::Status ? kExitStatusUnknown : kExitFailure;
+    case ErrorCode::Timeout:
+      return command == CommandKind::Wait ? kExitWaitTimeout : kExitFailure;
+    case ErrorCode::UnexpectedState:
+      return command == CommandKind::Wait ? kExitNotRunning : kExitFailure;
+    case ErrorCode::BadRequest:
+    case ErrorCode::BadSignal:
+      return kExitBadArguments;
+    case ErrorCode::BadJson:
+    case ErrorCode::UnknownCommand:
+    case ErrorCode::TooLarge:
+    case ErrorCode::ShuttingDown:
+    case ErrorCode::InvalidConfig:
+    case ErrorCode::Internal:
+      return kExitFailure;
+    case ErrorCode::TooManyClients:
+      return exit_code_unreachable(command);
+  }
+  return kExitFailure;
+}
+
+int exit_code_for_status(const std::vector<ProcessInfo>& processes) {
+  for (const auto& p : processes) {
+    if (is_one_of(p.state, {"STOPPED", "EXITED", "FATAL"})) return kExitNotRunning;
+  }
+  return kExitSuccess;
+}
+
+int exit_code_for_start(const StartReply& reply) {
+  for (const auto& r : reply.results) {
+    if (r.result == StartOutcome::Failed) return kExitNotRunningOrFailed;
+  }
+  return kExitSuccess;
+}
+
+int exit_code_for_restart(const RestartReply& reply) {
+  for (const auto& r : reply.results) {
+    if (r.result == RestartOutcome::Failed) return kExitNotRunningOrFailed;
+  }
+  return kExitSuccess;
+}
+
+int exit_code_for_stop(const StopReply& reply, bool require_graceful) {
+  if (!require_graceful) return kExitSuccess;
+  for (const auto& r : reply.results) {
+    if (r.needed_sigkill) return kExitFailure;
+  }
+  return kExitSuccess;
+}
+
+// ---------------------------------------------------------------------------
+// Text
+// ---------------------------------------------------------------------------
+
+std::string render_status(const std::vector<ProcessInfo>& processes, bool color) {
+  std::size_t name_width = 0;
+  for (const auto& p : processes) name_width = std::max(name_width, p.name.size());
+  std::string out;
+  out.reserve(processes.size() * (name_width + 48));
+  std::string line;
+  for (const auto& p : processes) {
+    line.clear();
+    line += p.name;
+    line.append(name_width - p.name.size() + 2, ' ');
+    const std::string_view colour = color ? state_color(p.state) : std::string_view{};
+    if (!colour.empty()) line += colour;
+    line += p.state;
+    if (!colour.empty()) line += "\x1b[0m";
+    if (p.state.size() < 10) line.append(10 - p.state.size(), ' ');
+    line += p.description.empty() ? describe(p) : p.description;
+    rstrip(line);
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+std::string render_start(const StartReply& reply) {
+  std::string out;
+  for (const auto& r : reply.results) {
+    switch (r.result) {
+      case StartOutcome::Started:
+        out += fmt::format("{}: started\n", r.name);
+        break;
+      case StartOutcome::AlreadyStarted:
+        out += fmt::format("{}: ERROR (already started)\n", r.name);
+        break;
+      case StartOutcome::Failed:
+        out += fmt::format("{}: ERROR ({})\n", r.name, r.message.empty() ? "failed to start" : r.message);
+        break;
+    }
+  }
+  return out;
+}
+
+std::string render_stop(const StopReply& reply) {
+  std::string out;
+  for (const auto& r : reply.results) {
+    switch (r.result) {
+      case StopOutcome::Stopped:
+        out += fmt::format("{}: stopped{}\n", r.name, stop_detail(r.needed_sigkill, r.stop_duration));
+        break;
+      case StopOutcome::NotRunning:
+        out += fmt::format("{}: ERROR (not running)\n", r.name);
+        break;
+    }
+  }
+  return out;
+}
+
+std::string render_restart(const RestartReply& reply) {
+  std::string out;
+  for (const auto& r : reply.results) {
+    if (r.needed_sigkill) out += fmt::format("{}: stopped (needed SIGKILL)\n", r.name);
+    switch (r.result) {
+      case RestartOutcome::Started:
+        out += fmt::format("{}: started\n", r.name);
+        break;
+      case RestartOutcome::Failed:
+        out += fmt::format("{}: ERROR ({})\n", r.name, r.message.empty() ? "failed to start" : r.message);
+        break;
+    }
+  }
+  return out;
+}
+
+std::string render_signal(const SignalReply& reply) {
+  std::string out;
+  for (const auto& r : reply.results) {
+    switch (r.result) {
+      case SignalOutcome::Signalled:
+        out += fmt::format("{}: signalled\n", r.name);
+        break;
+      case SignalOutcome::NotRunning:
+        out += fmt::format("{}: ERROR (not running)\n", r.name);
+        break;
+    }
+  }
+  return out;
+}
+
+std::string render_clear(const ClearReply& reply) {
+  std::string out;
+  for (const auto& name : reply.names) out += fmt::format("{}: cleared\n", name);
+  return out;
+}
+
+std::string render_reread(const ConfigChanges& changes) { return render_changes(changes, "changed"); }
+
+std::string render_update(const ConfigChanges& changes) { return render_changes(changes, "updated"); }
+
+std::string render_wait(const WaitReply& reply) {
+  std::string out;
+  for (const auto& r : reply.results) out += fmt::format("{}: {}\n", r.name, r.state);
+  return out;
+}
+
+std::string render_no_such_program(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += fmt::format("{}: ERROR (no such process)\n", name);
+  return out;
+}
+
+std::string render_event(const StateEvent& event) {
+  const auto seconds = static_cast<time_t>(std::floor(event.time.time_since_epoch().count()));
+  struct tm tm {};
+  char when[64] = "";
+  if (localtime_r(&seconds, &tm) != nullptr) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  std::string out = fmt::format("{} {} {} -> {}", when, event.process, event.from, event.to);
+  if (!event.reason.empty()) out += fmt::format(" ({})", event.reason);
+  out += '\n';
+  return out;
+}
+
+std::string render_gap(const GapEvent& gap) {
+  return fmt::format("(missed events {} to {}: no longer buffered by minisupd)\n", gap.first_missed,
+                     gap.last_missed);
+}
+
+}  // namespace minisup::control

@@ -1,0 +1,92 @@
+// What minisupctl prints, and the exit code it returns, as pure functions.
+//
+// Model: minisupctl decodes a reply (protocol.h) and hands it here; these
+// functions return the text to print (supervisorctl's wording: `web:
+// started`, `web: ERROR (not running)`, the aligned status table) and the
+// LSB exit code. Every exit code decision of minisupctl is made in this
+// file, as supervisorctl keeps LSBInitExitStatuses in one place; the table
+// is DESIGN.md's:
+//   0  success, including `ERROR (already started)` / `ERROR (not running)`
+//      on start / stop, and a stop that needed SIGKILL (unless
+//      --require-graceful)
+//   1  generic failure; no such program (commands other than status);
+//      stop --require-graceful when SIGKILL was needed
+//   2  bad arguments
+//   3  status: a listed process is STOPPED, EXITED or FATAL;
+//      wait: a process reached FATAL (or EXITED/STOPPED waiting for RUNNING)
+//   4  status: no such program, or minisupd unreachable
+//   7  start/restart: a program failed to start; other commands: minisupd
+//      unreachable
+//   99 wait: the timeout passed
+// (It lives in module control rather than ctl so that unit_control tests it.)
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "supervisor/control/protocol.h"
+
+namespace minisup::control {
+
+inline constexpr int kExitSuccess = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadArguments = 2;
+inline constexpr int kExitNotRunning = 3;      ///< LSB "program is not running"
+inline constexpr int kExitStatusUnknown = 4;   ///< LSB "program or service status is unknown"
+inline constexpr int kExitNotRunningOrFailed = 7;  ///< LSB "program is not running" (start/init scripts)
+inline constexpr int kExitWaitTimeout = 99;
+
+/// minisupd could not be reached (no socket, refused, no reply): 4 for
+/// status, 7 for every other command.
+int exit_code_unreachable(CommandKind command);
+/// minisupd answered `command` with the error `error_code` (kept as text:
+/// it may be a code newer than this client). status + no_such_program: 4;
+/// wait + timeout: 99; wait + unexpected_state: 3; bad_request, bad_signal:
+/// 2; anything else: 1.
+int exit_code_for_error(CommandKind command, std::string_view error_code);
+/// status: 3 when any listed process is STOPPED, EXITED or FATAL, else 0.
+int exit_code_for_status(const std::vector<ProcessInfo>& processes);
+/// start: 7 when any process failed, else 0 (already_started is success).
+int exit_code_for_start(const StartReply& reply);
+/// restart: 7 when any process failed to start again, else 0.
+int exit_code_for_restart(const RestartReply& reply);
+/// stop: 0 (not_running and SIGKILL included), except 1 when
+/// `require_graceful` and any process needed SIGKILL.
+int exit_code_for_stop(const StopReply& reply, bool require_graceful);
+
+/// The status table, one line per process:
+/// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two
+/// spaces, states padded to 10 columns, trailing blanks removed. With
+/// `color`, state names are wrapped in ANSI colours (green RUNNING, yellow
+/// STARTING/BACKOFF/STOPPING, red EXITED/FATAL); alignment is unchanged.
+/// A process whose description is empty is described with describe().
+std::string render_status(const std::vector<ProcessInfo>& processes, bool color);
+
+/// `web: started`, `web: ERROR (already started)`, `web: ERROR (spawn error: ...)`.
+std::string render_start(const StartReply& reply);
+/// `web: stopped`, `web: stopped (needed SIGKILL after 10.0 s)`, `web: ERROR (not running)`.
+std::string render_stop(const StopReply& reply);
+/// `web: stopped (needed SIGKILL after ...)` when it did, then the start line.
+std::string render_restart(const RestartReply& reply);
+/// `web: signalled`, `web: ERROR (not running)`.
+std::string render_signal(const SignalReply& reply);
+/// `web: cleared`.
+std::string render_clear(const ClearReply& reply);
+/// reread: `NAME: added`, `NAME: changed`, `NAME: removed`, or
+/// `No config updates to processes`.
+std::string render_reread(const ConfigChanges& changes);
+/// update: `NAME: added`, `NAME: updated`, `NAME: removed`, or
+/// `No config updates to processes`.
+std::string render_update(const ConfigChanges& changes);
+/// wait: `web: RUNNING` per process.
+std::string render_wait(const WaitReply& reply);
+/// no_such_program: `NAME: ERROR (no such process)` per unknown name.
+std::string render_no_such_program(const std::vector<std::string>& names);
+/// events: `2024-11-21 10:02:03 web:0 RUNNING -> EXITED (exited with status 3)`
+/// (local time).
+std::string render_event(const StateEvent& event);
+/// events: `(missed events 5 to 9: no longer buffered by minisupd)`.
+std::string render_gap(const GapEvent& gap);
+
+}  // namespace minisup::control

@@ -1,0 +1,412 @@
+// ProcessMachine: see process_machine.h for the model and the transitions.
+//
+// Each state has one function below listing the transitions out of it, each
+// marked `// FROM -> TO: why`. Anything not listed is ignored.
+#include "supervisor/core/process_machine.h"
+
+#include <algorithm>
+#include <csignal>
+#include <type_traits>
+
+#include "supervisor/core/signal_names.h"
+#include "supervisor/core/text.h"
+
+namespace minisup::core {
+namespace {
+
+// Appends one action, constructed in place: pushing a temporary Action makes
+// g++ 12 report a false -Wmaybe-uninitialized inside std::variant's move.
+template <class T>
+void emit(std::vector<Action>& out, T action) {
+  out.emplace_back(std::in_place_type<T>, std::move(action));
+}
+
+std::size_t index_of(DeadlineKind kind) { return static_cast<std::size_t>(kind); }
+
+std::string retries_text(int retries) {
+  return std::to_string(retries) + (retries == 1 ? " retry" : " retries");
+}
+
+}  // namespace
+
+ProcessPolicy ProcessPolicy::from(const config::ProgramConfig& program) {
+  ProcessPolicy policy;
+  policy.startsecs = program.startsecs;
+  policy.startretries = program.startretries;
+  policy.autorestart = program.autorestart;
+  policy.exitcodes = program.exitcodes;
+  policy.stopsignal = program.stopsignal;
+  policy.stopwaitsecs = program.stopwaitsecs;
+  policy.stopasgroup = program.stopasgroup;
+  policy.killasgroup = program.killasgroup || program.stopasgroup;
+  return policy;
+}
+
+std::string describe(const Event& event) {
+  return std::visit(
+      [](const auto& e) -> std::string {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, StartRequest>) {
+          return "StartRequest";
+        } else if constexpr (std::is_same_v<T, StopRequest>) {
+          return "StopRequest";
+        } else if constexpr (std::is_same_v<T, Spawned>) {
+          return "Spawned(pid " + std::to_string(e.pid) + ")";
+        } else if constexpr (std::is_same_v<T, SpawnFailed>) {
+          return "SpawnFailed(" + e.message + ")";
+        } else if constexpr (std::is_same_v<T, ChildExited>) {
+          return "ChildExited(" + exit_text(e.exit_code, e.exit_signal) +
+                 (e.group_alive ? ", group alive)" : ")");
+        } else if constexpr (std::is_same_v<T, GroupEmptied>) {
+          return "GroupEmptied";
+        } else {
+          static_assert(std::is_same_v<T, DeadlineExpired>);
+          return "DeadlineExpired(" + std::string(to_string(e.kind)) + ")";
+        }
+      },
+      event);
+}
+
+ProcessMachine::ProcessMachine(ProcessPolicy policy) : policy_(std::move(policy)) {
+  // stopasgroup implies killasgroup, whoever built the policy.
+  policy_.killasgroup = policy_.killasgroup || policy_.stopasgroup;
+}
+
+std::vector<Action> ProcessMachine::handle(const Event& event, TimePoint now) {
+  Actions out;
+  if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
+    // A deadline fires once: forget it, and ignore one that is not armed
+    // (cancelled, or never armed) so that a late timer does no harm.
+    std::optional<TimePoint>& slot = deadlines_[index_of(expired->kind)];
+    if (!slot) return out;
+    slot.reset();
+  }
+  switch (state_) {
+    case ProcessState::Stopped:
+    case ProcessState::Exited:
+    case ProcessState::Fatal:
+      on_idle(event, now, out);
+      break;
+    case ProcessState::Starting:
+      on_starting(event, now, out);
+      break;
+    case ProcessState::Running:
+      on_running(event, now, out);
+      break;
+    case ProcessState::Backoff:
+      on_backoff(event, now, out);
+      break;
+    case ProcessState::Stopping:
+      on_stopping(event, now, out);
+      break;
+  }
+  return out;
+}
+
+// ---- Transitions, one function per state ----
+
+void ProcessMachine::on_idle(const Event& event, TimePoint now, Actions& out) {
+  if (std::holds_alternative<StartRequest>(event)) {
+    // STOPPED/EXITED/FATAL -> STARTING: start requested; a new series of tries.
+    failed_starts_ = 0;
+    last_error_.clear();
+    change_state(ProcessState::Starting, "start requested", out);
+    spawn(now, out);
+  }
+}
+
+void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out) {
+  if (std::holds_alternative<StopRequest>(event)) {
+    if (pid_ == 0) {
+      // STARTING -> STOPPING: stop requested before Spawned; the stop signal
+      // goes out when Spawned arrives.
+      change_state(ProcessState::Stopping, "stop requested before the spawn completed", out);
+    } else {
+      // STARTING -> STOPPING: stop requested.
+      begin_stop(now, out);
+    }
+  } else if (const auto* spawned = std::get_if<Spawned>(&event)) {
+    // STARTING -> STARTING (or RUNNING when startsecs = 0): the child runs.
+    if (pid_ == 0 && spawned->pid > 0) on_spawned(spawned->pid, now, out);
+  } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
+    // STARTING -> BACKOFF or FATAL: the spawn failed.
+    last_error_ = failed->message;
+    fail_start(failed->message, now, out);
+  } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
+    if (pid_ == 0) return;  // nothing was spawned yet: not ours
+    // STARTING -> BACKOFF or FATAL: exited before startsecs.
+    cancel(DeadlineKind::Startsecs, out);
+    ExitRecord record = make_exit_record(*exited, now);
+    last_exit_ = record;
+    emit<RecordExit>(out, {record});
+    fail_start(exit_text(record.exit_code, record.exit_signal) + " after " +
+                   seconds_text(now - started_at_),
+               now, out);
+  } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
+    if (expired->kind != DeadlineKind::Startsecs) return;
+    // STARTING -> RUNNING: up for startsecs; the retry count starts over.
+    failed_starts_ = 0;
+    change_state(ProcessState::Running, "up for " + seconds_text(now - started_at_), out);
+  }
+}
+
+void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out) {
+  if (std::holds_alternative<StopRequest>(event)) {
+    // RUNNING -> STOPPING: stop requested.
+    begin_stop(now, out);
+  } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
+    // RUNNING -> EXITED: the process ended on its own.
+    ExitRecord record = make_exit_record(*exited, now);
+    last_exit_ = record;
+    pid_ = 0;
+    process_group_ = 0;
+    failed_starts_ = 0;  // it did run (matters with startsecs = 0)
+    emit<RecordExit>(out, {record});
+    std::string reason = exit_text(record.exit_code, record.exit_signal);
+    if (record.exit_code) reason += record.expected ? " (expected)" : " (not expected)";
+    change_state(ProcessState::Exited, std::move(reason), out);
+
+    const bool restart =
+        policy_.autorestart == config::AutoRestart::Always ||
+        (policy_.autorestart == config::AutoRestart::Unexpected && !record.expected);
+    if (restart && !restarts_inhibited_) {
+      // EXITED -> STARTING: autorestart.
+      change_state(ProcessState::Starting,
+                   policy_.autorestart == config::AutoRestart::Always
+                       ? "autorestart is true"
+                       : "autorestart after an unexpected exit",
+                   out);
+      spawn(now, out);
+    }
+  } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
+    // RUNNING -> BACKOFF or FATAL: with startsecs = 0 the process was RUNNING
+    // at Spawned, and only now did the exec turn out to have failed.
+    last_error_ = failed->message;
+    fail_start(failed->message, now, out);
+  }
+}
+
+void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out) {
+  if (std::holds_alternative<StartRequest>(event)) {
+    // BACKOFF -> STARTING: start requested; retry now (the count goes on).
+    cancel(DeadlineKind::Backoff, out);
+    retry_at_.reset();
+    last_error_.clear();
+    change_state(ProcessState::Starting, "start requested", out);
+    spawn(now, out);
+  } else if (std::holds_alternative<StopRequest>(event)) {
+    // BACKOFF -> STOPPED: stop requested; nothing runs, so at once.
+    cancel(DeadlineKind::Backoff, out);
+    retry_at_.reset();
+    change_state(ProcessState::Stopped, "stop requested while waiting to retry", out);
+  } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
+    if (expired->kind != DeadlineKind::Backoff) return;
+    retry_at_.reset();
+    if (restarts_inhibited_) return;  // armed before inhibit_restarts(): no retry
+    // BACKOFF -> STARTING: time to retry.
+    change_state(
+        ProcessState::Starting,
+        "retry " + std::to_string(failed_starts_) + "/" + std::to_string(policy_.startretries),
+        out);
+    spawn(now, out);
+  }
+}
+
+void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out) {
+  if (const auto* spawned = std::get_if<Spawned>(&event)) {
+    // STOPPING -> STOPPING: the stop was requested before Spawned; send the
+    // stop signal now.
+    if (pid_ != 0 || process_group_ != 0 || spawned->pid <= 0) return;
+    pid_ = spawned->pid;
+    process_group_ = spawned->pid;
+    started_at_ = now;
+    send_stop_signal(now, out);
+  } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
+    if (leader_exit_) return;  // the leader already ended with ChildExited
+    // STOPPING -> STOPPED: the spawn failed, so nothing is left to stop.
+    cancel(DeadlineKind::Stopwaitsecs, out);
+    pid_ = 0;
+    process_group_ = 0;
+    stop_requested_at_.reset();
+    last_error_ = failed->message;
+    change_state(ProcessState::Stopped, failed->message, out);
+  } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
+    if (pid_ == 0) return;  // no leader to reap (not spawned, or reaped)
+    ExitRecord record = make_exit_record(*exited, now);
+    pid_ = 0;
+    if (exited->group_alive && policy_.killasgroup) {
+      // STOPPING -> STOPPING: the leader is gone, its group is not; wait for
+      // GroupEmptied (or stopwaitsecs, then SIGKILL to the group).
+      leader_exit_ = std::move(record);
+      return;
+    }
+    // STOPPING -> STOPPED: exited after the stop signal.
+    finish_stop(std::move(record), false, now, out);
+  } else if (std::holds_alternative<GroupEmptied>(event)) {
+    if (!leader_exit_) return;
+    // STOPPING -> STOPPED: the last member of the leader's group is gone.
+    ExitRecord record = std::move(*leader_exit_);
+    leader_exit_.reset();
+    finish_stop(std::move(record), true, now, out);
+  } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
+    if (expired->kind != DeadlineKind::Stopwaitsecs) return;
+    if (!sigkill_sent_) {
+      // STOPPING -> STOPPING: stopwaitsecs passed; SIGKILL.
+      escalate_stop(now, out);
+    } else {
+      // STOPPING -> STOPPING: still not reaped kSigkillGrace after SIGKILL
+      // (e.g. stuck in uninterruptible sleep). Reported once, not re-killed.
+      const std::string who = leader_exit_ ? "process group" : "process";
+      emit<Notice>(out, {who + " still alive " + seconds_text(kSigkillGrace) + " after SIGKILL"});
+    }
+  }
+}
+
+// ---- Steps shared by several transitions ----
+
+void ProcessMachine::change_state(ProcessState to, std::string reason, Actions& out) {
+  const ProcessState from = state_;
+  state_ = to;
+  emit<StateChanged>(out, {from, to, std::move(reason)});
+}
+
+void ProcessMachine::arm(DeadlineKind kind, TimePoint at, Actions& out) {
+  deadlines_[index_of(kind)] = at;
+  emit<ArmDeadline>(out, {kind, at});
+}
+
+void ProcessMachine::cancel(DeadlineKind kind, Actions& out) {
+  std::optional<TimePoint>& slot = deadlines_[index_of(kind)];
+  if (!slot) return;
+  slot.reset();
+  emit<CancelDeadline>(out, {kind});
+}
+
+void ProcessMachine::spawn(TimePoint now, Actions& out) {
+  pid_ = 0;
+  process_group_ = 0;
+  started_at_ = now;
+  sigkill_sent_ = false;
+  stop_requested_at_.reset();
+  leader_exit_.reset();
+  emit<Spawn>(out, {});
+}
+
+void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
+  pid_ = pid;
+  process_group_ = pid;
+  started_at_ = now;
+  last_error_.clear();
+  if (policy_.startsecs <= config::Duration::zero()) {
+    // STARTING -> RUNNING: startsecs = 0 means up at once. (failed_starts_
+    // is reset when this run ends with an exit, so that an exec failure
+    // reported after Spawned still counts towards FATAL.)
+    change_state(ProcessState::Running,
+                 "spawned with pid " + std::to_string(pid) + " (startsecs is 0)", out);
+    return;
+  }
+  arm(DeadlineKind::Startsecs, now + policy_.startsecs, out);
+}
+
+void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out) {
+  cancel(DeadlineKind::Startsecs, out);
+  pid_ = 0;
+  process_group_ = 0;
+  ++failed_starts_;
+  if (failed_starts_ > policy_.startretries) {
+    retry_at_.reset();
+    last_error_ = what + "; gave up after " + retries_text(policy_.startretries);
+    change_state(ProcessState::Fatal, last_error_, out);
+    return;
+  }
+  if (restarts_inhibited_) {
+    retry_at_.reset();
+    change_state(ProcessState::Backoff, what + "; no retry (restarts are inhibited)", out);
+    return;
+  }
+  const config::Duration delay = std::chrono::seconds(failed_starts_);
+  retry_at_ = now + delay;
+  change_state(ProcessState::Backoff,
+               what + "; retry " + std::to_string(failed_starts_) + "/" +
+                   std::to_string(policy_.startretries) + " in " + seconds_text(delay),
+               out);
+  arm(DeadlineKind::Backoff, *retry_at_, out);
+}
+
+void ProcessMachine::begin_stop(TimePoint now, Actions& out) {
+  cancel(DeadlineKind::Startsecs, out);
+  std::string reason = "sent " + signal_name(policy_.stopsignal);
+  if (policy_.stopasgroup) reason += " to its process group";
+  if (policy_.stopwaitsecs <= config::Duration::zero()) {
+    reason += ", then SIGKILL (stopwaitsecs is 0)";
+  }
+  change_state(ProcessState::Stopping, std::move(reason), out);
+  send_stop_signal(now, out);
+}
+
+void ProcessMachine::send_stop_signal(TimePoint now, Actions& out) {
+  stop_requested_at_ = now;
+  emit<SendSignal>(out, {policy_.stopsignal, policy_.stopasgroup});
+  if (policy_.stopwaitsecs <= config::Duration::zero()) {
+    // stopwaitsecs = 0: no grace period; SIGKILL in the same step (the stop
+    // signal still goes first, so a handler can at least see it).
+    emit<SendSignal>(out, {SIGKILL, policy_.killasgroup});
+    sigkill_sent_ = true;
+    arm(DeadlineKind::Stopwaitsecs, now + kSigkillGrace, out);
+    return;
+  }
+  arm(DeadlineKind::Stopwaitsecs, now + policy_.stopwaitsecs, out);
+}
+
+void ProcessMachine::escalate_stop(TimePoint now, Actions& out) {
+  // Once the leader is reaped only its group may be signalled (its pid may
+  // already belong to a stranger).
+  const bool to_group = policy_.killasgroup || leader_exit_.has_value();
+  emit<SendSignal>(out, {SIGKILL, to_group});
+  sigkill_sent_ = true;
+  const std::string waited = seconds_text(now - stop_requested_at_.value_or(now)) + " after " +
+                             signal_name(policy_.stopsignal);
+  if (leader_exit_) {
+    emit<Notice>(out, {"process group still alive " + waited +
+                       " (its leader exited); sent SIGKILL to the group"});
+  } else {
+    emit<Notice>(out, {"did not exit " + waited + "; sent SIGKILL" +
+                       (to_group ? " to its process group" : "")});
+  }
+  arm(DeadlineKind::Stopwaitsecs, now + kSigkillGrace, out);
+}
+
+void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoint now,
+                                 Actions& out) {
+  cancel(DeadlineKind::Stopwaitsecs, out);
+  if (stop_requested_at_) record.stop_duration = now - *stop_requested_at_;
+  record.needed_sigkill = sigkill_sent_;
+  pid_ = 0;
+  process_group_ = 0;
+  last_exit_ = record;
+  emit<RecordExit>(out, {record});
+
+  std::string reason = exit_text(record.exit_code, record.exit_signal);
+  if (record.stop_duration) {
+    const std::string after =
+        seconds_text(*record.stop_duration) + " after " + signal_name(policy_.stopsignal);
+    reason += group_lingered ? "; its process group was gone " + after : " " + after;
+  }
+  if (record.needed_sigkill) reason += " (needed SIGKILL)";
+  stop_requested_at_.reset();
+  change_state(ProcessState::Stopped, std::move(reason), out);
+}
+
+ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint now) const {
+  ExitRecord record;
+  record.pid = pid_;
+  record.exit_code = exit.exit_code;
+  record.exit_signal = exit.exit_signal;
+  record.when = now;
+  record.expected =
+      exit.exit_code.has_value() && std::find(policy_.exitcodes.begin(), policy_.exitcodes.end(),
+                                              *exit.exit_code) != policy_.exitcodes.end();
+  return record;
+}
+
+}  // namespace minisup::core

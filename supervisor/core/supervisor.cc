@@ -1,0 +1,379 @@
+// Supervisor: see supervisor.h for the model.
+#include "supervisor/core/supervisor.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace minisup::core {
+namespace {
+
+bool is_active(ProcessState state) {
+  return state == ProcessState::Starting || state == ProcessState::Running ||
+         state == ProcessState::Backoff;
+}
+
+}  // namespace
+
+bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig& b) {
+  // Every field but `where`, spelled out so that a field added to
+  // ProgramConfig is seen here (keep this list in the struct's order).
+  return a.name == b.name && a.user == b.user && a.umask == b.umask && a.autostart == b.autostart &&
+         a.autorestart == b.autorestart && a.exitcodes == b.exitcodes &&
+         a.startsecs == b.startsecs && a.startretries == b.startretries &&
+         a.stopsignal == b.stopsignal && a.stopwaitsecs == b.stopwaitsecs &&
+         a.stopasgroup == b.stopasgroup && a.killasgroup == b.killasgroup &&
+         a.priority == b.priority && a.numprocs == b.numprocs &&
+         a.stdout_logfile_settings == b.stdout_logfile_settings &&
+         a.stderr_logfile_settings == b.stderr_logfile_settings &&
+         a.redirect_stderr == b.redirect_stderr && a.processes == b.processes;
+}
+
+ManagedProcess::ManagedProcess(std::shared_ptr<const config::ProgramConfig> program,
+                               std::size_t index)
+    : program_(std::move(program)), index_(index), machine_(ProcessPolicy::from(*program_)) {}
+
+Supervisor::Supervisor(const config::Config& config) {
+  for (const config::ProgramConfig& program : config.programs) {
+    add_program(std::make_shared<const config::ProgramConfig>(program), nullptr);
+  }
+  rebuild_order();
+}
+
+// ---- Inputs ----
+
+std::vector<ProcessAction> Supervisor::start_autostart(TimePoint now) {
+  std::vector<ProcessAction> out;
+  if (shutting_down_) return out;
+  // Copy: feeding events may not change the set of processes, but keep the
+  // loop independent of order_ anyway.
+  const std::vector<const ManagedProcess*> order = order_;
+  for (const ManagedProcess* process : order) {
+    if (!process->program_config().autostart || process->is_leaving()) continue;
+    feed(*find_mutable(process->name()), StartRequest{}, now, out);
+  }
+  advance(now, out);
+  return out;
+}
+
+std::vector<ProcessAction> Supervisor::handle(const std::string& process, const Event& event,
+                                              TimePoint now) {
+  std::vector<ProcessAction> out;
+  ManagedProcess* target = find_mutable(process);
+  if (target == nullptr) return out;
+  if (std::holds_alternative<StartRequest>(event) && !can_start(process)) return out;
+  feed(*target, event, now, out);
+  advance(now, out);
+  return out;
+}
+
+std::vector<ProcessAction> Supervisor::request_start(const std::vector<std::string>& processes,
+                                                     TimePoint now) {
+  std::vector<ProcessAction> out;
+  for (const std::string& name : processes) {
+    std::vector<ProcessAction> actions = handle(name, StartRequest{}, now);
+    std::move(actions.begin(), actions.end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+std::vector<ProcessAction> Supervisor::request_stop(const std::vector<std::string>& processes,
+                                                    TimePoint now) {
+  std::vector<ProcessAction> out;
+  for (const std::string& name : processes) {
+    std::vector<ProcessAction> actions = handle(name, StopRequest{}, now);
+    std::move(actions.begin(), actions.end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+std::vector<ProcessAction> Supervisor::begin_shutdown(TimePoint now) {
+  std::vector<ProcessAction> out;
+  if (shutting_down_) return out;
+  shutting_down_ = true;
+  for (auto& [name, process] : processes_) process->machine_.inhibit_restarts();
+  advance(now, out);
+  return out;
+}
+
+ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoint now) {
+  ReloadResult result;
+  if (shutting_down_) {
+    result.applied = false;
+    return result;
+  }
+  std::vector<ProcessAction>& out = result.actions;
+  std::set<std::string> in_new_config;
+  std::set<std::string> to_start;  // added processes with autostart
+
+  for (const config::ProgramConfig& program : new_config.programs) {
+    in_new_config.insert(program.name);
+    auto found = programs_.find(program.name);
+    auto definition = std::make_shared<const config::ProgramConfig>(program);
+
+    if (found == programs_.end()) {
+      // Added.
+      result.added.push_back(program.name);
+      add_program(definition, &out);
+      if (program.autostart) {
+        for (const config::ProcessConfig& process : program.processes) {
+          to_start.insert(process.name);
+        }
+      }
+      continue;
+    }
+
+    Program& entry = found->second;
+    if (entry.pending == Pending::Remove) {
+      // Being removed and back again: replace it once stopped (its processes
+      // already are stopping); started again only by autostart.
+      result.added.push_back(program.name);
+      entry.pending = Pending::Replace;
+      entry.replacement = definition;
+      entry.was_active = false;
+      continue;
+    }
+
+    const config::ProgramConfig& in_force =
+        entry.pending == Pending::Replace ? *entry.replacement : *entry.current;
+    if (same_definition(in_force, program)) {
+      // Unchanged: keep the machines; take the new object anyway, so that
+      // `where` is up to date.
+      if (entry.pending == Pending::Replace) {
+        entry.replacement = definition;
+      } else {
+        entry.current = definition;
+        for (ManagedProcess* process : processes_of(program.name)) process->program_ = definition;
+      }
+      continue;
+    }
+
+    // Changed.
+    result.changed.push_back(program.name);
+    if (entry.pending == Pending::None) {
+      entry.was_active = false;
+      for (ManagedProcess* process : processes_of(program.name)) {
+        entry.was_active = entry.was_active || is_active(process->machine_.state());
+      }
+    }
+    entry.pending = Pending::Replace;
+    entry.replacement = definition;
+    stop_leaving(program.name, now, out);
+  }
+
+  for (auto& [name, entry] : programs_) {
+    if (in_new_config.count(name) != 0) continue;
+    if (entry.pending == Pending::Remove) continue;  // already on its way out
+    // Removed.
+    result.removed.push_back(name);
+    entry.pending = Pending::Remove;
+    entry.replacement.reset();
+    stop_leaving(name, now, out);
+  }
+
+  rebuild_order();
+  for (const ManagedProcess* process : order_) {
+    if (to_start.count(process->name()) != 0)
+      feed(*find_mutable(process->name()), StartRequest{}, now, out);
+  }
+  advance(now, out);
+
+  std::sort(result.added.begin(), result.added.end());
+  std::sort(result.changed.begin(), result.changed.end());
+  std::sort(result.removed.begin(), result.removed.end());
+  return result;
+}
+
+// ---- Queries ----
+
+NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) const {
+  NameResolution resolution;
+  std::set<std::string> programs;   // every process of these
+  std::set<std::string> processes;  // exactly these
+  bool all = false;
+  for (const std::string& name : names) {
+    if (name == "all") {
+      all = true;
+      continue;
+    }
+    std::string program = name;
+    if (name.size() > 2 && name.compare(name.size() - 2, 2, ":*") == 0) {
+      program = name.substr(0, name.size() - 2);
+    } else if (processes_.count(name) != 0) {
+      processes.insert(name);
+      continue;
+    }
+    if (programs_.count(program) == 0) {
+      resolution.unknown = name;
+      return resolution;
+    }
+    programs.insert(program);
+  }
+  for (const ManagedProcess* process : order_) {
+    if (all || programs.count(process->program_name()) != 0 ||
+        processes.count(process->name()) != 0) {
+      resolution.processes.push_back(process->name());
+    }
+  }
+  return resolution;
+}
+
+bool Supervisor::shutdown_complete() const {
+  if (!shutting_down_) return false;
+  return std::all_of(order_.begin(), order_.end(), [](const ManagedProcess* process) {
+    return is_idle(process->machine().state());
+  });
+}
+
+bool Supervisor::can_start(const std::string& process) const {
+  const ManagedProcess* target = find(process);
+  return target != nullptr && !shutting_down_ && !target->is_leaving();
+}
+
+const ManagedProcess* Supervisor::find(const std::string& name) const {
+  auto found = processes_.find(name);
+  return found == processes_.end() ? nullptr : found->second.get();
+}
+
+// ---- Internals ----
+
+ManagedProcess* Supervisor::find_mutable(const std::string& name) {
+  auto found = processes_.find(name);
+  return found == processes_.end() ? nullptr : found->second.get();
+}
+
+void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> program,
+                             std::vector<ProcessAction>* out) {
+  Program& entry = programs_[program->name];
+  entry = Program{};
+  entry.current = program;
+  for (std::size_t i = 0; i < program->processes.size(); ++i) {
+    auto process = std::unique_ptr<ManagedProcess>(new ManagedProcess(program, i));
+    if (shutting_down_) process->machine_.inhibit_restarts();
+    const std::string name = process->name();
+    processes_[name] = std::move(process);
+    if (out != nullptr) out->push_back(ProcessAction{name, AddProcess{}});
+  }
+}
+
+void Supervisor::remove_processes_of(const std::string& program, std::vector<ProcessAction>& out) {
+  for (auto it = processes_.begin(); it != processes_.end();) {
+    if (it->second->program_name() == program) {
+      out.push_back(ProcessAction{it->first, RemoveProcess{}});
+      it = processes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::vector<ManagedProcess*> Supervisor::processes_of(const std::string& program) {
+  std::vector<ManagedProcess*> result;
+  for (auto& [name, process] : processes_) {
+    if (process->program_name() == program) result.push_back(process.get());
+  }
+  std::sort(result.begin(), result.end(), [](const ManagedProcess* a, const ManagedProcess* b) {
+    return a->process_config().process_num < b->process_config().process_num;
+  });
+  return result;
+}
+
+void Supervisor::rebuild_order() {
+  order_.clear();
+  order_.reserve(processes_.size());
+  for (const auto& [name, process] : processes_) order_.push_back(process.get());
+  std::sort(order_.begin(), order_.end(), [](const ManagedProcess* a, const ManagedProcess* b) {
+    return std::forward_as_tuple(a->priority(), a->program_name(),
+                                 a->process_config().process_num) <
+           std::forward_as_tuple(b->priority(), b->program_name(), b->process_config().process_num);
+  });
+}
+
+void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now,
+                      std::vector<ProcessAction>& out) {
+  for (Action& action : process.machine_.handle(event, now)) {
+    out.push_back(ProcessAction{process.name(), std::move(action)});
+  }
+}
+
+void Supervisor::stop_leaving(const std::string& program, TimePoint now,
+                              std::vector<ProcessAction>& out) {
+  for (ManagedProcess* process : processes_of(program)) {
+    process->leaving_ = true;
+    feed(*process, StopRequest{}, now, out);
+  }
+}
+
+void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
+  // The shutdown first: stopping a BACKOFF process may let a removal or a
+  // replacement complete.
+  if (shutting_down_) advance_shutdown(now, out);
+  complete_reloads(now, out);
+}
+
+void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out) {
+  // BACKOFF counts as stopping at once, whatever its level.
+  std::optional<int> level;  // the highest priority still STARTING/RUNNING/STOPPING
+  for (const ManagedProcess* view : order_) {
+    ManagedProcess& process = *find_mutable(view->name());
+    const ProcessState state = process.machine_.state();
+    if (state == ProcessState::Backoff) {
+      feed(process, StopRequest{}, now, out);
+    } else if (!is_idle(state)) {
+      level = std::max(level.value_or(process.priority()), process.priority());
+    }
+  }
+  if (!level) return;
+  // The current level: stop everything that still runs there, together.
+  // (A StopRequest never makes a process idle at once, so this level stays
+  // current until the runtime reports the exits.)
+  for (const ManagedProcess* view : order_) {
+    if (view->priority() != *level) continue;
+    const ProcessState state = view->machine().state();
+    if (state == ProcessState::Starting || state == ProcessState::Running) {
+      feed(*find_mutable(view->name()), StopRequest{}, now, out);
+    }
+  }
+}
+
+void Supervisor::complete_reloads(TimePoint now, std::vector<ProcessAction>& out) {
+  std::vector<std::string> ready;
+  for (const auto& [name, entry] : programs_) {
+    if (entry.pending == Pending::None) continue;
+    bool all_idle = true;
+    for (const ManagedProcess* process : order_) {
+      if (process->program_name() == name && !is_idle(process->machine().state())) {
+        all_idle = false;
+        break;
+      }
+    }
+    if (all_idle) ready.push_back(name);
+  }
+  if (ready.empty()) return;
+
+  std::set<std::string> to_start;
+  for (const std::string& name : ready) {
+    Program& entry = programs_.at(name);
+    remove_processes_of(name, out);
+    if (entry.pending == Pending::Remove) {
+      programs_.erase(name);
+      continue;
+    }
+    std::shared_ptr<const config::ProgramConfig> replacement = entry.replacement;
+    const bool start = replacement->autostart || entry.was_active;
+    add_program(replacement, &out);  // resets the entry (pending = None)
+    if (start && !shutting_down_) {
+      for (const config::ProcessConfig& process : replacement->processes) {
+        to_start.insert(process.name);
+      }
+    }
+  }
+  rebuild_order();
+  for (const ManagedProcess* process : order_) {
+    if (to_start.count(process->name()) != 0) {
+      feed(*find_mutable(process->name()), StartRequest{}, now, out);
+    }
+  }
+}
+
+}  // namespace minisup::core

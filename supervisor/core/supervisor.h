@@ -1,0 +1,208 @@
+// Supervisor: every supervised process, and the policies that span several
+// of them (start order, ordered shutdown, reload). Pure, like ProcessMachine.
+//
+// Model: one ProcessMachine per process (a program with numprocs = N has N
+// processes `NAME:0` ... `NAME:N-1`, else one process `NAME`), kept in start
+// order: ascending (priority, program name, process number). Every input
+// (a request, or a fact the runtime reports) goes in through a method taking
+// `now`; every output is a list of ProcessAction, to be carried out in
+// order by the runtime. After each input the Supervisor advances the
+// multi-process work in progress:
+//
+// - Ordered shutdown (begin_shutdown): priority levels stop from the highest
+//   number down. All STARTING/RUNNING processes of the current level get a
+//   StopRequest together; the next level begins when no process of the
+//   current level is STARTING, RUNNING or STOPPING. BACKOFF processes (of any
+//   level) are stopped at once (BACKOFF -> STOPPED). Idle processes are
+//   skipped. From begin_shutdown on, nothing is started: start requests are
+//   refused, every machine has inhibit_restarts(), and a reload is refused.
+// - Reload (apply_config): each program's definition is compared field by
+//   field with the one in force. Unchanged programs are not touched (same
+//   machine, same pid). Removed programs get a StopRequest and are forgotten
+//   (RemoveProcess) once all their processes are idle. Changed programs get
+//   a StopRequest; once all their processes are idle they are replaced
+//   (RemoveProcess, then AddProcess for the new processes) and started if the
+//   new definition has autostart or any old process was STARTING, RUNNING or
+//   BACKOFF at the reload. Added programs are created (AddProcess) and started
+//   if autostart. While a program is being removed or replaced, its
+//   processes are "leaving": start requests for them are refused.
+//
+// Action semantics are those of action.h; AddProcess/RemoveProcess come only
+// from here.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/config/program_config.h"
+#include "supervisor/core/action.h"
+#include "supervisor/core/process_machine.h"
+
+namespace minisup::core {
+
+/// One action for one process (by process name).
+struct ProcessAction {
+  std::string process;
+  Action action;
+  bool operator==(const ProcessAction&) const = default;
+};
+
+/// One supervised process as the Supervisor keeps it; read-only outside.
+class ManagedProcess {
+ public:
+  /// "web", or "web:3" when numprocs > 1.
+  const std::string& name() const { return process_config().name; }
+  /// The program (and group) it belongs to: "web".
+  const std::string& program_name() const { return program_->name; }
+  const config::ProcessConfig& process_config() const { return program_->processes[index_]; }
+  /// Its program's definition in force (the old one while it is being
+  /// replaced by a reload).
+  const config::ProgramConfig& program_config() const { return *program_; }
+  int priority() const { return program_->priority; }
+  const ProcessMachine& machine() const { return machine_; }
+  /// True while a reload is removing or replacing its program: it is being
+  /// stopped and start requests for it are refused.
+  bool is_leaving() const { return leaving_; }
+
+ private:
+  friend class Supervisor;
+  ManagedProcess(std::shared_ptr<const config::ProgramConfig> program, std::size_t index);
+
+  std::shared_ptr<const config::ProgramConfig> program_;
+  std::size_t index_;  ///< into program_->processes
+  ProcessMachine machine_;
+  bool leaving_ = false;
+};
+
+/// What resolve_names() found.
+struct NameResolution {
+  /// The matching process names, each once, in start order. Empty when
+  /// `unknown` is set.
+  std::vector<std::string> processes;
+  /// The first name that matched nothing, if any.
+  std::optional<std::string> unknown;
+  bool ok() const { return !unknown.has_value(); }
+};
+
+/// What apply_config() did.
+struct ReloadResult {
+  /// Program names, sorted. A program that was being removed and comes back
+  /// counts as added.
+  std::vector<std::string> added;
+  std::vector<std::string> changed;
+  std::vector<std::string> removed;
+  std::vector<ProcessAction> actions;
+  /// False when the reload was refused (during a shutdown): nothing changed.
+  bool applied = true;
+};
+
+/// True when every key of the two program definitions is the same (what
+/// `reread` calls unchanged): all fields but `where`, processes included.
+bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig& b);
+
+class Supervisor {
+ public:
+  /// Creates one STOPPED process per ProcessConfig of every program of
+  /// `config`. Nothing is started (see start_autostart). The runtime sets up
+  /// its per-process resources from processes(); no AddProcess is emitted
+  /// for these.
+  explicit Supervisor(const config::Config& config);
+
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  /// Sends a StartRequest to every process whose program has autostart, in
+  /// start order (ascending priority, then name), without waiting for one
+  /// level before the next. Returns the actions (Spawn ...). Nothing during
+  /// a shutdown.
+  std::vector<ProcessAction> start_autostart(TimePoint now);
+
+  /// Feeds `event` to the machine of `process` and then advances the
+  /// shutdown, removals and replacements. Returns every resulting action, in
+  /// order (possibly for other processes). An unknown process (e.g. removed
+  /// by a reload while a late event was queued) returns nothing; so does a
+  /// StartRequest during a shutdown or for a leaving process.
+  std::vector<ProcessAction> handle(const std::string& process, const Event& event, TimePoint now);
+
+  /// Resolves user-given names to process names: `all` (every process; it
+  /// wins over a program named "all"), a program name (all its processes),
+  /// `PROGRAM:*` (the same), or an exact process name (`web:3`, or `web`
+  /// when numprocs = 1). Stops at the first name that matches nothing and
+  /// reports it in `unknown`.
+  NameResolution resolve_names(const std::vector<std::string>& names) const;
+
+  /// A StartRequest to each named process (names as resolve_names returns
+  /// them; unknown ones are skipped). Refused (nothing) during a shutdown
+  /// and for leaving processes; ignored by the machine when already
+  /// STARTING, RUNNING or STOPPING. Use can_start() to tell why.
+  std::vector<ProcessAction> request_start(const std::vector<std::string>& processes,
+                                           TimePoint now);
+
+  /// A StopRequest to each named process; idle ones ignore it.
+  std::vector<ProcessAction> request_stop(const std::vector<std::string>& processes, TimePoint now);
+
+  /// Begins the ordered shutdown (see the header comment) and returns the
+  /// first actions (the highest level's stops). A second call is a no-op
+  /// and returns nothing.
+  std::vector<ProcessAction> begin_shutdown(TimePoint now);
+
+  /// begin_shutdown() was called.
+  bool shutting_down() const { return shutting_down_; }
+
+  /// The shutdown was begun and every process is STOPPED, EXITED or FATAL.
+  bool shutdown_complete() const;
+
+  /// False when a start request for `process` would be refused: during a
+  /// shutdown, for a leaving process, and for an unknown name.
+  bool can_start(const std::string& process) const;
+
+  /// Applies a new configuration (reload, see the header comment) and
+  /// returns what changed and the first actions. Refused during a shutdown
+  /// (`applied` false, nothing changed).
+  ReloadResult apply_config(const config::Config& new_config, TimePoint now);
+
+  /// Every process in start order. The pointers stay valid until a call
+  /// that may forget a process (handle, request_*, begin_shutdown,
+  /// apply_config) emits RemoveProcess for it.
+  const std::vector<const ManagedProcess*>& processes() const { return order_; }
+
+  /// The process called `name`, or nullptr.
+  const ManagedProcess* find(const std::string& name) const;
+
+ private:
+  /// What a reload has in store for a program.
+  enum class Pending { None, Replace, Remove };
+
+  struct Program {
+    std::shared_ptr<const config::ProgramConfig> current;
+    Pending pending = Pending::None;
+    std::shared_ptr<const config::ProgramConfig> replacement;  ///< Pending::Replace
+    bool was_active = false;  ///< a process was STARTING/RUNNING/BACKOFF at the reload
+  };
+
+  ManagedProcess* find_mutable(const std::string& name);
+  void add_program(std::shared_ptr<const config::ProgramConfig> program,
+                   std::vector<ProcessAction>* out);
+  void remove_processes_of(const std::string& program, std::vector<ProcessAction>& out);
+  std::vector<ManagedProcess*> processes_of(const std::string& program);
+  void rebuild_order();
+  /// Feeds one event to one process's machine, appending its actions.
+  void feed(ManagedProcess& process, const Event& event, TimePoint now,
+            std::vector<ProcessAction>& out);
+  /// Marks a program's processes leaving and stops them.
+  void stop_leaving(const std::string& program, TimePoint now, std::vector<ProcessAction>& out);
+  /// Advances the shutdown, removals and replacements after any input.
+  void advance(TimePoint now, std::vector<ProcessAction>& out);
+  void advance_shutdown(TimePoint now, std::vector<ProcessAction>& out);
+  void complete_reloads(TimePoint now, std::vector<ProcessAction>& out);
+
+  std::map<std::string, Program> programs_;
+  std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
+  std::vector<const ManagedProcess*> order_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace minisup::core

@@ -1,0 +1,474 @@
+// Child output: where the bytes a child writes to stdout/stderr end up.
+//
+// Model. Each process stream (stdout, stderr) has one OutputSink, which
+// lives as long as the process's configuration (across restarts):
+//   - LogFile      a file with size-based rotation (`.1` ... `.N`), reopen
+//                  (SIGUSR2) and clear; `stdout_logfile = "/path"` or AUTO.
+//   - ConsoleSink  minisupd's stdout, one line at a time, `NAME | text`
+//                  (stdout) or `NAME ! text` (stderr); `console`.
+//   - NullSink     discards; `NONE` (the pipe is still drained).
+// Each spawn gets fresh pipes. An OutputCapture owns the read end of one
+// pipe, is registered with the EventLoop, reads everything the child writes
+// and hands it to the sink. The capture owns itself while the pipe is open:
+// EOF (not the process's exit: a grandchild may hold the write end, see
+// PITFALLS 2) unregisters and frees it, so the runtime may forget a process
+// while its capture keeps draining. With redirect_stderr the child's fds 1
+// and 2 are the same pipe: one capture, one sink.
+//
+// ProcessOutput ties this together for the runtime: it builds the sinks of
+// one process from its config, makes the pipes for a spawn and starts the
+// captures after the fork.
+//
+// Faults (ENOSPC, EACCES, a parent that is not a directory, a FIFO that
+// would block) never throw, never block and never buffer without bound:
+// the bytes that cannot be written are dropped and counted, the fault is
+// reported once per episode (until a write succeeds again) through a
+// ReportHook, and the file is opened again on the next write.
+//
+// Followers (`minisupctl tail -f`) subscribe to a sink and receive every
+// chunk it is given, after it was written. Following the chunks rather than
+// the file makes rotation invisible to them: nothing is missed or repeated
+// when the file is renamed (see tail.h, TailFollower).
+//
+// Everything here runs on the event loop's thread; nothing is thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "supervisor/config/program_config.h"
+#include "supervisor/loop/event_loop.h"
+#include "supervisor/sys/unique_fd.h"
+
+namespace minisup::logging {
+
+/// What a report is about.
+enum class ReportKind {
+  Fault,      ///< an error started: bytes are being dropped from now on
+  Recovered,  ///< the fault ended; the message says how many bytes were lost
+};
+
+/// Receives fault reports, e.g. `open /var/log/web.log: Permission denied`.
+/// Called at most once per fault episode (plus once when it ends). The
+/// message carries no program name: the hook adds it.
+using ReportHook = std::function<void(ReportKind kind, const std::string& message)>;
+
+/// Subscribers to the bytes passing through a sink (see tail.h). Callbacks
+/// may add or remove subscribers, including themselves, while being called.
+class StreamFollowers {
+ public:
+  using ChunkCallback = std::function<void(std::string_view chunk)>;
+  using CloseCallback = std::function<void()>;
+  using Id = std::uint64_t;
+
+  StreamFollowers() = default;
+  StreamFollowers(const StreamFollowers&) = delete;
+  StreamFollowers& operator=(const StreamFollowers&) = delete;
+
+  /// Adds a subscriber; `on_close` (may be empty) is called when the sink
+  /// goes away. Returns the id for remove().
+  Id add(ChunkCallback on_chunk, CloseCallback on_close);
+  /// Removes a subscriber; unknown ids are ignored.
+  void remove(Id id) noexcept;
+  /// Calls every subscriber with `chunk`. A callback that throws is removed.
+  void notify(std::string_view chunk) noexcept;
+  /// Calls every `on_close` and removes everyone.
+  void close_all() noexcept;
+  /// True when `id` is subscribed.
+  bool contains(Id id) const noexcept;
+  /// True when nobody is subscribed (lets sinks skip work).
+  bool empty() const noexcept { return live_ == 0; }
+  /// Number of subscribers.
+  std::size_t size() const noexcept { return live_; }
+
+ private:
+  struct Entry {
+    Id id;
+    ChunkCallback on_chunk;  // empty once removed during a notify()
+    CloseCallback on_close;
+  };
+  void compact() noexcept;
+
+  std::vector<Entry> entries_;
+  Id next_id_ = 1;
+  std::size_t live_ = 0;
+  int notifying_ = 0;  // > 0 while iterating: removal only marks entries
+};
+
+/// Where the bytes of one process stream go. Subclasses: LogFile,
+/// ConsoleSink, NullSink.
+class OutputSink {
+ public:
+  OutputSink();
+  virtual ~OutputSink();
+  OutputSink(const OutputSink&) = delete;
+  OutputSink& operator=(const OutputSink&) = delete;
+
+  /// Consumes bytes read from the child, then hands them to the followers.
+  /// Never throws, never blocks the loop for long (a regular file write).
+  void write(std::string_view data) noexcept;
+  /// One capture reached EOF: flush what is held (a partial console line).
+  virtual void end_of_stream() noexcept {}
+  /// Reopens the underlying file (SIGUSR2, after an external logrotate).
+  virtual void reopen() noexcept {}
+  /// Empties the stream's log (`minisupctl clear`). Returns false, with
+  /// the reason in `error` when non-null, if there is nothing to clear or
+  /// it failed.
+  virtual bool clear(std::string* error) noexcept;
+  /// The log file path, or empty when the sink is not a file (console,
+  /// NONE): `tail` reads this file.
+  virtual std::filesystem::path file_path() const { return {}; }
+
+  /// The subscribers (tail -f). Shared so a TailFollower can outlive the sink.
+  const std::shared_ptr<StreamFollowers>& followers() const noexcept { return followers_; }
+
+ protected:
+  /// Writes `data` to the destination; see write().
+  virtual void consume(std::string_view data) noexcept = 0;
+
+ private:
+  std::shared_ptr<StreamFollowers> followers_;
+};
+
+/// `NONE`: the bytes are dropped (followers still see them).
+class NullSink final : public OutputSink {
+ protected:
+  void consume(std::string_view) noexcept override {}
+};
+
+/// A child log file with supervisord's size-based rotation.
+///
+/// The file is opened with O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NONBLOCK,
+/// mode 0640 (before umask), creating missing parent directories. Before a
+/// write that would take it past `maxbytes`, the file is rotated: `.N-1` ->
+/// `.N` (the oldest is overwritten), ..., `.1` -> `.2`, the file -> `.1`, and
+/// a fresh file is opened; with `backups = 0` the file is truncated instead.
+/// A write larger than `maxbytes` goes whole into a fresh file. No byte is
+/// lost or duplicated by a rotation: renaming keeps the open inode intact.
+///
+/// The file is checked before every write (fstat: the size, so that other
+/// writers and external truncation are seen) and, at most once a second, its
+/// path (stat): if the file was deleted or renamed away by something else,
+/// it is reopened at the configured path without waiting for SIGUSR2.
+///
+/// A path that is not a regular file (a FIFO, /dev/stdout, a tty) is never
+/// rotated or truncated, and a write to it that would block drops the
+/// rest of the chunk (counted and reported) rather than stall the loop.
+class LogFile final : public OutputSink {
+ public:
+  /// Opens (or creates) `path`. `maxbytes` 0 = never rotate; `backups` 0 =
+  /// truncate instead of keeping `.1`. `report` receives fault reports. A
+  /// failure to open is reported, not thrown; the next write retries.
+  LogFile(std::filesystem::path path, std::uint64_t maxbytes, int backups, ReportHook report = {});
+  ~LogFile() override;
+
+  /// Closes and reopens the file at its path (SIGUSR2). A failure is
+  /// reported and retried on the next write.
+  void reopen() noexcept override;
+  /// Truncates the live file to 0 bytes (backups are kept).
+  bool clear(std::string* error) noexcept override;
+  std::filesystem::path file_path() const override { return path_; }
+
+  /// Changes the rotation limits (config update); takes effect on the next write.
+  void set_limits(std::uint64_t maxbytes, int backups) noexcept;
+
+  /// The configured path.
+  const std::filesystem::path& path() const noexcept { return path_; }
+  /// The size of the live file as last seen (bytes).
+  std::uint64_t size() const noexcept { return size_; }
+  /// Bytes dropped because of faults since construction.
+  std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+  /// Rotations done since construction.
+  std::uint64_t rotations() const noexcept { return rotations_; }
+  /// True while a write fault episode is in progress.
+  bool is_faulted() const noexcept { return write_fault_; }
+  /// The message of the last fault (kept after recovery), or empty.
+  const std::string& last_error() const noexcept { return last_error_; }
+  /// True when the file is open.
+  bool is_open() const noexcept { return static_cast<bool>(fd_); }
+
+ protected:
+  void consume(std::string_view data) noexcept override;
+
+ private:
+  /// Opens the path into `fd` (creating parent directories); on failure
+  /// returns false with the message in `error`.
+  bool open_path(sys::UniqueFd& fd, std::string& error) noexcept;
+  /// Replaces the descriptor by a fresh one at the path. On failure the old
+  /// descriptor (if any) is kept, marked detached, and the fault reported.
+  bool reattach() noexcept;
+  /// Takes `fd` as the live file: records its identity and size.
+  void adopt(sys::UniqueFd fd) noexcept;
+  /// Updates size_, reattaches if the file was deleted or renamed away.
+  void refresh() noexcept;
+  /// Rotates (or truncates with backups = 0). Failures are reported; the
+  /// write then goes to the current file.
+  void rotate() noexcept;
+  void write_all(std::string_view data) noexcept;
+  void drop(std::size_t bytes) noexcept;
+  void fault(bool& flag, const std::string& message) noexcept;
+  void recover(bool& flag, const std::string& message) noexcept;
+  std::string backup_path(int index) const;
+
+  std::filesystem::path path_;
+  std::uint64_t maxbytes_;
+  int backups_;
+  ReportHook report_;
+  sys::UniqueFd fd_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  bool is_regular_ = true;
+  bool detached_ = false;  // fd_ is no longer the file at path_ (reopen failed)
+  std::uint64_t size_ = 0;
+  std::chrono::steady_clock::time_point next_path_check_{};
+  std::uint64_t dropped_bytes_ = 0;
+  std::uint64_t episode_dropped_ = 0;  // bytes dropped in the current write fault episode
+  std::uint64_t rotations_ = 0;
+  bool write_fault_ = false;   // open/write failing: bytes are dropped
+  bool rotate_fault_ = false;  // rotation failing: the file grows past maxbytes
+  std::string last_error_;
+};
+
+/// minisupd's stdout as the destination of `console` streams.
+///
+/// Lines are formatted as `NAME | text` (stdout) or `NAME ! text` (stderr),
+/// NAME padded to name_width(), the prefix coloured per name (foreman's
+/// palette) when the output is a terminal and NO_COLOR is unset.
+///
+/// Never blocking the loop, never failing on a pipe: the writer never seeks
+/// (no "Illegal seek"). For a pipe, FIFO or terminal it writes through its
+/// own non-blocking open file description (opened via /proc/self/fd/N), so
+/// the O_NONBLOCK flag is not forced on a description shared with minisupd's
+/// stderr or with the parent shell; a socket (journald) is written with
+/// send(MSG_DONTWAIT); a regular file is written directly. Lines that cannot
+/// be written at once wait in a buffer of at most `max_buffer` bytes, flushed
+/// when the loop reports the descriptor writable; a line that does not fit
+/// is dropped, counted and reported once per episode. If /proc is not
+/// available, the descriptor is written as it is (blocking if it blocks).
+class ConsoleWriter {
+ public:
+  static constexpr std::size_t kDefaultMaxBuffer = 1 << 20;
+
+  /// Color choice: from the environment (tty and no NO_COLOR), or forced.
+  enum class Color { Auto, Always, Never };
+
+  /// Writes to `fd` (not owned; normally STDOUT_FILENO). `loop` is used to
+  /// wait for writability and must outlive the writer.
+  ConsoleWriter(loop::EventLoop& loop, int fd = 1, std::size_t max_buffer = kDefaultMaxBuffer,
+                Color color = Color::Auto, ReportHook report = {});
+  ~ConsoleWriter();
+  ConsoleWriter(const ConsoleWriter&) = delete;
+  ConsoleWriter& operator=(const ConsoleWriter&) = delete;
+
+  /// The width names are padded to (the longest process name).
+  void set_name_width(std::size_t width) noexcept { name_width_ = width; }
+  std::size_t name_width() const noexcept { return name_width_; }
+
+  /// Queues one line: prefix, `text` (without its newline), newline. A line
+  /// that does not fit in the buffer is dropped and counted.
+  void add_line(std::string_view name, char marker, std::string_view text) noexcept;
+  /// Writes as much of the queue as the descriptor takes now; the rest is
+  /// written when the loop reports it writable.
+  void send() noexcept;
+  /// Waits up to `max_wait` for the queue to drain (shutdown). Blocks.
+  void flush(std::chrono::milliseconds max_wait) noexcept;
+
+  /// True when prefixes are coloured.
+  bool uses_color() const noexcept { return color_; }
+  /// Bytes waiting to be written.
+  std::size_t pending_bytes() const noexcept { return buffer_.size() - sent_; }
+  /// Bytes dropped since construction (buffer full or write error).
+  std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+
+ private:
+  enum class Mode { Write, Send };
+  std::string_view color_for(std::string_view name);
+  void drop(std::size_t bytes, const std::string& why) noexcept;
+  void on_writable() noexcept;
+
+  loop::EventLoop& loop_;
+  int fd_;               // the descriptor written to
+  sys::UniqueFd own_fd_; // our own non-blocking description, when opened
+  Mode mode_ = Mode::Write;
+  bool pollable_ = false;  // epoll can wait for it (not a regular file)
+  bool watching_ = false;  // registered for EPOLLOUT
+  std::size_t max_buffer_;
+  bool color_ = false;
+  ReportHook report_;
+  std::size_t name_width_ = 0;
+  std::string buffer_;
+  std::size_t sent_ = 0;  // bytes of buffer_ already written
+  std::map<std::string, std::size_t, std::less<>> colors_;
+  std::uint64_t dropped_bytes_ = 0;
+  std::uint64_t episode_dropped_ = 0;
+  bool fault_ = false;
+};
+
+/// Which stream a console sink carries: selects the `|` or `!` marker.
+enum class StreamKind { Stdout, Stderr };
+
+/// `console`: complete lines go to the ConsoleWriter as soon as they are
+/// complete; a partial line is held until its newline arrives, flushed as a
+/// line of its own when it exceeds kMaxPartialLine, and flushed at EOF.
+/// (If a previous spawn's pipe is still open through a grandchild, both
+/// captures feed the same sink and may join halves of lines.)
+class ConsoleSink final : public OutputSink {
+ public:
+  static constexpr std::size_t kMaxPartialLine = 64 * 1024;
+
+  /// `name` is the process name (`web`, `web:3`); `stream` selects the marker.
+  ConsoleSink(std::shared_ptr<ConsoleWriter> writer, std::string name, StreamKind stream);
+  ~ConsoleSink() override;
+
+  void end_of_stream() noexcept override;
+
+ protected:
+  void consume(std::string_view data) noexcept override;
+
+ private:
+  std::shared_ptr<ConsoleWriter> writer_;
+  std::string name_;
+  char marker_;
+  std::string partial_;
+};
+
+/// Reads one pipe (a child's stdout, stderr, or both) into a sink.
+///
+/// Created with start(); it then owns itself through its registration with
+/// the loop: the caller may keep the returned pointer (to close() early or
+/// inspect it) or drop it. It reads up to kReadChunk per read() call, until
+/// EAGAIN or kMaxPerWakeup bytes (so one flooding child cannot starve the
+/// loop; epoll is level-triggered and comes back). When a read fills the
+/// pipe, the pipe is enlarged once (F_SETPIPE_SZ, kBigPipe) so a fast writer
+/// costs fewer wakeups. On EOF (every write end closed: the child and any
+/// descendant that inherited it) or a read error, it calls the sink's
+/// end_of_stream(), unregisters, closes the pipe and calls `on_eof`.
+/// The loop must outlive every capture that is still open.
+class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
+ public:
+  static constexpr std::size_t kReadChunk = 1 << 20;
+  static constexpr std::size_t kMaxPerWakeup = 4 << 20;
+  static constexpr std::size_t kBigPipe = 1 << 20;
+
+  /// Starts capturing `read_end` (made non-blocking here) into `sink`.
+  /// `on_eof` (may be empty) runs once after EOF. Throws sys::SysError if
+  /// the loop cannot watch the descriptor.
+  static std::shared_ptr<OutputCapture> start(loop::EventLoop& loop, sys::UniqueFd read_end,
+                                              std::shared_ptr<OutputSink> sink,
+                                              std::function<void()> on_eof = {});
+  ~OutputCapture();
+  OutputCapture(const OutputCapture&) = delete;
+  OutputCapture& operator=(const OutputCapture&) = delete;
+
+  /// Reads what is already in the pipe, then stops as if at EOF (the write
+  /// end's holders get EPIPE from then on). Idempotent.
+  void close() noexcept;
+  /// True until EOF or close().
+  bool is_open() const noexcept { return static_cast<bool>(fd_); }
+  /// Bytes read from the pipe so far.
+  std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+  /// The sink written to.
+  const std::shared_ptr<OutputSink>& sink() const noexcept { return sink_; }
+
+ private:
+  OutputCapture(loop::EventLoop& loop, sys::UniqueFd fd, std::shared_ptr<OutputSink> sink,
+                std::function<void()> on_eof);
+  /// Reads until EAGAIN, EOF or the per-wakeup budget. Returns true at EOF.
+  bool drain(std::size_t budget) noexcept;
+  void on_ready(std::uint32_t events) noexcept;
+  void finish() noexcept;
+
+  loop::EventLoop& loop_;
+  sys::UniqueFd fd_;
+  std::shared_ptr<OutputSink> sink_;
+  std::function<void()> on_eof_;
+  std::uint64_t bytes_read_ = 0;
+  bool pipe_grown_ = false;
+};
+
+/// The pipes for one spawn. The child gets child_stdout() as fd 1 and
+/// child_stderr() as fd 2 (the same pipe when redirect_stderr). Every end
+/// is O_CLOEXEC; the parent closes the write ends after the fork (done by
+/// ProcessOutput::start_capture, or by destroying this object).
+struct OutputPipes {
+  sys::UniqueFd stdout_read;
+  sys::UniqueFd stdout_write;
+  sys::UniqueFd stderr_read;   ///< empty with redirect_stderr
+  sys::UniqueFd stderr_write;  ///< empty with redirect_stderr
+
+  /// The descriptor to install as the child's fd 1.
+  int child_stdout() const noexcept { return stdout_write.get(); }
+  /// The descriptor to install as the child's fd 2.
+  int child_stderr() const noexcept {
+    return stderr_write ? stderr_write.get() : stdout_write.get();
+  }
+};
+
+/// The output of one process (one `NAME` or `NAME:N`): its sinks, built
+/// once from the config and kept across restarts, and its live captures.
+class ProcessOutput {
+ public:
+  /// Builds the sinks for `process` of `program`: LogFile for File targets
+  /// (with the program's maxbytes/backups), ConsoleSink for Console (needs
+  /// `console`, else the stream is discarded), NullSink for None. With
+  /// redirect_stderr the stderr sink is the stdout sink; two File targets
+  /// with the same path also share one LogFile. `report` receives fault
+  /// reports; when empty they go to minisupd's log as
+  /// `NAME: <message>` (error for faults, info for recoveries).
+  ProcessOutput(const config::ProgramConfig& program, const config::ProcessConfig& process,
+                std::shared_ptr<ConsoleWriter> console, ReportHook report = {});
+  ~ProcessOutput();
+  ProcessOutput(const ProcessOutput&) = delete;
+  ProcessOutput& operator=(const ProcessOutput&) = delete;
+
+  /// Creates the pipes for one spawn (one pipe with redirect_stderr).
+  /// Throws sys::SysError (e.g. EMFILE): treat it as a failed spawn.
+  OutputPipes create_pipes() const;
+  /// After the fork: closes the write ends and starts capturing the read
+  /// ends into the sinks. Captures of an earlier spawn that are still
+  /// draining (a grandchild holds the pipe) keep going. Throws
+  /// sys::SysError if the loop cannot watch a pipe.
+  void start_capture(loop::EventLoop& loop, OutputPipes pipes);
+  /// Stops every capture of this process now (after reading what is
+  /// buffered), e.g. when the process is removed by `update`.
+  void close_captures() noexcept;
+  /// Captures still open (0 once every pipe reached EOF).
+  std::size_t open_captures() const noexcept;
+
+  /// Reopens the log files (SIGUSR2).
+  void reopen() noexcept;
+  /// Truncates the log files of both streams (`minisupctl clear`). Returns
+  /// false with the reasons in `error` if any failed.
+  bool clear(std::string* error) noexcept;
+
+  /// The sink of a stream (never null; the same object for both streams
+  /// with redirect_stderr).
+  const std::shared_ptr<OutputSink>& sink(StreamKind stream) const noexcept {
+    return stream == StreamKind::Stdout ? stdout_ : stderr_;
+  }
+  /// True when stderr goes into the stdout pipe.
+  bool redirect_stderr() const noexcept { return redirect_stderr_; }
+  /// The process name.
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+  bool redirect_stderr_;
+  std::shared_ptr<OutputSink> stdout_;
+  std::shared_ptr<OutputSink> stderr_;
+  std::vector<std::weak_ptr<OutputCapture>> captures_;
+};
+
+/// The console name width for a configuration: the longest process name.
+std::size_t console_name_width(const std::vector<config::ProgramConfig>& programs) noexcept;
+
+}  // namespace minisup::logging

@@ -1,0 +1,144 @@
+// The child between clone and exec. Read child_exec.h first: nothing here
+// may allocate, throw, lock, or write memory the parent uses.
+#include "supervisor/sys/child_exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
+namespace minisup::sys::detail {
+
+const char* const kChildStepNames[kChildStepCount] = {
+    "setpgid",      // kStepSetpgid
+    "dup2",         // kStepStdin
+    "dup2",         // kStepStdout
+    "dup2",         // kStepStderr
+    "setgroups",    // kStepSetgroups
+    "setgid",       // kStepSetgid
+    "setuid",       // kStepSetuid
+    "chdir",        // kStepChdir
+    "close_range",  // kStepCloseFds
+    "sigprocmask",  // kStepSigmask
+    "exec",         // kStepExec
+};
+static_assert(sizeof kChildStepNames / sizeof kChildStepNames[0] == kChildStepCount,
+              "one name per ChildStep");
+
+namespace {
+
+/// Reports the failed step to the parent and exits. The write of a dozen
+/// bytes into an empty pipe is atomic; there is nobody to tell if it fails.
+[[noreturn]] void fail(const ChildPlan& plan, int step, int error, int candidate = -1) noexcept {
+  ChildStatus status{step, error, candidate};
+  while (::write(plan.status_fd, &status, sizeof status) < 0 && errno == EINTR) {
+  }
+  ::_exit(127);
+}
+
+/// dup2 that retries on EINTR (dup2 clears O_CLOEXEC on the target).
+int dup2_retry(int from, int to) noexcept {
+  int r;
+  while ((r = ::dup2(from, to)) < 0 && errno == EINTR) {
+  }
+  return r;
+}
+
+}  // namespace
+
+int run_child(void* arg) noexcept {
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+
+  // Every signal is blocked here (the parent blocked all of them around
+  // clone), so no handler of the parent can run on this shared memory.
+
+  // A process group of its own: stopasgroup/killasgroup signal the child and
+  // everything it forked as one unit (kill(-pgid)), and a Ctrl-C or SIGHUP
+  // aimed at minisupd's terminal group does not hit the children behind
+  // minisupd's back: minisupd decides how they stop. Done here, before
+  // exec, so no one can observe the child in minisupd's group.
+  if (::setpgid(0, 0) != 0) fail(plan, kStepSetpgid, errno);
+
+  // All three sources are >= 3 (the parent made sure), so no dup2 below can
+  // overwrite a source still to be used.
+  if (dup2_retry(plan.stdin_fd, 0) < 0) fail(plan, kStepStdin, errno);
+  if (dup2_retry(plan.stdout_fd, 1) < 0) fail(plan, kStepStdout, errno);
+  if (dup2_retry(plan.stderr_fd, 2) < 0) fail(plan, kStepStderr, errno);
+
+  // Raw system calls, not glibc's setgroups/setgid/setuid: in a process with
+  // threads those wrappers make *every thread of the process* change its
+  // ids (the SETXID broadcast), and with CLONE_VM this child would find the
+  // parent's thread list and signal the parent's threads. The kernel calls
+  // change only this task. Order: groups while still root, then gid, uid.
+  if (plan.switch_user) {
+    if (::syscall(SYS_setgroups, plan.group_count, plan.groups) != 0)
+      fail(plan, kStepSetgroups, errno);
+    if (::syscall(SYS_setgid, plan.gid) != 0) fail(plan, kStepSetgid, errno);
+    if (::syscall(SYS_setuid, plan.uid) != 0) fail(plan, kStepSetuid, errno);
+  }
+
+  // After the user switch, as supervisord does: the directory must be
+  // reachable by the user the program runs as.
+  if (plan.directory != nullptr && ::chdir(plan.directory) != 0) fail(plan, kStepChdir, errno);
+
+  if (plan.set_umask) ::umask(plan.umask);
+
+  // Backstop: everything minisupd opens is O_CLOEXEC already. Marking (not
+  // closing) fds >= 3 close-on-exec keeps the status pipe usable until
+  // execve, which then closes all of them. Kernels before 5.11 lack the
+  // flag: close the two ranges around the status pipe instead.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    if (errno != EINVAL) fail(plan, kStepCloseFds, errno);
+    if (plan.status_fd > 3 && ::close_range(3, plan.status_fd - 1, 0) != 0)
+      fail(plan, kStepCloseFds, errno);
+    if (::close_range(plan.status_fd + 1, ~0U, 0) != 0) fail(plan, kStepCloseFds, errno);
+  }
+
+  // minisupd ignores SIGPIPE and SIGXFSZ and blocks the signals it reads via
+  // signalfd; a child must start with the defaults. Ignored dispositions and
+  // the mask survive execve, so reset them all (sigaction of SIGKILL/SIGSTOP
+  // and glibc's internal signals fails harmlessly). Handlers are reset too:
+  // a parent handler running in this shared-memory child would be a disaster.
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  // Empty the mask with the raw call: glibc's wrapper may keep its internal
+  // signals untouched, the kernel call sets exactly what we pass.
+  unsigned long empty_mask = 0;
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, sizeof empty_mask) != 0)
+    fail(plan, kStepSigmask, errno);
+
+  // execvp's rules: go on after ENOENT/ENOTDIR-like errors, remember EACCES
+  // (reported if nothing else works), stop at any other error.
+  int reported = -1;
+  int reported_error = ENOENT;
+  bool saw_eacces = false;
+  for (int i = 0; plan.exec_paths[i] != nullptr; ++i) {
+    ::execve(plan.exec_paths[i], plan.argv, plan.envp);
+    int err = errno;
+    switch (err) {
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+        continue;
+      case EACCES:
+        if (!saw_eacces) {
+          saw_eacces = true;
+          reported = i;
+          reported_error = EACCES;
+        }
+        continue;
+      default:
+        fail(plan, kStepExec, err, i);
+    }
+  }
+  fail(plan, kStepExec, reported_error, reported);
+}
+
+}  // namespace minisup::sys::detail

@@ -1,0 +1,69 @@
+// The code that runs in a new child between clone and exec (internal to
+// sys/; spawn.cc is the only user).
+//
+// Model: the child shares the parent's memory (CLONE_VM) and runs on its own
+// stack while the parent is suspended. It therefore reads only the plain
+// data of a ChildPlan prepared by the parent, allocates nothing, throws
+// nothing, calls only async-signal-safe functions (raw system calls where a
+// glibc wrapper is not safe in a CLONE_VM child), and writes nothing the
+// parent can see except one ChildStatus record into the exec-status pipe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace minisup::sys::detail {
+
+/// The steps of the child, in the order it takes them. The numbers travel
+/// through the exec-status pipe; kChildStepCount closes the list.
+enum ChildStep : int {
+  kStepSetpgid,    ///< setpgid(0, 0)
+  kStepStdin,      ///< dup2(/dev/null, 0)
+  kStepStdout,     ///< dup2(stdout_fd, 1)
+  kStepStderr,     ///< dup2(stderr_fd, 2)
+  kStepSetgroups,  ///< setgroups(user's supplementary groups)
+  kStepSetgid,     ///< setgid(user's gid)
+  kStepSetuid,     ///< setuid(user's uid)
+  kStepChdir,      ///< chdir(directory)
+  kStepCloseFds,   ///< close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)
+  kStepSigmask,    ///< sigprocmask(SIG_SETMASK, empty)
+  kStepExec,       ///< execve (each PATH candidate)
+  kChildStepCount
+};
+
+/// The call name of each step, for messages (`chdir /srv/nope: ...`).
+extern const char* const kChildStepNames[kChildStepCount];
+
+/// What a failed child writes into the exec-status pipe before _exit(127).
+struct ChildStatus {
+  int step;       ///< a ChildStep
+  int error;      ///< errno of the failed call
+  int candidate;  ///< kStepExec: index into exec_paths of the reported path
+};
+
+/// Everything the child needs, prepared by the parent. All pointers point
+/// into memory owned by the parent that stays valid until clone returns.
+struct ChildPlan {
+  const char* const* exec_paths;  ///< candidates for execve, nullptr-terminated
+  char* const* argv;              ///< nullptr-terminated
+  char* const* envp;              ///< nullptr-terminated
+  int stdin_fd;                   ///< /dev/null; >= 3
+  int stdout_fd;                  ///< >= 3
+  int stderr_fd;                  ///< >= 3
+  int status_fd;                  ///< write end of the exec-status pipe; >= 3
+  const char* directory;          ///< nullptr = don't chdir
+  bool set_umask;
+  mode_t umask;
+  bool switch_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t* groups;
+  std::size_t group_count;
+};
+
+/// The child's entry point for clone(): `arg` is a const ChildPlan*. Never
+/// returns: execs or _exit(127)s after writing its ChildStatus.
+int run_child(void* arg) noexcept;
+
+}  // namespace minisup::sys::detail

@@ -1,0 +1,287 @@
+#include "supervisor/sys/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+#include <string_view>
+
+#include "supervisor/sys/child_exec.h"
+#include "supervisor/sys/sys_error.h"
+
+namespace minisup::sys {
+
+namespace {
+
+using detail::ChildPlan;
+using detail::ChildStatus;
+
+/// PATH when the child's environment has none (what execvp falls back to,
+/// plus /usr/local/bin).
+constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+/// The child's stack. Its own frames are small; the rest is headroom for
+/// execve's libc path and sanitizer builds. Mapped lazily, so untouched
+/// pages cost nothing.
+constexpr std::size_t kChildStackSize = 256 * 1024;
+
+std::string failure(std::string_view call, std::string_view object, int err) {
+  std::string message(call);
+  if (!object.empty()) {
+    message += ' ';
+    message += object;
+  }
+  message += ": ";
+  message += error_text(err);
+  return message;
+}
+
+/// The execve candidates for argv[0], as execvp would try them.
+std::vector<std::string> exec_candidates(const std::string& file,
+                                         const std::vector<std::string>& envp) {
+  if (file.find('/') != std::string::npos || file.empty()) return {file};
+  std::string_view path = kDefaultPath;
+  for (const std::string& var : envp) {
+    if (var.starts_with("PATH=")) {
+      path = std::string_view(var).substr(5);
+      break;
+    }
+  }
+  std::vector<std::string> candidates;
+  for (;;) {
+    std::size_t colon = path.find(':');
+    std::string_view dir = path.substr(0, colon);
+    std::string candidate(dir.empty() ? std::string_view(".") : dir);
+    candidate += '/';
+    candidate += file;
+    candidates.push_back(std::move(candidate));
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  return candidates;
+}
+
+/// Returns `fd` itself when it is >= 3, else a close-on-exec copy >= 3 kept
+/// alive in `holder`: the child dup2's onto 0, 1 and 2, and a source among
+/// them could be overwritten before its turn. -1 on failure (errno set).
+int above_stdio(int fd, UniqueFd& holder) {
+  if (fd >= 3) return fd;
+  holder.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  return holder.get();
+}
+
+/// Blocks every signal, glibc's internal ones included, for the lifetime of
+/// the object (the raw call: glibc's wrappers refuse to block those). A
+/// CLONE_VM child inherits the full mask, so no signal handler of the parent
+/// can run in it before it has reset all dispositions.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    unsigned long all = ~0UL;
+    ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &saved_, sizeof saved_);
+  }
+  ~AllSignalsBlocked() { ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, sizeof saved_); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  unsigned long saved_ = 0;
+};
+
+/// An anonymous mapping used as the child's stack, with a guard page at its
+/// low end so an overflow faults instead of scribbling on our memory.
+class ChildStack {
+ public:
+  ChildStack() {
+    void* p = ::mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return;
+    base_ = static_cast<char*>(p);
+    ::mprotect(base_, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)), PROT_NONE);
+  }
+  ~ChildStack() {
+    if (base_ != nullptr) ::munmap(base_, kChildStackSize);
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  bool ok() const { return base_ != nullptr; }
+  /// The stack grows down: clone wants its highest address.
+  void* top() const { return base_ + kChildStackSize; }
+
+ private:
+  char* base_ = nullptr;
+};
+
+}  // namespace
+
+std::variant<UserIds, std::string> resolve_user(const std::string& name) {
+  long bufsize = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(bufsize > 0 ? static_cast<std::size_t>(bufsize) : 16384);
+  struct passwd pwd;
+  struct passwd* found = nullptr;
+  uid_t numeric = 0;
+  const char* end = name.data() + name.size();
+  auto [ptr, ec] = std::from_chars(name.data(), end, numeric);
+  bool is_numeric = !name.empty() && ec == std::errc() && ptr == end;
+  for (;;) {
+    int err = is_numeric ? ::getpwuid_r(numeric, &pwd, buf.data(), buf.size(), &found)
+                         : ::getpwnam_r(name.c_str(), &pwd, buf.data(), buf.size(), &found);
+    if (err == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
+      continue;
+    }
+    // glibc documents these as other ways of saying "not found".
+    if (err == ENOENT || err == ESRCH || err == EBADF || err == EPERM) found = nullptr;
+    else if (err != 0)
+      return failure("user = " + name + ": " + (is_numeric ? "getpwuid_r" : "getpwnam_r"), "", err);
+    break;
+  }
+  if (found == nullptr) return "user = " + name + ": no such user";
+
+  UserIds ids;
+  ids.uid = pwd.pw_uid;
+  ids.gid = pwd.pw_gid;
+  ids.name = pwd.pw_name;
+
+  uid_t self = ::geteuid();
+  if (self != 0) {
+    if (ids.uid != self)
+      return "user = " + name + " needs root (minisupd runs as uid " + std::to_string(self) + ")";
+    return ids;  // already that user: nothing to switch
+  }
+
+  int count = 32;
+  for (;;) {
+    ids.groups.resize(static_cast<std::size_t>(count));
+    int n = count;
+    if (::getgrouplist(pwd.pw_name, pwd.pw_gid, ids.groups.data(), &n) >= 0) {
+      ids.groups.resize(static_cast<std::size_t>(n));
+      break;
+    }
+    count = n > count ? n : count * 2;  // n holds the needed size
+  }
+  return ids;
+}
+
+std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& request) {
+  if (request.argv.empty()) return std::string("exec: empty command");
+
+  // Everything the child reads is built here, before clone.
+  std::vector<char*> argv;
+  argv.reserve(request.argv.size() + 1);
+  for (const std::string& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  envp.reserve(request.envp.size() + 1);
+  for (const std::string& var : request.envp) envp.push_back(const_cast<char*>(var.c_str()));
+  envp.push_back(nullptr);
+  std::vector<std::string> candidates = exec_candidates(request.argv[0], request.envp);
+  std::vector<const char*> exec_paths;
+  exec_paths.reserve(candidates.size() + 1);
+  for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
+  exec_paths.push_back(nullptr);
+
+  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!dev_null) return failure("open", "/dev/null", errno);
+  int status_fds[2];
+  if (::pipe2(status_fds, O_CLOEXEC) != 0) return failure("pipe2", "", errno);
+  UniqueFd status_read(status_fds[0]);
+  UniqueFd status_write(status_fds[1]);
+
+  UniqueFd holders[4];
+  int stdin_fd = above_stdio(dev_null.get(), holders[0]);
+  int stdout_fd = above_stdio(request.stdout_fd >= 0 ? request.stdout_fd : dev_null.get(), holders[1]);
+  int stderr_fd = above_stdio(request.stderr_fd >= 0 ? request.stderr_fd : dev_null.get(), holders[2]);
+  int status_fd = above_stdio(status_write.get(), holders[3]);
+  if (stdin_fd < 0 || stdout_fd < 0 || stderr_fd < 0 || status_fd < 0)
+    return failure("fcntl(F_DUPFD_CLOEXEC)", "", errno);
+
+  ChildPlan plan{};
+  plan.exec_paths = exec_paths.data();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.stdin_fd = stdin_fd;
+  plan.stdout_fd = stdout_fd;
+  plan.stderr_fd = stderr_fd;
+  plan.status_fd = status_fd;
+  plan.directory = request.directory ? request.directory->c_str() : nullptr;
+  plan.set_umask = request.umask.has_value();
+  plan.umask = request.umask.value_or(0);
+  if (request.user) {
+    // Not root and already this user (resolve_user allowed it): no switch.
+    // Otherwise try, and let the kernel say no (`setuid 1000: ...`).
+    plan.switch_user = ::geteuid() == 0 || request.user->uid != ::geteuid();
+    plan.uid = request.user->uid;
+    plan.gid = request.user->gid;
+    plan.groups = request.user->groups.data();
+    plan.group_count = request.user->groups.size();
+  }
+
+  ChildStack stack;
+  if (!stack.ok()) return failure("mmap", "child stack", errno);
+
+  int pidfd = -1;
+  pid_t pid;
+  int clone_errno = 0;
+  {
+    AllSignalsBlocked blocked;
+    // CLONE_VFORK: we resume only once the child has exec'ed or exited.
+    // CLONE_PIDFD: the kernel stores a close-on-exec pidfd in `pidfd`.
+    // SIGCHLD: the exit is reported like any child's.
+    pid = ::clone(detail::run_child, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                  &plan, &pidfd);
+    if (pid < 0) clone_errno = errno;
+  }
+  if (pid < 0) return failure("clone", "", clone_errno);
+  UniqueFd pidfd_owner(pidfd);
+
+  // Only the child may keep the write end: then EOF below means "exec'ed".
+  status_write.reset();
+  holders[3].reset();
+
+  ChildStatus status{};
+  std::size_t got = 0;
+  while (got < sizeof status) {
+    ssize_t n = ::read(status_read.get(), reinterpret_cast<char*>(&status) + got, sizeof status - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == 0) return SpawnedChild{pid, std::move(pidfd_owner)};
+
+  // The child has _exit'ed (or is about to): reap it now, so no zombie
+  // stays and nobody ever signals this pid.
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (got < sizeof status || status.step < 0 || status.step >= detail::kChildStepCount)
+    return std::string("exec ") + request.argv[0] + ": child failed before exec";
+
+  std::string object;
+  switch (status.step) {
+    case detail::kStepStdin: object = "stdin"; break;
+    case detail::kStepStdout: object = "stdout"; break;
+    case detail::kStepStderr: object = "stderr"; break;
+    case detail::kStepSetgroups: object = request.user->name; break;
+    case detail::kStepSetgid: object = std::to_string(request.user->gid); break;
+    case detail::kStepSetuid: object = std::to_string(request.user->uid); break;
+    case detail::kStepChdir: object = *request.directory; break;
+    case detail::kStepExec:
+      object = status.candidate >= 0 && static_cast<std::size_t>(status.candidate) < candidates.size()
+                   ? candidates[static_cast<std::size_t>(status.candidate)]
+                   : request.argv[0];
+      break;
+    default: break;
+  }
+  return failure(detail::kChildStepNames[status.step], object, status.error);
+}
+
+}  // namespace minisup::sys

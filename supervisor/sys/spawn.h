@@ -1,0 +1,91 @@
+// Spawning children: the one place where minisupd creates processes.
+//
+// Model: everything a child needs (argv and envp as char* arrays, the PATH
+// candidates for argv[0], /dev/null, the exec-status pipe, the user's ids)
+// is prepared in the parent. Then clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)
+// starts the child on a stack of its own, like glibc's posix_spawn: the child
+// shares our memory and the parent is suspended until the child has either
+// exec'ed or _exit'ed. Between clone and exec the child (child_exec.cc) makes
+// only async-signal-safe system calls, in this order:
+//   own process group, stdin/stdout/stderr, user (setgroups/setgid/setuid),
+//   chdir, umask, close-on-exec on every fd >= 3, signal dispositions and
+//   mask reset, execve (for each PATH candidate).
+// A step that fails writes {stage, errno} into the exec-status pipe
+// (pipe2 O_CLOEXEC) and _exits; a successful execve closes the pipe. When
+// the parent resumes, the outcome is therefore already decided and the pipe
+// is read at once: EOF means exec succeeded, a record names the failed step,
+// e.g. `exec /usr/bin/nope: No such file or directory`. A failed child is
+// reaped on the spot with waitpid(pid), so no zombie stays behind; its
+// SIGCHLD still arrives and reap_all() (signals.h) simply finds nothing.
+//
+// The result carries a pidfd, so the caller can watch the child's exit in
+// the event loop and signal it without ever hitting a reused pid.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "supervisor/sys/unique_fd.h"
+
+namespace minisup::sys {
+
+/// The credentials a child runs with, resolved before the spawn.
+struct UserIds {
+  uid_t uid = 0;
+  gid_t gid = 0;                ///< primary group (from the passwd entry)
+  std::vector<gid_t> groups;    ///< supplementary groups (getgrouplist)
+  std::string name;             ///< the user name, for messages
+  bool operator==(const UserIds&) const = default;
+};
+
+/// Resolves `name`, a user name or a numeric uid, to its uid, primary gid
+/// and supplementary groups. Must be called before spawning (getpwnam_r and
+/// getgrouplist may allocate, open files and take locks). Returns an error
+/// message when the user does not exist (`user = bob: no such user`) or when
+/// minisupd is not root and the user is not minisupd's own
+/// (`user = bob needs root (minisupd runs as uid 1000)`). When minisupd runs
+/// as that very user, spawning with it changes nothing.
+std::variant<UserIds, std::string> resolve_user(const std::string& name);
+
+/// Everything a child is started with.
+struct SpawnRequest {
+  /// argv[0] without '/' is looked up in the PATH of `envp` (default
+  /// /usr/local/bin:/usr/bin:/bin when envp has none; an empty entry is the
+  /// working directory, as for execvp). Must not be empty.
+  std::vector<std::string> argv;
+  /// The complete environment, "KEY=VALUE" each; nothing is inherited.
+  std::vector<std::string> envp;
+  /// Working directory; nullopt = minisupd's.
+  std::optional<std::string> directory;
+  /// umask of the child; nullopt = minisupd's.
+  std::optional<mode_t> umask;
+  /// Credentials (from resolve_user); nullopt = minisupd's.
+  std::optional<UserIds> user;
+  /// Descriptors (not owned) dup2'ed onto the child's 1 and 2; they may be
+  /// the same descriptor. -1 = /dev/null. stdin is always /dev/null.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+/// A child that exec'ed successfully. Its pid is also its process group id.
+struct SpawnedChild {
+  pid_t pid = -1;
+  UniqueFd pidfd;  ///< O_CLOEXEC; readable (EPOLLIN) once the child exited
+};
+
+/// Starts a child as described at the top of this file and returns once the
+/// exec has happened or failed. On failure returns the message, in the
+/// form `<step> <object>: <strerror>`: `exec /usr/bin/nope: No such file or
+/// directory`, `exec nosuchcmd: No such file or directory` (not on PATH),
+/// `chdir /srv/nope: No such file or directory`, `setuid 1000: Operation not
+/// permitted`; or, for a failure in the parent before the child existed,
+/// `pipe2: Too many open files`, `clone: Resource temporarily unavailable`.
+/// The failed child has been reaped. Never throws for system errors (it may
+/// throw std::bad_alloc).
+std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& request);
+
+}  // namespace minisup::sys
