@@ -29,11 +29,15 @@ constexpr int kPrograms = 10000;
 std::string program_table(int i) {
   return "[program.worker-" + std::to_string(i) +
          "]\n"
-         "command = \"/usr/local/bin/worker --queue 'q " + std::to_string(i % 17) +
+         "command = \"/usr/local/bin/worker --queue 'q " +
+         std::to_string(i % 17) +
          "' --id ${MINISUP_PROCESS_NUM} --home ${HOME}\"\n"
          "directory = \"/srv/app\"\n"
-         "environment = { QUEUE = \"q" + std::to_string(i) + "\", TZ = \"UTC\" }\n"
-         "priority = " + std::to_string(100 + i % 10) +
+         "environment = { QUEUE = \"q" +
+         std::to_string(i) +
+         "\", TZ = \"UTC\" }\n"
+         "priority = " +
+         std::to_string(100 + i % 10) +
          "\n"
          "startsecs = 0.5\n"
          "stopwaitsecs = 5\n"
@@ -58,7 +62,8 @@ class Fixture {
     std::ofstream many(dir_ / "many/minisup.toml");
     many << "[supervisor]\nenvironment = { HOME = \"/home/app\" }\ninclude = [\"conf.d/*.toml\"]\n";
     for (int i = 0; i < kPrograms; ++i) {
-      std::ofstream(dir_ / "many/conf.d" / ("worker-" + std::to_string(i) + ".toml")) << program_table(i);
+      std::ofstream(dir_ / "many/conf.d" / ("worker-" + std::to_string(i) + ".toml"))
+          << program_table(i);
     }
   }
   ~Fixture() {
@@ -80,7 +85,8 @@ Fixture& fixture() {
 Config load_or_die(const fs::path& file) {
   LoadResult result = minisup::config::load_config(file, {});
   if (!result.errors.empty()) throw std::runtime_error(result.errors.front().to_string());
-  if (result.config->programs.size() != kPrograms) throw std::runtime_error("wrong number of programs");
+  if (result.config->programs.size() != kPrograms)
+    throw std::runtime_error("wrong number of programs");
   return std::move(*result.config);
 }
 

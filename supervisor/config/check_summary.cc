@@ -1,8 +1,8 @@
 // worst_case_shutdown() and check_summary() of load_config.h: what
 // `minisupd --check` prints about a valid config.
-#include <map>
-
 #include <fmt/format.h>
+
+#include <map>
 
 #include "supervisor/config/load_config.h"
 

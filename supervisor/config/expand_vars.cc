@@ -44,9 +44,11 @@ Expansion expand_variables(std::string_view text, const VariableLookup& lookup) 
     }
     const std::string_view name = text.substr(dollar + 2, close - dollar - 2);
     if (!is_valid_name(name)) {
-      const std::string shown = name.size() > 40 ? std::string(name.substr(0, 40)) + "..." : std::string(name);
-      result.error = "has an invalid variable name in ${" + shown +
-                     "} (a name is a letter or _ followed by letters, digits or _; write $$ for a literal $)";
+      const std::string shown =
+          name.size() > 40 ? std::string(name.substr(0, 40)) + "..." : std::string(name);
+      result.error =
+          "has an invalid variable name in ${" + shown +
+          "} (a name is a letter or _ followed by letters, digits or _; write $$ for a literal $)";
       return result;
     }
     const std::string* value = lookup(name);

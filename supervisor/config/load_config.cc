@@ -13,7 +13,9 @@
 #include "supervisor/config/load_config.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <glob.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,10 +27,8 @@
 #include <set>
 #include <span>
 #include <system_error>
-#include <toml++/toml.h>
+#include <unordered_map>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "supervisor/config/expand_vars.h"
 #include "supervisor/config/shell_words.h"
@@ -68,7 +68,8 @@ constexpr std::array<std::string_view, 23> kProgramKeys{
     "redirect_stderr",
 };
 constexpr std::array<std::string_view, 8> kSupervisorKeys{
-    "socket", "socket_mode", "logfile", "loglevel", "childlogdir", "pidfile", "include", "environment",
+    "socket",      "socket_mode", "logfile", "loglevel",
+    "childlogdir", "pidfile",     "include", "environment",
 };
 constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
 
@@ -90,16 +91,25 @@ struct SourceFile {
   int index = 0;       ///< 0 = the main file, then include order
 };
 
+/// A position in a SourceFile. Cheap to copy, unlike SourceLocation (whose
+/// std::filesystem::path allocates): it becomes one only for an error.
+struct Pos {
+  const SourceFile* file = nullptr;
+  int line = 0;  ///< 0 = the file as a whole
+  int column = 0;
+};
+
 /// A string value and where it was written.
 struct Located {
   std::string text;
-  SourceLocation where;
+  Pos where;
 };
 
 /// A [program.NAME] table between validation and expansion.
 struct ProgramDraft {
   ProgramConfig program;
   const SourceFile* file = nullptr;
+  Pos header;  ///< the [program.NAME] header
   /// Split words (string form) or elements (array form), unexpanded.
   std::vector<Located> command;
   std::optional<Located> directory;
@@ -113,11 +123,15 @@ struct ProgramDraft {
 struct Field {
   std::string key;
   const toml::node& node;
-  SourceLocation where;
+  Pos where;
 };
 
-SourceLocation location(const SourceFile& file, const toml::source_region& region) {
-  return SourceLocation{file.shown, static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+Pos location(const SourceFile& file, const toml::source_region& region) {
+  return Pos{&file, static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+}
+
+SourceLocation to_location(const Pos& pos) {
+  return SourceLocation{pos.file->shown, pos.line, pos.column};
 }
 
 std::string truncate(std::string_view text, std::size_t limit = 60) {
@@ -131,11 +145,21 @@ std::string quote(std::string_view text) {
   const bool long_text = text.size() > 60;
   for (char c : text.substr(0, 60)) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
@@ -152,7 +176,8 @@ std::string quote(std::string_view text) {
 /// `an array`.
 std::string describe(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return quote(node.as_string()->get());
+    case toml::node_type::string:
+      return quote(node.as_string()->get());
     case toml::node_type::integer: {
       const auto* integer = node.as_integer();
       if ((integer->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none) {
@@ -166,20 +191,28 @@ std::string describe(const toml::node& node) {
       if (text.find_first_not_of("-0123456789") == std::string::npos) text += ".0";
       return text;
     }
-    case toml::node_type::boolean: return node.as_boolean()->get() ? "true" : "false";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: return "nothing";
+    case toml::node_type::boolean:
+      return node.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
   }
   return "a value";
 }
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -241,67 +274,61 @@ class Loader {
   explicit Loader(const Environment& env) : env_(env) {}
 
   LoadResult load(const fs::path& file) {
-    LoadResult result;
     std::error_code ec;
     const fs::path absolute_file = fs::absolute(file, ec).lexically_normal();
-    if (ec) {
-      error({file, 0, 0}, "cannot resolve the path: " + ec.message());
-      return finish(result);
-    }
     main_file_ = absolute_file;
     const SourceFile& main = add_file(file, absolute_file);
+    if (ec) {
+      error({&main, 0, 0}, "cannot resolve the path: " + ec.message());
+      return finish();
+    }
     std::optional<toml::table> root = read_and_parse(main);
-    if (!root) return finish(result);
+    if (!root) return finish();
 
     read_supervisor(*root, main);
     read_top_level(*root, main, /*is_main=*/true);
     read_includes(main);
     for (ProgramDraft& draft : drafts_) expand_program(draft);
     check_shared_logs();
-    if (drafts_.empty()) warn({main.shown, 0, 0}, "no programs defined");
-    return finish(result);
+    if (drafts_.empty()) warn({&main, 0, 0}, "no programs defined");
+    return finish();
   }
 
  private:
   // ---- diagnostics ----
 
-  void error(SourceLocation where, std::string message) {
-    std::string identity = fmt::format("{}:{}:{}:{}", where.file.string(), where.line, where.column, message);
+  void error(const Pos& where, std::string message) {
+    std::string identity =
+        fmt::format("{}:{}:{}:{}", where.file->index, where.line, where.column, message);
     if (!seen_errors_.insert(std::move(identity)).second) return;  // e.g. once per numprocs process
-    errors_.push_back(ConfigError{std::move(where), std::move(message)});
+    errors_.emplace_back(where.file->index, ConfigError{to_location(where), std::move(message)});
   }
 
   /// Warnings have the errors' form: `file:line:col: message`.
-  void warn(SourceLocation where, std::string message) {
-    std::string text = ConfigError{std::move(where), std::move(message)}.to_string();
-    if (std::find(warnings_.begin(), warnings_.end(), text) == warnings_.end()) warnings_.push_back(std::move(text));
+  void warn(const Pos& where, std::string message) {
+    std::string text = ConfigError{to_location(where), std::move(message)}.to_string();
+    if (seen_warnings_.insert(text).second) warnings_.push_back(std::move(text));
   }
 
-  LoadResult& finish(LoadResult& result) {
+  LoadResult finish() {
     // File order: the main file, then the includes in order; inside a file,
     // by position.
-    std::stable_sort(errors_.begin(), errors_.end(), [this](const ConfigError& a, const ConfigError& b) {
-      const int fa = file_index(a.where.file);
-      const int fb = file_index(b.where.file);
-      return std::tie(fa, a.where.line, a.where.column) < std::tie(fb, b.where.line, b.where.column);
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first, a.second.where.line, a.second.where.column) <
+             std::tie(b.first, b.second.where.line, b.second.where.column);
     });
-    result.errors = std::move(errors_);
+    LoadResult result;
+    for (auto& [index, e] : errors_) result.errors.push_back(std::move(e));
     result.warnings = warnings_;
     if (result.errors.empty()) result.config = build_config();
     return result;
   }
 
-  int file_index(const fs::path& shown) const {
-    for (const auto& file : files_) {
-      if (file.shown == shown) return file.index;
-    }
-    return -1;
-  }
-
   // ---- files ----
 
   const SourceFile& add_file(const fs::path& shown, const fs::path& absolute_file) {
-    files_.push_back(SourceFile{shown, absolute_file.parent_path(), static_cast<int>(files_.size())});
+    files_.push_back(
+        SourceFile{shown, absolute_file.parent_path(), static_cast<int>(files_.size())});
     return files_.back();
   }
 
@@ -309,11 +336,11 @@ class Loader {
     std::string read_error;
     const std::string text = read_file_capped(file.shown, read_error);
     if (!read_error.empty()) {
-      error({file.shown, 0, 0}, read_error);
+      error({&file, 0, 0}, read_error);
       return std::nullopt;
     }
     if (auto problem = check_toml_limits(text)) {
-      error({file.shown, problem->line, problem->column}, problem->message);
+      error({&file, problem->line, problem->column}, problem->message);
       return std::nullopt;
     }
     try {
@@ -358,7 +385,8 @@ class Loader {
       seconds = floating->get();
     }
     if (!(seconds >= 0)) {  // also NaN, and every non-number
-      error(f.where, fmt::format("{} must be a non-negative number, got {}", f.key, describe(f.node)));
+      error(f.where,
+            fmt::format("{} must be a non-negative number, got {}", f.key, describe(f.node)));
       return std::nullopt;
     }
     if (seconds > kMaxSeconds) {
@@ -390,12 +418,13 @@ class Loader {
   /// A log file value: a path, "AUTO", "NONE" or "console".
   std::optional<std::string> as_logfile(const Field& f) {
     if (!f.node.is_string()) {
-      error(f.where, fmt::format("{} must be a path, \"AUTO\", \"NONE\" or \"console\", got {}", f.key,
-                                 describe(f.node)));
+      error(f.where, fmt::format("{} must be a path, \"AUTO\", \"NONE\" or \"console\", got {}",
+                                 f.key, describe(f.node)));
       return std::nullopt;
     }
     if (f.node.as_string()->get().empty()) {
-      error(f.where, fmt::format("{} must not be empty (write \"NONE\" to discard the output)", f.key));
+      error(f.where,
+            fmt::format("{} must not be empty (write \"NONE\" to discard the output)", f.key));
       return std::nullopt;
     }
     return as_string(f);
@@ -407,12 +436,13 @@ class Loader {
       // its decimal reading would be a different mode.
       const bool is_octal =
           (integer->flags() & toml::value_flags::format_as_octal) != toml::value_flags::none;
-      if (is_octal && integer->get() >= 0 && integer->get() <= 0777) return static_cast<mode_t>(integer->get());
+      if (is_octal && integer->get() >= 0 && integer->get() <= 0777)
+        return static_cast<mode_t>(integer->get());
     } else if (const auto* string = f.node.as_string()) {
       if (auto mode = parse_octal_mode(string->get())) return mode;
     }
-    error(f.where, fmt::format("{} must be an octal string like \"{}\" (at most \"0777\"), got {}", f.key,
-                               example, describe(f.node)));
+    error(f.where, fmt::format("{} must be an octal string like \"{}\" (at most \"0777\"), got {}",
+                               f.key, example, describe(f.node)));
     return std::nullopt;
   }
 
@@ -430,35 +460,46 @@ class Loader {
   }
 
   /// An environment table: keys are names without `=`, values strings.
-  std::vector<std::pair<std::string, Located>> as_environment(const Field& f, const SourceFile& file) {
+  std::vector<std::pair<std::string, Located>> as_environment(const Field& f,
+                                                              const SourceFile& file) {
     std::vector<std::pair<std::string, Located>> entries;
     const auto* table = f.node.as_table();
     if (table == nullptr) {
-      error(f.where, fmt::format("{} must be a table of strings like {{ TZ = \"UTC\" }}, got {}", f.key,
-                                 describe(f.node)));
+      error(f.where, fmt::format("{} must be a table of strings like {{ TZ = \"UTC\" }}, got {}",
+                                 f.key, describe(f.node)));
       return entries;
     }
     for (auto&& [key, value] : *table) {
       const std::string name(key.str());
       const std::string shown_key = f.key + "." + truncate(name);
-      if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
+      if (name.empty() || name.find('=') != std::string::npos ||
+          name.find('\0') != std::string::npos) {
         error(location(file, key.source()),
-              fmt::format("{} key {} is not a valid variable name (it must be non-empty, without \"=\")",
-                          f.key, quote(name)));
+              fmt::format(
+                  "{} key {} is not a valid variable name (it must be non-empty, without \"=\")",
+                  f.key, quote(name)));
         continue;
       }
       if (const auto* string = value.as_string()) {
         if (string->get().find('\0') != std::string::npos) {
-          error(location(file, value.source()), fmt::format("{} must not contain a NUL character", shown_key));
+          error(location(file, value.source()),
+                fmt::format("{} must not contain a NUL character", shown_key));
+          continue;
+        }
+        if (name == "MINISUP_PROGRAM" || name == "MINISUP_PROCESS_NAME" ||
+            name == "MINISUP_PROCESS_NUM") {
+          error(location(file, value.source()),
+                fmt::format("{} is set by minisup itself and cannot be changed", shown_key));
           continue;
         }
         entries.emplace_back(name, Located{string->get(), location(file, value.source())});
       } else if (value.is_integer() || value.is_floating_point() || value.is_boolean()) {
         error(location(file, value.source()),
-              fmt::format("{} must be a string, got {} (quote it: \"{}\")", shown_key, describe(value),
-                          describe(value)));
+              fmt::format("{} must be a string, got {} (quote it: \"{}\")", shown_key,
+                          describe(value), describe(value)));
       } else {
-        error(location(file, value.source()), fmt::format("{} must be a string, got {}", shown_key, describe(value)));
+        error(location(file, value.source()),
+              fmt::format("{} must be a string, got {}", shown_key, describe(value)));
       }
     }
     return entries;
@@ -467,12 +508,14 @@ class Loader {
   void unknown_key(const toml::key& key, const SourceFile& file, std::string_view table,
                    std::span<const std::string_view> known) {
     std::string message = fmt::format("unknown key `{}` in {}", truncate(key.str()), table);
-    if (auto suggestion = closest_match(key.str(), known)) message += fmt::format("; did you mean `{}`?", *suggestion);
+    if (auto suggestion = closest_match(key.str(), known))
+      message += fmt::format("; did you mean `{}`?", *suggestion);
     error(location(file, key.source()), std::move(message));
   }
 
   /// Expands `${VAR}` in a value, reporting `KEY uses ${X}, which is not set`.
-  std::optional<std::string> expand(const Located& value, std::string_view key, const VariableLookup& lookup) {
+  std::optional<std::string> expand(const Located& value, std::string_view key,
+                                    const VariableLookup& lookup) {
     Expansion expansion = expand_variables(value.text, lookup);
     if (!expansion.error.empty()) {
       error(value.where, fmt::format("{} {}", key, expansion.error));
@@ -481,13 +524,28 @@ class Loader {
     return std::move(expansion.text);
   }
 
+  /// A path value: a non-empty string, `${VAR}` expanded, made absolute
+  /// against the directory of `file`.
+  std::optional<fs::path> as_path(const Field& f, const SourceFile& file,
+                                  const VariableLookup& lookup) {
+    auto text = as_string(f);
+    if (!text) return std::nullopt;
+    auto expanded = expand({*text, f.where}, f.key, lookup);
+    if (!expanded) return std::nullopt;
+    if (expanded->empty()) {
+      error(f.where, fmt::format("{} is empty after expansion", f.key));
+      return std::nullopt;
+    }
+    return resolve_path(file.directory, *expanded);
+  }
+
   // ---- [supervisor] ----
 
   void read_supervisor(const toml::table& root, const SourceFile& file) {
     SupervisorConfig& sup = supervisor_;
     sup.socket = file.directory / "minisup.sock";
     sup.childlogdir = file.directory / "logs";
-    SourceLocation socket_where{file.shown, 1, 1};
+    Pos socket_where{&file, 1, 1};
 
     const toml::node* node = root.get("supervisor");
     const toml::table* table = node ? node->as_table() : nullptr;
@@ -504,7 +562,8 @@ class Loader {
           auto it = env_.find(std::string(name));
           return it == env_.end() ? nullptr : &it->second;
         };
-        for (auto& [name, value] : as_environment({"environment", *env_node, location(file, env_node->source())}, file)) {
+        for (auto& [name, value] :
+             as_environment({"environment", *env_node, location(file, env_node->source())}, file)) {
           if (auto expanded = expand(value, "environment." + truncate(name), from_env)) {
             sup.environment[name] = std::move(*expanded);
           }
@@ -525,11 +584,9 @@ class Loader {
         if (name == "environment") {
           continue;
         } else if (name == "socket") {
-          if (auto text = as_string(f)) {
-            if (auto expanded = expand({*text, f.where}, name, lookup)) {
-              sup.socket = resolve_path(file.directory, *expanded);
-              socket_where = f.where;
-            }
+          if (auto path = as_path(f, file, lookup)) {
+            sup.socket = *path;
+            socket_where = f.where;
           }
         } else if (name == "socket_mode") {
           if (auto mode = as_mode(f, "0700")) sup.socket_mode = *mode;
@@ -537,23 +594,17 @@ class Loader {
           if (auto text = as_string(f)) {
             if (*text == "-") {
               sup.logfile = "-";
-            } else if (auto expanded = expand({*text, f.where}, name, lookup)) {
-              sup.logfile = resolve_path(file.directory, *expanded).string();
+            } else if (auto path = as_path(f, file, lookup)) {
+              sup.logfile = path->string();
             }
           }
         } else if (name == "loglevel") {
           read_loglevel(f);
         } else if (name == "childlogdir") {
-          if (auto text = as_string(f)) {
-            if (auto expanded = expand({*text, f.where}, name, lookup)) {
-              sup.childlogdir = resolve_path(file.directory, *expanded);
-            }
-          }
+          if (auto path = as_path(f, file, lookup)) sup.childlogdir = *path;
         } else if (name == "pidfile") {
           if (auto text = as_string(f, /*allow_empty=*/true); text && !text->empty()) {
-            if (auto expanded = expand({*text, f.where}, name, lookup)) {
-              sup.pidfile = resolve_path(file.directory, *expanded);
-            }
+            sup.pidfile = as_path(f, file, lookup);
           }
         } else if (name == "include") {
           read_include_list(f, file);
@@ -566,9 +617,10 @@ class Loader {
     const std::string socket = sup.socket.string();
     if (socket.size() > kMaxSocketPath) {
       error(socket_where,
-            fmt::format("socket path is {} bytes long, more than the {} a Unix socket allows: {}; set "
-                        "[supervisor] socket to a shorter path",
-                        socket.size(), kMaxSocketPath, truncate(socket, 200)));
+            fmt::format(
+                "socket path is {} bytes long, more than the {} a Unix socket allows: {}; set "
+                "[supervisor] socket to a shorter path",
+                socket.size(), kMaxSocketPath, truncate(socket, 200)));
     }
   }
 
@@ -589,8 +641,10 @@ class Loader {
         }
       }
     }
-    error(f.where, fmt::format("loglevel must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", got {}",
-                               describe(f.node)));
+    error(f.where,
+          fmt::format(
+              "loglevel must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", got {}",
+              describe(f.node)));
   }
 
   void read_include_list(const Field& f, const SourceFile& file) {
@@ -603,10 +657,13 @@ class Loader {
     if (f.node.is_string()) {
       add(f.node, "include");
     } else if (const auto* array = f.node.as_array()) {
-      for (std::size_t i = 0; i < array->size(); ++i) add(*array->get(i), fmt::format("include[{}]", i));
+      for (std::size_t i = 0; i < array->size(); ++i)
+        add(*array->get(i), fmt::format("include[{}]", i));
     } else {
-      error(f.where, fmt::format("include must be an array of glob patterns like [\"conf.d/*.toml\"], got {}",
-                                 describe(f.node)));
+      error(
+          f.where,
+          fmt::format("include must be an array of glob patterns like [\"conf.d/*.toml\"], got {}",
+                      describe(f.node)));
     }
   }
 
@@ -619,10 +676,12 @@ class Loader {
         read_programs(value, key, file);
       } else if (name == "supervisor") {
         if (!is_main) {
-          error(location(file, key.source()),
-                fmt::format("[supervisor] is only allowed in the main config file {}; an included file holds "
-                            "[program.NAME] tables only",
-                            files_.front().shown.string()));
+          error(
+              location(file, key.source()),
+              fmt::format(
+                  "[supervisor] is only allowed in the main config file {}; an included file holds "
+                  "[program.NAME] tables only",
+                  files_.front().shown.string()));
         }
       } else if (value.is_table()) {
         std::string message = fmt::format("unknown table [{}]", truncate(name));
@@ -663,22 +722,25 @@ class Loader {
 
   void read_program(const toml::key& key, const toml::node& node, const SourceFile& file) {
     const std::string name(key.str());
-    const SourceLocation header = location(file, node.source());
+    const Pos header = location(file, node.source());
     const auto* table = node.as_table();
     if (table == nullptr) {
-      std::string hint = node.is_array_of_tables() ? " (write [program.NAME], not [[program.NAME]])" : "";
-      error(location(file, key.source()),
-            fmt::format("program.{} must be a table, got {}{}", truncate(name), describe(node), hint));
+      std::string hint =
+          node.is_array_of_tables() ? " (write [program.NAME], not [[program.NAME]])" : "";
+      error(location(file, key.source()), fmt::format("program.{} must be a table, got {}{}",
+                                                      truncate(name), describe(node), hint));
       return;
     }
     bool name_ok = true;
     if (!is_valid_program_name(name)) {
       error(location(file, key.source()),
-            fmt::format("program name {} may only contain letters, digits, \"_\", \".\" and \"-\"", quote(name)));
+            fmt::format("program name {} may only contain letters, digits, \"_\", \".\" and \"-\"",
+                        quote(name)));
       name_ok = false;
     } else if (name.size() > kMaxProgramNameLength) {
       error(location(file, key.source()),
-            fmt::format("program name {} is longer than {} characters", quote(name), kMaxProgramNameLength));
+            fmt::format("program name {} is longer than {} characters", quote(name),
+                        kMaxProgramNameLength));
       name_ok = false;
     }
 
@@ -686,7 +748,8 @@ class Loader {
     draft.file = &file;
     ProgramConfig& p = draft.program;
     p.name = name;
-    p.where = header;
+    p.where = to_location(header);
+    draft.header = header;
     const std::string table_name = "[program." + truncate(name) + "]";
 
     for (auto&& [k, value] : *table) {
@@ -698,11 +761,6 @@ class Loader {
         if (auto text = as_string(f)) draft.directory = Located{*text, f.where};
       } else if (key_name == "environment") {
         draft.environment = as_environment(f, file);
-        for (const auto& [var, value_at] : draft.environment) {
-          if (var == "MINISUP_PROGRAM" || var == "MINISUP_PROCESS_NAME" || var == "MINISUP_PROCESS_NUM") {
-            error(value_at.where, fmt::format("environment.{} is set by minisup itself and cannot be changed", var));
-          }
-        }
       } else if (key_name == "user") {
         if (auto text = as_string(f)) p.user = *text;
       } else if (key_name == "umask") {
@@ -716,7 +774,8 @@ class Loader {
       } else if (key_name == "startsecs") {
         if (auto d = as_seconds(f)) p.startsecs = *d;
       } else if (key_name == "startretries") {
-        if (auto n = as_int(f, 0, std::numeric_limits<int>::max())) p.startretries = static_cast<int>(*n);
+        if (auto n = as_int(f, 0, std::numeric_limits<int>::max()))
+          p.startretries = static_cast<int>(*n);
       } else if (key_name == "stopsignal") {
         read_stopsignal(f, p);
       } else if (key_name == "stopwaitsecs") {
@@ -733,16 +792,19 @@ class Loader {
         if (auto n = as_int(f, 1, kMaxNumprocs)) p.numprocs = static_cast<int>(*n);
       } else if (key_name == "stdout_logfile" || key_name == "stderr_logfile") {
         if (auto text = as_logfile(f)) {
-          (key_name == "stdout_logfile" ? draft.stdout_logfile : draft.stderr_logfile) = Located{*text, f.where};
+          (key_name == "stdout_logfile" ? draft.stdout_logfile : draft.stderr_logfile) =
+              Located{*text, f.where};
         }
       } else if (key_name == "stdout_logfile_maxbytes") {
         if (auto size = as_size(f)) p.stdout_logfile_settings.maxbytes = *size;
       } else if (key_name == "stderr_logfile_maxbytes") {
         if (auto size = as_size(f)) p.stderr_logfile_settings.maxbytes = *size;
       } else if (key_name == "stdout_logfile_backups") {
-        if (auto n = as_int(f, 0, kMaxBackups)) p.stdout_logfile_settings.backups = static_cast<int>(*n);
+        if (auto n = as_int(f, 0, kMaxBackups))
+          p.stdout_logfile_settings.backups = static_cast<int>(*n);
       } else if (key_name == "stderr_logfile_backups") {
-        if (auto n = as_int(f, 0, kMaxBackups)) p.stderr_logfile_settings.backups = static_cast<int>(*n);
+        if (auto n = as_int(f, 0, kMaxBackups))
+          p.stderr_logfile_settings.backups = static_cast<int>(*n);
       } else if (key_name == "redirect_stderr") {
         if (auto b = as_bool(f)) p.redirect_stderr = *b;
       } else {
@@ -760,10 +822,9 @@ class Loader {
 
     if (auto it = program_index_.find(name); it != program_index_.end()) {
       const SourceLocation& first = drafts_[it->second].program.where;
-      error(header,
-            fmt::format("program {} is defined twice: at {}:{}:{} and at {}:{}:{}", quote(name),
-                        first.file.string(), first.line, first.column, header.file.string(), header.line,
-                        header.column));
+      error(header, fmt::format("program {} is defined twice: at {}:{}:{} and at {}:{}:{}",
+                                quote(name), first.file.string(), first.line, first.column,
+                                file.shown.string(), header.line, header.column));
       return;
     }
     program_index_.emplace(name, drafts_.size());
@@ -775,10 +836,10 @@ class Loader {
       const std::string& text = string->get();
       if (text.find('\0') != std::string::npos) {
         error(f.where, "command must not contain a NUL character");
-                return;
+        return;
       }
       ShellWords split = split_shell_words(text);
-            if (!split.error.empty()) {
+      if (!split.error.empty()) {
         error(f.where, fmt::format("command {}: {}", split.error, quote(text)));
         return;
       }
@@ -790,7 +851,7 @@ class Loader {
       return;
     }
     if (const auto* array = f.node.as_array()) {
-            if (array->empty()) {
+      if (array->empty()) {
         error(f.where, "command must not be empty");
         return;
       }
@@ -798,8 +859,9 @@ class Loader {
       bool ok = true;
       for (std::size_t i = 0; i < array->size(); ++i) {
         const toml::node& element = *array->get(i);
-        auto word = as_string({fmt::format("command[{}]", i), element, location(*draft.file, element.source())},
-                              /*allow_empty=*/i > 0);
+        auto word = as_string(
+            {fmt::format("command[{}]", i), element, location(*draft.file, element.source())},
+            /*allow_empty=*/i > 0);
         if (!word) {
           ok = false;
           continue;
@@ -809,7 +871,8 @@ class Loader {
       if (ok) draft.command = std::move(words);
       return;
     }
-        error(f.where, fmt::format("command must be a string or an array of strings, got {}", describe(f.node)));
+    error(f.where,
+          fmt::format("command must be a string or an array of strings, got {}", describe(f.node)));
   }
 
   void read_autorestart(const Field& f, ProgramConfig& p) {
@@ -821,7 +884,8 @@ class Loader {
       p.autorestart = AutoRestart::Unexpected;
       return;
     }
-    error(f.where, fmt::format("autorestart must be true, false or \"unexpected\", got {}", describe(f.node)));
+    error(f.where, fmt::format("autorestart must be true, false or \"unexpected\", got {}",
+                               describe(f.node)));
   }
 
   void read_exitcodes(const Field& f, ProgramConfig& p, const SourceFile& file) {
@@ -830,8 +894,9 @@ class Loader {
     auto add = [&](const toml::node& element, const std::string& key) {
       const auto* integer = element.as_integer();
       if (integer == nullptr || integer->get() < 0 || integer->get() > 255) {
-        error(location(file, element.source()),
-              fmt::format("{} must be an integer between 0 and 255, got {}", key, describe(element)));
+        error(
+            location(file, element.source()),
+            fmt::format("{} must be an integer between 0 and 255, got {}", key, describe(element)));
         ok = false;
         return;
       }
@@ -840,9 +905,11 @@ class Loader {
     if (f.node.is_integer()) {
       add(f.node, "exitcodes");
     } else if (const auto* array = f.node.as_array()) {
-      for (std::size_t i = 0; i < array->size(); ++i) add(*array->get(i), fmt::format("exitcodes[{}]", i));
+      for (std::size_t i = 0; i < array->size(); ++i)
+        add(*array->get(i), fmt::format("exitcodes[{}]", i));
     } else {
-      error(f.where, fmt::format("exitcodes must be an array of integers between 0 and 255, got {}", describe(f.node)));
+      error(f.where, fmt::format("exitcodes must be an array of integers between 0 and 255, got {}",
+                                 describe(f.node)));
       return;
     }
     if (!ok) return;
@@ -857,7 +924,8 @@ class Loader {
         p.stopsignal = *signo;
         return;
       }
-      error(f.where, fmt::format("stopsignal must be a signal number between 1 and 64, got {}", integer->get()));
+      error(f.where, fmt::format("stopsignal must be a signal number between 1 and 64, got {}",
+                                 integer->get()));
       return;
     }
     if (const auto* string = f.node.as_string()) {
@@ -865,12 +933,15 @@ class Loader {
         p.stopsignal = *signo;
         return;
       }
-      error(f.where, fmt::format("stopsignal names an unknown signal {}; expected one of {} (with or without "
-                                 "SIG), or a number",
-                                 quote(string->get()), known_signal_names()));
+      error(
+          f.where,
+          fmt::format("stopsignal names an unknown signal {}; expected one of {} (with or without "
+                      "SIG), or a number",
+                      quote(string->get()), known_signal_names()));
       return;
     }
-    error(f.where, fmt::format("stopsignal must be a signal name like \"TERM\" or a number, got {}", describe(f.node)));
+    error(f.where, fmt::format("stopsignal must be a signal name like \"TERM\" or a number, got {}",
+                               describe(f.node)));
   }
 
   // ---- includes ----
@@ -915,14 +986,15 @@ class Loader {
   // ---- expansion into processes ----
 
   std::optional<LogTarget> log_target(const std::optional<Located>& value, std::string_view key,
-                                      std::string_view stream, const ProgramDraft& draft, const ProcessConfig& process,
-                                      const VariableLookup& lookup) {
+                                      std::string_view stream, const ProgramDraft& draft,
+                                      const ProcessConfig& process, const VariableLookup& lookup) {
     const std::string text = value ? value->text : "AUTO";
     if (iequals(text, "AUTO")) {
-      const std::string base =
-          draft.program.numprocs == 1 ? draft.program.name
-                                      : fmt::format("{}_{}", draft.program.name, process.process_num);
-      return LogTarget{LogTarget::Kind::File, supervisor_.childlogdir / fmt::format("{}-{}.log", base, stream)};
+      const std::string base = draft.program.numprocs == 1
+                                   ? draft.program.name
+                                   : fmt::format("{}_{}", draft.program.name, process.process_num);
+      return LogTarget{LogTarget::Kind::File,
+                       supervisor_.childlogdir / fmt::format("{}-{}.log", base, stream)};
     }
     if (iequals(text, "NONE")) return LogTarget{LogTarget::Kind::None, {}};
     if (iequals(text, "console")) return LogTarget{LogTarget::Kind::Console, {}};
@@ -969,25 +1041,29 @@ class Loader {
           process.environment[name] = std::move(*expanded);
         }
       }
-      if (auto target = log_target(draft.stdout_logfile, "stdout_logfile", "stdout", draft, process, lookup)) {
+      if (auto target = log_target(draft.stdout_logfile, "stdout_logfile", "stdout", draft, process,
+                                   lookup)) {
         process.stdout_logfile = *target;
       }
-      if (auto target = log_target(draft.stderr_logfile, "stderr_logfile", "stderr", draft, process, lookup)) {
+      if (auto target = log_target(draft.stderr_logfile, "stderr_logfile", "stderr", draft, process,
+                                   lookup)) {
         process.stderr_logfile = *target;
       }
       p.processes.push_back(std::move(process));
     }
     if (p.numprocs > 1) {
-      check_numprocs_log(draft, draft.stdout_logfile, "stdout_logfile", &ProcessConfig::stdout_logfile);
+      check_numprocs_log(draft, draft.stdout_logfile, "stdout_logfile",
+                         &ProcessConfig::stdout_logfile);
       if (!p.redirect_stderr) {
-        check_numprocs_log(draft, draft.stderr_logfile, "stderr_logfile", &ProcessConfig::stderr_logfile);
+        check_numprocs_log(draft, draft.stderr_logfile, "stderr_logfile",
+                           &ProcessConfig::stderr_logfile);
       }
     }
   }
 
   /// An explicit log path of a numprocs program must differ per process.
-  void check_numprocs_log(const ProgramDraft& draft, const std::optional<Located>& value, std::string_view key,
-                          LogTarget ProcessConfig::*member) {
+  void check_numprocs_log(const ProgramDraft& draft, const std::optional<Located>& value,
+                          std::string_view key, LogTarget ProcessConfig::*member) {
     if (!value) return;
     std::set<fs::path> paths;
     std::size_t files = 0;
@@ -998,29 +1074,34 @@ class Loader {
       paths.insert(target.path);
     }
     if (paths.size() < files) {
-      error(value->where, fmt::format("{} {} would be shared by the {} processes of {}; put "
-                                      "${{MINISUP_PROCESS_NUM}} in it, e.g. \"{}-${{MINISUP_PROCESS_NUM}}.log\"",
-                                      key, quote(value->text), draft.program.numprocs, draft.program.name,
-                                      fs::path(value->text).replace_extension().string()));
+      error(value->where,
+            fmt::format("{} {} would be shared by the {} processes of {}; put "
+                        "${{MINISUP_PROCESS_NUM}} in it, e.g. \"{}-${{MINISUP_PROCESS_NUM}}.log\"",
+                        key, quote(value->text), draft.program.numprocs, draft.program.name,
+                        fs::path(value->text).replace_extension().string()));
     }
   }
 
   /// Two streams writing (and rotating) one file interfere: warn.
   void check_shared_logs() {
-    std::map<fs::path, std::string> owners;
+    std::unordered_map<std::string, std::string> owners;
     for (const ProgramDraft& draft : drafts_) {
       const ProgramConfig& p = draft.program;
       for (const ProcessConfig& process : p.processes) {
-        auto note = [&](const LogTarget& target, std::string_view stream, const std::optional<Located>& value) {
+        auto note = [&](const LogTarget& target, std::string_view stream,
+                        const std::optional<Located>& value) {
           if (target.kind != LogTarget::Kind::File || target.path.empty()) return;
           const std::string owner = fmt::format("{} {}", process.name, stream);
-          auto [it, inserted] = owners.emplace(target.path, owner);
+          auto [it, inserted] = owners.emplace(target.path.native(), owner);
           if (inserted) return;
-          if (p.numprocs > 1 && it->second.starts_with(p.name + ":")) return;  // reported as an error
-          const SourceLocation where = value ? value->where : p.where;
-          warn(where, fmt::format("{} writes to {}, as {} does; both would rotate the same file{}", owner,
-                                  target.path.string(), it->second,
-                                  it->second == process.name + " stdout" ? " (use redirect_stderr = true)" : ""));
+          if (p.numprocs > 1 && it->second.starts_with(p.name + ":"))
+            return;  // reported as an error
+          const Pos where = value ? value->where : draft.header;
+          warn(where,
+               fmt::format(
+                   "{} writes to {}, as {} does; both would rotate the same file{}", owner,
+                   target.path.string(), it->second,
+                   it->second == process.name + " stdout" ? " (use redirect_stderr = true)" : ""));
         };
         note(process.stdout_logfile, "stdout", draft.stdout_logfile);
         if (!p.redirect_stderr) note(process.stderr_logfile, "stderr", draft.stderr_logfile);
@@ -1034,9 +1115,10 @@ class Loader {
     config.supervisor = supervisor_;
     config.programs.reserve(drafts_.size());
     for (ProgramDraft& draft : drafts_) config.programs.push_back(std::move(draft.program));
-    std::sort(config.programs.begin(), config.programs.end(), [](const ProgramConfig& a, const ProgramConfig& b) {
-      return std::tie(a.priority, a.name) < std::tie(b.priority, b.name);
-    });
+    std::sort(config.programs.begin(), config.programs.end(),
+              [](const ProgramConfig& a, const ProgramConfig& b) {
+                return std::tie(a.priority, a.name) < std::tie(b.priority, b.name);
+              });
     config.warnings = warnings_;
     return config;
   }
@@ -1045,13 +1127,14 @@ class Loader {
   fs::path main_file_;
   std::deque<SourceFile> files_;  // a deque: drafts point into it
   SupervisorConfig supervisor_;
-  std::vector<SourceLocation> include_where_;  // parallel to supervisor_.include
+  std::vector<Pos> include_where_;                // parallel to supervisor_.include
   std::map<std::string, std::string> variables_;  // env + [supervisor] environment
   std::vector<ProgramDraft> drafts_;
   std::map<std::string, std::size_t> program_index_;
-  std::vector<ConfigError> errors_;
+  std::vector<std::pair<int, ConfigError>> errors_;  // with the file's index
   std::set<std::string> seen_errors_;
   std::vector<std::string> warnings_;
+  std::set<std::string> seen_warnings_;
 };
 
 }  // namespace
@@ -1062,7 +1145,8 @@ Environment process_environment() {
     const std::string_view text(*entry);
     const std::size_t eq = text.find('=');
     if (eq == std::string_view::npos || eq == 0) continue;
-    env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));  // the first one wins, as getenv
+    env.emplace(std::string(text.substr(0, eq)),
+                std::string(text.substr(eq + 1)));  // the first one wins, as getenv
   }
   return env;
 }
@@ -1071,7 +1155,8 @@ LoadResult load_config(const std::filesystem::path& file, const Environment& env
   return Loader(env).load(file);
 }
 
-std::optional<std::filesystem::path> find_config_file(const std::optional<std::filesystem::path>& explicit_file) {
+std::optional<std::filesystem::path> find_config_file(
+    const std::optional<std::filesystem::path>& explicit_file) {
   if (explicit_file) return explicit_file;
   for (const char* candidate : {"minisup.toml", "/etc/minisup/minisup.toml"}) {
     std::error_code ec;

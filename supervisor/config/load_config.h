@@ -29,8 +29,8 @@ Environment process_environment();
 /// What load_config() found: a Config when `errors` is empty.
 struct LoadResult {
   std::optional<Config> config;
-  std::vector<ConfigError> errors;   ///< every error, in file order
-  std::vector<std::string> warnings; ///< also copied into config->warnings
+  std::vector<ConfigError> errors;    ///< every error, in file order
+  std::vector<std::string> warnings;  ///< also copied into config->warnings
 };
 
 /// Loads and validates the config file `file` (and what it includes),

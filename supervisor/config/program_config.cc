@@ -13,8 +13,9 @@ bool ProgramConfig::equals_definition(const ProgramConfig& other) const {
 }
 
 const ProgramConfig* Config::find_program(const std::string& name) const {
-  const auto it = std::find_if(programs.begin(), programs.end(),
-                               [&name](const ProgramConfig& program) { return program.name == name; });
+  const auto it =
+      std::find_if(programs.begin(), programs.end(),
+                   [&name](const ProgramConfig& program) { return program.name == name; });
   return it == programs.end() ? nullptr : &*it;
 }
 

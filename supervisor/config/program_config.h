@@ -80,23 +80,23 @@ struct ProcessConfig {
 
 /// One `[program.NAME]` table, with defaults applied.
 struct ProgramConfig {
-  std::string name;  ///< the table key: letters, digits, `_`, `.`, `-`
-  std::optional<std::string> user;   ///< run as this user (needs root)
-  std::optional<mode_t> umask;       ///< nullopt = inherit
-  bool autostart = true;
-  AutoRestart autorestart = AutoRestart::Unexpected;
-  std::vector<int> exitcodes{0};     ///< expected exit codes
-  Duration startsecs = std::chrono::seconds(1);  ///< up this long => RUNNING; 0 = at once
-  int startretries = 3;              ///< failed retries in a row before FATAL
-  int stopsignal = 15;               ///< signal number (SIGTERM)
-  Duration stopwaitsecs = std::chrono::seconds(10);  ///< then SIGKILL; 0 = at once
-  bool stopasgroup = false;          ///< stop signal to the group; implies killasgroup
-  bool killasgroup = false;          ///< SIGKILL to the process group
-  int priority = 999;                ///< lower starts first and stops last
-  int numprocs = 1;
+  std::string name;                 ///< the table key: letters, digits, `_`, `.`, `-`
+  std::optional<std::string> user;  ///< run as this user (needs root)
+  std::optional<mode_t> umask;      ///< nullopt = inherit
+  bool autostart = true;            ///< start when minisupd starts (and when added by update)
+  AutoRestart autorestart = AutoRestart::Unexpected;  ///< restart after an exit from RUNNING
+  std::vector<int> exitcodes{0};                      ///< expected exit codes, sorted, unique
+  Duration startsecs = std::chrono::seconds(1);       ///< up this long => RUNNING; 0 = at once
+  int startretries = 3;                               ///< failed retries in a row before FATAL
+  int stopsignal = 15;                                ///< signal number 1..64 (SIGTERM)
+  Duration stopwaitsecs = std::chrono::seconds(10);   ///< then SIGKILL; 0 = at once
+  bool stopasgroup = false;             ///< stop signal to the group; implies killasgroup
+  bool killasgroup = false;             ///< SIGKILL to the process group
+  int priority = 999;                   ///< lower starts first and stops last
+  int numprocs = 1;                     ///< 1..10000 processes; see `processes`
   LogSettings stdout_logfile_settings;  ///< stdout_logfile_maxbytes/_backups
   LogSettings stderr_logfile_settings;  ///< stderr_logfile_maxbytes/_backups
-  bool redirect_stderr = false;
+  bool redirect_stderr = false;         ///< stderr into the stdout log (stderr_logfile unused)
   /// One entry per process, in process_num order (size == numprocs).
   std::vector<ProcessConfig> processes;
 
@@ -118,13 +118,13 @@ enum class LogLevel { Trace, Debug, Info, Warn, Error };
 
 /// The `[supervisor]` table of the main config file.
 struct SupervisorConfig {
-  std::filesystem::path socket;      ///< absolute; default `minisup.sock` next to the config
+  std::filesystem::path socket;  ///< absolute; default `minisup.sock` next to the config
   mode_t socket_mode = 0700;
-  std::string logfile = "-";         ///< "-" = stderr, else an absolute path
+  std::string logfile = "-";  ///< "-" = stderr, else an absolute path
   LogLevel loglevel = LogLevel::Info;
-  std::filesystem::path childlogdir; ///< absolute; default `logs` next to the config
-  std::optional<std::filesystem::path> pidfile;  ///< written only when set
-  std::vector<std::string> include;  ///< the globs as written
+  std::filesystem::path childlogdir;               ///< absolute; default `logs` next to the config
+  std::optional<std::filesystem::path> pidfile;    ///< written only when set
+  std::vector<std::string> include;                ///< the globs as written
   std::map<std::string, std::string> environment;  ///< added to every program
 };
 

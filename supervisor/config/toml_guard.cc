@@ -142,8 +142,6 @@ class Scanner {
 
 }  // namespace
 
-std::optional<GuardProblem> check_toml_limits(std::string_view text) {
-  return Scanner(text).run();
-}
+std::optional<GuardProblem> check_toml_limits(std::string_view text) { return Scanner(text).run(); }
 
 }  // namespace minisup::config

@@ -18,36 +18,34 @@ struct SignalEntry {
 // Linux signal names (signal(7)); POLL and IOT are aliases kept for
 // supervisord configs that use them.
 constexpr std::array kSignals{
-    SignalEntry{"HUP", SIGHUP},       SignalEntry{"INT", SIGINT},
-    SignalEntry{"QUIT", SIGQUIT},     SignalEntry{"ILL", SIGILL},
-    SignalEntry{"TRAP", SIGTRAP},     SignalEntry{"ABRT", SIGABRT},
-    SignalEntry{"BUS", SIGBUS},       SignalEntry{"FPE", SIGFPE},
-    SignalEntry{"KILL", SIGKILL},     SignalEntry{"USR1", SIGUSR1},
-    SignalEntry{"SEGV", SIGSEGV},     SignalEntry{"USR2", SIGUSR2},
-    SignalEntry{"PIPE", SIGPIPE},     SignalEntry{"ALRM", SIGALRM},
-    SignalEntry{"TERM", SIGTERM},     SignalEntry{"STKFLT", SIGSTKFLT},
-    SignalEntry{"CHLD", SIGCHLD},     SignalEntry{"CONT", SIGCONT},
-    SignalEntry{"STOP", SIGSTOP},     SignalEntry{"TSTP", SIGTSTP},
-    SignalEntry{"TTIN", SIGTTIN},     SignalEntry{"TTOU", SIGTTOU},
-    SignalEntry{"URG", SIGURG},       SignalEntry{"XCPU", SIGXCPU},
-    SignalEntry{"XFSZ", SIGXFSZ},     SignalEntry{"VTALRM", SIGVTALRM},
-    SignalEntry{"PROF", SIGPROF},     SignalEntry{"WINCH", SIGWINCH},
-    SignalEntry{"IO", SIGIO},         SignalEntry{"PWR", SIGPWR},
-    SignalEntry{"SYS", SIGSYS},       SignalEntry{"POLL", SIGPOLL},
+    SignalEntry{"HUP", SIGHUP},   SignalEntry{"INT", SIGINT},
+    SignalEntry{"QUIT", SIGQUIT}, SignalEntry{"ILL", SIGILL},
+    SignalEntry{"TRAP", SIGTRAP}, SignalEntry{"ABRT", SIGABRT},
+    SignalEntry{"BUS", SIGBUS},   SignalEntry{"FPE", SIGFPE},
+    SignalEntry{"KILL", SIGKILL}, SignalEntry{"USR1", SIGUSR1},
+    SignalEntry{"SEGV", SIGSEGV}, SignalEntry{"USR2", SIGUSR2},
+    SignalEntry{"PIPE", SIGPIPE}, SignalEntry{"ALRM", SIGALRM},
+    SignalEntry{"TERM", SIGTERM}, SignalEntry{"STKFLT", SIGSTKFLT},
+    SignalEntry{"CHLD", SIGCHLD}, SignalEntry{"CONT", SIGCONT},
+    SignalEntry{"STOP", SIGSTOP}, SignalEntry{"TSTP", SIGTSTP},
+    SignalEntry{"TTIN", SIGTTIN}, SignalEntry{"TTOU", SIGTTOU},
+    SignalEntry{"URG", SIGURG},   SignalEntry{"XCPU", SIGXCPU},
+    SignalEntry{"XFSZ", SIGXFSZ}, SignalEntry{"VTALRM", SIGVTALRM},
+    SignalEntry{"PROF", SIGPROF}, SignalEntry{"WINCH", SIGWINCH},
+    SignalEntry{"IO", SIGIO},     SignalEntry{"PWR", SIGPWR},
+    SignalEntry{"SYS", SIGSYS},   SignalEntry{"POLL", SIGPOLL},
     SignalEntry{"IOT", SIGIOT},
 };
 
 // The highest signal number Linux knows (SIGRTMAX on x86-64 and arm64).
 constexpr int kMaxSignal = 64;
 
-char to_lower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
+char to_lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](char x, char y) { return to_lower(x) == to_lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return to_lower(x) == to_lower(y);
+         });
 }
 
 bool all_digits(std::string_view s) {
@@ -90,7 +88,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
   std::size_t digits_end = 0;
-  while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9') ++digits_end;
+  while (digits_end < text.size() && text[digits_end] >= '0' && text[digits_end] <= '9')
+    ++digits_end;
   const auto number = parse_decimal(text.substr(0, digits_end));
   if (!number) return std::nullopt;
   std::string_view unit = text.substr(digits_end);
@@ -114,7 +113,8 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
 std::optional<int> parse_signal(std::string_view text) {
   if (all_digits(text)) {
     const auto number = parse_decimal(text);
-    if (!number || *number < 1 || *number > static_cast<std::uint64_t>(kMaxSignal)) return std::nullopt;
+    if (!number || *number < 1 || *number > static_cast<std::uint64_t>(kMaxSignal))
+      return std::nullopt;
     return static_cast<int>(*number);
   }
   std::string_view name = text;
@@ -142,7 +142,8 @@ std::string known_signal_names() {
 }
 
 std::optional<mode_t> parse_octal_mode(std::string_view text) {
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O')) text.remove_prefix(2);
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O'))
+    text.remove_prefix(2);
   if (text.empty() || text.size() > 4) return std::nullopt;
   mode_t mode = 0;
   for (char c : text) {
@@ -160,8 +161,8 @@ std::optional<std::string> closest_match(std::string_view word,
   std::size_t best_distance = limit + 1;
   for (std::string_view candidate : candidates) {
     // Words far apart in length cannot be close; skip the quadratic work.
-    const std::size_t length_gap =
-        word.size() > candidate.size() ? word.size() - candidate.size() : candidate.size() - word.size();
+    const std::size_t length_gap = word.size() > candidate.size() ? word.size() - candidate.size()
+                                                                  : candidate.size() - word.size();
     if (length_gap > limit) continue;
     const std::size_t distance = edit_distance(word, candidate);
     if (distance < best_distance) {

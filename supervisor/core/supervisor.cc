@@ -171,10 +171,12 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
     stop_leaving(name, now, out);
   }
 
+  reload_pending_ = true;  // complete_reloads() finds out what is still pending
   rebuild_order();
   for (const ManagedProcess* process : order_) {
-    if (to_start.count(process->name()) != 0)
+    if (to_start.count(process->name()) != 0) {
       feed(*find_mutable(process->name()), StartRequest{}, now, out);
+    }
   }
   advance(now, out);
 
@@ -337,9 +339,12 @@ void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out
 }
 
 void Supervisor::complete_reloads(TimePoint now, std::vector<ProcessAction>& out) {
+  if (!reload_pending_) return;  // the common case: no scan per event
+  std::size_t pending_count = 0;
   std::vector<std::string> ready;
   for (const auto& [name, entry] : programs_) {
     if (entry.pending == Pending::None) continue;
+    ++pending_count;
     bool all_idle = true;
     for (const ManagedProcess* process : order_) {
       if (process->program_name() == name && !is_idle(process->machine().state())) {
@@ -349,7 +354,9 @@ void Supervisor::complete_reloads(TimePoint now, std::vector<ProcessAction>& out
     }
     if (all_idle) ready.push_back(name);
   }
+  if (pending_count == 0) reload_pending_ = false;
   if (ready.empty()) return;
+  reload_pending_ = ready.size() < pending_count;
 
   std::set<std::string> to_start;
   for (const std::string& name : ready) {

@@ -203,6 +203,9 @@ class Supervisor {
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
   std::vector<const ManagedProcess*> order_;
   bool shutting_down_ = false;
+  /// Some program may have a pending removal or replacement (set by
+  /// apply_config, cleared by complete_reloads() once none has).
+  bool reload_pending_ = false;
 };
 
 }  // namespace minisup::core

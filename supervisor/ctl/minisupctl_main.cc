@@ -1,2 +1,518 @@
-// Placeholder until minisupctl lands.
-int main() { return 0; }
+// minisupctl: the command-line client of minisupd.
+//
+// Model: parse the command line (CLI11), find the socket (-s, else the
+// config of -c, else MINISUP_SOCKET, else the config found in ./ or /etc),
+// send one request (protocol.h), read the reply or the stream of replies,
+// print it (control/render.h, or the JSON itself with --json) and exit with
+// the LSB code render.h decides. Startup is kept cheap: the config is only
+// read when no socket was named.
+#include <poll.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "supervisor/config/load_config.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/control/render.h"
+#include "supervisor/ctl/client.h"
+
+namespace minisup::ctl {
+namespace {
+
+using control::CommandKind;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+/// Commands that should answer at once get this long.
+constexpr std::chrono::milliseconds kInstantTimeout = 10s;
+/// Extra time granted on top of `wait --timeout`, which minisupd enforces.
+constexpr std::chrono::milliseconds kWaitMargin = 2s;
+
+/// Everything the command line said.
+struct Options {
+  std::string config;
+  std::string socket;
+  bool json = false;
+  CommandKind kind = CommandKind::Status;
+  std::vector<std::string> names;
+  std::string name;  // pid, tail
+  std::string signal;
+  std::string stream = "stdout";
+  int lines = control::kDefaultTailLines;
+  bool follow = false;
+  bool require_graceful = false;
+  std::string state = "RUNNING";
+  std::optional<double> timeout;
+  std::optional<std::uint64_t> since;
+};
+
+/// A usage problem found after CLI11 accepted the syntax: exit 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Stops minisupctl with `code` after printing `message` to stderr.
+struct Exit {
+  int code;
+};
+
+void print(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+void print_error(std::string_view text) {
+  std::fflush(stdout);
+  std::fputs(fmt::format("minisupctl: {}\n", text).c_str(), stderr);
+}
+
+/// The reply as --json prints it: the object without the request id.
+void print_json(json body) {
+  body.erase("id");
+  print(body.dump(-1, ' ', false, json::error_handler_t::replace));
+  print("\n");
+}
+
+bool use_color() {
+  if (!::isatty(STDOUT_FILENO)) return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && no_color[0] != '\0') return false;
+  const char* term = std::getenv("TERM");
+  return term == nullptr || std::string_view(term) != "dumb";
+}
+
+// ---------------------------------------------------------------------------
+// Finding the socket
+// ---------------------------------------------------------------------------
+
+std::filesystem::path socket_from_config(const std::optional<std::filesystem::path>& explicit_file) {
+  std::optional<std::filesystem::path> file = config::find_config_file(explicit_file);
+  if (!file) {
+    print_error(
+        "no config file found (looked for ./minisup.toml and /etc/minisup/minisup.toml); "
+        "use -c FILE or -s SOCKET");
+    throw Exit{control::kExitBadArguments};
+  }
+  config::LoadResult loaded = config::load_config(*file, config::process_environment());
+  if (!loaded.errors.empty() || !loaded.config) {
+    std::string text = fmt::format("cannot read the socket path from {}:", file->string());
+    for (const auto& error : loaded.errors) text += "\n  " + error.to_string();
+    print_error(text);
+    throw Exit{control::kExitBadArguments};
+  }
+  return loaded.config->supervisor.socket;
+}
+
+std::filesystem::path find_socket(const Options& options) {
+  if (!options.socket.empty()) return options.socket;
+  if (!options.config.empty()) return socket_from_config(std::filesystem::path(options.config));
+  if (const char* env = std::getenv("MINISUP_SOCKET"); env != nullptr && env[0] != '\0') return env;
+  return socket_from_config(std::nullopt);
+}
+
+// ---------------------------------------------------------------------------
+// Building the request
+// ---------------------------------------------------------------------------
+
+control::Request build_request(const Options& o) {
+  control::Request request;
+  request.id = 1;
+  switch (o.kind) {
+    case CommandKind::Status:
+      request.command = control::StatusCommand{o.names};
+      break;
+    case CommandKind::Start:
+      request.command = control::StartCommand{o.names};
+      break;
+    case CommandKind::Stop:
+      request.command = control::StopCommand{o.names};
+      break;
+    case CommandKind::Restart:
+      request.command = control::RestartCommand{o.names};
+      break;
+    case CommandKind::Signal: {
+      std::optional<int> number = control::parse_signal(o.signal);
+      if (!number) throw UsageError(fmt::format("unknown signal: {}", o.signal));
+      request.command = control::SignalCommand{*number, o.names};
+      break;
+    }
+    case CommandKind::Pid:
+      request.command = control::PidCommand{o.name.empty() ? std::nullopt : std::optional<std::string>(o.name)};
+      break;
+    case CommandKind::Tail:
+      request.command = control::TailCommand{
+          o.name, o.stream == "stderr" ? control::Stream::Stderr : control::Stream::Stdout, o.lines, o.follow};
+      break;
+    case CommandKind::Clear:
+      request.command = control::ClearCommand{o.names};
+      break;
+    case CommandKind::Reread:
+      request.command = control::RereadCommand{};
+      break;
+    case CommandKind::Update:
+      request.command = control::UpdateCommand{};
+      break;
+    case CommandKind::Wait: {
+      std::optional<std::string> state = control::normalize_state_name(o.state);
+      if (!state) throw UsageError(fmt::format("unknown state: {} (expected RUNNING, STOPPED, EXITED, FATAL, ...)", o.state));
+      std::optional<control::Seconds> timeout;
+      if (o.timeout) timeout = control::Seconds(*o.timeout);
+      request.command = control::WaitCommand{o.names, *state, timeout};
+      break;
+    }
+    case CommandKind::Shutdown:
+      request.command = control::ShutdownCommand{};
+      break;
+    case CommandKind::Version:
+      request.command = control::VersionCommand{};
+      break;
+    case CommandKind::Events:
+      request.command = control::EventsCommand{o.since};
+      break;
+  }
+  return request;
+}
+
+// ---------------------------------------------------------------------------
+// Reading and printing replies
+// ---------------------------------------------------------------------------
+
+/// How long to wait for the (first) reply of `options`' command.
+std::optional<std::chrono::milliseconds> reply_timeout(const Options& o) {
+  switch (o.kind) {
+    case CommandKind::Start:
+    case CommandKind::Stop:
+    case CommandKind::Restart:
+    case CommandKind::Update:
+    case CommandKind::Shutdown:
+      return std::nullopt;  // as long as the processes take
+    case CommandKind::Wait:
+      if (!o.timeout) return std::nullopt;
+      return std::chrono::duration_cast<std::chrono::milliseconds>(control::Seconds(*o.timeout)) + kWaitMargin;
+    case CommandKind::Status:
+    case CommandKind::Signal:
+    case CommandKind::Pid:
+    case CommandKind::Tail:
+    case CommandKind::Clear:
+    case CommandKind::Reread:
+    case CommandKind::Version:
+    case CommandKind::Events:
+      return kInstantTimeout;
+  }
+  return kInstantTimeout;
+}
+
+/// Reads one reply line; nullopt when minisupd closed the connection.
+std::optional<control::ReplyLine> read_reply(Connection& connection, const Options& o,
+                                             std::optional<std::chrono::milliseconds> timeout) {
+  std::optional<std::string> line;
+  try {
+    line = connection.read_line(timeout);
+  } catch (const ReadTimeout&) {
+    if (o.kind == CommandKind::Wait) {
+      print_error(fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
+      throw Exit{control::kExitWaitTimeout};
+    }
+    print_error(fmt::format("no reply from minisupd within {} s", timeout->count() / 1000));
+    throw Exit{control::exit_code_unreachable(o.kind)};
+  }
+  if (!line) return std::nullopt;
+  std::optional<control::ReplyLine> reply = control::parse_reply(*line);
+  if (!reply) {
+    print_error(fmt::format("unexpected reply from minisupd: {}", line->substr(0, 200)));
+    throw Exit{control::kExitFailure};
+  }
+  return reply;
+}
+
+[[noreturn]] void bad_reply(const control::ReplyLine& reply) {
+  print_error(fmt::format("unexpected reply from minisupd: {}", reply.body.dump().substr(0, 200)));
+  throw Exit{control::kExitFailure};
+}
+
+/// Prints an error reply the generic way and returns the exit code.
+int report_error(const Options& o, const control::ReplyLine& reply) {
+  if (o.json) {
+    print_json(reply.body);
+  } else if (reply.error_code == "no_such_program" && reply.body.contains("names") &&
+             reply.body["names"].is_array()) {
+    std::vector<std::string> names;
+    for (const auto& n : reply.body["names"]) {
+      if (n.is_string()) names.push_back(n.get<std::string>());
+    }
+    print(control::render_no_such_program(names));
+  } else {
+    std::string text = reply.error_message;
+    if (auto it = reply.body.find("errors"); it != reply.body.end() && it->is_array()) {
+      for (const auto& e : *it) {
+        if (e.is_string()) text += "\n  " + e.get<std::string>();
+      }
+    }
+    print_error(text);
+  }
+  return control::exit_code_for_error(o.kind, reply.error_code);
+}
+
+template <typename T>
+T decode_or_fail(const control::ReplyLine& reply, std::optional<T> (*decode)(const json&)) {
+  std::optional<T> value = decode(reply.body);
+  if (!value) bad_reply(reply);
+  return std::move(*value);
+}
+
+int status_exit_code_from_json(const json& processes) {
+  for (const auto& p : processes) {
+    auto it = p.find("state");
+    if (it != p.end() && it->is_string()) {
+      const auto& s = it->get_ref<const std::string&>();
+      if (s == "STOPPED" || s == "EXITED" || s == "FATAL") return control::kExitNotRunning;
+    }
+  }
+  return control::kExitSuccess;
+}
+
+/// Follows a stream (tail -f, events) until minisupd closes it.
+template <typename OnLine>
+int follow_stream(Connection& connection, const Options& o, OnLine on_line) {
+  for (;;) {
+    std::optional<control::ReplyLine> reply = read_reply(connection, o, std::nullopt);
+    if (!reply) return control::kExitSuccess;  // minisupd went away: the stream ended
+    if (!reply->ok) return report_error(o, *reply);
+    on_line(*reply);
+    std::fflush(stdout);
+  }
+}
+
+int run(const Options& o, Connection& connection) {
+  const control::Request request = build_request(o);
+  connection.send_line(control::encode_request(request));
+
+  std::optional<control::ReplyLine> first = read_reply(connection, o, reply_timeout(o));
+  if (!first) {
+    if (o.kind == CommandKind::Shutdown) {
+      if (!o.json) print("Shut down\n");
+      return control::kExitSuccess;
+    }
+    print_error("minisupd closed the connection without replying");
+    return control::exit_code_unreachable(o.kind);
+  }
+  const control::ReplyLine& reply = *first;
+  if (!reply.ok) {
+    if (o.kind == CommandKind::Wait && !o.json && reply.body.contains("results")) {
+      if (auto current = control::decode_wait_reply(reply.body)) print(control::render_wait(*current));
+    }
+    return report_error(o, reply);
+  }
+
+  switch (o.kind) {
+    case CommandKind::Status: {
+      auto it = reply.body.find("processes");
+      if (it == reply.body.end() || !it->is_array()) bad_reply(reply);
+      if (o.json) {
+        print(it->dump(-1, ' ', false, json::error_handler_t::replace));
+        print("\n");
+        return status_exit_code_from_json(*it);
+      }
+      control::StatusReply status = decode_or_fail(reply, control::decode_status_reply);
+      print(control::render_status(status.processes, use_color()));
+      return control::exit_code_for_status(status.processes);
+    }
+    case CommandKind::Start: {
+      auto r = decode_or_fail(reply, control::decode_start_reply);
+      o.json ? print_json(reply.body) : print(control::render_start(r));
+      return control::exit_code_for_start(r);
+    }
+    case CommandKind::Stop: {
+      auto r = decode_or_fail(reply, control::decode_stop_reply);
+      o.json ? print_json(reply.body) : print(control::render_stop(r));
+      return control::exit_code_for_stop(r, o.require_graceful);
+    }
+    case CommandKind::Restart: {
+      auto r = decode_or_fail(reply, control::decode_restart_reply);
+      o.json ? print_json(reply.body) : print(control::render_restart(r));
+      return control::exit_code_for_restart(r);
+    }
+    case CommandKind::Signal: {
+      auto r = decode_or_fail(reply, control::decode_signal_reply);
+      o.json ? print_json(reply.body) : print(control::render_signal(r));
+      return control::kExitSuccess;
+    }
+    case CommandKind::Pid: {
+      auto it = reply.body.find("pid");
+      if (it == reply.body.end() || !it->is_number_integer()) bad_reply(reply);
+      o.json ? print_json(reply.body) : print(fmt::format("{}\n", it->get<long long>()));
+      return control::kExitSuccess;
+    }
+    case CommandKind::Tail: {
+      auto print_chunk = [&](const control::ReplyLine& chunk) {
+        if (o.json) {
+          print_json(chunk.body);
+          return;
+        }
+        auto it = chunk.body.find("data");
+        if (it == chunk.body.end() || !it->is_string()) bad_reply(chunk);
+        print(it->get_ref<const std::string&>());
+      };
+      print_chunk(reply);
+      std::fflush(stdout);
+      if (!o.follow) return control::kExitSuccess;
+      return follow_stream(connection, o, print_chunk);
+    }
+    case CommandKind::Clear: {
+      auto r = decode_or_fail(reply, control::decode_clear_reply);
+      o.json ? print_json(reply.body) : print(control::render_clear(r));
+      return control::kExitSuccess;
+    }
+    case CommandKind::Reread:
+    case CommandKind::Update: {
+      auto r = decode_or_fail(reply, control::decode_config_changes);
+      if (o.json) {
+        print_json(reply.body);
+      } else {
+        print(o.kind == CommandKind::Reread ? control::render_reread(r) : control::render_update(r));
+      }
+      return control::kExitSuccess;
+    }
+    case CommandKind::Wait: {
+      auto r = decode_or_fail(reply, control::decode_wait_reply);
+      o.json ? print_json(reply.body) : print(control::render_wait(r));
+      return control::kExitSuccess;
+    }
+    case CommandKind::Shutdown: {
+      o.json ? print_json(reply.body) : print("Shut down\n");
+      std::fflush(stdout);
+      // minisupd closes the connection when it exits: wait for that.
+      while (connection.read_line(std::nullopt)) {
+      }
+      return control::kExitSuccess;
+    }
+    case CommandKind::Version: {
+      auto r = decode_or_fail(reply, control::decode_version_reply);
+      o.json ? print_json(reply.body) : print(r.version + "\n");
+      return control::kExitSuccess;
+    }
+    case CommandKind::Events: {
+      if (o.json) print_json(reply.body);
+      std::fflush(stdout);
+      return follow_stream(connection, o, [&](const control::ReplyLine& line) {
+        if (o.json) {
+          print_json(line.body);
+          return;
+        }
+        auto event = control::decode_event(line.body);
+        if (!event) return;  // a kind of line newer than this client
+        if (auto* state = std::get_if<control::StateEvent>(&*event)) {
+          print(control::render_event(*state));
+        } else {
+          print(control::render_gap(std::get<control::GapEvent>(*event)));
+        }
+      });
+    }
+  }
+  return control::kExitFailure;
+}
+
+// ---------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------
+
+int main_impl(int argc, char** argv) {
+  Options o;
+  CLI::App app{"minisupctl: control minisupd, the minisup process supervisor.", "minisupctl"};
+  app.set_version_flag("--version", std::string(control::kMinisupVersion));
+  auto* config_opt = app.add_option("-c,--config", o.config, "config file, to find the socket in");
+  auto* socket_opt = app.add_option("-s,--socket", o.socket, "control socket path (also: MINISUP_SOCKET)");
+  config_opt->excludes(socket_opt);
+  app.add_flag("--json", o.json, "machine-readable JSON output");
+  app.require_subcommand(1);
+  app.footer(
+      "NAME is a process (web, web:0), a program (all its processes), group:*, group:N or all.\n"
+      "Exit codes: 0 ok, 1 failure, 2 usage, 3 not running / wait reached a bad state,\n"
+      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait timeout.");
+
+  struct Sub {
+    CLI::App* app;
+    CommandKind kind;
+  };
+  std::vector<Sub> subs;
+  auto add = [&](CommandKind kind, const char* help) {
+    CLI::App* sub = app.add_subcommand(std::string(control::to_string(kind)), help);
+    sub->add_flag("--json", o.json, "machine-readable JSON output");
+    subs.push_back({sub, kind});
+    return sub;
+  };
+
+  add(CommandKind::Status, "show processes: NAME STATE DESCRIPTION")->add_option("names", o.names, "processes");
+  add(CommandKind::Start, "start processes and wait until they run or fail")
+      ->add_option("names", o.names, "processes, or all")
+      ->required();
+  CLI::App* stop = add(CommandKind::Stop, "stop processes and wait until they are gone");
+  stop->add_option("names", o.names, "processes, or all")->required();
+  stop->add_flag("--require-graceful", o.require_graceful, "exit 1 when a process needed SIGKILL");
+  add(CommandKind::Restart, "stop then start processes")->add_option("names", o.names, "processes, or all")->required();
+  CLI::App* signal = add(CommandKind::Signal, "send a signal to processes");
+  signal->add_option("signal", o.signal, "TERM, SIGHUP, 10 ...")->required();
+  signal->add_option("names", o.names, "processes, or all")->required();
+  add(CommandKind::Pid, "minisupd's pid, or a process's (0 when not running)")->add_option("name", o.name, "process");
+  CLI::App* tail = add(CommandKind::Tail, "show the end of a process's output");
+  tail->add_flag("-f,--follow", o.follow, "keep writing output as it arrives");
+  tail->add_option("-n,--lines", o.lines, "lines to show (default 10)")->check(CLI::NonNegativeNumber);
+  tail->add_option("name", o.name, "process")->required();
+  tail->add_option("stream", o.stream, "stdout (default) or stderr")->check(CLI::IsMember({"stdout", "stderr"}));
+  add(CommandKind::Clear, "truncate processes' log files")->add_option("names", o.names, "processes, or all")->required();
+  add(CommandKind::Reread, "show what changed in the config");
+  add(CommandKind::Update, "apply config changes (only changed programs are touched)");
+  CLI::App* wait = add(CommandKind::Wait, "wait until processes reach a state");
+  wait->add_option("names", o.names, "processes, or all")->required();
+  wait->add_option("--state", o.state, "RUNNING (default), STOPPED, EXITED, FATAL, ...");
+  wait->add_option("--timeout", o.timeout, "give up after this many seconds (fractions allowed)")
+      ->check(CLI::NonNegativeNumber);
+  add(CommandKind::Shutdown, "stop every process and minisupd; wait until it has exited");
+  add(CommandKind::Version, "minisupd's version");
+  add(CommandKind::Events, "print state changes as they happen")
+      ->add_option("--since", o.since, "first replay the buffered events after this seq");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? control::kExitSuccess : control::kExitBadArguments;
+  }
+  for (const Sub& sub : subs) {
+    if (sub.app->parsed()) o.kind = sub.kind;
+  }
+  if (o.timeout && !std::isfinite(*o.timeout)) {
+    print_error("--timeout: expected a number of seconds");
+    return control::kExitBadArguments;
+  }
+
+  try {
+    const std::filesystem::path socket = find_socket(o);
+    build_request(o);  // usage errors before connecting
+    Connection connection = Connection::open(socket);
+    const int code = run(o, connection);
+    std::fflush(stdout);
+    return code;
+  } catch (const Exit& e) {
+    return e.code;
+  } catch (const UsageError& e) {
+    print_error(e.what());
+    return control::kExitBadArguments;
+  } catch (const ConnectError& e) {
+    print_error(e.what());
+    return control::exit_code_unreachable(o.kind);
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return control::kExitFailure;
+  }
+}
+
+}  // namespace
+}  // namespace minisup::ctl
+
+int main(int argc, char** argv) { return minisup::ctl::main_impl(argc, argv); }

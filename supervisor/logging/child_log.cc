@@ -583,6 +583,9 @@ void ConsoleSink::end_of_stream() noexcept {
 
 namespace {
 
+/// Pipes currently enlarged to kBigPipe (see OutputCapture).
+int g_big_pipes = 0;
+
 /// One read buffer for every capture: the loop is single-threaded and a
 /// sink consumes each chunk before the next read, so 1,000 programs cost
 /// one buffer, not 1,000.
@@ -599,7 +602,29 @@ OutputCapture::OutputCapture(loop::EventLoop& loop, sys::UniqueFd fd,
 
 // Still open here only when the loop dropped our callback (the loop is
 // being destroyed): just close the pipe, the loop is not ours to touch.
-OutputCapture::~OutputCapture() = default;
+OutputCapture::~OutputCapture() {
+  if (holds_big_pipe_) --g_big_pipes;
+}
+
+void OutputCapture::grow_pipe(std::size_t got) noexcept {
+  if (pipe_size_ == 0) {
+    int size = ::fcntl(fd_.get(), F_GETPIPE_SZ);
+    if (size <= 0) {
+      tried_growing_ = true;  // not a pipe (a FIFO or file handed to us): leave it
+      return;
+    }
+    pipe_size_ = static_cast<std::size_t>(size);
+  }
+  // Not a full pipe: a slow writer so far, look again on a later read.
+  if (got < pipe_size_) return;
+  tried_growing_ = true;
+  if (g_big_pipes >= kMaxBigPipes) return;
+  // The kernel may refuse (pipe-max-size, pipe-user-pages-soft): fine.
+  if (sys::set_pipe_size(fd_.get(), kBigPipe) >= static_cast<long>(kBigPipe)) {
+    holds_big_pipe_ = true;
+    ++g_big_pipes;
+  }
+}
 
 std::shared_ptr<OutputCapture> OutputCapture::start(loop::EventLoop& loop, sys::UniqueFd read_end,
                                                     std::shared_ptr<OutputSink> sink,
@@ -628,16 +653,7 @@ bool OutputCapture::drain(std::size_t budget) noexcept {
       auto got = static_cast<std::size_t>(n);
       bytes_read_ += got;
       total += got;
-      if (!pipe_grown_) {
-        // A read that emptied a full default-sized pipe means a fast
-        // writer: a bigger pipe lets it run longer between our wakeups.
-        // The kernel may refuse (pipe-user-pages-soft); that is fine.
-        int size = ::fcntl(fd_.get(), F_GETPIPE_SZ);
-        if (size > 0 && got >= static_cast<std::size_t>(size)) {
-          pipe_grown_ = true;
-          sys::set_pipe_size(fd_.get(), kBigPipe);
-        }
-      }
+      if (!tried_growing_) grow_pipe(got);
       sink_->write(std::string_view(buffer, got));
       continue;
     }
@@ -658,6 +674,10 @@ void OutputCapture::finish() noexcept {
     // Not registered any more; closing is all that is left.
   }
   fd_.reset();
+  if (holds_big_pipe_) {
+    holds_big_pipe_ = false;
+    --g_big_pipes;
+  }
   auto on_eof = std::move(on_eof_);
   on_eof_ = nullptr;
   if (on_eof) {

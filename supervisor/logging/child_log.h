@@ -347,17 +347,28 @@ class ConsoleSink final : public OutputSink {
 /// the loop: the caller may keep the returned pointer (to close() early or
 /// inspect it) or drop it. It reads up to kReadChunk per read() call, until
 /// EAGAIN or kMaxPerWakeup bytes (so one flooding child cannot starve the
-/// loop; epoll is level-triggered and comes back). When a read fills the
-/// pipe, the pipe is enlarged once (F_SETPIPE_SZ, kBigPipe) so a fast writer
-/// costs fewer wakeups. On EOF (every write end closed: the child and any
-/// descendant that inherited it) or a read error, it calls the sink's
-/// end_of_stream(), unregisters, closes the pipe and calls `on_eof`.
-/// The loop must outlive every capture that is still open.
+/// loop; epoll is level-triggered and comes back). On EOF (every write end
+/// closed: the child and any descendant that inherited it) or a read error,
+/// it calls the sink's end_of_stream(), unregisters, closes the pipe and
+/// calls `on_eof`. The loop must outlive every capture that is still open.
+///
+/// Throughput (bench/log_throughput.cc): every capture shares one read
+/// buffer of kReadChunk = 256 KiB. That size was measured: 64-128 KiB cost
+/// more syscalls, 1 MiB (as large as L2) costs 2-5x more CPU per byte
+/// because the copy no longer stays in cache. When a read empties a full
+/// default-sized pipe (a fast writer), the pipe is enlarged to kBigPipe
+/// (F_SETPIPE_SZ) so the writer runs longer between our wakeups; at most
+/// kMaxBigPipes pipes are enlarged at a time, so flooding programs cannot
+/// use up an unprivileged user's pipe-user-pages-soft budget (after which
+/// the kernel gives every new pipe of that user a tiny buffer).
+/// splice(2) into the file was measured too and did not pay (and cannot
+/// write to an O_APPEND file).
 class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
  public:
-  static constexpr std::size_t kReadChunk = 1 << 20;
+  static constexpr std::size_t kReadChunk = 256 << 10;
   static constexpr std::size_t kMaxPerWakeup = 4 << 20;
   static constexpr std::size_t kBigPipe = 1 << 20;
+  static constexpr int kMaxBigPipes = 16;
 
   /// Starts capturing `read_end` (made non-blocking here) into `sink`.
   /// `on_eof` (may be empty) runs once after EOF. Throws sys::SysError if
@@ -385,6 +396,8 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   /// Reads until EAGAIN, EOF or the per-wakeup budget. Returns true at EOF.
   bool drain(std::size_t budget) noexcept;
   void on_ready(std::uint32_t events) noexcept;
+  /// Enlarges the pipe once a read of `got` bytes shows it was full.
+  void grow_pipe(std::size_t got) noexcept;
   void finish() noexcept;
 
   loop::EventLoop& loop_;
@@ -392,7 +405,9 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   std::shared_ptr<OutputSink> sink_;
   std::function<void()> on_eof_;
   std::uint64_t bytes_read_ = 0;
-  bool pipe_grown_ = false;
+  std::size_t pipe_size_ = 0;   // the pipe's capacity, once known
+  bool tried_growing_ = false;  // the pipe was considered for enlarging
+  bool holds_big_pipe_ = false; // counts against kMaxBigPipes
 };
 
 /// The pipes for one spawn. The child gets child_stdout() as fd 1 and

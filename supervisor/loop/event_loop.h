@@ -10,6 +10,10 @@
 // reaped before any timer or request can signal a pid that already died),
 // then ready descriptors, then due timers. Callbacks may add or remove
 // descriptors and timers, including their own, at any time.
+//
+// A child's pidfd (sys::spawn_process) is watched like any descriptor:
+// add_fd(pidfd, EPOLLIN) fires once the child has exited (reaped or not),
+// and keeps firing (level-triggered) until the pidfd is removed.
 #pragma once
 
 #include <signal.h>

@@ -15,6 +15,10 @@
 #include <cstring>
 #include <string_view>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "supervisor/sys/child_exec.h"
 #include "supervisor/sys/sys_error.h"
 
@@ -107,9 +111,12 @@ class ChildStack {
     if (p == MAP_FAILED) return;
     base_ = static_cast<char*>(p);
     ::mprotect(base_, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)), PROT_NONE);
+    unpoison();
   }
   ~ChildStack() {
-    if (base_ != nullptr) ::munmap(base_, kChildStackSize);
+    if (base_ == nullptr) return;
+    unpoison();
+    ::munmap(base_, kChildStackSize);
   }
   ChildStack(const ChildStack&) = delete;
   ChildStack& operator=(const ChildStack&) = delete;
@@ -118,6 +125,15 @@ class ChildStack {
   void* top() const { return base_ + kChildStackSize; }
 
  private:
+  /// ASan builds: the child's frames end in _exit, never unwinding, so
+  /// their redzones would stay poisoned in the shared shadow memory and hit
+  /// whoever maps this address next. Clear them before and after use.
+  void unpoison() {
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(base_, kChildStackSize);
+#endif
+  }
+
   char* base_ = nullptr;
 };
 

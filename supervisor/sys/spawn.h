@@ -81,8 +81,9 @@ struct SpawnedChild {
 /// exec has happened or failed. On failure returns the message, in the
 /// form `<step> <object>: <strerror>`: `exec /usr/bin/nope: No such file or
 /// directory`, `exec nosuchcmd: No such file or directory` (not on PATH),
-/// `chdir /srv/nope: No such file or directory`, `setuid 1000: Operation not
-/// permitted`; or, for a failure in the parent before the child existed,
+/// `chdir /srv/nope: No such file or directory`, `setgroups bob: Operation
+/// not permitted`, `setuid 1000: Resource temporarily unavailable` (the
+/// user's RLIMIT_NPROC); or, for a failure in the parent before the child existed,
 /// `pipe2: Too many open files`, `clone: Resource temporarily unavailable`.
 /// The failed child has been reaped. Never throws for system errors (it may
 /// throw std::bad_alloc).

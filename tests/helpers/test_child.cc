@@ -29,6 +29,9 @@
 //   --ignore-term           SIGTERM is ignored (only SIGKILL ends us)
 //   --term-delay SECS       graceful: on SIGTERM finish the current unit of work
 //                           for SECS, then remove the lockfile and exit 0
+// Safety net: a test that fails half-way must not leak processes for ever, so
+// we die of SIGALRM 300 s after the end of --after (or after start when we
+// run until signalled), and the grandchild 300 s after its fork.
 // A graceful end (--after/--exit reached, or SIGTERM with --term-delay) removes
 // the lockfile. All output goes through write(2) unbuffered, so nothing is lost
 // when we are killed. A bad flag prints usage to stderr and exits 2.
@@ -197,6 +200,8 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
+  constexpr unsigned kSafetySeconds = 300;
+  alarm(static_cast<unsigned>(o.after > 0 ? o.after : 0) + kSafetySeconds);
 
   sigset_t term;
   sigemptyset(&term);
@@ -209,6 +214,10 @@ int main(int argc, char** argv) {
   if (!o.pidfile.empty()) write_file_atomically(o.pidfile, std::to_string(getpid()) + "\n");
   if (!o.lockfile.empty()) create_file(o.lockfile);
   if (!o.grandchild_pidfile.empty()) {
+    // SIGTERM blocked across the fork: a group SIGTERM arriving before the
+    // grandchild has ignored it stays pending, and is discarded by SIG_IGN.
+    sigset_t saved;
+    sigprocmask(SIG_BLOCK, &term, &saved);
     pid_t pid = fork();
     if (pid < 0) {
       perror("test_child: fork");
@@ -217,8 +226,10 @@ int main(int argc, char** argv) {
     if (pid == 0) {
       signal(SIGTERM, SIG_IGN);
       sigprocmask(SIG_UNBLOCK, &term, nullptr);
+      alarm(kSafetySeconds);
       for (;;) pause();
     }
+    sigprocmask(SIG_SETMASK, &saved, nullptr);
     write_file_atomically(o.grandchild_pidfile, std::to_string(pid) + "\n");
   }
   for (const auto& [fd, text] : o.prints) write_line(fd, text);

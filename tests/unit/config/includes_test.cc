@@ -23,7 +23,8 @@ TEST_F(Includes, GlobsAreRelativeToTheIncludingFile) {
   write("etc/conf.d/b.toml", "[program.b]\ncommand = \"b\"\ndirectory = \"work\"\n");
   write("etc/conf.d/a.toml", "[program.a]\ncommand = \"a\"\n[program.a2]\ncommand = \"a2\"\n");
   write("etc/conf.d/ignored.txt", "not toml");
-  write("etc/minisup.toml", "[supervisor]\ninclude = [\"conf.d/*.toml\"]\n[program.main]\ncommand = \"m\"\n");
+  write("etc/minisup.toml",
+        "[supervisor]\ninclude = [\"conf.d/*.toml\"]\n[program.main]\ncommand = \"m\"\n");
   const LoadResult result = load_file("etc/minisup.toml");
   ASSERT_TRUE(result.errors.empty()) << ::testing::PrintToString(errors(result));
   EXPECT_THAT(names(*result.config), ElementsAre("a", "a2", "b", "main"));
@@ -38,7 +39,8 @@ TEST_F(Includes, GlobsAreRelativeToTheIncludingFile) {
 }
 
 TEST_F(Includes, ErrorsNameTheIncludedFile) {
-  write("conf.d/web.toml", "# web\n[program.web]\ncommand = \"node server.js\"\nstopwaitsecs = \"ten\"\n");
+  write("conf.d/web.toml",
+        "# web\n[program.web]\ncommand = \"node server.js\"\nstopwaitsecs = \"ten\"\n");
   EXPECT_EQ(only_error("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n"),
             "conf.d/web.toml:4:16: stopwaitsecs must be a non-negative number, got \"ten\"");
 }
@@ -47,21 +49,26 @@ TEST_F(Includes, ASingleStringAndSeveralPatternsWork) {
   write("a/x.toml", "[program.x]\ncommand = \"x\"\n");
   write("b/y.toml", "[program.y]\ncommand = \"y\"\n");
   EXPECT_THAT(names(load_ok("[supervisor]\ninclude = \"a/*.toml\"\n")), ElementsAre("x"));
-  EXPECT_THAT(names(load_ok("[supervisor]\ninclude = [\"b/*.toml\", \"a/x.toml\", \"a/*\"]\n")), ElementsAre("x", "y"));
-  EXPECT_THAT(names(load_ok("[supervisor]\ninclude = [\"" + (dir_ / "b/*.toml").string() + "\"]\n")),
-              ElementsAre("y"));
+  EXPECT_THAT(names(load_ok("[supervisor]\ninclude = [\"b/*.toml\", \"a/x.toml\", \"a/*\"]\n")),
+              ElementsAre("x", "y"));
+  EXPECT_THAT(
+      names(load_ok("[supervisor]\ninclude = [\"" + (dir_ / "b/*.toml").string() + "\"]\n")),
+      ElementsAre("y"));
 }
 
 TEST_F(Includes, TheMainFileMatchedByItsOwnGlobIsSkipped) {
   write("other.toml", "[program.other]\ncommand = \"o\"\n");
-  EXPECT_THAT(names(load_ok("[supervisor]\ninclude = [\"*.toml\"]\n[program.main]\ncommand = \"m\"\n")),
-              ElementsAre("main", "other"));
+  EXPECT_THAT(
+      names(load_ok("[supervisor]\ninclude = [\"*.toml\"]\n[program.main]\ncommand = \"m\"\n")),
+      ElementsAre("main", "other"));
 }
 
 TEST_F(Includes, AGlobMatchingNothingIsAWarning) {
-  const LoadResult result = load("[supervisor]\ninclude = [\"nothing/*.toml\"]\n[program.web]\ncommand = \"x\"\n");
+  const LoadResult result =
+      load("[supervisor]\ninclude = [\"nothing/*.toml\"]\n[program.web]\ncommand = \"x\"\n");
   EXPECT_THAT(errors(result), IsEmpty());
-  EXPECT_THAT(warnings(result), ElementsAre("minisup.toml:2:12: include pattern \"nothing/*.toml\" matches no file"));
+  EXPECT_THAT(warnings(result),
+              ElementsAre("minisup.toml:2:12: include pattern \"nothing/*.toml\" matches no file"));
   ASSERT_TRUE(result.config.has_value());
   EXPECT_EQ(result.config->warnings, result.warnings);
 }
@@ -77,29 +84,36 @@ TEST_F(Includes, DirectoryWithGlobCharactersIsMatchedLiterally) {
 TEST_F(Includes, SupervisorTableInAnIncludedFileIsAnError) {
   write("conf.d/a.toml", "[supervisor]\nloglevel = \"debug\"\n[program.a]\ncommand = \"a\"\n");
   EXPECT_EQ(only_error("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n"),
-            "conf.d/a.toml:1:2: [supervisor] is only allowed in the main config file minisup.toml; an included "
+            "conf.d/a.toml:1:2: [supervisor] is only allowed in the main config file minisup.toml; "
+            "an included "
             "file holds [program.NAME] tables only");
 }
 
 TEST_F(Includes, AnythingButProgramsInAnIncludedFileIsAnError) {
   write("conf.d/a.toml", "x = 1\n[logging]\ny = 2\n[program.a]\ncommand = \"a\"\n");
   const LoadResult result = load("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n");
-  EXPECT_THAT(errors(result),
-              ElementsAre("conf.d/a.toml:1:1: unknown key `x` at the top level; an included file holds "
-                          "[program.NAME] tables only",
-                          "conf.d/a.toml:2:2: unknown table [logging]; an included file holds [program.NAME] "
-                          "tables only"));
+  EXPECT_THAT(
+      errors(result),
+      ElementsAre(
+          "conf.d/a.toml:1:1: unknown key `x` at the top level; an included file holds "
+          "[program.NAME] tables only",
+          "conf.d/a.toml:2:2: unknown table [logging]; an included file holds [program.NAME] "
+          "tables only"));
 }
 
 TEST_F(Includes, DuplicateProgramsNameBothFiles) {
   write("conf.d/web.toml", "# the web\n[program.web]\ncommand = \"y\"\n");
-  EXPECT_EQ(only_error("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n\n[program.web]\ncommand = \"x\"\n"),
-            "conf.d/web.toml:2:1: program \"web\" is defined twice: at minisup.toml:4:1 and at conf.d/web.toml:2:1");
+  EXPECT_EQ(
+      only_error("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n\n[program.web]\ncommand = \"x\"\n"),
+      "conf.d/web.toml:2:1: program \"web\" is defined twice: at minisup.toml:4:1 and at "
+      "conf.d/web.toml:2:1");
   write("conf.d/zz.toml", "[program.web]\ncommand = \"z\"\n");
   write("minisup.toml", "[supervisor]\ninclude = [\"conf.d/*.toml\"]\n");
-  EXPECT_THAT(errors(load_file("minisup.toml")),
-              ElementsAre("conf.d/zz.toml:1:1: program \"web\" is defined twice: at conf.d/web.toml:2:1 and at "
-                          "conf.d/zz.toml:1:1"));
+  EXPECT_THAT(
+      errors(load_file("minisup.toml")),
+      ElementsAre(
+          "conf.d/zz.toml:1:1: program \"web\" is defined twice: at conf.d/web.toml:2:1 and at "
+          "conf.d/zz.toml:1:1"));
 }
 
 TEST_F(Includes, ErrorsOfEveryFileAreCollected) {

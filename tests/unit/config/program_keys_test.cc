@@ -54,25 +54,32 @@ TEST_F(ProgramKeys, Defaults) {
 // ---- command ----
 
 TEST_F(ProgramKeys, CommandStringIsSplitLikeAShell) {
-  const Config c = load_ok("[program.web]\ncommand = \"/bin/sh -c 'echo \\\"hi\\\" > out | cat' a\\\\ b *.c ~\"\n");
+  const Config c = load_ok(
+      "[program.web]\ncommand = \"/bin/sh -c 'echo \\\"hi\\\" > out | cat' a\\\\ b *.c ~\"\n");
   EXPECT_THAT(c.programs.at(0).processes.at(0).command,
               ElementsAre("/bin/sh", "-c", "echo \"hi\" > out | cat", "a b", "*.c", "~"));
 }
 
 TEST_F(ProgramKeys, CommandArrayIsTakenAsIs) {
-  const Config c = load_ok("[program.web]\ncommand = [\"/bin/sh\", \"-c\", \"echo 'a  b' > /dev/null\", \"\"]\n");
-  EXPECT_THAT(c.programs.at(0).processes.at(0).command, ElementsAre("/bin/sh", "-c", "echo 'a  b' > /dev/null", ""));
+  const Config c = load_ok(
+      "[program.web]\ncommand = [\"/bin/sh\", \"-c\", \"echo 'a  b' > /dev/null\", \"\"]\n");
+  EXPECT_THAT(c.programs.at(0).processes.at(0).command,
+              ElementsAre("/bin/sh", "-c", "echo 'a  b' > /dev/null", ""));
 }
 
 TEST_F(ProgramKeys, CommandErrors) {
-  EXPECT_EQ(only_error("[program.web]\ncommand = \"\"\n"), "minisup.toml:2:11: command must not be empty");
-  EXPECT_EQ(only_error("[program.web]\ncommand = \" \\t \"\n"), "minisup.toml:2:11: command must not be empty");
-  EXPECT_EQ(only_error("[program.web]\ncommand = []\n"), "minisup.toml:2:11: command must not be empty");
+  EXPECT_EQ(only_error("[program.web]\ncommand = \"\"\n"),
+            "minisup.toml:2:11: command must not be empty");
+  EXPECT_EQ(only_error("[program.web]\ncommand = \" \\t \"\n"),
+            "minisup.toml:2:11: command must not be empty");
+  EXPECT_EQ(only_error("[program.web]\ncommand = []\n"),
+            "minisup.toml:2:11: command must not be empty");
   EXPECT_EQ(only_error("[program.web]\ncommand = 5\n"),
             "minisup.toml:2:11: command must be a string or an array of strings, got 5");
   EXPECT_EQ(only_error("[program.web]\ncommand = [\"/bin/echo\", 5]\n"),
             "minisup.toml:2:25: command[1] must be a string, got 5");
-  EXPECT_EQ(only_error("[program.web]\ncommand = [\"\"]\n"), "minisup.toml:2:12: command[0] must not be empty");
+  EXPECT_EQ(only_error("[program.web]\ncommand = [\"\"]\n"),
+            "minisup.toml:2:12: command[0] must not be empty");
   EXPECT_EQ(only_error("[program.web]\ncommand = \"echo 'x\"\n"),
             "minisup.toml:2:11: command has an unterminated single quote: \"echo 'x\"");
   EXPECT_EQ(only_error("[program.web]\ncommand = 'echo \"x'\n"),
@@ -93,24 +100,29 @@ TEST_F(ProgramKeys, Directory) {
   EXPECT_EQ(c.programs.at(0).processes.at(0).directory, dir_ / "srv");
   c = load_ok(web("directory = \"/var/lib/${WHO}\""), {{"WHO", "me"}});
   EXPECT_EQ(c.programs.at(0).processes.at(0).directory, std::filesystem::path("/var/lib/me"));
-  EXPECT_EQ(only_error(web("directory = 5")), "minisup.toml:3:13: directory must be a string, got 5");
+  EXPECT_EQ(only_error(web("directory = 5")),
+            "minisup.toml:3:13: directory must be a string, got 5");
   EXPECT_EQ(only_error(web("directory = \"\"")), "minisup.toml:3:13: directory must not be empty");
   EXPECT_EQ(only_error(web("directory = \"${EMPTY}\""), {{"EMPTY", ""}}),
             "minisup.toml:3:13: directory is empty after expansion");
 }
 
 TEST_F(ProgramKeys, Environment) {
-  const Config c = load_ok(web("environment = { A = \"1\", B = \"${HOME}/b\", C = \"\" }"), {{"HOME", "/h"}});
+  const Config c =
+      load_ok(web("environment = { A = \"1\", B = \"${HOME}/b\", C = \"\" }"), {{"HOME", "/h"}});
   EXPECT_EQ(c.programs.at(0).processes.at(0).environment,
             (std::map<std::string, std::string>{{"A", "1"}, {"B", "/h/b"}, {"C", ""}}));
   EXPECT_EQ(only_error(web("environment = { PORT = 3000 }")),
             "minisup.toml:3:24: environment.PORT must be a string, got 3000 (quote it: \"3000\")");
   EXPECT_EQ(only_error(web("environment = \"A=1\"")),
-            "minisup.toml:3:15: environment must be a table of strings like { TZ = \"UTC\" }, got \"A=1\"");
+            "minisup.toml:3:15: environment must be a table of strings like { TZ = \"UTC\" }, got "
+            "\"A=1\"");
   EXPECT_EQ(only_error(web("environment = { MINISUP_PROGRAM = \"x\" }")),
-            "minisup.toml:3:35: environment.MINISUP_PROGRAM is set by minisup itself and cannot be changed");
+            "minisup.toml:3:35: environment.MINISUP_PROGRAM is set by minisup itself and cannot be "
+            "changed");
   EXPECT_EQ(only_error(web("environment = { \"A=B\" = \"x\" }")),
-            "minisup.toml:3:17: environment key \"A=B\" is not a valid variable name (it must be non-empty, "
+            "minisup.toml:3:17: environment key \"A=B\" is not a valid variable name (it must be "
+            "non-empty, "
             "without \"=\")");
   EXPECT_EQ(only_error(web("environment = { A = [\"x\"] }")),
             "minisup.toml:3:21: environment.A must be a string, got an array");
@@ -120,7 +132,8 @@ TEST_F(ProgramKeys, User) {
   EXPECT_EQ(load_ok(web("user = \"nobody\"")).programs.at(0).user, "nobody");
   EXPECT_EQ(only_error(web("user = 5")), "minisup.toml:3:8: user must be a string, got 5");
   EXPECT_EQ(only_error(web("user = \"\"")), "minisup.toml:3:8: user must not be empty");
-  EXPECT_EQ(only_error(web("user = \"a\\u0000b\"")), "minisup.toml:3:8: user must not contain a NUL character");
+  EXPECT_EQ(only_error(web("user = \"a\\u0000b\"")),
+            "minisup.toml:3:8: user must not contain a NUL character");
 }
 
 TEST_F(ProgramKeys, Umask) {
@@ -128,26 +141,32 @@ TEST_F(ProgramKeys, Umask) {
   EXPECT_EQ(load_ok(web("umask = \"0027\"")).programs.at(0).umask, mode_t{027});
   EXPECT_EQ(load_ok(web("umask = 0o077")).programs.at(0).umask, mode_t{077});
   EXPECT_EQ(only_error(web("umask = \"abc\"")),
-            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got \"abc\"");
+            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got "
+            "\"abc\"");
   EXPECT_EQ(only_error(web("umask = \"089\"")),
-            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got \"089\"");
-  EXPECT_EQ(only_error(web("umask = 22")),
-            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got 22");
+            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got "
+            "\"089\"");
+  EXPECT_EQ(
+      only_error(web("umask = 22")),
+      "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got 22");
   EXPECT_EQ(only_error(web("umask = 0o1777")),
-            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got 0o1777");
+            "minisup.toml:3:9: umask must be an octal string like \"022\" (at most \"0777\"), got "
+            "0o1777");
 }
 
 // ---- start and restart policy ----
 
 TEST_F(ProgramKeys, Autostart) {
   EXPECT_FALSE(load_ok(web("autostart = false")).programs.at(0).autostart);
-  EXPECT_EQ(only_error(web("autostart = \"yes\"")), "minisup.toml:3:13: autostart must be true or false, got \"yes\"");
+  EXPECT_EQ(only_error(web("autostart = \"yes\"")),
+            "minisup.toml:3:13: autostart must be true or false, got \"yes\"");
 }
 
 TEST_F(ProgramKeys, Autorestart) {
   EXPECT_EQ(load_ok(web("autorestart = true")).programs.at(0).autorestart, AutoRestart::Always);
   EXPECT_EQ(load_ok(web("autorestart = false")).programs.at(0).autorestart, AutoRestart::Never);
-  EXPECT_EQ(load_ok(web("autorestart = \"unexpected\"")).programs.at(0).autorestart, AutoRestart::Unexpected);
+  EXPECT_EQ(load_ok(web("autorestart = \"unexpected\"")).programs.at(0).autorestart,
+            AutoRestart::Unexpected);
   EXPECT_EQ(only_error(web("autorestart = \"always\"")),
             "minisup.toml:3:15: autorestart must be true, false or \"unexpected\", got \"always\"");
   EXPECT_EQ(only_error(web("autorestart = 1")),
@@ -163,20 +182,24 @@ TEST_F(ProgramKeys, Exitcodes) {
             "minisup.toml:3:17: exitcodes[1] must be an integer between 0 and 255, got 256");
   EXPECT_EQ(only_error(web("exitcodes = [-1]")),
             "minisup.toml:3:14: exitcodes[0] must be an integer between 0 and 255, got -1");
-  EXPECT_EQ(only_error(web("exitcodes = \"0,2\"")),
-            "minisup.toml:3:13: exitcodes must be an array of integers between 0 and 255, got \"0,2\"");
+  EXPECT_EQ(
+      only_error(web("exitcodes = \"0,2\"")),
+      "minisup.toml:3:13: exitcodes must be an array of integers between 0 and 255, got \"0,2\"");
 }
 
 TEST_F(ProgramKeys, Startsecs) {
   EXPECT_EQ(load_ok(web("startsecs = 0")).programs.at(0).startsecs, 0s);
   EXPECT_EQ(load_ok(web("startsecs = 0.05")).programs.at(0).startsecs, 50ms);
   EXPECT_EQ(load_ok(web("startsecs = 2")).programs.at(0).startsecs, 2s);
-  EXPECT_EQ(only_error(web("startsecs = -1")), "minisup.toml:3:13: startsecs must be a non-negative number, got -1");
+  EXPECT_EQ(only_error(web("startsecs = -1")),
+            "minisup.toml:3:13: startsecs must be a non-negative number, got -1");
   EXPECT_EQ(only_error(web("startsecs = \"1\"")),
             "minisup.toml:3:13: startsecs must be a non-negative number, got \"1\"");
-  EXPECT_EQ(only_error(web("startsecs = nan")), "minisup.toml:3:13: startsecs must be a non-negative number, got nan");
+  EXPECT_EQ(only_error(web("startsecs = nan")),
+            "minisup.toml:3:13: startsecs must be a non-negative number, got nan");
   EXPECT_EQ(only_error(web("startsecs = 1e12")),
-            "minisup.toml:3:13: startsecs must be at most 31536000 seconds (one year), got 1000000000000.0");
+            "minisup.toml:3:13: startsecs must be at most 31536000 seconds (one year), got "
+            "1000000000000.0");
   EXPECT_EQ(only_error(web("startsecs = inf")),
             "minisup.toml:3:13: startsecs must be at most 31536000 seconds (one year), got inf");
 }
@@ -184,10 +207,14 @@ TEST_F(ProgramKeys, Startsecs) {
 TEST_F(ProgramKeys, Startretries) {
   EXPECT_EQ(load_ok(web("startretries = 0")).programs.at(0).startretries, 0);
   EXPECT_EQ(load_ok(web("startretries = 7")).programs.at(0).startretries, 7);
-  EXPECT_EQ(only_error(web("startretries = 2.5")), "minisup.toml:3:16: startretries must be an integer, got 2.5");
-  EXPECT_EQ(only_error(web("startretries = 2.0")), "minisup.toml:3:16: startretries must be an integer, got 2.0");
-  EXPECT_EQ(only_error(web("startretries = \"3\"")), "minisup.toml:3:16: startretries must be an integer, got \"3\"");
-  EXPECT_EQ(only_error(web("startretries = -1")), "minisup.toml:3:16: startretries must be at least 0, got -1");
+  EXPECT_EQ(only_error(web("startretries = 2.5")),
+            "minisup.toml:3:16: startretries must be an integer, got 2.5");
+  EXPECT_EQ(only_error(web("startretries = 2.0")),
+            "minisup.toml:3:16: startretries must be an integer, got 2.0");
+  EXPECT_EQ(only_error(web("startretries = \"3\"")),
+            "minisup.toml:3:16: startretries must be an integer, got \"3\"");
+  EXPECT_EQ(only_error(web("startretries = -1")),
+            "minisup.toml:3:16: startretries must be at least 0, got -1");
 }
 
 // ---- stopping ----
@@ -199,16 +226,18 @@ TEST_F(ProgramKeys, Stopsignal) {
   EXPECT_EQ(load_ok(web("stopsignal = 9")).programs.at(0).stopsignal, SIGKILL);
   EXPECT_EQ(load_ok(web("stopsignal = \"10\"")).programs.at(0).stopsignal, 10);
   const std::string unknown = only_error(web("stopsignal = \"FOO\""));
-  EXPECT_THAT(unknown, ::testing::StartsWith("minisup.toml:3:14: stopsignal names an unknown signal \"FOO\"; "
-                                             "expected one of HUP, INT, QUIT,"));
+  EXPECT_THAT(unknown, ::testing::StartsWith(
+                           "minisup.toml:3:14: stopsignal names an unknown signal \"FOO\"; "
+                           "expected one of HUP, INT, QUIT,"));
   EXPECT_THAT(unknown, HasSubstr("TERM"));
   EXPECT_THAT(unknown, ::testing::EndsWith("(with or without SIG), or a number"));
   EXPECT_EQ(only_error(web("stopsignal = 0")),
             "minisup.toml:3:14: stopsignal must be a signal number between 1 and 64, got 0");
   EXPECT_EQ(only_error(web("stopsignal = 65")),
             "minisup.toml:3:14: stopsignal must be a signal number between 1 and 64, got 65");
-  EXPECT_EQ(only_error(web("stopsignal = true")),
-            "minisup.toml:3:14: stopsignal must be a signal name like \"TERM\" or a number, got true");
+  EXPECT_EQ(
+      only_error(web("stopsignal = true")),
+      "minisup.toml:3:14: stopsignal must be a signal name like \"TERM\" or a number, got true");
 }
 
 TEST_F(ProgramKeys, Stopwaitsecs) {
@@ -229,7 +258,8 @@ TEST_F(ProgramKeys, StopasgroupImpliesKillasgroup) {
   p = load_ok(web("killasgroup = true")).programs.at(0);
   EXPECT_FALSE(p.stopasgroup);
   EXPECT_TRUE(p.killasgroup);
-  EXPECT_EQ(only_error(web("stopasgroup = 1")), "minisup.toml:3:15: stopasgroup must be true or false, got 1");
+  EXPECT_EQ(only_error(web("stopasgroup = 1")),
+            "minisup.toml:3:15: stopasgroup must be true or false, got 1");
   EXPECT_EQ(only_error(web("killasgroup = \"true\"")),
             "minisup.toml:3:15: killasgroup must be true or false, got \"true\"");
 }
@@ -237,10 +267,13 @@ TEST_F(ProgramKeys, StopasgroupImpliesKillasgroup) {
 TEST_F(ProgramKeys, Priority) {
   EXPECT_EQ(load_ok(web("priority = -5")).programs.at(0).priority, -5);
   EXPECT_EQ(load_ok(web("priority = 100")).programs.at(0).priority, 100);
-  EXPECT_EQ(only_error(web("priority = \"high\"")), "minisup.toml:3:12: priority must be an integer, got \"high\"");
-  EXPECT_EQ(only_error(web("priority = 1.5")), "minisup.toml:3:12: priority must be an integer, got 1.5");
-  EXPECT_EQ(only_error(web("priority = 3000000000")),
-            "minisup.toml:3:12: priority must be between -2147483648 and 2147483647, got 3000000000");
+  EXPECT_EQ(only_error(web("priority = \"high\"")),
+            "minisup.toml:3:12: priority must be an integer, got \"high\"");
+  EXPECT_EQ(only_error(web("priority = 1.5")),
+            "minisup.toml:3:12: priority must be an integer, got 1.5");
+  EXPECT_EQ(
+      only_error(web("priority = 3000000000")),
+      "minisup.toml:3:12: priority must be between -2147483648 and 2147483647, got 3000000000");
 }
 
 TEST_F(ProgramKeys, Numprocs) {
@@ -252,10 +285,12 @@ TEST_F(ProgramKeys, Numprocs) {
   EXPECT_EQ(p.processes[2].process_num, 2);
   EXPECT_EQ(p.processes[1].stdout_logfile.path, dir_ / "logs/web_1-stdout.log");
   EXPECT_EQ(p.processes[2].stderr_logfile.path, dir_ / "logs/web_2-stderr.log");
-  EXPECT_EQ(only_error(web("numprocs = 0")), "minisup.toml:3:12: numprocs must be between 1 and 10000, got 0");
+  EXPECT_EQ(only_error(web("numprocs = 0")),
+            "minisup.toml:3:12: numprocs must be between 1 and 10000, got 0");
   EXPECT_EQ(only_error(web("numprocs = 100000")),
             "minisup.toml:3:12: numprocs must be between 1 and 10000, got 100000");
-  EXPECT_EQ(only_error(web("numprocs = \"2\"")), "minisup.toml:3:12: numprocs must be an integer, got \"2\"");
+  EXPECT_EQ(only_error(web("numprocs = \"2\"")),
+            "minisup.toml:3:12: numprocs must be an integer, got \"2\"");
 }
 
 // ---- logging ----
@@ -271,24 +306,30 @@ TEST_F(ProgramKeys, LogfileKinds) {
   EXPECT_EQ(target("\"out/web.log\""), (LogTarget{LogTarget::Kind::File, dir_ / "out/web.log"}));
   EXPECT_EQ(target("\"./console\""), (LogTarget{LogTarget::Kind::File, dir_ / "console"}));
   EXPECT_EQ(target("\"/var/log/web.log\""), (LogTarget{LogTarget::Kind::File, "/var/log/web.log"}));
-  const ProcessConfig proc = load_ok(web("stderr_logfile = \"${D}/err.log\""), {{"D", "/x"}}).programs[0].processes[0];
+  const ProcessConfig proc =
+      load_ok(web("stderr_logfile = \"${D}/err.log\""), {{"D", "/x"}}).programs[0].processes[0];
   EXPECT_EQ(proc.stderr_logfile, (LogTarget{LogTarget::Kind::File, "/x/err.log"}));
-  EXPECT_EQ(only_error(web("stdout_logfile = 5")),
-            "minisup.toml:3:18: stdout_logfile must be a path, \"AUTO\", \"NONE\" or \"console\", got 5");
-  EXPECT_EQ(only_error(web("stderr_logfile = \"\"")),
-            "minisup.toml:3:18: stderr_logfile must not be empty (write \"NONE\" to discard the output)");
+  EXPECT_EQ(
+      only_error(web("stdout_logfile = 5")),
+      "minisup.toml:3:18: stdout_logfile must be a path, \"AUTO\", \"NONE\" or \"console\", got 5");
+  EXPECT_EQ(
+      only_error(web("stderr_logfile = \"\"")),
+      "minisup.toml:3:18: stderr_logfile must not be empty (write \"NONE\" to discard the output)");
   EXPECT_EQ(only_error(web("stdout_logfile = \"${NOPE}.log\"")),
             "minisup.toml:3:18: stdout_logfile uses ${NOPE}, which is not set");
 }
 
 TEST_F(ProgramKeys, ChildlogdirMovesAutoLogs) {
   const Config c = load_ok("[supervisor]\nchildlogdir = \"/var/log/ms\"\n" + web(""));
-  EXPECT_EQ(c.programs.at(0).processes.at(0).stdout_logfile.path, std::filesystem::path("/var/log/ms/web-stdout.log"));
+  EXPECT_EQ(c.programs.at(0).processes.at(0).stdout_logfile.path,
+            std::filesystem::path("/var/log/ms/web-stdout.log"));
 }
 
 TEST_F(ProgramKeys, Maxbytes) {
   auto maxbytes = [this](const std::string& value) {
-    return load_ok(web("stdout_logfile_maxbytes = " + value)).programs.at(0).stdout_logfile_settings.maxbytes;
+    return load_ok(web("stdout_logfile_maxbytes = " + value))
+        .programs.at(0)
+        .stdout_logfile_settings.maxbytes;
   };
   EXPECT_EQ(maxbytes("0"), 0u);
   EXPECT_EQ(maxbytes("1024"), 1024u);
@@ -297,7 +338,10 @@ TEST_F(ProgramKeys, Maxbytes) {
   EXPECT_EQ(maxbytes("\"512KB\""), 512u * 1024);
   EXPECT_EQ(maxbytes("\"10B\""), 10u);
   EXPECT_EQ(maxbytes("\"1mb\""), 1024u * 1024);
-  EXPECT_EQ(load_ok(web("stderr_logfile_maxbytes = \"2KB\"")).programs.at(0).stderr_logfile_settings.maxbytes, 2048u);
+  EXPECT_EQ(load_ok(web("stderr_logfile_maxbytes = \"2KB\""))
+                .programs.at(0)
+                .stderr_logfile_settings.maxbytes,
+            2048u);
   const std::string expected =
       "must be a size in bytes: an integer or a string like \"50MB\" (units B, KB, MB, GB), got ";
   EXPECT_EQ(only_error(web("stdout_logfile_maxbytes = \"50XB\"")),
@@ -309,8 +353,10 @@ TEST_F(ProgramKeys, Maxbytes) {
 }
 
 TEST_F(ProgramKeys, Backups) {
-  EXPECT_EQ(load_ok(web("stdout_logfile_backups = 0")).programs.at(0).stdout_logfile_settings.backups, 0);
-  EXPECT_EQ(load_ok(web("stderr_logfile_backups = 5")).programs.at(0).stderr_logfile_settings.backups, 5);
+  EXPECT_EQ(
+      load_ok(web("stdout_logfile_backups = 0")).programs.at(0).stdout_logfile_settings.backups, 0);
+  EXPECT_EQ(
+      load_ok(web("stderr_logfile_backups = 5")).programs.at(0).stderr_logfile_settings.backups, 5);
   EXPECT_EQ(only_error(web("stdout_logfile_backups = -1")),
             "minisup.toml:3:26: stdout_logfile_backups must be between 0 and 1000, got -1");
   EXPECT_EQ(only_error(web("stderr_logfile_backups = \"3\"")),
@@ -326,32 +372,42 @@ TEST_F(ProgramKeys, RedirectStderr) {
 // ---- names and unknown keys ----
 
 TEST_F(ProgramKeys, UnknownKeySuggestsTheClosest) {
-  EXPECT_EQ(only_error(web("stopwaitsec = 5")),
-            "minisup.toml:3:1: unknown key `stopwaitsec` in [program.web]; did you mean `stopwaitsecs`?");
-  EXPECT_EQ(only_error(web("Autostart = true")),
-            "minisup.toml:3:1: unknown key `Autostart` in [program.web]; did you mean `autostart`?");
-  EXPECT_EQ(only_error(web("process_name = \"x\"")), "minisup.toml:3:1: unknown key `process_name` in [program.web]");
+  EXPECT_EQ(
+      only_error(web("stopwaitsec = 5")),
+      "minisup.toml:3:1: unknown key `stopwaitsec` in [program.web]; did you mean `stopwaitsecs`?");
+  EXPECT_EQ(
+      only_error(web("Autostart = true")),
+      "minisup.toml:3:1: unknown key `Autostart` in [program.web]; did you mean `autostart`?");
+  EXPECT_EQ(only_error(web("process_name = \"x\"")),
+            "minisup.toml:3:1: unknown key `process_name` in [program.web]");
 }
 
 TEST_F(ProgramKeys, ProgramNames) {
   const Config c = load_ok("[program.\"a-b_c.9\"]\ncommand = \"x\"\n");
   EXPECT_EQ(c.programs.at(0).name, "a-b_c.9");
   EXPECT_EQ(only_error("[program.\"my app\"]\ncommand = \"x\"\n"),
-            "minisup.toml:1:10: program name \"my app\" may only contain letters, digits, \"_\", \".\" and \"-\"");
+            "minisup.toml:1:10: program name \"my app\" may only contain letters, digits, \"_\", "
+            "\".\" and \"-\"");
   EXPECT_EQ(only_error("[program.\"web:1\"]\ncommand = \"x\"\n"),
-            "minisup.toml:1:10: program name \"web:1\" may only contain letters, digits, \"_\", \".\" and \"-\"");
+            "minisup.toml:1:10: program name \"web:1\" may only contain letters, digits, \"_\", "
+            "\".\" and \"-\"");
   EXPECT_EQ(only_error("[program.\"\"]\ncommand = \"x\"\n"),
-            "minisup.toml:1:10: program name \"\" may only contain letters, digits, \"_\", \".\" and \"-\"");
+            "minisup.toml:1:10: program name \"\" may only contain letters, digits, \"_\", \".\" "
+            "and \"-\"");
   EXPECT_EQ(only_error("[program." + std::string(129, 'a') + "]\ncommand = \"x\"\n"),
-            "minisup.toml:1:10: program name \"" + std::string(60, 'a') + "...\" is longer than 128 characters");
+            "minisup.toml:1:10: program name \"" + std::string(60, 'a') +
+                "...\" is longer than 128 characters");
 }
 
 TEST_F(ProgramKeys, ProgramMustBeATable) {
-  EXPECT_EQ(only_error("[[program.web]]\ncommand = \"x\"\n"),
-            "minisup.toml:1:11: program.web must be a table, got an array (write [program.NAME], not "
-            "[[program.NAME]])");
-  EXPECT_EQ(only_error("program = 5\n"), "minisup.toml:1:1: program must hold [program.NAME] tables, got 5");
-  EXPECT_EQ(only_error("[program]\nweb = \"x\"\n"), "minisup.toml:2:1: program.web must be a table, got \"x\"");
+  EXPECT_EQ(
+      only_error("[[program.web]]\ncommand = \"x\"\n"),
+      "minisup.toml:1:11: program.web must be a table, got an array (write [program.NAME], not "
+      "[[program.NAME]])");
+  EXPECT_EQ(only_error("program = 5\n"),
+            "minisup.toml:1:1: program must hold [program.NAME] tables, got 5");
+  EXPECT_EQ(only_error("[program]\nweb = \"x\"\n"),
+            "minisup.toml:2:1: program.web must be a table, got \"x\"");
 }
 
 TEST_F(ProgramKeys, DottedKeysDefinePrograms) {

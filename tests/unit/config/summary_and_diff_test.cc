@@ -49,8 +49,9 @@ TEST_F(Summary, NoWarningWithinThirtySecondsAndConfigWarningsListed) {
   const std::string summary = strip(check_summary(c));
   EXPECT_THAT(summary, HasSubstr("worst-case shutdown: 30.0 s\n"));
   EXPECT_THAT(summary, Not(HasSubstr("exceeds")));
-  EXPECT_THAT(summary, ::testing::EndsWith(
-                           "warning: minisup.toml:2:12: include pattern \"none/*.toml\" matches no file\n"));
+  EXPECT_THAT(summary,
+              ::testing::EndsWith(
+                  "warning: minisup.toml:2:12: include pattern \"none/*.toml\" matches no file\n"));
   EXPECT_EQ(worst_case_shutdown(Config{}), 0s);
 }
 
@@ -103,19 +104,22 @@ TEST_F(Diff, ExpansionAndDefaultsDecideWhatChanged) {
   const Config before = load_ok(text, {{"V", "1"}});
   // Same definitions written differently and moved around: unchanged.
   const Config same = load_ok(
-      "\n\n[program.c]\ncommand = [\"c\"]\n[program.b]\ncommand = \"b\"\nautorestart = \"unexpected\"\n"
+      "\n\n[program.c]\ncommand = [\"c\"]\n[program.b]\ncommand = \"b\"\nautorestart = "
+      "\"unexpected\"\n"
       "[program.a]\ncommand = \"a 1\"\n");
   EXPECT_TRUE(diff_configs(before, same).empty());
   // A different value of ${V} changes a.
   const Config after = load_ok(text, {{"V", "2"}});
   EXPECT_THAT(diff_configs(before, after).changed, ElementsAre("a"));
   // A different childlogdir changes every program with AUTO logs.
-  const Config moved_logs = load_ok("[supervisor]\nchildlogdir = \"/elsewhere\"\n" + text, {{"V", "1"}});
+  const Config moved_logs =
+      load_ok("[supervisor]\nchildlogdir = \"/elsewhere\"\n" + text, {{"V", "1"}});
   EXPECT_THAT(diff_configs(before, moved_logs).changed, ElementsAre("a", "b", "c"));
 }
 
 TEST_F(FindConfigFile, ExplicitThenCurrentDirectory) {
-  EXPECT_EQ(find_config_file(std::filesystem::path("/x/y.toml")), std::filesystem::path("/x/y.toml"));
+  EXPECT_EQ(find_config_file(std::filesystem::path("/x/y.toml")),
+            std::filesystem::path("/x/y.toml"));
   const auto cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_);
   const bool etc_exists = std::filesystem::exists("/etc/minisup/minisup.toml");
@@ -141,7 +145,8 @@ TEST(ProcessEnvironment, ReadsEnviron) {
 
 // The shipped configs must stay valid.
 TEST(ShippedConfigs, SampleConfigLoadsWithoutErrors) {
-  const LoadResult result = load_config(std::filesystem::path(MINISUP_SOURCE_DIR) / "conf/minisup.toml", {});
+  const LoadResult result =
+      load_config(std::filesystem::path(MINISUP_SOURCE_DIR) / "conf/minisup.toml", {});
   std::vector<std::string> messages;
   for (const auto& e : result.errors) messages.push_back(e.to_string());
   EXPECT_THAT(messages, IsEmpty());
@@ -150,8 +155,8 @@ TEST(ShippedConfigs, SampleConfigLoadsWithoutErrors) {
 }
 
 TEST(ShippedConfigs, ExampleConfigLoadsWithoutErrorsOrWarnings) {
-  const LoadResult result = load_config(std::filesystem::path(MINISUP_SOURCE_DIR) / "examples/minisup.toml",
-                                        process_environment());
+  const LoadResult result = load_config(
+      std::filesystem::path(MINISUP_SOURCE_DIR) / "examples/minisup.toml", process_environment());
   std::vector<std::string> messages;
   for (const auto& e : result.errors) messages.push_back(e.to_string());
   EXPECT_THAT(messages, IsEmpty());

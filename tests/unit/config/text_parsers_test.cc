@@ -92,7 +92,8 @@ TEST(SplitShellWords, BlanksSeparateWords) {
 TEST(SplitShellWords, QuotesAndBackslashes) {
   EXPECT_THAT(split_shell_words(R"(/bin/sh -c 'echo "hi there"; exit 3')").words,
               ElementsAre("/bin/sh", "-c", R"(echo "hi there"; exit 3)"));
-  EXPECT_THAT(split_shell_words(R"(echo "a \"b\" \\ \$ \n")").words, ElementsAre("echo", R"(a "b" \ $ \n)"));
+  EXPECT_THAT(split_shell_words(R"(echo "a \"b\" \\ \$ \n")").words,
+              ElementsAre("echo", R"(a "b" \ $ \n)"));
   EXPECT_THAT(split_shell_words(R"(a\ b c\'d \\)").words, ElementsAre("a b", "c'd", "\\"));
   EXPECT_THAT(split_shell_words(R"(a'b c'd "" '')").words, ElementsAre("ab cd", "", ""));
   EXPECT_THAT(split_shell_words("a\\\nb").words, ElementsAre("ab"));  // line continuation
@@ -100,8 +101,9 @@ TEST(SplitShellWords, QuotesAndBackslashes) {
 }
 
 TEST(SplitShellWords, ShellMetacharactersAreLiteral) {
-  EXPECT_THAT(split_shell_words("prog > out.txt | grep *.c ~ ; & $HOME ${X}").words,
-              ElementsAre("prog", ">", "out.txt", "|", "grep", "*.c", "~", ";", "&", "$HOME", "${X}"));
+  EXPECT_THAT(
+      split_shell_words("prog > out.txt | grep *.c ~ ; & $HOME ${X}").words,
+      ElementsAre("prog", ">", "out.txt", "|", "grep", "*.c", "~", ";", "&", "$HOME", "${X}"));
 }
 
 TEST(SplitShellWords, Errors) {
@@ -131,8 +133,10 @@ TEST(ExpandVariables, Errors) {
   EXPECT_EQ(unset.error, "uses ${NOPE}, which is not set");
   EXPECT_EQ(unset.unset_variable, "NOPE");
   EXPECT_EQ(expand_variables("${NOPE", lookup).error, "has an unterminated ${");
-  EXPECT_THAT(expand_variables("${1X}", lookup).error, ::testing::StartsWith("has an invalid variable name in ${1X}"));
-  EXPECT_THAT(expand_variables("${}", lookup).error, ::testing::StartsWith("has an invalid variable name in ${}"));
+  EXPECT_THAT(expand_variables("${1X}", lookup).error,
+              ::testing::StartsWith("has an invalid variable name in ${1X}"));
+  EXPECT_THAT(expand_variables("${}", lookup).error,
+              ::testing::StartsWith("has an invalid variable name in ${}"));
 }
 
 TEST(TomlGuard, AcceptsOrdinaryConfigs) {

@@ -509,6 +509,8 @@ TEST_F(ControlServerTest, AcceptAtTheDescriptorLimitDoesNotSpin) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   ASSERT_EQ(v.lines().size(), 1u);
   EXPECT_EQ(parse_reply(v.lines()[0])->error_code, "too_many_clients");
+  ASSERT_FALSE(log_.empty());
+  EXPECT_EQ(log_.front(), "control socket: accept: Too many open files");
 
   // Served again once descriptors are available.
   TestClient& after = connect();

@@ -44,8 +44,8 @@ SpawnedChild spawn_ok(const SpawnRequest& r) {
 std::string spawn_error(const SpawnRequest& r) {
   auto result = spawn_process(r);
   if (auto* child = std::get_if<SpawnedChild>(&result)) {
-    ADD_FAILURE() << "spawn unexpectedly succeeded";
-    reap(child->pid);
+    int status = reap(child->pid);
+    ADD_FAILURE() << "spawn unexpectedly succeeded; wait status " << status;
     return {};
   }
   return std::get<std::string>(result);

@@ -1,0 +1,359 @@
+// A harness for benchmarks that drive the real minisupd: a temporary
+// directory, a minisupd process started on a generated config, a raw client
+// of its control socket (one JSON line each way, as the protocol says),
+// readings from /proc/PID/status and a few statistics helpers.
+//
+// Model: everything a bench creates is owned by an RAII object and undone
+// in its destructor, also when the bench throws: Daemon stops its minisupd
+// gracefully (SIGTERM, then SIGKILL to minisupd and to the process groups
+// of the children it reported), TempDir removes its directory. minisupd is
+// started with PR_SET_PDEATHSIG = SIGTERM, so a bench killed from outside
+// still makes it shut down its children. The header is included by several
+// bench/*.cc files, each a program of its own, so everything here is inline.
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace minisup::bench {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+/// Milliseconds from `from` to `to` as a double.
+inline double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+/// "<what>: <strerror(errno)>" as a std::runtime_error.
+inline std::runtime_error sys_error(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
+
+/// The q-quantile (0 <= q <= 1) of `values`, nearest rank; 0 when empty.
+inline double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  auto rank = static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(rank, values.size() - 1)];
+}
+inline double median(const std::vector<double>& values) { return quantile(values, 0.5); }
+inline double minimum(const std::vector<double>& values) { return quantile(values, 0); }
+inline double maximum(const std::vector<double>& values) { return quantile(values, 1); }
+
+// ---------------------------------------------------------------------------
+// /proc
+// ---------------------------------------------------------------------------
+
+/// The number in the line `key:` of /proc/PID/status (kB for Vm* keys);
+/// throws when the process or the key is not there.
+inline long proc_status_value(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  if (!in) throw std::runtime_error("open /proc/" + std::to_string(pid) + "/status: no such process");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size() + 1, key + ":") == 0) return std::stol(line.substr(key.size() + 1));
+  }
+  throw std::runtime_error("/proc/" + std::to_string(pid) + "/status: no " + key);
+}
+
+/// Voluntary plus involuntary context switches of `pid` so far: each one
+/// is a time the process went to sleep or was preempted, i.e. a wakeup.
+inline long context_switches(pid_t pid) {
+  return proc_status_value(pid, "voluntary_ctxt_switches") +
+         proc_status_value(pid, "nonvoluntary_ctxt_switches");
+}
+
+/// True when `pid` ignores `signal` (the SigIgn mask of /proc/PID/status).
+inline bool ignores_signal(pid_t pid, int signal) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("SigIgn:", 0) == 0) {
+      unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+      return (mask >> (signal - 1)) & 1ULL;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// TempDir
+// ---------------------------------------------------------------------------
+
+/// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "minisup-bench") {
+    std::string pattern = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw sys_error("mkdtemp " + pattern);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+/// Writes `text` to `file` (replacing it); throws on failure.
+inline void write_file(const fs::path& file, const std::string& text) {
+  std::ofstream out(file, std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("write " + file.string() + ": failed");
+}
+
+// ---------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------
+
+/// One blocking connection to minisupd's control socket.
+class Client {
+ public:
+  /// Connects to `socket`; throws on failure.
+  explicit Client(const fs::path& socket) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw sys_error("socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = socket.string();
+    if (path.size() >= sizeof(addr.sun_path)) throw std::runtime_error("socket path too long: " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      int saved = errno;
+      ::close(fd_);
+      errno = saved;
+      throw sys_error("connect " + path);
+    }
+  }
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Writes `line` and '\n'.
+  void send_line(const std::string& line) {
+    std::string data = line + "\n";
+    std::size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw sys_error("write to minisupd");
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  /// The next reply line (without '\n'); throws on EOF, error, or when
+  /// nothing complete arrived within `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      auto nl = buffer_.find('\n', scanned_);
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        scanned_ = 0;
+        return line;
+      }
+      scanned_ = buffer_.size();
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) throw std::runtime_error("no reply from minisupd in time");
+      pollfd pfd{fd_, POLLIN, 0};
+      int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno != EINTR) throw sys_error("poll");
+      if (ready <= 0) continue;
+      char chunk[65536];
+      ssize_t n = ::read(fd_, chunk, sizeof(chunk));
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        throw sys_error("read from minisupd");
+      }
+      if (n == 0) throw std::runtime_error("minisupd closed the connection");
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  /// Sends `request` and returns the parsed reply; throws when it is not ok.
+  json request(const json& request, std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    send_line(request.dump());
+    json reply = json::parse(read_line(timeout));
+    if (!reply.value("ok", false)) throw std::runtime_error("minisupd: " + reply.dump());
+    return reply;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
+  std::size_t scanned_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Daemon
+// ---------------------------------------------------------------------------
+
+/// A minisupd running in the foreground on `config`, its stdout and stderr
+/// going to `output`.
+class Daemon {
+ public:
+  /// Starts minisupd and waits (up to 10 s) until its socket accepts.
+  Daemon(const fs::path& config, const fs::path& socket, const fs::path& output)
+      : socket_(socket) {
+    started_ = Clock::now();
+    pid_ = ::fork();
+    if (pid_ < 0) throw sys_error("fork");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null >= 0) ::dup2(null, 0);
+      ::execl(MINISUPD_PATH, MINISUPD_PATH, "-c", config.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      try {
+        Client probe(socket_);
+        break;
+      } catch (const std::exception&) {
+      }
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("minisupd exited at start; see " + output.string());
+      }
+      if (Clock::now() > deadline) {
+        stop_hard();
+        throw std::runtime_error("minisupd's socket did not come up; see " + output.string());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      try {
+        terminate(std::chrono::seconds(15));
+      } catch (...) {
+      }
+      if (pid_ > 0) stop_hard();
+    }
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const fs::path& socket() const { return socket_; }
+  /// When fork() returned, i.e. (almost) when minisupd was exec'ed.
+  Clock::time_point started() const { return started_; }
+
+  /// A new connection to this minisupd.
+  Client connect() const { return Client(socket_); }
+
+  /// `status` of every process; also remembers their pids for a hard stop.
+  json status() {
+    Client client(socket_);
+    json reply = client.request({{"cmd", "status"}});
+    remember_pids(reply);
+    return reply;
+  }
+
+  /// Waits until every process is RUNNING (a `wait all` request).
+  void wait_all_running(double timeout_seconds = 60) {
+    Client client(socket_);
+    client.request({{"cmd", "wait"}, {"names", {"all"}}, {"timeout", timeout_seconds}},
+                   std::chrono::milliseconds(static_cast<long>(timeout_seconds * 1000) + 5000));
+    status();
+  }
+
+  /// SIGTERM to minisupd, then waits for it to exit. Returns the time from
+  /// the signal to waitpid() returning, in ms; throws if it takes longer
+  /// than `limit` (minisupd is left running for the destructor).
+  double terminate(std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+    if (pid_ <= 0) throw std::runtime_error("minisupd is not running");
+    const auto t0 = Clock::now();
+    if (::kill(pid_, SIGTERM) != 0) throw sys_error("kill minisupd");
+    for (;;) {
+      int status = 0;
+      pid_t got = ::waitpid(pid_, &status, WNOHANG);
+      if (got == pid_) {
+        const double elapsed = ms_between(t0, Clock::now());
+        pid_ = -1;
+        exit_status_ = status;
+        return elapsed;
+      }
+      if (Clock::now() - t0 > limit) throw std::runtime_error("minisupd did not exit in time");
+      // A short sleep: a blocking waitpid() cannot time out, and a 50 us
+      // poll bounds the measurement error well below what it measures.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  /// minisupd's wait status after terminate() (for its exit code).
+  int exit_status() const { return exit_status_; }
+
+ private:
+  void remember_pids(const json& reply) {
+    for (const auto& p : reply.value("processes", json::array())) {
+      int pid = p.value("pid", 0);
+      if (pid > 0) known_pids_.insert(pid);
+    }
+  }
+
+  /// SIGKILL to minisupd and to every child group it reported.
+  void stop_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    for (int pid : known_pids_) ::kill(-pid, SIGKILL);
+  }
+
+  fs::path socket_;
+  pid_t pid_ = -1;
+  int exit_status_ = 0;
+  Clock::time_point started_;
+  std::set<int> known_pids_;
+};
+
+}  // namespace minisup::bench

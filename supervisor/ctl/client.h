@@ -1,0 +1,63 @@
+// Connection: minisupctl's side of the control socket.
+//
+// Model: one blocking Unix stream connection, one request line written, then
+// reply lines read as they come. Reads may carry a deadline (for commands
+// that should answer at once); commands that wait for processes (start,
+// stop, wait, shutdown ...) read without one, as long as minisupd needs.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "supervisor/sys/unique_fd.h"
+
+namespace minisup::ctl {
+
+/// connect() failed. `unreachable` is true when minisupd is simply not
+/// there (no socket file, or nobody listening): the message is then
+/// `minisupd is not running (no socket at PATH)` /
+/// `minisupd is not running (connection refused at PATH)`.
+class ConnectError : public std::runtime_error {
+ public:
+  ConnectError(const std::string& message, bool unreachable)
+      : std::runtime_error(message), unreachable_(unreachable) {}
+  bool unreachable() const { return unreachable_; }
+
+ private:
+  bool unreachable_;
+};
+
+/// No reply line arrived before the deadline.
+class ReadTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Connection {
+ public:
+  /// Connects to the socket at `socket`. Throws ConnectError.
+  static Connection open(const std::filesystem::path& socket);
+
+  /// Writes `line` and '\n'. Throws std::runtime_error when the connection
+  /// broke.
+  void send_line(std::string_view line);
+
+  /// The next line (without '\n'); nullopt when minisupd closed the
+  /// connection. With `timeout`, throws ReadTimeout when no complete line
+  /// arrived in time. Throws std::runtime_error on read errors.
+  std::optional<std::string> read_line(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+ private:
+  explicit Connection(sys::UniqueFd fd) : fd_(std::move(fd)) {}
+
+  sys::UniqueFd fd_;
+  std::string buffer_;
+  std::size_t scanned_ = 0;  ///< no '\n' in buffer_[0, scanned_)
+  bool eof_ = false;
+};
+
+}  // namespace minisup::ctl
