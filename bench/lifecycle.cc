@@ -129,20 +129,27 @@ struct Setup {
   ::_exit(127);
 }
 
+/// Wall-clock and CPU time of one run, in ms.
+struct Timing {
+  double wall = 0;
+  double cpu = 0;  ///< of the spawning process only (not the children)
+};
+
 void kill_and_reap(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) ::kill(pid, SIGKILL);
   for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
 }
 
-/// fork() + execve() of `count` `sleep 3600`: ms until the loop is done
+/// fork() + execve() of `count` `sleep 3600`: time until the loop is done
 /// (the parent does not wait for the exec, as the simplest loop would not).
-double bare_fork_exec(int count) {
+Timing bare_fork_exec(int count) {
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) throw sys_error("open /dev/null");
   char arg0[] = "/bin/sleep", arg1[] = "3600";
   char* argv[] = {arg0, arg1, nullptr};
   std::vector<pid_t> pids;
   pids.reserve(static_cast<std::size_t>(count));
+  const double cpu0 = self_cpu_ms();
   const auto t0 = Clock::now();
   for (int i = 0; i < count; ++i) {
     pid_t pid = ::fork();
@@ -154,16 +161,16 @@ double bare_fork_exec(int count) {
     if (pid == 0) bare_child(null_fd, argv);
     pids.push_back(pid);
   }
-  const double ms = ms_between(t0, Clock::now());
+  const Timing timing{ms_between(t0, Clock::now()), self_cpu_ms() - cpu0};
   kill_and_reap(pids);
   ::close(null_fd);
-  return ms;
+  return timing;
 }
 
 /// posix_spawn() of `count` `sleep 3600` with the same set-up: glibc's
 /// posix_spawn uses clone(CLONE_VM | CLONE_VFORK) and returns once the exec
 /// has happened, as minisupd's spawn does.
-double bare_posix_spawn(int count) {
+Timing bare_posix_spawn(int count) {
   char arg0[] = "/bin/sleep", arg1[] = "3600";
   char* argv[] = {arg0, arg1, nullptr};
   posix_spawn_file_actions_t actions;
@@ -177,6 +184,7 @@ double bare_posix_spawn(int count) {
   posix_spawnattr_setpgroup(&attr, 0);
   std::vector<pid_t> pids;
   pids.reserve(static_cast<std::size_t>(count));
+  const double cpu0 = self_cpu_ms();
   const auto t0 = Clock::now();
   int error = 0;
   for (int i = 0; i < count && error == 0; ++i) {
@@ -184,79 +192,106 @@ double bare_posix_spawn(int count) {
     error = posix_spawn(&pid, argv[0], &actions, &attr, argv, environ);
     if (error == 0) pids.push_back(pid);
   }
-  const double ms = ms_between(t0, Clock::now());
+  const Timing timing{ms_between(t0, Clock::now()), self_cpu_ms() - cpu0};
   kill_and_reap(pids);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (error != 0) throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(error));
-  return ms;
+  return timing;
 }
 
-/// Sends `start all` and returns the ms until the reply (every process
-/// RUNNING: startsecs = 0); throws unless every one was started.
-double start_all(Daemon& daemon, int expected) {
+/// Sends `start all` and returns the time until the reply (every process
+/// RUNNING: startsecs = 0) and minisupd's CPU time meanwhile; throws unless
+/// every one was started.
+Timing start_all(Daemon& daemon, int expected) {
   Client client = daemon.connect();
+  const double cpu0 = process_cpu_ms(daemon.pid());
   const auto t0 = Clock::now();
   json reply = client.request({{"cmd", "start"}, {"names", {"all"}}}, 120s);
-  const double ms = ms_between(t0, Clock::now());
+  const Timing timing{ms_between(t0, Clock::now()), process_cpu_ms(daemon.pid()) - cpu0};
   int started = 0;
   for (const auto& r : reply.at("results")) started += r.at("result") == "started";
   if (started != expected) {
     throw std::runtime_error(fmt::format("start all: {} of {} started", started, expected));
   }
-  return ms;
+  return timing;
 }
 
-/// `stop all`; returns the ms until the reply.
-double stop_all(Daemon& daemon) {
+/// `stop all`, waiting for the reply (every process STOPPED).
+void stop_all(Daemon& daemon) {
   Client client = daemon.connect();
-  const auto t0 = Clock::now();
   client.request({{"cmd", "stop"}, {"names", {"all"}}}, 120s);
-  return ms_between(t0, Clock::now());
 }
 
+/// minisupd's memory, in kB, from /proc/PID/status.
 struct Memory {
-  long rss_kb = 0, hwm_kb = 0;
+  long rss = 0, hwm = 0, anon = 0, file = 0;
+
+  static Memory of(pid_t pid) {
+    return {proc_status_value(pid, "VmRSS"), proc_status_value(pid, "VmHWM"), proc_status_value(pid, "RssAnon"),
+            proc_status_value(pid, "RssFile")};
+  }
 };
+
+double mb(long kb) { return static_cast<double>(kb) / 1024.0; }
+
+std::string runs_text(const std::vector<Timing>& runs, double Timing::*field) {
+  std::string out;
+  for (const auto& r : runs) out += fmt::format("{}{:.0f}", out.empty() ? "" : " ", r.*field);
+  return out;
+}
+
+std::vector<double> field_of(const std::vector<Timing>& runs, double Timing::*field) {
+  std::vector<double> out;
+  for (const auto& r : runs) out.push_back(r.*field);
+  return out;
+}
 
 /// Part a (and d): N programs started by minisupd vs bare loops. The
 /// programs have autostart = false; the time is that of a `start all`
 /// request on the raw socket, from sending it to the reply, which minisupd
-/// sends once every process is RUNNING. Repeated `reps` times on one
-/// minisupd (with `stop all` in between); the median is reported.
+/// sends once every process is RUNNING. Each run does the four in turn
+/// (fork loop, posix_spawn loop, minisupd with logs NONE, with logs AUTO;
+/// one minisupd each, `stop all` after each start), so that a change of the
+/// machine's load hits all four alike. Wall time (median of the runs) is the
+/// figure; the CPU time of the spawning process (minisupd, or this bench for
+/// the loops; the children's own time is not counted in either) is shown
+/// next to it, as it hardly depends on the load.
 void bench_spawn(int count, bool with_memory) {
   constexpr int kReps = 3;
   std::cout << fmt::format("a. spawning {} programs (`sleep 3600`, startsecs = 0), {} runs each\n", count,
                            kReps);
-  std::vector<double> forks, spawns;
+  Setup none(programs(count, sleeper(false, "NONE")));
+  Setup with_logs(programs(count, sleeper(false, "AUTO")));
+  struct Variant {
+    std::string name;
+    Setup* setup;
+    std::vector<Timing> runs;
+  };
+  std::vector<Variant> daemons{{"NONE", &none, {}}, {"AUTO", &with_logs, {}}};
+  std::map<std::string, Memory> memory;
+  std::vector<Timing> forks, spawns;
   for (int i = 0; i < kReps; ++i) {
     forks.push_back(bare_fork_exec(count));
     spawns.push_back(bare_posix_spawn(count));
-  }
-  std::cout << fmt::format("   bare fork+execve loop:   {:8.1f} ms (runs: {:.1f} {:.1f} {:.1f})\n", median(forks),
-                           forks[0], forks[1], forks[2]);
-  std::cout << fmt::format("   bare posix_spawn loop:   {:8.1f} ms (runs: {:.1f} {:.1f} {:.1f})\n",
-                           median(spawns), spawns[0], spawns[1], spawns[2]);
-
-  std::map<std::string, Memory> memory;
-  std::map<std::string, double> medians;
-  for (const std::string logs : {"NONE", "AUTO"}) {
-    Setup setup(programs(count, sleeper(false, logs)));
-    Daemon& daemon = *setup.daemon;
-    std::vector<double> runs;
-    for (int i = 0; i < kReps; ++i) {
-      runs.push_back(start_all(daemon, count));
+    for (auto& variant : daemons) {
+      Daemon& daemon = *variant.setup->daemon;
+      variant.runs.push_back(start_all(daemon, count));
       if (i == 0) {
+        memory[variant.name] = Memory::of(daemon.pid());
         daemon.status();  // remembers the pids, for a hard stop on failure
-        memory[logs] = {proc_status_value(daemon.pid(), "VmRSS"), proc_status_value(daemon.pid(), "VmHWM")};
       }
-      double stop_ms = stop_all(daemon);
-      if (i == 0) std::cout << fmt::format("   (stdout/stderr {}: stop all took {:.1f} ms)\n", logs, stop_ms);
+      stop_all(daemon);
     }
-    medians[logs] = median(runs);
-    std::cout << fmt::format("   minisupd start all, {}:  {:8.1f} ms (runs: {:.1f} {:.1f} {:.1f})\n", logs,
-                             medians[logs], runs[0], runs[1], runs[2]);
   }
+  auto line = [&](const std::string& what, const std::vector<Timing>& runs) {
+    std::cout << fmt::format("   {:<28} wall median {:7.1f} ms (runs {}), CPU median {:6.1f} ms (runs {})\n", what,
+                             median(field_of(runs, &Timing::wall)), runs_text(runs, &Timing::wall),
+                             median(field_of(runs, &Timing::cpu)), runs_text(runs, &Timing::cpu));
+  };
+  line("bare fork+execve loop", forks);
+  line("bare posix_spawn loop", spawns);
+  for (const auto& variant : daemons) line("minisupd start all, " + variant.name, variant.runs);
 
   // Cold: from fork+exec of minisupd (config with N autostart programs) to
   // the reply of a `wait all` sent as soon as the socket accepts.
@@ -270,29 +305,51 @@ void bench_spawn(int count, bool with_memory) {
     std::cout << fmt::format("   minisupd cold start (exec, load config, spawn all, NONE): {:.1f} ms\n", cold_ms);
   }
 
-  const double ratio = medians["NONE"] / median(forks);
-  add_row(fmt::format("a. start {} programs, logs NONE", count), ms_text(medians["NONE"]));
-  add_row(fmt::format("a. start {} programs, logs AUTO", count), ms_text(medians["AUTO"]));
-  add_row(fmt::format("a. bare fork+execve loop x{}", count), ms_text(median(forks)));
-  add_row(fmt::format("a. bare posix_spawn loop x{}", count), ms_text(median(spawns)));
-  add_row("a. minisupd (NONE) / bare fork+execve", fmt::format("{:.2f}x", ratio), "<= 1.5x", ratio <= 1.5);
-  add_row("a. minisupd (AUTO) / bare fork+execve", fmt::format("{:.2f}x", medians["AUTO"] / median(forks)),
-          "<= 1.5x", medians["AUTO"] / median(forks) <= 1.5);
-  add_row("a. minisupd (NONE) / bare posix_spawn", fmt::format("{:.2f}x", medians["NONE"] / median(spawns)));
+  const double fork_wall = median(field_of(forks, &Timing::wall));
+  const double spawn_wall = median(field_of(spawns, &Timing::wall));
+  add_row(fmt::format("a. bare fork+execve loop x{}", count), ms_text(fork_wall));
+  add_row(fmt::format("a. bare posix_spawn loop x{}", count), ms_text(spawn_wall));
+  for (const auto& variant : daemons) {
+    const double wall = median(field_of(variant.runs, &Timing::wall));
+    add_row(fmt::format("a. minisupd start {} programs, logs {}", count, variant.name), ms_text(wall));
+    add_row(fmt::format("a.   / bare fork+execve (logs {})", variant.name), fmt::format("{:.2f}x", wall / fork_wall),
+            "<= 1.5x", wall / fork_wall <= 1.5);
+    add_row(fmt::format("a.   / bare posix_spawn (logs {})", variant.name), fmt::format("{:.2f}x", wall / spawn_wall));
+  }
+  add_row("a. CPU: bare fork+execve / posix_spawn", fmt::format("{:.1f} / {:.1f} ms", median(field_of(forks, &Timing::cpu)),
+                                                              median(field_of(spawns, &Timing::cpu))));
+  add_row("a. CPU: minisupd, logs NONE / AUTO",
+          fmt::format("{:.0f} / {:.0f} ms", median(field_of(daemons[0].runs, &Timing::cpu)),
+                      median(field_of(daemons[1].runs, &Timing::cpu))));
   add_row(fmt::format("a. cold start, {} autostart programs", count), ms_text(cold_ms));
 
   if (with_memory) {
-    // Part d: minisupd's memory with N programs RUNNING (read right after the
-    // first `start all`; VmHWM is the peak since minisupd started).
+    // Part d: minisupd's memory with N programs RUNNING, read right after the
+    // first `start all` (VmHWM: the peak since minisupd started, config
+    // loading included). RssFile is the mapped binary and shared libraries,
+    // RssAnon minisupd's own data; a minisupd with one program shows the
+    // fixed part.
+    Memory base;
+    {
+      Setup one(programs(1, sleeper(true, "NONE")));
+      one.daemon->wait_all_running();
+      base = Memory::of(one.daemon->pid());
+    }
+    std::cout << fmt::format("d. memory of minisupd with 1 program: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile {:.1f})\n",
+                             mb(base.rss), mb(base.anon), mb(base.file));
+    add_row("d. VmRSS (RssAnon + RssFile), 1 program",
+            fmt::format("{:.2f} MB ({:.2f} + {:.2f})", mb(base.rss), mb(base.anon), mb(base.file)));
     for (const auto& [logs, m] : memory) {
-      const double rss_mb = static_cast<double>(m.rss_kb) / 1024.0;
-      const double hwm_mb = static_cast<double>(m.hwm_kb) / 1024.0;
-      std::cout << fmt::format("d. memory with {} programs RUNNING, logs {}: VmRSS {:.1f} MB, VmHWM {:.1f} MB\n",
-                               count, logs, rss_mb, hwm_mb);
-      add_row(fmt::format("d. VmRSS, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", rss_mb),
-              "< 6 MB", rss_mb < 6.0);
-      add_row(fmt::format("d. VmHWM, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", hwm_mb),
-              "< 6 MB", hwm_mb < 6.0);
+      std::cout << fmt::format(
+          "d. memory with {} programs RUNNING, logs {}: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile {:.1f}), VmHWM {:.1f} MB\n",
+          count, logs, mb(m.rss), mb(m.anon), mb(m.file), mb(m.hwm));
+      add_row(fmt::format("d. VmRSS, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", mb(m.rss)), "< 6 MB",
+              mb(m.rss) < 6.0);
+      add_row(fmt::format("d. VmHWM, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", mb(m.hwm)), "< 6 MB",
+              mb(m.hwm) < 6.0);
+      add_row(fmt::format("d.   RssAnon, logs {}", logs),
+              fmt::format("{:.2f} MB ({:.1f} KB/program over 1)", mb(m.anon),
+                          static_cast<double>(m.anon - base.anon) / (count > 1 ? count - 1 : 1)));
     }
   }
 }
@@ -334,13 +391,35 @@ void bench_escalation() {
     errors.push_back(result.at("stop_duration").get<double>() * 1000.0 - kStopWait * 1000.0);
     client_errors.push_back(round_trip - kStopWait * 1000.0);
   }
+  // The machine's own timer and scheduling latency, for comparison: how late
+  // this process wakes from an absolute 50 ms clock_nanosleep, same run.
+  std::vector<double> overshoot;
+  for (int i = 0; i < kStops; ++i) {
+    timespec at{};
+    ::clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_nsec += 50'000'000;
+    if (at.tv_nsec >= 1'000'000'000) {
+      at.tv_nsec -= 1'000'000'000;
+      ++at.tv_sec;
+    }
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    overshoot.push_back(static_cast<double>(now.tv_sec - at.tv_sec) * 1e3 +
+                        static_cast<double>(now.tv_nsec - at.tv_nsec) / 1e6);
+  }
   std::cout << fmt::format("   stop_duration - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n", minimum(errors),
                            median(errors), maximum(errors));
+  std::cout << fmt::format("   (control: this process waking from clock_nanosleep is late by min {:.2f}  median {:.2f}  max {:.2f} ms)\n",
+                           minimum(overshoot), median(overshoot), maximum(overshoot));
   std::cout << fmt::format("   client round trip - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
                            minimum(client_errors), median(client_errors), maximum(client_errors));
   add_row("b. SIGKILL error (stop_duration-0.2s) max", ms_text(maximum(errors)), "<= 2 ms", maximum(errors) <= 2.0);
   add_row("b.   min / median", fmt::format("{:.2f} / {:.2f} ms", minimum(errors), median(errors)));
   add_row("b. client stop round trip - 0.2 s, median", ms_text(median(client_errors)));
+  add_row("b. control: clock_nanosleep lateness median/max",
+          fmt::format("{:.2f} / {:.2f} ms", median(overshoot), maximum(overshoot)));
 }
 
 // ---------------------------------------------------------------------------
@@ -381,11 +460,40 @@ struct IdleProbe {
 // e. Shutdown time
 // ---------------------------------------------------------------------------
 
+/// The floor of part e: posix_spawn `count` `sleep 3600`, then the time to
+/// send each SIGTERM and reap them all, from this process.
+double bare_term_and_reap(int count) {
+  char arg0[] = "/bin/sleep", arg1[] = "3600";
+  char* argv[] = {arg0, arg1, nullptr};
+  std::vector<pid_t> pids;
+  for (int i = 0; i < count; ++i) {
+    pid_t pid = 0;
+    int error = posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ);
+    if (error != 0) {
+      kill_and_reap(pids);
+      throw std::runtime_error(std::string("posix_spawn: ") + std::strerror(error));
+    }
+    pids.push_back(pid);
+  }
+  std::this_thread::sleep_for(50ms);
+  const auto t0 = Clock::now();
+  for (pid_t pid : pids) ::kill(pid, SIGTERM);
+  for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+  return ms_between(t0, Clock::now());
+}
+
 /// Part e: 100 RUNNING programs (`sleep 3600`, which dies of SIGTERM at
 /// once); the time from SIGTERM to minisupd until waitpid() sees it exit.
+/// Next to it, the floor: the same 100 children signalled and reaped by a
+/// bare loop in this process.
 void bench_shutdown() {
   constexpr int kPrograms = 100, kReps = 5;
   std::cout << fmt::format("e. shutdown with {} RUNNING programs, {} runs each\n", kPrograms, kReps);
+  std::vector<double> bare;
+  for (int i = 0; i < kReps; ++i) bare.push_back(bare_term_and_reap(kPrograms));
+  std::cout << fmt::format("   bare loop, SIGTERM + reap: min {:.2f}  median {:.2f}  max {:.2f} ms\n", minimum(bare),
+                           median(bare), maximum(bare));
+  add_row(fmt::format("e. control: bare SIGTERM + reap of {}, median", kPrograms), ms_text(median(bare)));
   for (const std::string logs : {"NONE", "AUTO"}) {
     std::vector<double> runs;
     for (int i = 0; i < kReps; ++i) {
@@ -486,7 +594,7 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::signal(SIGPIPE, SIG_IGN);
-  std::cout << fmt::format("minisupd: {}\n\n", MINISUPD_PATH);
+  std::cout << fmt::format("minisupd: {}\nload average at start: {}\n", MINISUPD_PATH, load_average());
   try {
     IdleProbe idle;
     if (wants('c')) idle.begin();  // idles while the other parts run
@@ -500,6 +608,7 @@ int main(int argc, char** argv) {
     print_table();
     return 1;
   }
+  std::cout << fmt::format("\nload average at the end: {}\n", load_average());
   print_table();
   return 0;
 }

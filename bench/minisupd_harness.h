@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -90,6 +92,51 @@ inline long proc_status_value(pid_t pid, const std::string& key) {
 inline long context_switches(pid_t pid) {
   return proc_status_value(pid, "voluntary_ctxt_switches") +
          proc_status_value(pid, "nonvoluntary_ctxt_switches");
+}
+
+/// CPU time `pid` (its main thread; minisupd has no other) has used so
+/// far, in ms: the scheduler's exact figure from /proc/PID/schedstat, else
+/// utime + stime from /proc/PID/stat (clock-tick resolution, 10 ms). Under
+/// load, CPU time is the steadier figure: wall time then mostly measures
+/// the wait for a core.
+inline double process_cpu_ms(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  {
+    std::ifstream in(dir + "/schedstat");
+    unsigned long long on_cpu_ns = 0;
+    if (in >> on_cpu_ns) return static_cast<double>(on_cpu_ns) / 1e6;
+  }
+  std::ifstream in(dir + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = text.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) throw std::runtime_error(dir + "/stat: unreadable");
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  // Fields 3.. follow the name; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// CPU time (user + system) of this process so far, in ms (microseconds
+/// resolution).
+inline double self_cpu_ms() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0; };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+/// The first three fields of /proc/loadavg ("1.02 0.87 0.55"): the figures
+/// of a bench depend on what else the machine runs.
+inline std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
 }
 
 /// True when `pid` ignores `signal` (the SigIgn mask of /proc/PID/status).

@@ -6,6 +6,13 @@
 // numprocs, then check cross-file facts (duplicate names). Every error of
 // every file is collected, each with file:line:col; nothing stops at the
 // first. This module reads files and nothing else: no other syscalls.
+//
+// Error positions point at the offending value (at the key for an unknown
+// key, at the `[program.NAME]` header for a missing command); the file is
+// named as given to load_config() or as found by an include glob. Hostile
+// input is refused before toml++ sees it (toml_guard.h): files over 4 MiB,
+// dotted keys over 32 parts, nesting over 32 levels. man/minisup.toml.5
+// documents every key and rule.
 #pragma once
 
 #include <filesystem>
@@ -29,8 +36,12 @@ Environment process_environment();
 /// What load_config() found: a Config when `errors` is empty.
 struct LoadResult {
   std::optional<Config> config;
-  std::vector<ConfigError> errors;    ///< every error, in file order
-  std::vector<std::string> warnings;  ///< also copied into config->warnings
+  /// Every error: the main file first, then the included files in include
+  /// order; inside a file by line and column.
+  std::vector<ConfigError> errors;
+  /// `file:line:col: message` (or `file: message`), e.g. an include glob
+  /// that matches nothing; also copied into config->warnings.
+  std::vector<std::string> warnings;
 };
 
 /// Loads and validates the config file `file` (and what it includes),

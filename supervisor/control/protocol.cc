@@ -120,8 +120,8 @@ class JsonWriter {
   void value(const std::string& s) { value(std::string_view(s)); }
   void value(bool b) { separate(); out_ += b ? "true" : "false"; need_comma_ = true; }
   void value(int n) { value(static_cast<long long>(n)); }
-  void value(long long n) { separate(); fmt::format_to(std::back_inserter(out_), "{}", n); need_comma_ = true; }
-  void value(std::uint64_t n) { separate(); fmt::format_to(std::back_inserter(out_), "{}", n); need_comma_ = true; }
+  void value(long long n) { integer(n); }
+  void value(std::uint64_t n) { integer(n); }
   void value(double d) {
     separate();
     if (!std::isfinite(d)) {
@@ -155,8 +155,18 @@ class JsonWriter {
   }
 
   std::string take() { return std::move(out_); }
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
  private:
+  template <typename Int>
+  void integer(Int n) {
+    separate();
+    std::array<char, 24> buf;
+    auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), n);
+    out_.append(buf.data(), end);
+    need_comma_ = true;
+  }
+
   void separate() {
     if (need_comma_) out_ += ',';
   }
@@ -772,6 +782,7 @@ std::string finish(JsonWriter& w) {
 
 std::string encode_reply(const json& id, const StatusReply& reply) {
   JsonWriter w = begin_reply(id, true);
+  w.reserve(64 + reply.processes.size() * 480);  // ~400 bytes per process
   w.key("processes").begin_array();
   for (const auto& p : reply.processes) write_process_info(w, p);
   w.end_array();
@@ -1134,6 +1145,383 @@ std::optional<std::variant<StateEvent, GapEvent>> decode_event(const json& body)
   e.reason = get_string(body, "reason").value_or("");
   e.time = get_time(body, "time").value_or(UnixTime{});
   return e;
+}
+
+// ---------------------------------------------------------------------------
+// Fast status decoding
+// ---------------------------------------------------------------------------
+
+namespace {
+
+/// A pull parser over one JSON text: no DOM, no allocation beyond the
+/// strings it returns. Any syntax error makes it fail (ok() false) and every
+/// later call fail too, so callers check once at the end of a step.
+class JsonCursor {
+ public:
+  explicit JsonCursor(std::string_view text) : s_(text) {}
+
+  bool ok() const { return !failed_; }
+  std::size_t position() const { return i_; }
+  bool at_end() {
+    skip_ws();
+    return i_ == s_.size();
+  }
+
+  /// The next non-blank character ('\0' at the end or after a failure).
+  char peek() {
+    skip_ws();
+    return !failed_ && i_ < s_.size() ? s_[i_] : '\0';
+  }
+  /// Consumes `c` if it comes next.
+  bool consume(char c) {
+    if (peek() != c || c == '\0') return false;
+    ++i_;
+    return true;
+  }
+  bool expect(char c) {
+    if (!consume(c)) fail();
+    return !failed_;
+  }
+
+  /// Reads a string value into `out`.
+  bool string(std::string& out) {
+    out.clear();
+    if (!expect('"')) return false;
+    for (;;) {
+      const std::size_t start = i_;
+      while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' && static_cast<unsigned char>(s_[i_]) >= 0x20) ++i_;
+      out.append(s_.data() + start, i_ - start);
+      if (i_ >= s_.size()) return fail();
+      const char c = s_[i_++];
+      if (c == '"') return true;
+      if (c != '\\') return fail();  // raw control character
+      if (i_ >= s_.size()) return fail();
+      const char e = s_[i_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned code = 0;
+          if (!hex4(code)) return false;
+          if (code >= 0xD800 && code <= 0xDBFF) {
+            unsigned low = 0;
+            if (i_ + 1 >= s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') return fail();
+            i_ += 2;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return fail();
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+          } else if (code >= 0xDC00 && code <= 0xDFFF) {
+            return fail();
+          }
+          append_utf8(out, code);
+          break;
+        }
+        default:
+          return fail();
+      }
+    }
+  }
+
+  /// Reads a number; `integer` tells whether it had no fraction/exponent.
+  bool number(double& value, bool& integer, long long& integer_value) {
+    skip_ws();
+    const std::size_t start = i_;
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    const std::size_t digits = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    if (i_ == digits) return fail();
+    if (s_[digits] == '0' && i_ - digits > 1) return fail();  // no leading zeros in JSON
+    integer = true;
+    if (i_ < s_.size() && s_[i_] == '.') {
+      integer = false;
+      const std::size_t frac = ++i_;
+      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+      if (i_ == frac) return fail();
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      integer = false;
+      ++i_;
+      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      const std::size_t exp = i_;
+      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+      if (i_ == exp) return fail();
+    }
+    const char* first = s_.data() + start;
+    const char* last = s_.data() + i_;
+    if (std::from_chars(first, last, value).ec != std::errc()) return fail();
+    integer_value = 0;
+    if (integer && std::from_chars(first, last, integer_value).ec != std::errc()) integer = false;
+    return true;
+  }
+
+  /// Reads `null`; true when it was there (nothing consumed otherwise).
+  bool null() { return word("null"); }
+
+  bool boolean(bool& value) {
+    if (word("true")) {
+      value = true;
+      return true;
+    }
+    if (word("false")) {
+      value = false;
+      return true;
+    }
+    return fail();
+  }
+
+  /// Skips one value of any type (nesting at most kMaxNestingDepth... x2).
+  bool skip(int depth = 0) {
+    if (depth > 2 * kMaxNestingDepth) return fail();
+    switch (peek()) {
+      case '"': {
+        std::string ignored;
+        return string(ignored);
+      }
+      case '{':
+        ++i_;
+        if (consume('}')) return true;
+        do {
+          if (!skip_string() || !expect(':') || !skip(depth + 1)) return false;
+        } while (consume(','));
+        return expect('}');
+      case '[':
+        ++i_;
+        if (consume(']')) return true;
+        do {
+          if (!skip(depth + 1)) return false;
+        } while (consume(','));
+        return expect(']');
+      case 't':
+      case 'f': {
+        bool ignored;
+        return boolean(ignored);
+      }
+      case 'n':
+        return null() || fail();
+      default: {
+        double d;
+        bool integer;
+        long long n;
+        return number(d, integer, n);
+      }
+    }
+  }
+
+  bool fail() {
+    failed_ = true;
+    i_ = s_.size();
+    return false;
+  }
+
+ private:
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+
+  bool word(std::string_view w) {
+    skip_ws();
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+
+  bool skip_string() {
+    if (!expect('"')) return false;
+    while (i_ < s_.size()) {
+      const char c = s_[i_++];
+      if (c == '"') return true;
+      if (c == '\\') ++i_;
+    }
+    return fail();
+  }
+
+  bool hex4(unsigned& code) {
+    if (i_ + 4 > s_.size()) return fail();
+    code = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      code <<= 4;
+      if (c >= '0' && c <= '9') {
+        code |= static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        code |= static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        code |= static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return fail();
+      }
+    }
+    return true;
+  }
+
+  static void append_utf8(std::string& out, unsigned code) {
+    if (code < 0x80) {
+      out += static_cast<char>(code);
+    } else if (code < 0x800) {
+      out += static_cast<char>(0xC0 | (code >> 6));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+      out += static_cast<char>(0xE0 | (code >> 12));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (code >> 18));
+      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code & 0x3F));
+    }
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  bool failed_ = false;
+};
+
+/// Iterates the members of an object: calls `member(key)` with the cursor
+/// before each value; `member` must consume the value.
+template <typename Fn>
+bool for_each_member(JsonCursor& c, std::string& key, Fn member) {
+  if (!c.expect('{')) return false;
+  if (c.consume('}')) return true;
+  do {
+    if (!c.string(key) || !c.expect(':')) return false;
+    // string_view comparisons: sizes first, no strlen (this loop is hot).
+    if (!member(std::string_view(key))) return c.fail();
+  } while (c.consume(','));
+  return c.expect('}');
+}
+
+bool read_optional_int(JsonCursor& c, std::optional<int>& out) {
+  if (c.null()) {
+    out.reset();
+    return true;
+  }
+  double d;
+  bool integer;
+  long long n;
+  if (!c.number(d, integer, n)) return false;
+  if (!integer || n < INT_MIN || n > INT_MAX) {
+    out.reset();  // as the DOM decoder: not an int means absent
+    return true;
+  }
+  out = static_cast<int>(n);
+  return true;
+}
+
+bool read_optional_double(JsonCursor& c, std::optional<double>& out) {
+  if (c.null()) {
+    out.reset();
+    return true;
+  }
+  double d;
+  bool integer;
+  long long n;
+  if (!c.number(d, integer, n)) return false;
+  out = d;
+  return true;
+}
+
+bool read_process(JsonCursor& c, std::string& key, ProcessInfo& p) {
+  bool have_name = false;
+  bool have_state = false;
+  bool have_group = false;
+  std::optional<double> number;
+  std::optional<int> integer;
+  const bool parsed = for_each_member(c, key, [&](std::string_view k) {
+    if (k == "name") return have_name = c.string(p.name);
+    if (k == "group") return have_group = c.string(p.group);
+    if (k == "state") return have_state = c.string(p.state);
+    if (k == "description") return c.null() || c.string(p.description);
+    if (k == "spawn_error") {
+      if (c.null()) return true;
+      p.spawn_error.emplace();
+      return c.string(*p.spawn_error);
+    }
+    if (k == "pid") {
+      if (!read_optional_int(c, integer)) return false;
+      p.pid = integer.value_or(0);
+      return true;
+    }
+    if (k == "exit_code") return read_optional_int(c, p.exit_code);
+    if (k == "exit_signal") return read_optional_int(c, p.exit_signal);
+    if (k == "needed_sigkill") {
+      if (c.null()) return true;
+      bool b;
+      if (!c.boolean(b)) return false;
+      p.needed_sigkill = b;
+      return true;
+    }
+    if (k == "uptime" || k == "started_at" || k == "exited_at" || k == "stop_duration") {
+      if (!read_optional_double(c, number)) return false;
+      if (number) {
+        if (k == "uptime") p.uptime = Seconds(*number);
+        if (k == "started_at") p.started_at = UnixTime(Seconds(*number));
+        if (k == "exited_at") p.exited_at = UnixTime(Seconds(*number));
+        if (k == "stop_duration") p.stop_duration = Seconds(*number);
+      }
+      return true;
+    }
+    if (k == "retry") {
+      if (c.null()) return true;
+      RetryInfo retry;
+      std::string inner;
+      const bool ok = for_each_member(c, inner, [&](std::string_view rk) {
+        if (rk == "attempt" || rk == "of") {
+          if (!read_optional_int(c, integer)) return false;
+          (rk == "attempt" ? retry.attempt : retry.of) = integer.value_or(0);
+          return true;
+        }
+        if (rk == "in_seconds") {
+          if (!read_optional_double(c, number)) return false;
+          retry.in = Seconds(number.value_or(0));
+          return true;
+        }
+        return c.skip();
+      });
+      if (ok) p.retry = retry;
+      return ok;
+    }
+    return c.skip();
+  });
+  if (!parsed || !have_name || !have_state) return false;
+  if (!have_group) p.group = p.name;
+  return true;
+}
+
+}  // namespace
+
+std::optional<StatusLine> decode_status_line(std::string_view line) {
+  JsonCursor c(line);
+  std::string key;
+  StatusLine result;
+  bool ok = false;
+  bool have_processes = false;
+  const bool parsed = for_each_member(c, key, [&](std::string_view k) {
+    if (k == "ok") return c.boolean(ok);
+    if (k == "processes") {
+      if (c.peek() != '[') return false;
+      const std::size_t start = c.position();
+      c.consume('[');
+      if (!c.consume(']')) {
+        do {
+          ProcessInfo p;
+          if (!read_process(c, key, p)) return false;
+          result.reply.processes.push_back(std::move(p));
+        } while (c.consume(','));
+        if (!c.expect(']')) return false;
+      }
+      result.processes_json = line.substr(start, c.position() - start);
+      return have_processes = true;
+    }
+    return c.skip();
+  });
+  if (!parsed || !c.ok() || !c.at_end() || !ok || !have_processes) return std::nullopt;
+  return result;
 }
 
 }  // namespace minisup::control

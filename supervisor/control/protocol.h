@@ -543,6 +543,21 @@ std::optional<VersionReply> decode_version_reply(const nlohmann::json& body);
 /// A stream line of `events`: StateEvent or GapEvent; nullopt for anything else.
 std::optional<std::variant<StateEvent, GapEvent>> decode_event(const nlohmann::json& body);
 
+/// A successful `status` reply line, decoded by the fast path.
+struct StatusLine {
+  StatusReply reply;
+  /// The "processes" array exactly as it appears in the line (valid JSON),
+  /// for `minisupctl status --json`; a view into the decoded line.
+  std::string_view processes_json;
+};
+
+/// Fast path for the largest reply: decodes a whole `status` reply line
+/// (without its '\n') in one pass, with no intermediate DOM (a status of
+/// 1,000 processes is ~300 KB; minisupctl must stay quick). nullopt when the
+/// line is not valid JSON, not ok, or not a status reply: then use
+/// parse_reply(), which also handles errors.
+std::optional<StatusLine> decode_status_line(std::string_view line);
+
 /// Wire names of the outcomes ("started", "already_started", ...).
 std::string_view to_string(StartOutcome outcome);
 std::string_view to_string(StopOutcome outcome);

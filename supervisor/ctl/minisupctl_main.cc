@@ -207,12 +207,11 @@ std::optional<std::chrono::milliseconds> reply_timeout(const Options& o) {
   return kInstantTimeout;
 }
 
-/// Reads one reply line; nullopt when minisupd closed the connection.
-std::optional<control::ReplyLine> read_reply(Connection& connection, const Options& o,
-                                             std::optional<std::chrono::milliseconds> timeout) {
-  std::optional<std::string> line;
+/// Reads one raw reply line; nullopt when minisupd closed the connection.
+std::optional<std::string> read_line(Connection& connection, const Options& o,
+                                     std::optional<std::chrono::milliseconds> timeout) {
   try {
-    line = connection.read_line(timeout);
+    return connection.read_line(timeout);
   } catch (const ReadTimeout&) {
     if (o.kind == CommandKind::Wait) {
       print_error(fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
@@ -221,13 +220,24 @@ std::optional<control::ReplyLine> read_reply(Connection& connection, const Optio
     print_error(fmt::format("no reply from minisupd within {} s", timeout->count() / 1000));
     throw Exit{control::exit_code_unreachable(o.kind)};
   }
-  if (!line) return std::nullopt;
-  std::optional<control::ReplyLine> reply = control::parse_reply(*line);
+}
+
+/// Parses a reply line; exits 1 when it is not one.
+control::ReplyLine parse_or_fail(const std::string& line) {
+  std::optional<control::ReplyLine> reply = control::parse_reply(line);
   if (!reply) {
-    print_error(fmt::format("unexpected reply from minisupd: {}", line->substr(0, 200)));
+    print_error(fmt::format("unexpected reply from minisupd: {}", line.substr(0, 200)));
     throw Exit{control::kExitFailure};
   }
-  return reply;
+  return std::move(*reply);
+}
+
+/// Reads one reply line; nullopt when minisupd closed the connection.
+std::optional<control::ReplyLine> read_reply(Connection& connection, const Options& o,
+                                             std::optional<std::chrono::milliseconds> timeout) {
+  std::optional<std::string> line = read_line(connection, o, timeout);
+  if (!line) return std::nullopt;
+  return parse_or_fail(*line);
 }
 
 [[noreturn]] void bad_reply(const control::ReplyLine& reply) {
@@ -265,17 +275,6 @@ T decode_or_fail(const control::ReplyLine& reply, std::optional<T> (*decode)(con
   return std::move(*value);
 }
 
-int status_exit_code_from_json(const json& processes) {
-  for (const auto& p : processes) {
-    auto it = p.find("state");
-    if (it != p.end() && it->is_string()) {
-      const auto& s = it->get_ref<const std::string&>();
-      if (s == "STOPPED" || s == "EXITED" || s == "FATAL") return control::kExitNotRunning;
-    }
-  }
-  return control::kExitSuccess;
-}
-
 /// Follows a stream (tail -f, events) until minisupd closes it.
 template <typename OnLine>
 int follow_stream(Connection& connection, const Options& o, OnLine on_line) {
@@ -292,7 +291,21 @@ int run(const Options& o, Connection& connection) {
   const control::Request request = build_request(o);
   connection.send_line(control::encode_request(request));
 
-  std::optional<control::ReplyLine> first = read_reply(connection, o, reply_timeout(o));
+  std::optional<std::string> first_line = read_line(connection, o, reply_timeout(o));
+  if (first_line && o.kind == CommandKind::Status) {
+    // The big one: decoded without a DOM (see decode_status_line).
+    if (std::optional<control::StatusLine> status = control::decode_status_line(*first_line)) {
+      if (o.json) {
+        print(status->processes_json);
+        print("\n");
+      } else {
+        print(control::render_status(status->reply.processes, use_color()));
+      }
+      return control::exit_code_for_status(status->reply.processes);
+    }
+  }
+  std::optional<control::ReplyLine> first;
+  if (first_line) first = parse_or_fail(*first_line);
   if (!first) {
     if (o.kind == CommandKind::Shutdown) {
       if (!o.json) print("Shut down\n");
@@ -310,18 +323,8 @@ int run(const Options& o, Connection& connection) {
   }
 
   switch (o.kind) {
-    case CommandKind::Status: {
-      auto it = reply.body.find("processes");
-      if (it == reply.body.end() || !it->is_array()) bad_reply(reply);
-      if (o.json) {
-        print(it->dump(-1, ' ', false, json::error_handler_t::replace));
-        print("\n");
-        return status_exit_code_from_json(*it);
-      }
-      control::StatusReply status = decode_or_fail(reply, control::decode_status_reply);
-      print(control::render_status(status.processes, use_color()));
-      return control::exit_code_for_status(status.processes);
-    }
+    case CommandKind::Status:
+      bad_reply(reply);  // an ok reply that decode_status_line could not read
     case CommandKind::Start: {
       auto r = decode_or_fail(reply, control::decode_start_reply);
       o.json ? print_json(reply.body) : print(control::render_start(r));
@@ -433,7 +436,7 @@ int main_impl(int argc, char** argv) {
   app.footer(
       "NAME is a process (web, web:0), a program (all its processes), group:*, group:N or all.\n"
       "Exit codes: 0 ok, 1 failure, 2 usage, 3 not running / wait reached a bad state,\n"
-      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait timeout.");
+      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait timeout.\n");
 
   struct Sub {
     CLI::App* app;

@@ -96,7 +96,16 @@ void StreamFollowers::notify(std::string_view chunk) noexcept {
       ChunkCallback callback = entries_[i].on_chunk;
       callback(chunk);
     } catch (...) {
+      // A subscriber that cannot take more (e.g. its client is gone) is
+      // dropped, and told so through its on_close.
+      CloseCallback on_close = entries_[i].on_close;
       remove(entries_[i].id);
+      if (on_close) {
+        try {
+          on_close();
+        } catch (...) {
+        }
+      }
     }
   }
   if (--notifying_ == 0) compact();
@@ -439,7 +448,9 @@ void ConsoleWriter::add_line(std::string_view name, char marker, std::string_vie
   std::string_view color = color_ ? color_for(name) : std::string_view();
   std::size_t size = color.size() + name.size() + padding + 2 + (color_ ? kReset.size() : 0) + 1 +
                      text.size() + 1;
-  if (pending_bytes() + size > max_buffer_) {
+  // An empty queue takes a line of any size (at most kMaxPartialLine or one
+  // read chunk), so a small max_buffer never rejects a line for its size.
+  if (pending_bytes() > 0 && pending_bytes() + size > max_buffer_) {
     drop(size, "output buffer full (stdout is not being read fast enough)");
     return;
   }

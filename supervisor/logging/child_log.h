@@ -79,7 +79,8 @@ class StreamFollowers {
   Id add(ChunkCallback on_chunk, CloseCallback on_close);
   /// Removes a subscriber; unknown ids are ignored.
   void remove(Id id) noexcept;
-  /// Calls every subscriber with `chunk`. A callback that throws is removed.
+  /// Calls every subscriber with `chunk`. A callback that throws is removed
+  /// and its `on_close` called.
   void notify(std::string_view chunk) noexcept;
   /// Calls every `on_close` and removes everyone.
   void close_all() noexcept;
@@ -171,8 +172,9 @@ class LogFile final : public OutputSink {
   LogFile(std::filesystem::path path, std::uint64_t maxbytes, int backups, ReportHook report = {});
   ~LogFile() override;
 
-  /// Closes and reopens the file at its path (SIGUSR2). A failure is
-  /// reported and retried on the next write.
+  /// Opens the path again and switches to the new file (SIGUSR2). If that
+  /// fails, writing goes on into the old file (if one is open), the fault
+  /// is reported once, and the next write tries again.
   void reopen() noexcept override;
   /// Truncates the live file to 0 bytes (backups are kept).
   bool clear(std::string* error) noexcept override;
@@ -274,7 +276,8 @@ class ConsoleWriter {
   std::size_t name_width() const noexcept { return name_width_; }
 
   /// Queues one line: prefix, `text` (without its newline), newline. A line
-  /// that does not fit in the buffer is dropped and counted.
+  /// that does not fit in the buffer is dropped and counted (a line is
+  /// always taken when nothing is pending).
   void add_line(std::string_view name, char marker, std::string_view text) noexcept;
   /// Writes as much of the queue as the descriptor takes now; the rest is
   /// written when the loop reports it writable.

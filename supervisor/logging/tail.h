@@ -53,9 +53,10 @@ class TailFollower {
   using CloseCallback = StreamFollowers::CloseCallback;
 
   /// Starts following `sink`: `on_chunk` receives each chunk written from
-  /// now on (a view valid only during the call: copy what you keep; a
-  /// callback that throws is unsubscribed). `on_close` (may be empty) runs
-  /// once if the sink is destroyed while followed.
+  /// now on (raw child bytes, not necessarily UTF-8 nor whole lines; a view
+  /// valid only during the call: copy what you keep). `on_close` (may be
+  /// empty) runs once if the sink is destroyed while followed, or when
+  /// `on_chunk` throws (the follower is then unsubscribed).
   TailFollower(const OutputSink& sink, ChunkCallback on_chunk, CloseCallback on_close = {});
   ~TailFollower();
   TailFollower(const TailFollower&) = delete;

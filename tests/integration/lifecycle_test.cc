@@ -226,15 +226,15 @@ TEST(AutoRestart, UnexpectedRestartsOnUnexpectedExitOnly) {
 TEST(AutoRestart, DeathBySignalIsUnexpected) {
   Daemon d;
   fs::path count = d.dir() / "count";
-  d.write_config(fmt::format("[program.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; sleep 0.2; kill -SEGV $$\"]\n"
+  d.write_config(fmt::format("[program.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; exec {} --after 0.2 --raise 11\"]\n"
                              "startsecs = 0.1\n",
-                             count.string()));
+                             count.string(), helper("test_child")));
   d.start();
   EXPECT_TRUE(eventually([&] {
     std::string s = read_file(count);
     return std::count(s.begin(), s.end(), '\n') >= 2;
   }));
-  EXPECT_THAT(d.log(), HasSubstr("SIGSEGV"));
+  EXPECT_THAT(d.log(), HasSubstr("killed by SIGSEGV"));
   EXPECT_EQ(d.stop(), 0);
 }
 

@@ -640,3 +640,99 @@ TEST(Decoders, RejectWrongShapes) {
 
 }  // namespace
 }  // namespace minisup::control
+
+namespace minisup::control {
+namespace {
+
+TEST(DecodeStatusLine, MatchesTheGeneralDecoder) {
+  StatusReply status;
+  for (int i = 0; i < 50; ++i) {
+    ProcessInfo p;
+    p.name = "w:" + std::to_string(i);
+    p.group = "w";
+    p.state = i % 3 ? "RUNNING" : "BACKOFF";
+    p.pid = i % 3 ? 100 + i : 0;
+    if (i % 3) p.uptime = Seconds(i * 1.5);
+    p.started_at = UnixTime(Seconds(1700000000.25 + i));
+    if (i % 3 == 0) {
+      p.exit_code = i;
+      p.exited_at = UnixTime(Seconds(1700000001.5));
+      p.retry = RetryInfo{1 + i % 3, 3, Seconds(0.5 * i)};
+      p.spawn_error = "exec /\"odd\\path\"/é\t: No such file or directory";
+      p.needed_sigkill = i % 2 == 0;
+      p.stop_duration = Seconds(0.125);
+      p.exit_signal = SIGTERM;
+    }
+    status.processes.push_back(p);
+  }
+  const std::string line = encode_reply(json::parse(R"({"nested":[1,{"x":"y"}]})"), status);
+  auto fast = decode_status_line(line);
+  ASSERT_TRUE(fast);
+  auto slow = decode_status_reply(parse_reply(line)->body);
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(fast->reply, *slow);
+  EXPECT_EQ(json::parse(fast->processes_json), json::parse(line)["processes"]);
+}
+
+TEST(DecodeStatusLine, HandlesEscapesAndUnknownFields) {
+  const std::string line =
+      R"({"future":{"a":[true,false,null,-1.5e3,"\u00e9"]},"ok":true,"id":null,"processes":[)"
+      R"({"name":"a\u00e9\ud83d\ude00\n","state":"FATAL","group":"g","new_key":[[]],"pid":null,)"
+      R"("spawn_error":"x\/y","retry":null}]})";
+  auto fast = decode_status_line(line);
+  ASSERT_TRUE(fast);
+  ASSERT_EQ(fast->reply.processes.size(), 1u);
+  EXPECT_EQ(fast->reply.processes[0].name, "a\xC3\xA9\xF0\x9F\x98\x80\n");
+  EXPECT_EQ(fast->reply.processes[0].spawn_error, "x/y");
+  EXPECT_EQ(fast->reply.processes[0].pid, 0);
+  EXPECT_EQ(decode_status_line(R"({"ok":true,"processes":[]})")->reply.processes.size(), 0u);
+}
+
+TEST(DecodeStatusLine, RejectsWhatIsNotAStatusReply) {
+  EXPECT_FALSE(decode_status_line(encode_error(nullptr, ErrorCode::NoSuchProgram, "x")));
+  EXPECT_FALSE(decode_status_line(encode_reply(nullptr, PidReply{1})));
+  EXPECT_FALSE(decode_status_line(R"({"ok":true,"processes":[{"name":"a"}]})"));
+  EXPECT_FALSE(decode_status_line(R"({"ok":true,"processes":[]} x)"));
+  EXPECT_FALSE(decode_status_line(R"({"ok":true,"processes":[)"));
+  EXPECT_FALSE(decode_status_line(R"({"ok":true,"processes":[{"name":"a\ud800","state":"X"}]})"));
+  EXPECT_FALSE(decode_status_line(""));
+  const std::string deep = R"({"ok":true,"x":)" + std::string(100000, '[') + "], \"processes\":[]}";
+  EXPECT_FALSE(decode_status_line(deep));
+}
+
+TEST(DecodeStatusLine, GarbageNeverCrashes) {
+  StatusReply status;
+  ProcessInfo p;
+  p.name = p.group = "w";
+  p.state = "BACKOFF";
+  p.retry = RetryInfo{1, 3, Seconds(1)};
+  p.spawn_error = "boom \"quoted\"";
+  status.processes = {p, p};
+  const std::string seed = encode_reply(json(1), status);
+  std::mt19937 rng(99);
+  for (int i = 0; i < 3000; ++i) {
+    std::string line = seed;
+    for (int k = 0; k < 3; ++k) {
+      const std::size_t pos = rng() % line.size();
+      if (rng() % 2) {
+        line[pos] = "{}[]\",:\\0 nu1e-"[rng() % 15];
+      } else {
+        line.erase(pos, 1 + rng() % 4);
+      }
+      if (line.empty()) line = "{";
+    }
+    auto fast = decode_status_line(line);
+    if (fast) {
+      // Whatever it accepts is valid JSON that the general decoder agrees with.
+      auto reply = parse_reply(line);
+      ASSERT_TRUE(reply) << line;
+      auto slow = decode_status_reply(reply->body);
+      if (slow) {
+        EXPECT_EQ(fast->reply.processes.size(), slow->processes.size()) << line;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace minisup::control

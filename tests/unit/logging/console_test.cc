@@ -163,6 +163,15 @@ TEST_F(ConsoleTest, SlowReaderNeverBlocksAndOverflowIsDroppedAndReportedOnce) {
   EXPECT_EQ(reports_.items[1].first, ReportKind::Recovered);
 }
 
+TEST_F(ConsoleTest, LineLargerThanTheBufferIsTakenWhenNothingIsPending) {
+  auto writer = make_writer(3, ConsoleWriter::Color::Never, 64);
+  ConsoleSink out(writer, "web", StreamKind::Stdout);
+  const std::string text(1000, 'l');
+  out.write(text + "\n");
+  EXPECT_EQ(writer->dropped_bytes(), 0u);
+  EXPECT_EQ(output(), "web | " + text + "\n");
+}
+
 TEST_F(ConsoleTest, ClosedReaderIsCountedNotFatal) {
   auto writer = make_writer(3);
   ConsoleSink out(writer, "web", StreamKind::Stdout);

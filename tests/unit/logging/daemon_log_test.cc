@@ -1,6 +1,7 @@
 // minisupd's own log: file or stderr, level, pattern, reopen.
-#include <regex>
+#include <cctype>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +17,27 @@ using testing::read_file;
 using testing::TempDir;
 using testing::write_file;
 
+/// Splits `text` into lines, checks each starts with a timestamp like
+/// `2024-05-01 12:00:00.123 ` and returns the rest of each line.
+/// (No std::regex: g++ 12 warns inside it under -fsanitize.)
+std::vector<std::string> strip_timestamps(const std::string& text) {
+  const std::string shape = "dddd-dd-dd dd:dd:dd.ddd ";
+  std::vector<std::string> rest;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t nl = text.find('\n', at);
+    std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+    bool ok = line.size() >= shape.size();
+    for (std::size_t i = 0; ok && i < shape.size(); ++i) {
+      ok = shape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(line[i])) != 0 : line[i] == shape[i];
+    }
+    EXPECT_TRUE(ok) << "no timestamp: " << line;
+    rest.push_back(ok ? line.substr(shape.size()) : line);
+  }
+  return rest;
+}
+
 class DaemonLogTest : public ::testing::Test {
  protected:
   void TearDown() override { setup_daemon_log("-", config::LogLevel::Info); }
@@ -29,10 +51,9 @@ TEST_F(DaemonLogTest, WritesTimestampedLinesAtTheConfiguredLevel) {
   spdlog::debug("not shown at info");
   spdlog::error("web: exited, code {}", 3);
   std::string text = read_file(path);
-  std::regex line(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} info web: spawned, pid 42
-\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} error web: exited, code 3
-)");
-  EXPECT_TRUE(std::regex_match(text, line)) << text;
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(strip_timestamps(text),
+            (std::vector<std::string>{"info web: spawned, pid 42", "error web: exited, code 3"}));
 
   set_daemon_log_level(config::LogLevel::Debug);
   spdlog::debug("now shown");

@@ -1,4 +1,5 @@
 // LogFile: rotation, truncation, reopen, clear and fault handling.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "supervisor/logging/child_log.h"
+#include "supervisor/sys/unique_fd.h"
 #include "logging_test_util.h"
 
 namespace minisup::logging {
@@ -302,6 +304,30 @@ TEST(LogFileFaults, NonRegularFileIsNeverRotated) {
   std::string error;
   EXPECT_FALSE(file.clear(&error));
   EXPECT_NE(error.find("not a regular file"), std::string::npos);
+}
+
+TEST(LogFileFaults, FifoWhoseReaderStallsDropsInsteadOfBlocking) {
+  TempDir dir;
+  auto path = dir / "fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  Reports reports;
+  {
+    LogFile no_reader(path, 0, 1, reports.hook());  // ENXIO: reported, not thrown
+    EXPECT_FALSE(no_reader.is_open());
+  }
+  ASSERT_EQ(reports.items.size(), 1u);
+  EXPECT_NE(reports.items[0].second.find("No such device or address"), std::string::npos);
+  reports.items.clear();
+  sys::UniqueFd reader(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(reader);
+  LogFile file(path, 10, 1, reports.hook());
+  const std::string chunk(4096, 'f');
+  for (int i = 0; i < 100; ++i) file.write(chunk);  // 400 KB into a 64 KiB pipe nobody reads
+  EXPECT_GT(file.dropped_bytes(), 0u);
+  EXPECT_LT(file.dropped_bytes(), 400u * 1024);
+  EXPECT_EQ(file.rotations(), 0u);
+  ASSERT_EQ(reports.items.size(), 1u);
+  EXPECT_NE(reports.items[0].second.find("Resource temporarily unavailable"), std::string::npos);
 }
 
 TEST(LogFileFaults, ReporterThatThrowsDoesNotEscape) {

@@ -147,16 +147,21 @@ TEST(TailFollower, StopsWhenDestroyedEvenFromItsOwnCallback) {
   EXPECT_TRUE(sink.followers()->empty());
 }
 
-TEST(TailFollower, ThrowingCallbackIsUnsubscribed) {
+TEST(TailFollower, ThrowingCallbackIsUnsubscribedAndClosed) {
   NullSink sink;
   int calls = 0;
-  TailFollower follower(sink, [&](std::string_view) {
-    ++calls;
-    throw std::runtime_error("client gone");
-  });
+  int closes = 0;
+  TailFollower follower(
+      sink,
+      [&](std::string_view) {
+        ++calls;
+        throw std::runtime_error("client gone");
+      },
+      [&] { ++closes; });
   EXPECT_NO_THROW(sink.write("x"));
   EXPECT_NO_THROW(sink.write("y"));
   EXPECT_EQ(calls, 1);
+  EXPECT_EQ(closes, 1);
   EXPECT_FALSE(follower.is_active());
 }
 

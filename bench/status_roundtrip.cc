@@ -1,0 +1,309 @@
+// What `status` costs with 1,000 programs RUNNING, end to end and in
+// parts:
+//   (a) the round trip over the raw control socket: one connection, then
+//       {"cmd":"status"} sent and the whole reply line read, 200 times
+//       (median, p99);
+//   (b) a whole `minisupctl status` process (fork, exec, connect, request,
+//       render, exit; output to /dev/null), 50 times (median), also with
+//       --json; and `supervisorctl status` against a supervisord running
+//       the same 1,000 programs, when both are installed;
+//   (c) micro-benchmarks (Google Benchmark) of the pieces, in this process:
+//       encoding the 1,000-process reply (the daemon's side), parsing it and
+//       rendering the table (minisupctl's side).
+//
+// Run: build/bench/bench_status_roundtrip [--programs N] [Google Benchmark flags]
+// About 30 s with 1,000 programs. minisupd and its children are stopped and
+// the temporary directory removed at exit, also when a part fails.
+#include <benchmark/benchmark.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bench/minisupd_harness.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/control/render.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace minisup::bench;
+using namespace std::chrono_literals;
+
+constexpr int kRawCalls = 200;
+constexpr int kCtlRuns = 50;
+
+/// The reply line of the last raw `status` call, for the micro-benchmarks.
+std::string g_status_line;
+
+/// `count` programs running `sleep 3600`, RUNNING at once.
+std::string config_text(const TempDir& dir, int count) {
+  std::string out = fmt::format("[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\n\n",
+                                (dir / "minisup.sock").string(), (dir / "minisupd.log").string());
+  for (int i = 0; i < count; ++i) {
+    out += fmt::format(
+        "[program.p{:04d}]\ncommand = [\"/bin/sleep\", \"3600\"]\nstartsecs = 0\n"
+        "stdout_logfile = \"NONE\"\nstderr_logfile = \"NONE\"\n\n",
+        i);
+  }
+  return out;
+}
+
+/// Runs `argv` with stdout and stderr on /dev/null and waits; returns the
+/// ms from fork to waitpid; throws when it does not exit with one of `ok`.
+double run_process(const std::vector<std::string>& args, std::initializer_list<int> ok) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const auto t0 = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) throw sys_error("fork");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execve(argv[0], argv.data(), environ);
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw sys_error("waitpid");
+  }
+  const double ms = ms_between(t0, Clock::now());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (std::find(ok.begin(), ok.end(), code) == ok.end()) {
+    throw std::runtime_error(fmt::format("{} exited with {}", args[0], code));
+  }
+  return ms;
+}
+
+/// The first executable `name` in PATH, or "".
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    fs::path candidate = fs::path(dirs.substr(start, end - start)) / name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    start = end + 1;
+  }
+  return {};
+}
+
+/// `supervisorctl status` timed against a supervisord running `count`
+/// `sleep 3600` programs, when both are installed; else says why not.
+void compare_supervisorctl(int count) {
+  const std::string ctl = find_in_path("supervisorctl");
+  const std::string daemon = find_in_path("supervisord");
+  if (ctl.empty() || daemon.empty()) {
+    std::cout << "   supervisorctl status:       not installed (no comparison)\n";
+    return;
+  }
+  TempDir dir("minisup-bench-supervisord");
+  std::string conf = fmt::format(
+      "[unix_http_server]\nfile = {0}/supervisor.sock\n\n"
+      "[supervisord]\nnodaemon = true\nlogfile = {0}/supervisord.log\npidfile = {0}/supervisord.pid\n"
+      "childlogdir = {0}\n\n"
+      "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+      "[supervisorctl]\nserverurl = unix://{0}/supervisor.sock\n\n",
+      dir.path().string());
+  for (int i = 0; i < count; ++i) {
+    conf += fmt::format(
+        "[program:p{:04d}]\ncommand = /bin/sleep 3600\nstartsecs = 0\nstdout_logfile = NONE\n"
+        "stderr_logfile = NONE\n\n",
+        i);
+  }
+  const fs::path conf_file = dir / "supervisord.conf";
+  write_file(conf_file, conf);
+  pid_t pid = ::fork();
+  if (pid < 0) throw sys_error("fork");
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(daemon.c_str(), daemon.c_str(), "-c", conf_file.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Stopper {
+    pid_t pid;
+    ~Stopper() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } stopper{pid};
+  // supervisorctl status exits 0 once every program is RUNNING.
+  const auto deadline = Clock::now() + 120s;
+  for (;;) {
+    try {
+      run_process({ctl, "-c", conf_file.string(), "status"}, {0});
+      break;
+    } catch (const std::exception&) {
+      if (Clock::now() > deadline) throw std::runtime_error("supervisord did not start every program in time");
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+  constexpr int kRuns = 10;  // a Python start-up each: slow
+  std::vector<double> runs;
+  for (int i = 0; i < kRuns; ++i) runs.push_back(run_process({ctl, "-c", conf_file.string(), "status"}, {0}));
+  std::cout << fmt::format("   supervisorctl status:       median {:8.2f} ms  (min {:.2f}, {} runs)\n", median(runs),
+                           minimum(runs), kRuns);
+}
+
+/// Parts (a) and (b): needs minisupd and `count` programs.
+void measure_with_daemon(int count) {
+  TempDir dir;
+  write_file(dir / "minisup.toml", config_text(dir, count));
+  Daemon daemon(dir / "minisup.toml", dir / "minisup.sock", dir / "minisupd.out");
+  daemon.wait_all_running(120);
+  std::cout << fmt::format("{} programs RUNNING (minisupd pid {})\n\n", count, daemon.pid());
+
+  // (a) raw round trip on one connection.
+  std::vector<double> raw;
+  {
+    Client client = daemon.connect();
+    const std::string request = R"({"cmd":"status"})";
+    for (int i = 0; i < kRawCalls + 10; ++i) {  // the first 10 warm up
+      const auto t0 = Clock::now();
+      client.send_line(request);
+      std::string line = client.read_line();
+      const double ms = ms_between(t0, Clock::now());
+      if (i >= 10) raw.push_back(ms);
+      if (i == 0) {
+        json reply = json::parse(line);
+        if (!reply.value("ok", false) || reply.at("processes").size() != static_cast<std::size_t>(count)) {
+          throw std::runtime_error("unexpected status reply");
+        }
+      }
+      g_status_line = std::move(line);
+    }
+  }
+  std::cout << fmt::format("(a) raw socket status round trip ({} calls, reply {} bytes)\n", kRawCalls,
+                           g_status_line.size());
+  std::cout << fmt::format("   median {:.3f} ms   p99 {:.3f} ms   min {:.3f} ms   max {:.3f} ms\n\n", median(raw),
+                           quantile(raw, 0.99), minimum(raw), maximum(raw));
+
+  // (b) whole minisupctl processes. `status` exits 0: every process RUNNING.
+  const std::string sock = daemon.socket().string();
+  std::vector<double> text, as_json, version;
+  for (int i = 0; i < kCtlRuns + 3; ++i) {
+    double t = run_process({MINISUPCTL_PATH, "-s", sock, "status"}, {0});
+    double j = run_process({MINISUPCTL_PATH, "-s", sock, "--json", "status"}, {0});
+    double v = run_process({MINISUPCTL_PATH, "-s", sock, "version"}, {0});
+    if (i >= 3) {
+      text.push_back(t);
+      as_json.push_back(j);
+      version.push_back(v);
+    }
+  }
+  std::cout << fmt::format("(b) whole minisupctl process ({} runs each)\n", kCtlRuns);
+  std::cout << fmt::format("   minisupctl status:          median {:8.2f} ms  (min {:.2f}, p90 {:.2f})  target < 5 ms: {}\n",
+                           median(text), minimum(text), quantile(text, 0.9), median(text) < 5.0 ? "ok" : "MISSED");
+  std::cout << fmt::format("   minisupctl --json status:   median {:8.2f} ms  (min {:.2f}, p90 {:.2f})\n",
+                           median(as_json), minimum(as_json), quantile(as_json, 0.9));
+  std::cout << fmt::format("   minisupctl version:         median {:8.2f} ms  (process start-up and one tiny request)\n",
+                           median(version));
+  compare_supervisorctl(count);
+  std::cout << '\n';
+}
+
+// ---------------------------------------------------------------------------
+// (c) micro-benchmarks on the captured reply
+// ---------------------------------------------------------------------------
+
+/// The daemon's side: the reply line for the captured processes.
+void BM_EncodeStatusReply(benchmark::State& state) {
+  auto parsed = minisup::control::decode_status_line(g_status_line);
+  if (!parsed) {
+    state.SkipWithError("cannot parse the captured status reply");
+    return;
+  }
+  const minisup::control::StatusReply& reply = parsed->reply;
+  for (auto _ : state) {
+    std::string line = minisup::control::encode_reply(nlohmann::json(), reply);
+    benchmark::DoNotOptimize(line);
+  }
+  state.counters["processes"] = static_cast<double>(reply.processes.size());
+}
+
+/// minisupctl's side: decoding the reply line (its one-pass fast path).
+void BM_DecodeStatusLine(benchmark::State& state) {
+  for (auto _ : state) {
+    auto parsed = minisup::control::decode_status_line(g_status_line);
+    benchmark::DoNotOptimize(parsed);
+  }
+}
+
+/// minisupctl's side: rendering the table.
+void BM_RenderStatusTable(benchmark::State& state) {
+  auto parsed = minisup::control::decode_status_line(g_status_line);
+  if (!parsed) {
+    state.SkipWithError("cannot parse the captured status reply");
+    return;
+  }
+  for (auto _ : state) {
+    std::string table = minisup::control::render_status(parsed->reply.processes, false);
+    benchmark::DoNotOptimize(table);
+  }
+}
+
+/// The same line parsed into a nlohmann::json DOM, for scale.
+void BM_NlohmannParseOnly(benchmark::State& state) {
+  for (auto _ : state) {
+    auto value = nlohmann::json::parse(g_status_line);
+    benchmark::DoNotOptimize(value);
+  }
+}
+
+BENCHMARK(BM_EncodeStatusReply)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DecodeStatusLine)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RenderStatusTable)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NlohmannParseOnly)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int count = 1000;
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--programs" && i + 1 < argc) {
+      count = std::atoi(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  if (count <= 0) {
+    std::cerr << "bench_status_roundtrip: --programs must be positive\n";
+    return 2;
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(rest_argc, rest.data())) return 2;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    measure_with_daemon(count);
+  } catch (const std::exception& e) {
+    std::cerr << "bench_status_roundtrip: " << e.what() << '\n';
+    return 1;
+  }
+  std::cout << "(c) the pieces, in this process, on the captured reply\n";
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
