@@ -362,17 +362,21 @@ class Daemon {
     const auto t0 = Clock::now();
     if (::kill(pid_, SIGTERM) != 0) throw sys_error("kill minisupd");
     for (;;) {
-      int status = 0;
-      rusage usage{};
-      pid_t got = ::wait4(pid_, &status, WNOHANG, &usage);
-      if (got == pid_) {
+      // WNOWAIT: see the exit but leave the zombie, whose /proc entry still
+      // holds its CPU time (wait4's rusage would add its reaped children's).
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid_) {
         const double elapsed = ms_between(t0, Clock::now());
+        try {
+          shutdown_cpu_ms_ = process_cpu_ms(pid_) - cpu_before;
+        } catch (const std::exception&) {
+          shutdown_cpu_ms_ = -1;
+        }
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
         pid_ = -1;
         exit_status_ = status;
-        auto ms = [](const timeval& t) {
-          return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
-        };
-        shutdown_cpu_ms_ = ms(usage.ru_utime) + ms(usage.ru_stime) - cpu_before;
         return elapsed;
       }
       if (Clock::now() - t0 > limit) throw std::runtime_error("minisupd did not exit in time");
@@ -385,7 +389,7 @@ class Daemon {
   /// minisupd's wait status after terminate() (for its exit code).
   int exit_status() const { return exit_status_; }
   /// The CPU time minisupd used from terminate()'s SIGTERM to its exit, in
-  /// ms (its rusage at exit minus its schedstat before; about 0.1 ms apart).
+  /// ms (read from its zombie's /proc entry); -1 when unreadable.
   double shutdown_cpu_ms() const { return shutdown_cpu_ms_; }
 
  private:

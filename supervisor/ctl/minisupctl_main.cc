@@ -289,9 +289,20 @@ int follow_stream(Connection& connection, const Options& o, OnLine on_line) {
 
 int run(const Options& o, Connection& connection) {
   const control::Request request = build_request(o);
-  connection.send_line(control::encode_request(request));
+  std::string send_error;
+  try {
+    connection.send_line(control::encode_request(request));
+  } catch (const std::runtime_error& e) {
+    // minisupd may have refused us with an error line (too_many_clients)
+    // and closed: read it before reporting the broken write.
+    send_error = e.what();
+  }
 
   std::optional<std::string> first_line = read_line(connection, o, reply_timeout(o));
+  if (!first_line && !send_error.empty()) {
+    print_error(send_error);
+    return control::exit_code_unreachable(o.kind);
+  }
   if (first_line && o.kind == CommandKind::Status) {
     // The big one: decoded without a DOM (see decode_status_line).
     if (std::optional<control::StatusLine> status = control::decode_status_line(*first_line)) {

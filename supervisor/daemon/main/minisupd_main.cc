@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   config::LoadResult loaded = config::load_config(*file, config::process_environment());
-  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << '\n';
   if (!loaded.errors.empty() || !loaded.config) {
+    for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << '\n';
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << '\n';
     std::cerr << "minisupd: " << loaded.errors.size() << " error(s) in config; nothing started\n";
     return kExitUsage;
