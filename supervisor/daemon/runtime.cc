@@ -436,7 +436,7 @@ void Runtime::reload(const std::string& why) {
 void Runtime::reopen_logs() {
   spdlog::info("SIGUSR2: reopening log files");
   std::string error;
-  if (!logging::reopen_daemon_log(&error)) spdlog::error("reopen {}: {}", config_.supervisor.logfile, error);
+  if (!logging::reopen_daemon_log(&error)) spdlog::error("reopen the daemon log: {}", error);
   for (auto& [name, rt] : runtimes_) rt.output->reopen();
 }
 
