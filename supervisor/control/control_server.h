@@ -89,7 +89,8 @@ class ControlServer {
   };
 
   /// Creates the socket file at `socket` with permissions `mode` (e.g.
-  /// 0700), listens, and registers with `loop`. A stale socket file is
+  /// 0700), listens, and registers with `loop` (which must outlive the
+  /// server). Handlers must not throw. A stale socket file is
   /// replaced. Throws SocketInUseError when a live server answers on
   /// `socket`, std::runtime_error when `socket` exists and is not a socket,
   /// sys::SysError for failing system calls.
