@@ -34,9 +34,12 @@ sys::UniqueFd make_socket(const std::filesystem::path& path) {
   return sys::UniqueFd(fd);
 }
 
-/// Makes room at `path`: nothing there is fine; a socket nobody listens on
-/// (connect() refused: its minisupd died) is removed; a socket with a live
-/// listener is another minisupd.
+bool is_blank(std::string_view line) {
+  return line.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+}  // namespace
+
 void remove_stale_socket(const std::filesystem::path& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) < 0) {
@@ -59,12 +62,6 @@ void remove_stale_socket(const std::filesystem::path& path) {
   if (err != ECONNREFUSED) throw sys::SysError("connect", path.string(), err);
   if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw sys::SysError("unlink", path.string(), errno);
 }
-
-bool is_blank(std::string_view line) {
-  return line.find_first_not_of(" \t\r") == std::string_view::npos;
-}
-
-}  // namespace
 
 struct ControlServer::Client {
   ClientId id = 0;

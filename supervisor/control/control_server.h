@@ -56,6 +56,14 @@ class SocketInUseError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Makes room for a control socket at `path`: nothing there is fine; a
+/// socket nobody listens on (connect() refused: its minisupd died) is
+/// removed. Throws SocketInUseError when a live server answers there,
+/// std::runtime_error when `path` is not a socket, sys::SysError otherwise.
+/// The ControlServer constructor calls it; minisupd --daemon calls it before
+/// detaching so that the error still reaches the terminal.
+void remove_stale_socket(const std::filesystem::path& path);
+
 class ControlServer {
  public:
   /// Names one connection for the server's lifetime; never reused.

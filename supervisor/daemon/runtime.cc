@@ -53,9 +53,6 @@ Runtime::Runtime(config::Config config)
   // minisupd's death (PITFALLS 9). Children get default dispositions back.
   sys::ignore_signal(SIGPIPE);
   sys::ignore_signal(SIGXFSZ);
-  // Orphaned descendants of our children are handed to us, so that we reap
-  // them (and, as PID 1, the kernel hands us everything anyway).
-  sys::set_child_subreaper();
   // Timer slack defaults to 50 us and grows with load; deadlines such as
   // stopwaitsecs should fire as close to the instant as the kernel can.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -89,6 +86,10 @@ Runtime::~Runtime() {
 }
 
 int Runtime::run() {
+  // Orphaned descendants of our children are handed to us, so that we reap
+  // them (as PID 1 the kernel hands us everything anyway). Set here, not in
+  // the constructor: the flag is not inherited across --daemon's fork.
+  sys::set_child_subreaper();
   if (config_.supervisor.pidfile) {
     std::ofstream out(*config_.supervisor.pidfile, std::ios::trunc);
     out << getpid() << '\n';

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+
 #include "tests/integration/harness.h"
 
 namespace minisup::testing {
@@ -404,6 +406,109 @@ TEST(Daemon, PidfileWrittenInForegroundAndRemovedAtExit) {
   ASSERT_TRUE(eventually([&] { return !read_file(pidfile).empty(); }));
   EXPECT_EQ(read_pid(pidfile), d.pid());
   EXPECT_EQ(d.stop(), 0);
+  EXPECT_FALSE(fs::exists(pidfile));
+}
+
+/// Parent pid and state letter of a process, from /proc/PID/stat.
+std::pair<pid_t, char> parent_and_state(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return {0, '?'};
+  std::istringstream rest(stat.substr(close + 2));
+  char state = '?';
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return {ppid, state};
+}
+
+TEST(Pid1, ReapsEveryZombieAndShutsDownOnSigterm) {
+  // minisupd as PID 1 of a new pid namespace, as in a container.
+  Daemon d;
+  fs::path orphans = d.dir() / "orphans";
+  // Each run leaves an orphan behind that exits soon after: only PID 1 can
+  // reap it.
+  d.write_config(fmt::format(
+      "[program.spawner]\ncommand = [\"/bin/sh\", \"-c\", \"(sleep 0.05; echo x >> {}) & sleep 0.1\"]\n"
+      "startsecs = 0\nautorestart = true\n",
+      orphans.string()));
+  pid_t unshare = fork();
+  if (unshare == 0) {
+    int out = open((d.dir() / "minisupd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(out, 2);
+    execl("/usr/bin/unshare", "unshare", "--pid", "--fork", "--kill-child", MINISUPD_PATH, "-c",
+          d.config_path().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // The socket answers once minisupd (PID 1 inside) is up.
+  bool up = eventually([&] {
+    CommandResult r = d.ctl({"pid"});
+    return r.code == 0;
+  });
+  if (!up) {
+    kill(unshare, SIGKILL);
+    waitpid(unshare, nullptr, 0);
+    GTEST_SKIP() << "cannot create a pid namespace here: " << d.log();
+  }
+  EXPECT_EQ(d.ctl({"pid"}).out, "1\n");
+  // Find minisupd's pid as seen from here: the child of unshare.
+  pid_t daemon_pid = 0;
+  ASSERT_TRUE(eventually([&] {
+    std::string children =
+        read_file(fmt::format("/proc/{0}/task/{0}/children", unshare));
+    daemon_pid = children.empty() ? 0 : static_cast<pid_t>(std::stol(children));
+    return daemon_pid > 0;
+  }));
+  // Several orphans have come and gone.
+  ASSERT_TRUE(eventually([&] {
+    std::string s = read_file(orphans);
+    return std::count(s.begin(), s.end(), '\n') >= 5;
+  }));
+  // None of minisupd's children is a zombie for longer than a moment.
+  auto zombies = [&] {
+    int n = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      std::string name = entry.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto [ppid, state] = parent_and_state(static_cast<pid_t>(std::stol(name)));
+      if (ppid == daemon_pid && state == 'Z') ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return zombies() == 0; }, 2s));
+  // The orchestrator's SIGTERM is a graceful shutdown, even for PID 1.
+  kill(daemon_pid, SIGTERM);
+  int status = 0;
+  ASSERT_TRUE(eventually([&] { return waitpid(unshare, &status, WNOHANG) == unshare; }, 10s));
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << d.log();
+  EXPECT_THAT(d.log(), HasSubstr("graceful shutdown"));
+}
+
+TEST(Daemon, DetachesWithDaemonAndWritesThePidfile) {
+  Daemon d;
+  fs::path pidfile = d.dir() / "minisupd.pid";
+  d.write_config("[supervisor]\npidfile = \"minisupd.pid\"\nlogfile = \"minisupd.log\"\n"
+                 "[program.a]\n" + child_cmd("--after 60") + "startsecs = 0\n");
+  // The foreground process returns at once; the detached one serves.
+  CommandResult r = run_command({MINISUPD_PATH, "-c", d.config_path().string(), "--daemon"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(eventually([&] { return read_pid(pidfile) > 0; }));
+  pid_t daemon_pid = read_pid(pidfile);
+  // Whatever happens below, do not leave a detached daemon behind.
+  std::shared_ptr<void> reaper(nullptr, [daemon_pid](void*) {
+    if (process_alive(daemon_pid)) kill(daemon_pid, SIGKILL);
+  });
+  EXPECT_TRUE(process_alive(daemon_pid));
+  EXPECT_TRUE(eventually([&] { return d.ctl({"wait", "a", "--timeout", "5"}).code == 0; }));
+  EXPECT_EQ(d.ctl({"pid"}).out, std::to_string(daemon_pid) + "\n");
+  // A second one, also with --daemon, is refused before detaching.
+  CommandResult second = run_command({MINISUPD_PATH, "-c", d.config_path().string(), "--daemon"});
+  EXPECT_EQ(second.code, 1);
+  EXPECT_THAT(second.err, HasSubstr("another minisupd is running"));
+  CommandResult shutdown = d.ctl({"shutdown"});
+  EXPECT_EQ(shutdown.code, 0) << shutdown.err;
+  EXPECT_FALSE(process_alive(daemon_pid));
   EXPECT_FALSE(fs::exists(pidfile));
 }
 

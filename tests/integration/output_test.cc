@@ -13,7 +13,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -62,7 +65,8 @@ std::string pattern(std::size_t n) {
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++count;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++count;
   return count;
 }
 
@@ -94,7 +98,8 @@ std::vector<long> line_numbers(const std::string& text) {
   for (std::size_t i = 1; i < numbers.size(); ++i) {
     if (numbers[i] != numbers[0] + static_cast<long>(i)) {
       return ::testing::AssertionFailure()
-             << "line " << i << " is line" << numbers[i] << ", expected line" << numbers[0] + static_cast<long>(i);
+             << "line " << i << " is line" << numbers[i] << ", expected line"
+             << numbers[0] + static_cast<long>(i);
     }
   }
   return ::testing::AssertionSuccess();
@@ -155,7 +160,8 @@ class Background {
                   std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!condition(out_)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || eof_) return condition(out_);
       pollfd pfd{fd_, POLLIN, 0};
       if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -197,6 +203,12 @@ std::vector<std::string> ctl_argv(const Daemon& d, const std::vector<std::string
   return argv;
 }
 
+/// True when `text` ends with `suffix`.
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 /// Reads the backups `.max_backup` ... `.1` then the live file, oldest first.
 std::string concat_logs(const fs::path& live, int max_backup) {
   std::string all;
@@ -224,8 +236,10 @@ TEST(Output, AutoWritesOneFilePerStreamAndPerProcess) {
     fs::path out = logs / fmt::format("pool_{}-stdout.log", n);
     fs::path err = logs / fmt::format("pool_{}-stderr.log", n);
     std::string expected = fmt::format("MINISUP_PROCESS_NUM={}\n", n);
-    EXPECT_TRUE(eventually([&] { return read_file(out) == expected; })) << out << ": " << read_file(out);
-    EXPECT_TRUE(eventually([&] { return read_file(err) == "pool-err\n"; })) << err << ": " << read_file(err);
+    EXPECT_TRUE(eventually([&] { return read_file(out) == expected; }))
+        << out << ": " << read_file(out);
+    EXPECT_TRUE(eventually([&] { return read_file(err) == "pool-err\n"; }))
+        << err << ": " << read_file(err);
   }
   EXPECT_FALSE(fs::exists(logs / "pool-stdout.log"));
   EXPECT_EQ(d.stop(), 0);
@@ -239,8 +253,10 @@ TEST(Output, ExplicitPathIsRelativeToTheConfigAndCreatedWithParents) {
   d.start();
   const fs::path out = d.dir() / "var/deep/web.out";
   const fs::path err = d.dir() / "var/deeper/still/web.err";
-  EXPECT_TRUE(eventually([&] { return read_file(out) == "to-out\n"; })) << read_file(out) << d.log();
-  EXPECT_TRUE(eventually([&] { return read_file(err) == "to-err\n"; })) << read_file(err) << d.log();
+  EXPECT_TRUE(eventually([&] { return read_file(out) == "to-out\n"; }))
+      << read_file(out) << d.log();
+  EXPECT_TRUE(eventually([&] { return read_file(err) == "to-err\n"; }))
+      << read_file(err) << d.log();
   // 0640 before the umask minisupd inherited from us.
   const mode_t expected = 0640 & ~current_umask();
   EXPECT_EQ(permissions(out), expected) << std::oct << permissions(out);
@@ -274,7 +290,8 @@ TEST(Output, RedirectStderrPutsBothStreamsInTheStdoutLog) {
   d.start();
   const fs::path out = d.dir() / "logs/merged-stdout.log";
   // One pipe for both streams: the order of the writes is kept.
-  EXPECT_TRUE(eventually([&] { return read_file(out) == "out1\nerr1\nout2\nerr2\n"; })) << read_file(out);
+  EXPECT_TRUE(eventually([&] { return read_file(out) == "out1\nerr1\nout2\nerr2\n"; }))
+      << read_file(out);
   EXPECT_FALSE(fs::exists(d.dir() / "logs/merged-stderr.log"));
   EXPECT_EQ(d.stop(), 0);
 }
@@ -290,7 +307,8 @@ TEST(Console, LinesArePrefixedAndPaddedToTheLongestName) {
   d.start();
   ASSERT_TRUE(eventually([&] {
     std::string c = d.console();
-    return c.find("a        | out2\n") != std::string::npos && c.find("longname | hello\n") != std::string::npos &&
+    return c.find("a        | out2\n") != std::string::npos &&
+           c.find("longname | hello\n") != std::string::npos &&
            c.find("a        ! err1\n") != std::string::npos;
   })) << d.console();
   std::string console = d.console();
@@ -315,8 +333,9 @@ TEST(Console, PartialLineComesOutWholeAndIsFlushedAtEof) {
   EXPECT_TRUE(eventually([&] { return d.console().find("part | abcdef\n") != std::string::npos; }))
       << d.console();
   // The unterminated last line of a stream comes out when the pipe closes.
-  EXPECT_TRUE(eventually([&] { return d.console().find("eof  | no-newline\n") != std::string::npos; }))
-      << d.console();
+  EXPECT_TRUE(eventually([&] {
+    return d.console().find("eof  | no-newline\n") != std::string::npos;
+  })) << d.console();
   std::string console = d.console();
   EXPECT_THAT(console, Not(HasSubstr("| abc\n")));
   EXPECT_THAT(console, Not(HasSubstr("| def\n")));
@@ -339,7 +358,8 @@ TEST(Rotation, KeepsExactlyTheBackupsAndTheNewestBytes) {
   // 50 KB: 6 MB needs at least 6 files, so with 3 backups the oldest bytes
   // must have been dropped.
   constexpr std::size_t kTotal = 6000000;
-  Daemon d("[program.writer]\n" + child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
+  Daemon d("[program.writer]\n" +
+           child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
            "startsecs = 0\nautorestart = false\n"
            "stdout_logfile_maxbytes = \"50KB\"\nstdout_logfile_backups = 3\n");
   d.start();
@@ -347,10 +367,9 @@ TEST(Rotation, KeepsExactlyTheBackupsAndTheNewestBytes) {
   const std::string expected = pattern(kTotal);
   const std::string last_bytes = expected.substr(kTotal - 100);
   // The last bytes land in the live file last; nothing is rotated after.
-  ASSERT_TRUE(eventually([&] {
-    std::string text = read_file(live);
-    return text.size() >= last_bytes.size() && text.compare(text.size() - last_bytes.size(), last_bytes.size(), last_bytes) == 0;
-  })) << "live file: " << read_file(live).size() << " bytes\n" << d.log();
+  ASSERT_TRUE(eventually([&] { return ends_with(read_file(live), last_bytes); }))
+      << "live file: " << read_file(live).size() << " bytes\n"
+      << d.log();
   ASSERT_TRUE(d.wait_state("writer", "EXITED")) << d.log();
   for (int i = 1; i <= 3; ++i) {
     fs::path backup = live.string() + "." + std::to_string(i);
@@ -373,17 +392,15 @@ TEST(Rotation, EnoughBackupsKeepEveryByteExactlyOnce) {
   // would not have rotated): 300000 bytes fit in at most 11 files, the live
   // one and 10 backups, whatever the read sizes.
   constexpr std::size_t kTotal = 300000;
-  Daemon d("[program.writer]\n" + child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
+  Daemon d("[program.writer]\n" +
+           child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
            "startsecs = 0\nautorestart = false\n"
            "stdout_logfile_maxbytes = 50000\nstdout_logfile_backups = 10\n");
   d.start();
   const fs::path live = d.dir() / "logs/writer-stdout.log";
   const std::string expected = pattern(kTotal);
   const std::string last_bytes = expected.substr(kTotal - 100);
-  ASSERT_TRUE(eventually([&] {
-    std::string text = read_file(live);
-    return text.size() >= last_bytes.size() && text.compare(text.size() - last_bytes.size(), last_bytes.size(), last_bytes) == 0;
-  })) << d.log();
+  ASSERT_TRUE(eventually([&] { return ends_with(read_file(live), last_bytes); })) << d.log();
   ASSERT_TRUE(d.wait_state("writer", "EXITED")) << d.log();
   EXPECT_TRUE(fs::exists(live.string() + ".1")) << "300000 bytes with maxbytes 50000 never rotated";
   EXPECT_FALSE(fs::exists(live.string() + ".11"));
@@ -400,17 +417,15 @@ TEST(Rotation, NoFileGrowsPastMaxbytesAndNoByteIsLost) {
   // and at most 11 (two consecutive files hold more than 1 MiB together).
   constexpr std::size_t kTotal = 6000000;
   constexpr std::uintmax_t kMax = 1024 * 1024;
-  Daemon d("[program.writer]\n" + child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
+  Daemon d("[program.writer]\n" +
+           child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
            "startsecs = 0\nautorestart = false\n"
            "stdout_logfile_maxbytes = \"1MB\"\nstdout_logfile_backups = 20\n");
   d.start();
   const fs::path live = d.dir() / "logs/writer-stdout.log";
   const std::string expected = pattern(kTotal);
   const std::string last_bytes = expected.substr(kTotal - 100);
-  ASSERT_TRUE(eventually([&] {
-    std::string text = read_file(live);
-    return text.size() >= last_bytes.size() && text.compare(text.size() - last_bytes.size(), last_bytes.size(), last_bytes) == 0;
-  })) << d.log();
+  ASSERT_TRUE(eventually([&] { return ends_with(read_file(live), last_bytes); })) << d.log();
   ASSERT_TRUE(d.wait_state("writer", "EXITED")) << d.log();
   int backups = 0;
   while (fs::exists(live.string() + "." + std::to_string(backups + 1))) ++backups;
@@ -431,17 +446,15 @@ TEST(Rotation, NoFileGrowsPastMaxbytesAndNoByteIsLost) {
 TEST(Rotation, ZeroBackupsTruncatesTheLiveFile) {
   // More than a pipe holds: at least 3 reads, so at least one truncation.
   constexpr std::size_t kTotal = 3000000;
-  Daemon d("[program.writer]\n" + child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
+  Daemon d("[program.writer]\n" +
+           child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
            "startsecs = 0\nautorestart = false\n"
            "stdout_logfile_maxbytes = 50000\nstdout_logfile_backups = 0\n");
   d.start();
   const fs::path live = d.dir() / "logs/writer-stdout.log";
   const std::string expected = pattern(kTotal);
   const std::string last_bytes = expected.substr(kTotal - 100);
-  ASSERT_TRUE(eventually([&] {
-    std::string text = read_file(live);
-    return text.size() >= last_bytes.size() && text.compare(text.size() - last_bytes.size(), last_bytes.size(), last_bytes) == 0;
-  })) << d.log();
+  ASSERT_TRUE(eventually([&] { return ends_with(read_file(live), last_bytes); })) << d.log();
   ASSERT_TRUE(d.wait_state("writer", "EXITED")) << d.log();
   EXPECT_FALSE(fs::exists(live.string() + ".1"));
   std::string text = read_file(live);
@@ -462,7 +475,8 @@ TEST(Rotation, Sigusr2ReopensTheLogAfterAnExternalRename) {
   fs::rename(live, moved);  // what logrotate does, then it signals
   d.signal(SIGUSR2);
   ASSERT_TRUE(eventually([&] { return line_count(read_file(live)) >= 2; }))
-      << "nothing written at the original path after SIGUSR2\n" << d.log();
+      << "nothing written at the original path after SIGUSR2\n"
+      << d.log();
   EXPECT_THAT(d.log(), HasSubstr("SIGUSR2"));
   // The renamed file is not written any more.
   const std::string old_text = read_file(moved);
@@ -488,11 +502,13 @@ std::string fifteen_prints() {
 }
 
 TEST(Tail, ShowsTheLastTenLinesByDefaultOrN) {
-  Daemon d("[program.talker]\n" + child_cmd(fifteen_prints() + "--stderr e1 --stderr e2 --after 60") +
-           "startsecs = 0\n");
+  Daemon d("[program.talker]\n" +
+           child_cmd(fifteen_prints() + "--stderr e1 --stderr e2 --after 60") + "startsecs = 0\n");
   d.start();
-  ASSERT_TRUE(eventually([&] { return line_count(read_file(d.dir() / "logs/talker-stdout.log")) == 15; }));
-  ASSERT_TRUE(eventually([&] { return line_count(read_file(d.dir() / "logs/talker-stderr.log")) == 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return line_count(read_file(d.dir() / "logs/talker-stdout.log")) == 15; }));
+  ASSERT_TRUE(
+      eventually([&] { return line_count(read_file(d.dir() / "logs/talker-stderr.log")) == 2; }));
 
   CommandResult r = d.ctl({"tail", "talker"});
   EXPECT_EQ(r.code, 0) << r.err;
@@ -589,10 +605,11 @@ TEST(Output, UnwritableLogPathIsReportedOnceAndTheProgramRuns) {
   Daemon d;
   write_file(d.dir() / "blocker", "a regular file, not a directory\n");
   const fs::path counter = d.dir() / "count";
-  d.write_config("[program.blocked]\n" +
-                 sh_cmd(fmt::format("i=0; while :; do echo line$i; i=$((i+1)); echo $i > {}; sleep 0.02; done",
-                                    counter.string())) +
-                 "startsecs = 0.1\nstopasgroup = true\nstdout_logfile = \"blocker/out.log\"\n");
+  d.write_config(
+      "[program.blocked]\n" +
+      sh_cmd(fmt::format("i=0; while :; do echo line$i; i=$((i+1)); echo $i > {}; sleep 0.02; done",
+                         counter.string())) +
+      "startsecs = 0.1\nstopasgroup = true\nstdout_logfile = \"blocker/out.log\"\n");
   d.start();
   ASSERT_TRUE(d.wait_state("blocked", "RUNNING")) << d.log();
   auto printed = [&] {
@@ -650,7 +667,8 @@ TEST(Output, ChildClosingItsOutputStillRunsAndStopsNormally) {
 
 TEST(Output, ChattyChildIsNotBlockedAndEveryByteIsLogged) {
   constexpr std::size_t kTotal = 5000000;
-  Daemon d("[program.chatty]\n" + child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
+  Daemon d("[program.chatty]\n" +
+           child_cmd("--write-bytes " + std::to_string(kTotal) + " --exit 0") +
            "startsecs = 0\nautorestart = false\n");
   auto before = std::chrono::steady_clock::now();
   d.start();

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "supervisor/config/load_config.h"
+#include "supervisor/control/control_server.h"
 #include "supervisor/daemon/runtime.h"
 
 namespace {
@@ -96,7 +97,13 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   try {
-    if (detach) daemonize();
+    if (detach) {
+      // Refuse a live socket while the error can still reach the terminal.
+      // The runtime is built after the fork: a signalfd watched by epoll
+      // keeps reporting the signals of the process that created it.
+      control::remove_stale_socket(loaded.config->supervisor.socket);
+      daemonize();
+    }
     daemon::Runtime runtime(std::move(*loaded.config));
     return runtime.run();
   } catch (const std::exception& e) {
