@@ -224,6 +224,9 @@ core::Event Runtime::spawn(const core::ManagedProcess& process) {
   request.envp = child_environment(process);
   if (pc.directory) request.directory = pc.directory->string();
   request.umask = program.umask;
+  // Should minisupd be killed outright, its children get their stop signal
+  // rather than living on unsupervised next to a restarted minisupd's.
+  request.death_signal = program.stopsignal;
   if (program.user) {
     auto user = sys::resolve_user(*program.user);
     if (auto* error = std::get_if<std::string>(&user)) return core::SpawnFailed{*error};

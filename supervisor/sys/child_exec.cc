@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ const char* const kChildStepNames[kChildStepCount] = {
     "setgroups",    // kStepSetgroups
     "setgid",       // kStepSetgid
     "setuid",       // kStepSetuid
+    "prctl",        // kStepDeathSignal
     "chdir",        // kStepChdir
     "close_range",  // kStepCloseFds
     "sigprocmask",  // kStepSigmask
@@ -89,6 +91,15 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
       fail(plan, kStepSetgroups, errno);
     if (::syscall(SYS_setgid, plan.gid) != 0) fail(plan, kStepSetgid, errno);
     if (::syscall(SYS_setuid, plan.uid) != 0) fail(plan, kStepSetuid, errno);
+  }
+
+  // If minisupd is killed outright (SIGKILL, OOM), its children must not
+  // live on unsupervised, to be duplicated by the next minisupd
+  // (PITFALLS 4). Set after the user switch, which clears it. If minisupd
+  // died before this point we are already orphaned: give up.
+  if (plan.death_signal != 0) {
+    if (::prctl(PR_SET_PDEATHSIG, plan.death_signal, 0, 0, 0) != 0) fail(plan, kStepDeathSignal, errno);
+    if (::getppid() != plan.parent_pid) fail(plan, kStepDeathSignal, ESRCH);
   }
 
   // After the user switch, as supervisord does: the directory must be

@@ -25,6 +25,7 @@ enum ChildStep : int {
   kStepSetgroups,  ///< setgroups(user's supplementary groups)
   kStepSetgid,     ///< setgid(user's gid)
   kStepSetuid,     ///< setuid(user's uid)
+  kStepDeathSignal,  ///< prctl(PR_SET_PDEATHSIG, death_signal)
   kStepChdir,      ///< chdir(directory)
   kStepCloseFds,   ///< close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)
   kStepSigmask,    ///< sigprocmask(SIG_SETMASK, empty)
@@ -60,6 +61,8 @@ struct ChildPlan {
   gid_t gid;
   const gid_t* groups;
   std::size_t group_count;
+  int death_signal;               ///< 0 = none
+  pid_t parent_pid;               ///< minisupd's pid, to detect its death before prctl
 };
 
 /// The child's entry point for clone(): `arg` is a const ChildPlan*. Never

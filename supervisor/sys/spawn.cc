@@ -232,6 +232,8 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   plan.directory = request.directory ? request.directory->c_str() : nullptr;
   plan.set_umask = request.umask.has_value();
   plan.umask = request.umask.value_or(0);
+  plan.death_signal = request.death_signal;
+  plan.parent_pid = ::getpid();
   if (request.user) {
     // Not root and already this user (resolve_user allowed it): no switch.
     // Otherwise try, and let the kernel say no (`setuid 1000: ...`).

@@ -69,6 +69,10 @@ struct SpawnRequest {
   /// the same descriptor. -1 = /dev/null. stdin is always /dev/null.
   int stdout_fd = -1;
   int stderr_fd = -1;
+  /// Signal the child gets when minisupd dies without stopping it
+  /// (PR_SET_PDEATHSIG; reaches only the child, not its descendants);
+  /// 0 = none.
+  int death_signal = 0;
 };
 
 /// A child that exec'ed successfully. Its pid is also its process group id.

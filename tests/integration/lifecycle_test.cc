@@ -485,6 +485,22 @@ TEST(Pid1, ReapsEveryZombieAndShutsDownOnSigterm) {
   EXPECT_THAT(d.log(), HasSubstr("graceful shutdown"));
 }
 
+TEST(Daemon, ChildrenGetTheirStopSignalWhenMinisupdIsKilled) {
+  // PITFALLS 4: a SIGKILLed supervisor must not leave children running,
+  // to be duplicated by the next one.
+  Daemon d;
+  fs::path pidfile = d.dir() / "child.pid";
+  d.write_config("[program.orphan]\n" + child_cmd("--pidfile " + pidfile.string()) +
+                 "startsecs = 0\n");
+  d.start();
+  ASSERT_TRUE(eventually([&] { return read_pid(pidfile) > 0; }));
+  pid_t child = read_pid(pidfile);
+  ASSERT_TRUE(process_alive(child));
+  d.signal(SIGKILL);
+  EXPECT_EQ(d.wait_exit(), 128 + SIGKILL);
+  EXPECT_TRUE(eventually([&] { return !process_alive(child); }, 5s));
+}
+
 TEST(Daemon, DetachesWithDaemonAndWritesThePidfile) {
   Daemon d;
   fs::path pidfile = d.dir() / "minisupd.pid";
