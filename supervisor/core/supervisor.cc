@@ -316,8 +316,11 @@ void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
 void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out) {
   // BACKOFF counts as stopping at once, whatever its level.
   std::optional<int> level;  // the highest priority still STARTING/RUNNING/STOPPING
+  // order_ holds const views of the processes_ we own (and may change):
+  // casting the const away is cheaper than a lookup by name per process,
+  // which made a 1,000-process shutdown O(N^2 log N).
   for (const ManagedProcess* view : order_) {
-    ManagedProcess& process = *find_mutable(view->name());
+    ManagedProcess& process = const_cast<ManagedProcess&>(*view);
     const ProcessState state = process.machine_.state();
     if (state == ProcessState::Backoff) {
       feed(process, StopRequest{}, now, out);
@@ -333,7 +336,7 @@ void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out
     if (view->priority() != *level) continue;
     const ProcessState state = view->machine().state();
     if (state == ProcessState::Starting || state == ProcessState::Running) {
-      feed(*find_mutable(view->name()), StopRequest{}, now, out);
+      feed(const_cast<ManagedProcess&>(*view), StopRequest{}, now, out);
     }
   }
 }

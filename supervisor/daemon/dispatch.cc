@@ -244,7 +244,7 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   info.state = std::string(core::to_string(machine.state()));
   info.pid = machine.pid();
   if (machine.started_at() != TimePoint{}) info.started_at = to_unix(to_wall(machine.started_at()));
-  if (info.pid > 0 && machine.state() == ProcessState::Running) {
+  if (info.pid > 0) {  // STARTING and STOPPING too: time since the spawn
     info.uptime = to_seconds(now - machine.started_at());
   }
   if (const auto& exit = machine.last_exit()) {
@@ -379,7 +379,9 @@ bool Runtime::try_answer(Waiter& waiter) {
         const core::ManagedProcess* process = supervisor_->find(name);
         control::StopResult result;
         result.name = name;
-        if (!process) {
+        // A process a reload replaced or removed has stopped; its name may
+        // already stand for the new definition's process.
+        if (!process || waiter.removed.count(name)) {
           result.result = control::StopOutcome::Stopped;
           reply.results.push_back(result);
           continue;
@@ -403,6 +405,27 @@ bool Runtime::try_answer(Waiter& waiter) {
         reply.results.push_back(result);
       }
       server_->send(waiter.client, control::encode_reply(waiter.id, reply));
+      return true;
+    }
+    case Kind::Update: {
+      for (const auto& name : waiter.changes.removed) {
+        if (supervisor_->resolve_names({name}).ok()) return false;  // still stopping
+      }
+      for (const auto* list : {&waiter.changes.added, &waiter.changes.changed}) {
+        for (const auto& name : *list) {
+          core::NameResolution resolution = supervisor_->resolve_names({name});
+          if (!resolution.ok()) return false;  // being replaced
+          for (const auto& process_name : resolution.processes) {
+            const core::ManagedProcess* process = supervisor_->find(process_name);
+            ProcessState state = process->machine().state();
+            if (process->is_leaving() || state == ProcessState::Starting ||
+                state == ProcessState::Backoff || state == ProcessState::Stopping) {
+              return false;
+            }
+          }
+        }
+      }
+      server_->send(waiter.client, control::encode_reply(waiter.id, waiter.changes));
       return true;
     }
     case Kind::Wait: {
@@ -545,9 +568,13 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
                                                 "minisupd is shutting down"));
     return;
   }
-  server_->send(client, control::encode_reply(id, control::ConfigChanges{result->added, result->changed,
-                                                                        result->removed}));
+  // Answered once the changes are done (removed programs stopped, changed
+  // ones restarted), like stop: the script that runs `update` can go on.
+  Waiter waiter = make_waiter(Waiter::Kind::Update, client, id, {});
+  waiter.changes = control::ConfigChanges{result->added, result->changed, result->removed};
+  add_waiter(std::move(waiter));
   execute(std::move(result->actions));
+  check_waiters();
 }
 
 }  // namespace minisup::daemon

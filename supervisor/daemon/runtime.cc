@@ -193,6 +193,7 @@ void Runtime::perform(const core::ProcessAction& action, std::deque<core::Proces
             for (auto& [kind, timer] : it->second.deadlines) loop_.cancel_timer(timer);
             runtimes_.erase(it);
           }
+          for (Waiter& waiter : waiters_) waiter.removed.insert(name);
         }
       },
       action.action);

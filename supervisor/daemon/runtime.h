@@ -75,7 +75,7 @@ class Runtime {
 
   /// A request answered later: start/stop/restart/wait.
   struct Waiter {
-    enum class Kind { Start, Stop, Restart, Wait };
+    enum class Kind { Start, Stop, Restart, Wait, Update };
     Kind kind = Kind::Start;
     ClientId client = 0;
     nlohmann::json id;
@@ -89,6 +89,12 @@ class Runtime {
     std::map<std::string, bool> needed_sigkill;
     /// Stop: processes that were not running when asked.
     std::set<std::string> not_running;
+    /// Update: what changed; answered once removed programs are gone and
+    /// added/changed ones have settled (RUNNING, or failed, or not started).
+    control::ConfigChanges changes;
+    /// Processes a reload replaced or removed since the request (a name
+    /// may already stand for a new process).
+    std::set<std::string> removed;
   };
 
  private:

@@ -766,10 +766,16 @@ OutputPipes ProcessOutput::create_pipes() const {
   // the read end is non-blocking, the child's end blocking as programs
   // expect. The child gets its end by dup2 onto fd 1/2.
   OutputPipes pipes;
-  sys::Pipe out = sys::make_pipe();
-  pipes.stdout_read = std::move(out.read);
-  pipes.stdout_write = std::move(out.write);
-  if (!redirect_stderr_) {
+  pipes.redirect_stderr = redirect_stderr_;
+  auto discards = [](const std::shared_ptr<OutputSink>& sink) {
+    return dynamic_cast<const NullSink*>(sink.get()) != nullptr;
+  };
+  if (!discards(stdout_)) {
+    sys::Pipe out = sys::make_pipe();
+    pipes.stdout_read = std::move(out.read);
+    pipes.stdout_write = std::move(out.write);
+  }
+  if (!redirect_stderr_ && !discards(stderr_)) {
     sys::Pipe err = sys::make_pipe();
     pipes.stderr_read = std::move(err.read);
     pipes.stderr_write = std::move(err.write);

@@ -423,17 +423,21 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
 /// child_stderr() as fd 2 (the same pipe when redirect_stderr). Every end
 /// is O_CLOEXEC; the parent closes the write ends after the fork (done by
 /// ProcessOutput::start_capture, or by destroying this object).
+/// A stream whose sink is NONE gets no pipe at all: the child writes to
+/// /dev/null (-1 below), which costs no descriptors and no wakeups.
 struct OutputPipes {
-  sys::UniqueFd stdout_read;
-  sys::UniqueFd stdout_write;
-  sys::UniqueFd stderr_read;   ///< empty with redirect_stderr
-  sys::UniqueFd stderr_write;  ///< empty with redirect_stderr
+  sys::UniqueFd stdout_read;   ///< empty when stdout is NONE
+  sys::UniqueFd stdout_write;  ///< empty when stdout is NONE
+  sys::UniqueFd stderr_read;   ///< empty with redirect_stderr, or stderr NONE
+  sys::UniqueFd stderr_write;  ///< empty with redirect_stderr, or stderr NONE
+  bool redirect_stderr = false;
 
-  /// The descriptor to install as the child's fd 1.
-  int child_stdout() const noexcept { return stdout_write.get(); }
-  /// The descriptor to install as the child's fd 2.
+  /// The descriptor to install as the child's fd 1 (-1: /dev/null).
+  int child_stdout() const noexcept { return stdout_write ? stdout_write.get() : -1; }
+  /// The descriptor to install as the child's fd 2 (-1: /dev/null).
   int child_stderr() const noexcept {
-    return stderr_write ? stderr_write.get() : stdout_write.get();
+    if (redirect_stderr) return child_stdout();
+    return stderr_write ? stderr_write.get() : -1;
   }
 };
 

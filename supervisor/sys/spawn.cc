@@ -123,16 +123,16 @@ class ChildStack {
   bool ok() const { return base_ != nullptr; }
   /// The stack grows down: clone wants its highest address.
   void* top() const { return base_ + kChildStackSize; }
-
- private:
   /// ASan builds: the child's frames end in _exit, never unwinding, so
   /// their redzones would stay poisoned in the shared shadow memory and hit
   /// whoever maps this address next. Clear them before and after use.
   void unpoison() {
 #if defined(__SANITIZE_ADDRESS__)
-    ASAN_UNPOISON_MEMORY_REGION(base_, kChildStackSize);
+    if (base_ != nullptr) ASAN_UNPOISON_MEMORY_REGION(base_, kChildStackSize);
 #endif
   }
+
+ private:
 
   char* base_ = nullptr;
 };
@@ -206,7 +206,9 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
   exec_paths.push_back(nullptr);
 
-  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  // Opened once and kept: a spawn storm should not pay an open() each.
+  static UniqueFd dev_null;
+  if (!dev_null) dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return failure("open", "/dev/null", errno);
   int status_fds[2];
   if (::pipe2(status_fds, O_CLOEXEC) != 0) return failure("pipe2", "", errno);
@@ -244,8 +246,11 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     plan.group_count = request.user->groups.size();
   }
 
-  ChildStack stack;
+  // One stack serves every spawn (minisupd is single-threaded and the
+  // child is done with it when clone returns); mapped on first use.
+  static ChildStack stack;
   if (!stack.ok()) return failure("mmap", "child stack", errno);
+  stack.unpoison();
 
   int pidfd = -1;
   pid_t pid;
