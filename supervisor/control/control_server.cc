@@ -74,6 +74,7 @@ struct ControlServer::Client {
   std::size_t out_start = 0;  ///< out[0, out_start) was written already
   bool reading = true;        ///< false after EOF or close_after_flush
   bool closing = false;       ///< close_after_flush was called
+  bool held_until_exit = false;  ///< hold_until_exit was called
   std::uint32_t interest = EPOLLIN;  ///< events registered with the loop
 
   std::size_t pending_output() const { return out.size() - out_start; }
@@ -125,7 +126,12 @@ ControlServer::ControlServer(loop::EventLoop& loop, std::filesystem::path socket
 ControlServer::~ControlServer() {
   if (disconnect_timer_armed_) loop_.cancel_timer(disconnect_timer_);
   if (relisten_timer_ != 0) loop_.cancel_timer(relisten_timer_);
-  for (auto& [id, client] : clients_) loop_.remove_fd(client->fd.get());
+  for (auto& [id, client] : clients_) {
+    loop_.remove_fd(client->fd.get());
+    // The kernel closes it when we exit. (Its replies went out when they
+    // were sent: a shutdown reply is one short line.)
+    if (client->held_until_exit) (void)client->fd.release();
+  }
   clients_.clear();
   dropped_.clear();
   if (listening_) loop_.remove_fd(listen_fd_.get());
@@ -136,6 +142,11 @@ ControlServer::~ControlServer() {
   if (::lstat(socket_path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
     ::unlink(socket_path_.c_str());
   }
+}
+
+void ControlServer::hold_until_exit(ClientId client) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) it->second->held_until_exit = true;
 }
 
 void ControlServer::log(std::string_view message) {

@@ -120,6 +120,10 @@ class ControlServer {
   void send(ClientId client, std::string_view line);
   /// Stops reading from `client` and closes it once its output is flushed.
   void close_after_flush(ClientId client);
+  /// Keeps `client`'s connection open past the server's destruction: the
+  /// descriptor is left for the kernel to close when the process exits.
+  /// For `shutdown`, whose client waits for EOF as "minisupd has exited".
+  void hold_until_exit(ClientId client);
   /// True while `client` is connected (false once it was dropped, even
   /// before on_disconnect ran).
   bool connected(ClientId client) const;

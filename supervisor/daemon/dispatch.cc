@@ -71,7 +71,6 @@ void Runtime::on_client_disconnect(ClientId client) {
   }
   tail_followers_.erase(client);
   event_subscribers_.erase(client);
-  shutdown_clients_.erase(client);
 }
 
 std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const nlohmann::json& id,
@@ -218,7 +217,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           handle_reread(client, id, true);
         } else if constexpr (std::is_same_v<T, control::ShutdownCommand>) {
           server_->send(client, control::encode_reply(id, control::ShutdownReply{}));
-          shutdown_clients_.insert(client);
+          server_->hold_until_exit(client);
           begin_shutdown("minisupctl shutdown");
         } else if constexpr (std::is_same_v<T, control::VersionCommand>) {
           server_->send(client, control::encode_reply(id, control::VersionReply{}));

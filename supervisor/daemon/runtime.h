@@ -151,7 +151,6 @@ class Runtime {
   std::unique_ptr<control::ControlServer> server_;
   std::list<Waiter> waiters_;
   bool checking_waiters_ = false;
-  std::set<ClientId> shutdown_clients_;  ///< closed when minisupd exits
   control::EventHistory events_;
   std::map<ClientId, nlohmann::json> event_subscribers_;
   std::map<ClientId, std::unique_ptr<logging::TailFollower>> tail_followers_;
