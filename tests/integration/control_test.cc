@@ -748,7 +748,16 @@ TEST(CtlShutdown, ReturnsOnlyOnceMinisupdHasExited) {
   // Checked at once: "shutdown waits until minisupd has exited" means the
   // daemon is gone (a zombie at most) when the command returns, so minisupd
   // must not close the requester's connection before its process exits.
-  bool daemon_alive = process_alive(daemon_pid);
+  // A process in the kernel's exit path has closed all its descriptors
+  // (that is how the client saw EOF) a moment before it turns into a
+  // zombie: count it as gone once it holds no descriptor at all. Before
+  // that, minisupd always holds some (epoll, signalfd, its log...).
+  auto holds_descriptors = [](pid_t pid) {
+    std::error_code ec;
+    fs::directory_iterator it(fs::path("/proc") / std::to_string(pid) / "fd", ec);
+    return !ec && it != fs::directory_iterator();
+  };
+  bool daemon_alive = process_alive(daemon_pid) && holds_descriptors(daemon_pid);
   bool worker_alive = process_alive(worker);
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_FALSE(daemon_alive) << "minisupctl shutdown returned while minisupd still ran";
