@@ -556,7 +556,7 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
     return;
   }
   if (!apply) {
-    config::ConfigDiff diff = config::diff_configs(config_, *loaded.config);
+    config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);
     server_->send(client, control::encode_reply(id, control::ConfigChanges{diff.added, diff.changed,
                                                                           diff.removed}));
     return;

@@ -75,6 +75,7 @@ Runtime::Runtime(config::Config config)
   console_->set_name_width(logging::console_name_width(config_.programs));
   supervisor_ = std::make_unique<core::Supervisor>(config_);
   for (const core::ManagedProcess* process : supervisor_->processes()) setup_process(*process);
+  drop_program_copies();
 }
 
 Runtime::~Runtime() {
@@ -100,9 +101,9 @@ int Runtime::run() {
       pidfile_written_ = true;
     }
   }
-  spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} program(s)",
+  spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
                MINISUP_VERSION, getpid(), config_.file.string(),
-               config_.supervisor.socket.string(), config_.programs.size());
+               config_.supervisor.socket.string(), supervisor_->processes().size());
   execute(supervisor_->start_autostart(loop_.now()));
   if (!supervisor_->shutting_down() || !supervisor_->shutdown_complete()) loop_.run();
 
@@ -427,7 +428,26 @@ std::optional<core::ReloadResult> Runtime::apply_new_config(config::Config new_c
   config_ = std::move(new_config);
   logging::set_daemon_log_level(config_.supervisor.loglevel);
   console_->set_name_width(logging::console_name_width(config_.programs));
+  drop_program_copies();
   return result;
+}
+
+void Runtime::drop_program_copies() {
+  // The Supervisor keeps every definition in force; a second copy here
+  // would cost kilobytes per program (see current_config()).
+  config_.programs.clear();
+  config_.programs.shrink_to_fit();
+}
+
+config::Config Runtime::current_config() const {
+  config::Config current;
+  current.file = config_.file;
+  current.supervisor = config_.supervisor;
+  std::set<std::string> seen;
+  for (const core::ManagedProcess* process : supervisor_->processes()) {
+    if (seen.insert(process->program_name()).second) current.programs.push_back(process->program_config());
+  }
+  return current;
 }
 
 void Runtime::reload(const std::string& why) {

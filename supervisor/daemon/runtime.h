@@ -118,6 +118,11 @@ class Runtime {
   /// refused (shutdown in progress).
   std::optional<core::ReloadResult> apply_new_config(config::Config new_config,
                                                      const std::string& why);
+  /// Frees config_.programs once the Supervisor holds the definitions.
+  void drop_program_copies();
+  /// The configuration in force, rebuilt from the Supervisor's definitions
+  /// (for `reread`'s comparison).
+  config::Config current_config() const;
   /// SIGHUP: load_again + apply_new_config + execute.
   void reload(const std::string& why);
   void reopen_logs();
