@@ -206,9 +206,7 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   for (const std::string& c : candidates) exec_paths.push_back(c.c_str());
   exec_paths.push_back(nullptr);
 
-  // Opened once and kept: a spawn storm should not pay an open() each.
-  static UniqueFd dev_null;
-  if (!dev_null) dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  UniqueFd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return failure("open", "/dev/null", errno);
   int status_fds[2];
   if (::pipe2(status_fds, O_CLOEXEC) != 0) return failure("pipe2", "", errno);
