@@ -6,6 +6,8 @@
 // would cost the daemon milliseconds.
 #include "supervisor/control/protocol.h"
 
+#include "supervisor/config/value_parsers.h"
+
 #include <signal.h>
 #include <time.h>
 
@@ -469,22 +471,6 @@ constexpr std::array<std::string_view, 2> kSignalOutcomeNames = {"signalled", "n
 static_assert(std::variant_size_v<Command> == kCommandNames.size(),
               "every Command alternative needs a wire name, in CommandKind order");
 
-struct SignalEntry {
-  int number;
-  std::string_view name;  // without "SIG"
-};
-constexpr SignalEntry kSignals[] = {
-    {SIGHUP, "HUP"},   {SIGINT, "INT"},       {SIGQUIT, "QUIT"},     {SIGILL, "ILL"},
-    {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"},     {SIGBUS, "BUS"},       {SIGFPE, "FPE"},
-    {SIGKILL, "KILL"}, {SIGUSR1, "USR1"},     {SIGSEGV, "SEGV"},     {SIGUSR2, "USR2"},
-    {SIGPIPE, "PIPE"}, {SIGALRM, "ALRM"},     {SIGTERM, "TERM"},     {SIGSTKFLT, "STKFLT"},
-    {SIGCHLD, "CHLD"}, {SIGCONT, "CONT"},     {SIGSTOP, "STOP"},     {SIGTSTP, "TSTP"},
-    {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"},     {SIGURG, "URG"},       {SIGXCPU, "XCPU"},
-    {SIGXFSZ, "XFSZ"}, {SIGVTALRM, "VTALRM"}, {SIGPROF, "PROF"},     {SIGWINCH, "WINCH"},
-    {SIGIO, "IO"},     {SIGPWR, "PWR"},       {SIGSYS, "SYS"},       {SIGIOT, "IOT"},
-    {SIGPOLL, "POLL"}, {SIGCLD, "CLD"},
-};
-
 std::optional<int> parse_int(std::string_view text) {
   int n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -539,19 +525,14 @@ std::string_view to_string(RestartOutcome outcome) { return kRestartOutcomeNames
 std::string_view to_string(SignalOutcome outcome) { return kSignalOutcomeNames.at(static_cast<std::size_t>(outcome)); }
 
 std::optional<int> parse_signal(std::string_view text) {
-  if (auto n = parse_int(text)) {
-    if (*n >= 1 && *n <= SIGRTMAX) return n;
-    return std::nullopt;
-  }
+  // Names and numbers 1..64 as in the config (one table, config/); plus
+  // the real-time forms a client may send: RTMIN, RTMIN+n, RTMAX, RTMAX-n.
+  if (auto n = config::parse_signal(text)) return n;
   std::string upper;
   upper.reserve(text.size());
   for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   std::string_view name = upper;
   if (name.starts_with("SIG")) name.remove_prefix(3);
-  for (const auto& entry : kSignals) {
-    if (entry.name == name) return entry.number;
-  }
-  // Real-time signals: RTMIN, RTMIN+n, RTMAX, RTMAX-n.
   auto realtime = [&](std::string_view base, int value, int sign) -> std::optional<int> {
     if (!name.starts_with(base)) return std::nullopt;
     std::string_view rest = name.substr(base.size());
@@ -569,12 +550,9 @@ std::optional<int> parse_signal(std::string_view text) {
 }
 
 std::string signal_name(int signal) {
-  for (const auto& entry : kSignals) {
-    if (entry.number == signal) return fmt::format("SIG{}", entry.name);
-  }
   if (signal == SIGRTMIN) return "SIGRTMIN";
   if (signal > SIGRTMIN && signal <= SIGRTMAX) return fmt::format("SIGRTMIN+{}", signal - SIGRTMIN);
-  return fmt::format("SIG{}", signal);
+  return "SIG" + config::signal_name(signal);  // "SIGTERM", or "SIG200" for no name
 }
 
 std::optional<std::string> normalize_state_name(std::string_view text) {
