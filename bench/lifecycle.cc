@@ -19,6 +19,7 @@
 // same work, this process's own timer lateness) are printed next to them.
 // Every process started is stopped and every temporary directory removed,
 // also when a part fails.
+#include <fmt/format.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -30,8 +31,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "bench/minisupd_harness.h"
 
@@ -70,12 +69,12 @@ void print_table() {
     w2 = std::max(w2, r.target.size());
   }
   std::cout << '\n'
-            << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", "measurement", w0, "measured", w1, "target",
-                           w2, "verdict")
+            << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", "measurement", w0, "measured", w1,
+                           "target", w2, "verdict")
             << std::string(w0 + w1 + w2 + 14, '-') << '\n';
   for (const auto& r : g_rows) {
-    std::cout << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", r.what, w0, r.measured, w1, r.target, w2,
-                             r.verdict);
+    std::cout << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", r.what, w0, r.measured, w1, r.target,
+                             w2, r.verdict);
   }
 }
 
@@ -90,7 +89,8 @@ const char* const kSleepCommand = R"(["/bin/sleep", "3600"])";
 /// The [supervisor] table: socket, log and child logs inside `dir`.
 std::string supervisor_table(const TempDir& dir) {
   return fmt::format(
-      "[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\nchildlogdir = \"{}\"\n\n",
+      "[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\nchildlogdir = "
+      "\"{}\"\n\n",
       (dir / "minisup.sock").string(), (dir / "minisupd.log").string(), (dir / "logs").string());
 }
 
@@ -104,7 +104,8 @@ std::string programs(int count, const std::string& body) {
 /// The keys of a `sleep 3600` program; `logs` is "NONE" or "AUTO".
 std::string sleeper(bool autostart, const std::string& logs) {
   return fmt::format(
-      "command = {}\nstartsecs = 0\nautostart = {}\nstdout_logfile = \"{}\"\nstderr_logfile = \"{}\"\n",
+      "command = {}\nstartsecs = 0\nautostart = {}\nstdout_logfile = \"{}\"\nstderr_logfile = "
+      "\"{}\"\n",
       kSleepCommand, autostart ? "true" : "false", logs, logs);
 }
 
@@ -233,8 +234,8 @@ struct Memory {
   long rss = 0, hwm = 0, anon = 0, file = 0;
 
   static Memory of(pid_t pid) {
-    return {proc_status_value(pid, "VmRSS"), proc_status_value(pid, "VmHWM"), proc_status_value(pid, "RssAnon"),
-            proc_status_value(pid, "RssFile")};
+    return {proc_status_value(pid, "VmRSS"), proc_status_value(pid, "VmHWM"),
+            proc_status_value(pid, "RssAnon"), proc_status_value(pid, "RssFile")};
   }
 };
 
@@ -264,8 +265,8 @@ std::vector<double> field_of(const std::vector<Timing>& runs, double Timing::*fi
 /// next to it, as it hardly depends on the load.
 void bench_spawn(int count, bool with_memory) {
   constexpr int kReps = 3;
-  std::cout << fmt::format("a. spawning {} programs (`sleep 3600`, startsecs = 0), {} runs each\n", count,
-                           kReps);
+  std::cout << fmt::format("a. spawning {} programs (`sleep 3600`, startsecs = 0), {} runs each\n",
+                           count, kReps);
   Setup none(programs(count, sleeper(false, "NONE")));
   Setup with_logs(programs(count, sleeper(false, "AUTO")));
   struct Variant {
@@ -297,9 +298,10 @@ void bench_spawn(int count, bool with_memory) {
   const double big_shutdown_cpu = none.daemon->shutdown_cpu_ms();
 
   auto line = [&](const std::string& what, const std::vector<Timing>& runs) {
-    std::cout << fmt::format("   {:<28} wall median {:7.1f} ms (runs {}), CPU median {:6.1f} ms (runs {})\n", what,
-                             median(field_of(runs, &Timing::wall)), runs_text(runs, &Timing::wall),
-                             median(field_of(runs, &Timing::cpu)), runs_text(runs, &Timing::cpu));
+    std::cout << fmt::format(
+        "   {:<28} wall median {:7.1f} ms (runs {}), CPU median {:6.1f} ms (runs {})\n", what,
+        median(field_of(runs, &Timing::wall)), runs_text(runs, &Timing::wall),
+        median(field_of(runs, &Timing::cpu)), runs_text(runs, &Timing::cpu));
   };
   line("bare fork+execve loop", forks);
   line("bare posix_spawn loop", spawns);
@@ -310,11 +312,13 @@ void bench_spawn(int count, bool with_memory) {
   double cold_ms = 0;
   {
     TempDir dir;
-    write_file(dir / "minisup.toml", supervisor_table(dir) + programs(count, sleeper(true, "NONE")));
+    write_file(dir / "minisup.toml",
+               supervisor_table(dir) + programs(count, sleeper(true, "NONE")));
     Daemon daemon(dir / "minisup.toml", dir / "minisup.sock", dir / "minisupd.out");
     daemon.wait_all_running(120);
     cold_ms = ms_between(daemon.started(), Clock::now());
-    std::cout << fmt::format("   minisupd cold start (exec, load config, spawn all, NONE): {:.1f} ms\n", cold_ms);
+    std::cout << fmt::format(
+        "   minisupd cold start (exec, load config, spawn all, NONE): {:.1f} ms\n", cold_ms);
   }
 
   const double fork_wall = median(field_of(forks, &Timing::wall));
@@ -323,19 +327,23 @@ void bench_spawn(int count, bool with_memory) {
   add_row(fmt::format("a. bare posix_spawn loop x{}", count), ms_text(spawn_wall));
   for (const auto& variant : daemons) {
     const double wall = median(field_of(variant.runs, &Timing::wall));
-    add_row(fmt::format("a. minisupd start {} programs, logs {}", count, variant.name), ms_text(wall));
-    add_row(fmt::format("a.   / bare fork+execve (logs {})", variant.name), fmt::format("{:.2f}x", wall / fork_wall),
-            "<= 1.5x", wall / fork_wall <= 1.5);
-    add_row(fmt::format("a.   / bare posix_spawn (logs {})", variant.name), fmt::format("{:.2f}x", wall / spawn_wall));
+    add_row(fmt::format("a. minisupd start {} programs, logs {}", count, variant.name),
+            ms_text(wall));
+    add_row(fmt::format("a.   / bare fork+execve (logs {})", variant.name),
+            fmt::format("{:.2f}x", wall / fork_wall), "<= 1.5x", wall / fork_wall <= 1.5);
+    add_row(fmt::format("a.   / bare posix_spawn (logs {})", variant.name),
+            fmt::format("{:.2f}x", wall / spawn_wall));
   }
-  add_row("a. CPU: bare fork+execve / posix_spawn", fmt::format("{:.1f} / {:.1f} ms", median(field_of(forks, &Timing::cpu)),
-                                                              median(field_of(spawns, &Timing::cpu))));
+  add_row("a. CPU: bare fork+execve / posix_spawn",
+          fmt::format("{:.1f} / {:.1f} ms", median(field_of(forks, &Timing::cpu)),
+                      median(field_of(spawns, &Timing::cpu))));
   add_row("a. CPU: minisupd, logs NONE / AUTO",
           fmt::format("{:.0f} / {:.0f} ms", median(field_of(daemons[0].runs, &Timing::cpu)),
                       median(field_of(daemons[1].runs, &Timing::cpu))));
   add_row(fmt::format("a. cold start, {} autostart programs", count), ms_text(cold_ms));
-  std::cout << fmt::format("   shutdown with {} RUNNING (logs NONE): {:.1f} ms, minisupd's CPU {:.1f} ms\n", count,
-                           big_shutdown, big_shutdown_cpu);
+  std::cout << fmt::format(
+      "   shutdown with {} RUNNING (logs NONE): {:.1f} ms, minisupd's CPU {:.1f} ms\n", count,
+      big_shutdown, big_shutdown_cpu);
   add_row(fmt::format("e+. shutdown, {} programs, logs NONE", count),
           fmt::format("{:.1f} ms (CPU {:.1f})", big_shutdown, big_shutdown_cpu));
 
@@ -351,18 +359,20 @@ void bench_spawn(int count, bool with_memory) {
       one.daemon->wait_all_running();
       base = Memory::of(one.daemon->pid());
     }
-    std::cout << fmt::format("d. memory of minisupd with 1 program: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile {:.1f})\n",
-                             mb(base.rss), mb(base.anon), mb(base.file));
+    std::cout << fmt::format(
+        "d. memory of minisupd with 1 program: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile {:.1f})\n",
+        mb(base.rss), mb(base.anon), mb(base.file));
     add_row("d. VmRSS (RssAnon + RssFile), 1 program",
             fmt::format("{:.2f} MB ({:.2f} + {:.2f})", mb(base.rss), mb(base.anon), mb(base.file)));
     for (const auto& [logs, m] : memory) {
       std::cout << fmt::format(
-          "d. memory with {} programs RUNNING, logs {}: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile {:.1f}), VmHWM {:.1f} MB\n",
+          "d. memory with {} programs RUNNING, logs {}: VmRSS {:.1f} MB (RssAnon {:.1f}, RssFile "
+          "{:.1f}), VmHWM {:.1f} MB\n",
           count, logs, mb(m.rss), mb(m.anon), mb(m.file), mb(m.hwm));
-      add_row(fmt::format("d. VmRSS, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", mb(m.rss)), "< 6 MB",
-              mb(m.rss) < 6.0);
-      add_row(fmt::format("d. VmHWM, {} programs, logs {}", count, logs), fmt::format("{:.2f} MB", mb(m.hwm)), "< 6 MB",
-              mb(m.hwm) < 6.0);
+      add_row(fmt::format("d. VmRSS, {} programs, logs {}", count, logs),
+              fmt::format("{:.2f} MB", mb(m.rss)), "< 6 MB", mb(m.rss) < 6.0);
+      add_row(fmt::format("d. VmHWM, {} programs, logs {}", count, logs),
+              fmt::format("{:.2f} MB", mb(m.hwm)), "< 6 MB", mb(m.hwm) < 6.0);
       add_row(fmt::format("d.   RssAnon, logs {}", logs),
               fmt::format("{:.2f} MB ({:.1f} KB/program over 1)", mb(m.anon),
                           static_cast<double>(m.anon - base.anon) / (count > 1 ? count - 1 : 1)));
@@ -377,10 +387,12 @@ void bench_spawn(int count, bool with_memory) {
 /// Milliseconds since midnight of a daemon log line ("2026-11-21
 /// 06:18:08.455 info ..."); nullopt when the line has no such time.
 std::optional<double> log_line_ms(const std::string& line) {
-  if (line.size() < 23 || line[13] != ':' || line[16] != ':' || line[19] != '.') return std::nullopt;
+  if (line.size() < 23 || line[13] != ':' || line[16] != ':' || line[19] != '.')
+    return std::nullopt;
   try {
     return ((std::stod(line.substr(11, 2)) * 60 + std::stod(line.substr(14, 2))) * 60 +
-            std::stod(line.substr(17, 6))) * 1000.0;
+            std::stod(line.substr(17, 6))) *
+           1000.0;
   } catch (const std::exception&) {
     return std::nullopt;
   }
@@ -411,12 +423,15 @@ std::vector<double> sigkill_delays_from_log(const fs::path& file, double stop_wa
 void bench_escalation() {
   constexpr int kStops = 20;
   constexpr double kStopWait = 0.2;
-  std::cout << fmt::format("b. SIGKILL escalation: {} stops of a TERM-ignoring child, stopwaitsecs {}\n", kStops,
-                           kStopWait);
-  Setup setup(fmt::format(
-      "[program.stubborn]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' TERM; exec /bin/sleep 3600\"]\n"
-      "startsecs = 0\nautostart = false\nstopwaitsecs = {}\nstdout_logfile = \"NONE\"\nstderr_logfile = \"NONE\"\n",
-      kStopWait));
+  std::cout << fmt::format(
+      "b. SIGKILL escalation: {} stops of a TERM-ignoring child, stopwaitsecs {}\n", kStops,
+      kStopWait);
+  Setup setup(
+      fmt::format("[program.stubborn]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' TERM; exec "
+                  "/bin/sleep 3600\"]\n"
+                  "startsecs = 0\nautostart = false\nstopwaitsecs = {}\nstdout_logfile = "
+                  "\"NONE\"\nstderr_logfile = \"NONE\"\n",
+                  kStopWait));
   Daemon& daemon = *setup.daemon;
   Client client = daemon.connect();
   std::vector<double> errors, client_errors;
@@ -433,7 +448,8 @@ void bench_escalation() {
     json reply = client.request({{"cmd", "stop"}, {"names", {"stubborn"}}});
     const double round_trip = ms_between(t0, Clock::now());
     const json& result = reply.at("results").at(0);
-    if (!result.at("needed_sigkill").get<bool>()) throw std::runtime_error("stop did not need SIGKILL");
+    if (!result.at("needed_sigkill").get<bool>())
+      throw std::runtime_error("stop did not need SIGKILL");
     errors.push_back(result.at("stop_duration").get<double>() * 1000.0 - kStopWait * 1000.0);
     client_errors.push_back(round_trip - kStopWait * 1000.0);
   }
@@ -458,21 +474,29 @@ void bench_escalation() {
   // The timer alone, from minisupd's log (millisecond timestamps): the time
   // between its "sent SIGTERM" and "sent SIGKILL" lines, minus 0.2 s.
   std::vector<double> timer_errors = sigkill_delays_from_log(setup.dir / "minisupd.log", kStopWait);
-  std::cout << fmt::format("   stop_duration - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n", minimum(errors),
-                           median(errors), maximum(errors));
+  std::cout << fmt::format("   stop_duration - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
+                           minimum(errors), median(errors), maximum(errors));
   if (!timer_errors.empty()) {
-    std::cout << fmt::format("   log: SIGKILL line - SIGTERM line - 0.2 s (1 ms resolution): min {:.0f}  median {:.0f}  max {:.0f} ms ({} pairs)\n",
-                             minimum(timer_errors), median(timer_errors), maximum(timer_errors), timer_errors.size());
+    std::cout << fmt::format(
+        "   log: SIGKILL line - SIGTERM line - 0.2 s (1 ms resolution): min {:.0f}  median {:.0f}  "
+        "max {:.0f} ms ({} pairs)\n",
+        minimum(timer_errors), median(timer_errors), maximum(timer_errors), timer_errors.size());
   }
-  std::cout << fmt::format("   (control: this process waking from clock_nanosleep is late by min {:.2f}  median {:.2f}  max {:.2f} ms)\n",
-                           minimum(overshoot), median(overshoot), maximum(overshoot));
-  std::cout << fmt::format("   client round trip - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
-                           minimum(client_errors), median(client_errors), maximum(client_errors));
-  add_row("b. SIGKILL error (stop_duration-0.2s) median", ms_text(median(errors)), "<= 2 ms", median(errors) <= 2.0);
-  add_row("b. SIGKILL error max (min)", fmt::format("{:.2f} ms ({:.2f})", maximum(errors), minimum(errors)), "<= 2 ms",
+  std::cout << fmt::format(
+      "   (control: this process waking from clock_nanosleep is late by min {:.2f}  median {:.2f}  "
+      "max {:.2f} ms)\n",
+      minimum(overshoot), median(overshoot), maximum(overshoot));
+  std::cout << fmt::format(
+      "   client round trip - 0.2 s: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
+      minimum(client_errors), median(client_errors), maximum(client_errors));
+  add_row("b. SIGKILL error (stop_duration-0.2s) median", ms_text(median(errors)), "<= 2 ms",
+          median(errors) <= 2.0);
+  add_row("b. SIGKILL error max (min)",
+          fmt::format("{:.2f} ms ({:.2f})", maximum(errors), minimum(errors)), "<= 2 ms",
           maximum(errors) <= 2.0);
   if (!timer_errors.empty()) {
-    add_row("b. log: SIGKILL line - SIGTERM line - 0.2 s, max", fmt::format("{:.0f} ms (1 ms steps)", maximum(timer_errors)));
+    add_row("b. log: SIGKILL line - SIGTERM line - 0.2 s, max",
+            fmt::format("{:.0f} ms (1 ms steps)", maximum(timer_errors)));
   }
   add_row("b. client stop round trip - 0.2 s, median", ms_text(median(client_errors)));
   add_row("b. control: clock_nanosleep lateness median/max",
@@ -505,10 +529,11 @@ struct IdleProbe {
     if (Clock::now() < until) std::this_thread::sleep_until(until);
     const long wakeups = context_switches(setup->daemon->pid()) - switches_before;
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
-    std::cout << fmt::format("c. idle minisupd with {} sleeping programs: {} context switches in {:.1f} s\n",
-                             kPrograms, wakeups, seconds);
-    add_row(fmt::format("c. idle wakeups in {:.0f} s ({} programs)", seconds, kPrograms), std::to_string(wakeups),
-            "0", wakeups == 0);
+    std::cout << fmt::format(
+        "c. idle minisupd with {} sleeping programs: {} context switches in {:.1f} s\n", kPrograms,
+        wakeups, seconds);
+    add_row(fmt::format("c. idle wakeups in {:.0f} s ({} programs)", seconds, kPrograms),
+            std::to_string(wakeups), "0", wakeups == 0);
     setup.reset();
   }
 };
@@ -545,12 +570,15 @@ double bare_term_and_reap(int count) {
 /// bare loop in this process.
 void bench_shutdown() {
   constexpr int kPrograms = 100, kReps = 5;
-  std::cout << fmt::format("e. shutdown with {} RUNNING programs, {} runs each\n", kPrograms, kReps);
+  std::cout << fmt::format("e. shutdown with {} RUNNING programs, {} runs each\n", kPrograms,
+                           kReps);
   std::vector<double> bare;
   for (int i = 0; i < kReps; ++i) bare.push_back(bare_term_and_reap(kPrograms));
-  std::cout << fmt::format("   bare loop, SIGTERM + reap: min {:.2f}  median {:.2f}  max {:.2f} ms\n", minimum(bare),
-                           median(bare), maximum(bare));
-  add_row(fmt::format("e. control: bare SIGTERM + reap of {}, median", kPrograms), ms_text(median(bare)));
+  std::cout << fmt::format(
+      "   bare loop, SIGTERM + reap: min {:.2f}  median {:.2f}  max {:.2f} ms\n", minimum(bare),
+      median(bare), maximum(bare));
+  add_row(fmt::format("e. control: bare SIGTERM + reap of {}, median", kPrograms),
+          ms_text(median(bare)));
   for (const std::string logs : {"NONE", "AUTO"}) {
     std::vector<double> runs, cpu;
     for (int i = 0; i < kReps; ++i) {
@@ -564,11 +592,13 @@ void bench_shutdown() {
         throw std::runtime_error(fmt::format("minisupd ended with wait status {:#x}", status));
       }
     }
-    std::cout << fmt::format("   logs {}: min {:.2f}  median {:.2f}  max {:.2f} ms; minisupd's CPU: median {:.2f} ms\n",
-                             logs, minimum(runs), median(runs), maximum(runs), median(cpu));
-    add_row(fmt::format("e. shutdown, {} programs, logs {}, median", kPrograms, logs), ms_text(median(runs)),
-            "< 15 ms", median(runs) < 15.0);
-    add_row(fmt::format("e.   minisupd CPU during it, logs {}, median", logs), ms_text(median(cpu)));
+    std::cout << fmt::format(
+        "   logs {}: min {:.2f}  median {:.2f}  max {:.2f} ms; minisupd's CPU: median {:.2f} ms\n",
+        logs, minimum(runs), median(runs), maximum(runs), median(cpu));
+    add_row(fmt::format("e. shutdown, {} programs, logs {}, median", kPrograms, logs),
+            ms_text(median(runs)), "< 15 ms", median(runs) < 15.0);
+    add_row(fmt::format("e.   minisupd CPU during it, logs {}, median", logs),
+            ms_text(median(cpu)));
   }
 }
 
@@ -614,13 +644,16 @@ void bench_restart() {
     std::this_thread::sleep_for(20ms);
   }
   daemon.status();
-  std::cout << fmt::format("   kill -> RUNNING event received: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
-                           minimum(latencies), median(latencies), maximum(latencies));
-  std::cout << fmt::format("   daemon event times EXITED -> RUNNING: min {:.3f}  median {:.3f}  max {:.3f} ms\n",
-                           minimum(daemon_view), median(daemon_view), maximum(daemon_view));
+  std::cout << fmt::format(
+      "   kill -> RUNNING event received: min {:.2f}  median {:.2f}  max {:.2f} ms\n",
+      minimum(latencies), median(latencies), maximum(latencies));
+  std::cout << fmt::format(
+      "   daemon event times EXITED -> RUNNING: min {:.3f}  median {:.3f}  max {:.3f} ms\n",
+      minimum(daemon_view), median(daemon_view), maximum(daemon_view));
   add_row("f. restart: kill -> RUNNING event, median", ms_text(median(latencies)), "<= 2 ms",
           median(latencies) <= 2.0);
-  add_row("f. restart: kill -> RUNNING event, max", ms_text(maximum(latencies)), "<= 2 ms", maximum(latencies) <= 2.0);
+  add_row("f. restart: kill -> RUNNING event, max", ms_text(maximum(latencies)), "<= 2 ms",
+          maximum(latencies) <= 2.0);
   add_row("f. daemon's EXITED -> RUNNING, median", fmt::format("{:.3f} ms", median(daemon_view)));
 }
 
@@ -653,7 +686,8 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::signal(SIGPIPE, SIG_IGN);
-  std::cout << fmt::format("minisupd: {}\nload average at start: {}\n", MINISUPD_PATH, load_average());
+  std::cout << fmt::format("minisupd: {}\nload average at start: {}\n", MINISUPD_PATH,
+                           load_average());
   try {
     IdleProbe idle;
     if (wants('c')) idle.begin();  // idles while the other parts run

@@ -13,6 +13,7 @@
 //
 // Size: MINISUP_BENCH_BYTES=N in the environment or --bytes=N (also 512M,
 // 2G). Files go to /tmp (MINISUP_BENCH_DIR overrides) and are deleted.
+#include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +26,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "supervisor/logging/child_log.h"
 #include "supervisor/loop/event_loop.h"
@@ -57,7 +56,9 @@ std::uint64_t parse_size(const std::string& text) {
 double cpu_seconds(int who) {
   rusage usage{};
   ::getrusage(who, &usage);
-  auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+  };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -91,7 +92,8 @@ void report(benchmark::State& state, double wall, double self_cpu, double child_
 }
 
 void run_capture(benchmark::State& state, std::uint64_t maxbytes, int backups, double* wall_out) {
-  const std::filesystem::path path = g_dir / ("minisup-bench-capture-" + std::to_string(::getpid()) + ".log");
+  const std::filesystem::path path =
+      g_dir / ("minisup-bench-capture-" + std::to_string(::getpid()) + ".log");
   for (auto _ : state) {
     loop::EventLoop loop;
     auto file = std::make_shared<logging::LogFile>(path, maxbytes, backups);
@@ -108,7 +110,8 @@ void run_capture(benchmark::State& state, std::uint64_t maxbytes, int backups, d
     });
     loop.run();
     wait_child(pid);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double self_cpu = cpu_seconds(RUSAGE_SELF) - self0;
     const double child_cpu = cpu_seconds(RUSAGE_CHILDREN) - child0;
     if (!eof || capture->bytes_read() != g_bytes || file->dropped_bytes() != 0) {
@@ -140,17 +143,21 @@ void BM_CaptureRotating(benchmark::State& state) {
 }
 
 void BM_Cat(benchmark::State& state) {
-  const std::filesystem::path path = g_dir / ("minisup-bench-cat-" + std::to_string(::getpid()) + ".log");
+  const std::filesystem::path path =
+      g_dir / ("minisup-bench-cat-" + std::to_string(::getpid()) + ".log");
   for (auto _ : state) {
     const double self0 = cpu_seconds(RUSAGE_SELF);
     const double child0 = cpu_seconds(RUSAGE_CHILDREN);
     const auto t0 = std::chrono::steady_clock::now();
-    pid_t pid = spawn({"sh", "-c",
-                       "head -c " + std::to_string(g_bytes) + " /dev/zero | cat > '" + path.native() + "'"},
-                      -1);
+    pid_t pid =
+        spawn({"sh", "-c",
+               "head -c " + std::to_string(g_bytes) + " /dev/zero | cat > '" + path.native() + "'"},
+              -1);
     wait_child(pid);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (std::filesystem::file_size(path) != g_bytes) state.SkipWithError("cat wrote a different size");
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (std::filesystem::file_size(path) != g_bytes)
+      state.SkipWithError("cat wrote a different size");
     std::filesystem::remove(path);
     report(state, wall, cpu_seconds(RUSAGE_SELF) - self0, cpu_seconds(RUSAGE_CHILDREN) - child0);
     g_wall_cat = wall;

@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -37,8 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace minisup::bench {
 
@@ -79,10 +78,12 @@ inline double maximum(const std::vector<double>& values) { return quantile(value
 /// throws when the process or the key is not there.
 inline long proc_status_value(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  if (!in) throw std::runtime_error("open /proc/" + std::to_string(pid) + "/status: no such process");
+  if (!in)
+    throw std::runtime_error("open /proc/" + std::to_string(pid) + "/status: no such process");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.compare(0, key.size() + 1, key + ":") == 0) return std::stol(line.substr(key.size() + 1));
+    if (line.compare(0, key.size() + 1, key + ":") == 0)
+      return std::stol(line.substr(key.size() + 1));
   }
   throw std::runtime_error("/proc/" + std::to_string(pid) + "/status: no " + key);
 }
@@ -126,7 +127,9 @@ inline double process_cpu_ms(pid_t pid) {
 inline double self_cpu_ms() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0; };
+  auto ms = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+  };
   return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 
@@ -199,7 +202,8 @@ class Client {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::string path = socket.string();
-    if (path.size() >= sizeof(addr.sun_path)) throw std::runtime_error("socket path too long: " + path);
+    if (path.size() >= sizeof(addr.sun_path))
+      throw std::runtime_error("socket path too long: " + path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       int saved = errno;
@@ -281,8 +285,7 @@ class Client {
 class Daemon {
  public:
   /// Starts minisupd and waits (up to 10 s) until its socket accepts.
-  Daemon(const fs::path& config, const fs::path& socket, const fs::path& output)
-      : socket_(socket) {
+  Daemon(const fs::path& config, const fs::path& socket, const fs::path& output) : socket_(socket) {
     started_ = Clock::now();
     pid_ = ::fork();
     if (pid_ < 0) throw sys_error("fork");

@@ -15,6 +15,7 @@
 // About 30 s with 1,000 programs. minisupd and its children are stopped and
 // the temporary directory removed at exit, also when a part fails.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <stdio.h>
 #include <sys/resource.h>
 
@@ -23,8 +24,6 @@
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "bench/minisupd_harness.h"
 #include "supervisor/control/protocol.h"
@@ -45,8 +44,9 @@ std::string g_status_line;
 
 /// `count` programs running `sleep 3600`, RUNNING at once.
 std::string config_text(const TempDir& dir, int count) {
-  std::string out = fmt::format("[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\n\n",
-                                (dir / "minisup.sock").string(), (dir / "minisupd.log").string());
+  std::string out =
+      fmt::format("[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\n\n",
+                  (dir / "minisup.sock").string(), (dir / "minisupd.log").string());
   for (int i = 0; i < count; ++i) {
     out += fmt::format(
         "[program.p{:04d}]\ncommand = [\"/bin/sleep\", \"3600\"]\nstartsecs = 0\n"
@@ -123,9 +123,11 @@ void compare_supervisorctl(int count) {
   TempDir dir("minisup-bench-supervisord");
   std::string conf = fmt::format(
       "[unix_http_server]\nfile = {0}/supervisor.sock\n\n"
-      "[supervisord]\nnodaemon = true\nlogfile = {0}/supervisord.log\npidfile = {0}/supervisord.pid\n"
+      "[supervisord]\nnodaemon = true\nlogfile = {0}/supervisord.log\npidfile = "
+      "{0}/supervisord.pid\n"
       "childlogdir = {0}\n\n"
-      "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+      "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = "
+      "supervisor.rpcinterface:make_main_rpcinterface\n\n"
       "[supervisorctl]\nserverurl = unix://{0}/supervisor.sock\n\n",
       dir.path().string());
   for (int i = 0; i < count; ++i) {
@@ -161,15 +163,18 @@ void compare_supervisorctl(int count) {
       run_process({ctl, "-c", conf_file.string(), "status"}, {0});
       break;
     } catch (const std::exception&) {
-      if (Clock::now() > deadline) throw std::runtime_error("supervisord did not start every program in time");
+      if (Clock::now() > deadline)
+        throw std::runtime_error("supervisord did not start every program in time");
       std::this_thread::sleep_for(500ms);
     }
   }
   constexpr int kRuns = 10;  // a Python start-up each: slow
   std::vector<double> runs;
-  for (int i = 0; i < kRuns; ++i) runs.push_back(run_process({ctl, "-c", conf_file.string(), "status"}, {0}).wall);
-  std::cout << fmt::format("   supervisorctl status:       median {:8.2f} ms  (min {:.2f}, {} runs)\n", median(runs),
-                           minimum(runs), kRuns);
+  for (int i = 0; i < kRuns; ++i)
+    runs.push_back(run_process({ctl, "-c", conf_file.string(), "status"}, {0}).wall);
+  std::cout << fmt::format(
+      "   supervisorctl status:       median {:8.2f} ms  (min {:.2f}, {} runs)\n", median(runs),
+      minimum(runs), kRuns);
 }
 
 /// Parts (a) and (b): needs minisupd and `count` programs.
@@ -178,8 +183,8 @@ void measure_with_daemon(int count) {
   write_file(dir / "minisup.toml", config_text(dir, count));
   Daemon daemon(dir / "minisup.toml", dir / "minisup.sock", dir / "minisupd.out");
   daemon.wait_all_running(120);
-  std::cout << fmt::format("{} programs RUNNING (minisupd pid {}); load average {}\n\n", count, daemon.pid(),
-                           load_average());
+  std::cout << fmt::format("{} programs RUNNING (minisupd pid {}); load average {}\n\n", count,
+                           daemon.pid(), load_average());
 
   // (a) raw round trip on one connection.
   std::vector<double> raw;
@@ -197,7 +202,8 @@ void measure_with_daemon(int count) {
       if (i >= 10) raw.push_back(ms);
       if (i == 0) {
         json reply = json::parse(line);
-        if (!reply.value("ok", false) || reply.at("processes").size() != static_cast<std::size_t>(count)) {
+        if (!reply.value("ok", false) ||
+            reply.at("processes").size() != static_cast<std::size_t>(count)) {
           throw std::runtime_error("unexpected status reply");
         }
       }
@@ -205,10 +211,10 @@ void measure_with_daemon(int count) {
     }
     daemon_cpu_per_call = (process_cpu_ms(daemon.pid()) - cpu0) / kRawCalls;
   }
-  std::cout << fmt::format("(a) raw socket status round trip ({} calls, reply {} bytes)\n", kRawCalls,
-                           g_status_line.size());
-  std::cout << fmt::format("   median {:.3f} ms   p99 {:.3f} ms   min {:.3f} ms   max {:.3f} ms\n", median(raw),
-                           quantile(raw, 0.99), minimum(raw), maximum(raw));
+  std::cout << fmt::format("(a) raw socket status round trip ({} calls, reply {} bytes)\n",
+                           kRawCalls, g_status_line.size());
+  std::cout << fmt::format("   median {:.3f} ms   p99 {:.3f} ms   min {:.3f} ms   max {:.3f} ms\n",
+                           median(raw), quantile(raw, 0.99), minimum(raw), maximum(raw));
   std::cout << fmt::format("   minisupd's CPU time per call: {:.3f} ms\n\n", daemon_cpu_per_call);
 
   // (b) whole minisupctl processes. `status` exits 0: every process RUNNING.
@@ -232,13 +238,16 @@ void measure_with_daemon(int count) {
       }
     }
   }
-  std::cout << fmt::format("(b) whole minisupctl process ({} runs each; CPU = minisupctl's own)\n", kCtlRuns);
+  std::cout << fmt::format("(b) whole minisupctl process ({} runs each; CPU = minisupctl's own)\n",
+                           kCtlRuns);
   for (const auto& v : variants) {
-    std::cout << fmt::format("   {:<26}  median {:7.2f} ms  (min {:.2f}, p90 {:.2f}); CPU median {:.2f} ms\n", v.label,
-                             median(v.wall), minimum(v.wall), quantile(v.wall, 0.9), median(v.cpu));
+    std::cout << fmt::format(
+        "   {:<26}  median {:7.2f} ms  (min {:.2f}, p90 {:.2f}); CPU median {:.2f} ms\n", v.label,
+        median(v.wall), minimum(v.wall), quantile(v.wall, 0.9), median(v.cpu));
   }
   std::cout << fmt::format("   target: whole `minisupctl status` < 5 ms: {} (median {:.2f} ms)\n",
-                           median(variants[0].wall) < 5.0 ? "ok" : "MISSED", median(variants[0].wall));
+                           median(variants[0].wall) < 5.0 ? "ok" : "MISSED",
+                           median(variants[0].wall));
   compare_supervisorctl(count);
   std::cout << '\n';
 }

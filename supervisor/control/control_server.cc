@@ -2,6 +2,7 @@
 #include "supervisor/control/control_server.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,8 +10,6 @@
 
 #include <array>
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "supervisor/control/unix_address.h"
 #include "supervisor/sys/sys_error.h"
@@ -60,21 +59,22 @@ void remove_stale_socket(const std::filesystem::path& path) {
   const int err = errno;
   if (err == ENOENT) return;  // removed meanwhile
   if (err != ECONNREFUSED) throw sys::SysError("connect", path.string(), err);
-  if (::unlink(path.c_str()) < 0 && errno != ENOENT) throw sys::SysError("unlink", path.string(), errno);
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT)
+    throw sys::SysError("unlink", path.string(), errno);
 }
 
 struct ControlServer::Client {
   ClientId id = 0;
   sys::UniqueFd fd;
   Peer peer;
-  std::string in;             ///< received bytes not yet consumed
-  std::size_t in_start = 0;   ///< in[0, in_start) was delivered already
-  std::size_t scan_from = 0;  ///< no '\n' in in[in_start, scan_from)
-  std::string out;            ///< replies not yet written
-  std::size_t out_start = 0;  ///< out[0, out_start) was written already
-  bool reading = true;        ///< false after EOF or close_after_flush
-  bool closing = false;       ///< close_after_flush was called
-  bool held_until_exit = false;  ///< hold_until_exit was called
+  std::string in;                    ///< received bytes not yet consumed
+  std::size_t in_start = 0;          ///< in[0, in_start) was delivered already
+  std::size_t scan_from = 0;         ///< no '\n' in in[in_start, scan_from)
+  std::string out;                   ///< replies not yet written
+  std::size_t out_start = 0;         ///< out[0, out_start) was written already
+  bool reading = true;               ///< false after EOF or close_after_flush
+  bool closing = false;              ///< close_after_flush was called
+  bool held_until_exit = false;      ///< hold_until_exit was called
   std::uint32_t interest = EPOLLIN;  ///< events registered with the loop
 
   std::size_t pending_output() const { return out.size() - out_start; }
@@ -82,7 +82,10 @@ struct ControlServer::Client {
 
 ControlServer::ControlServer(loop::EventLoop& loop, std::filesystem::path socket, mode_t mode,
                              Handlers handlers, Limits limits)
-    : loop_(loop), socket_path_(std::move(socket)), handlers_(std::move(handlers)), limits_(limits) {
+    : loop_(loop),
+      socket_path_(std::move(socket)),
+      handlers_(std::move(handlers)),
+      limits_(limits) {
   remove_stale_socket(socket_path_);
   listen_fd_ = make_socket(socket_path_);
   UnixAddress address = make_unix_address(socket_path_);
@@ -101,17 +104,21 @@ ControlServer::ControlServer(loop::EventLoop& loop, std::filesystem::path socket
   if (bound < 0) {
     if (bind_errno == EADDRINUSE) {
       // Another server bound the path between our check and our bind.
-      throw SocketInUseError(fmt::format("another minisupd is running on {}", socket_path_.string()));
+      throw SocketInUseError(
+          fmt::format("another minisupd is running on {}", socket_path_.string()));
     }
     throw sys::SysError("bind", socket_path_.string(), bind_errno);
   }
   try {
-    if (::chmod(socket_path_.c_str(), mode & 07777) < 0) throw sys::SysError("chmod", socket_path_.string(), errno);
+    if (::chmod(socket_path_.c_str(), mode & 07777) < 0)
+      throw sys::SysError("chmod", socket_path_.string(), errno);
     struct stat st {};
-    if (::lstat(socket_path_.c_str(), &st) < 0) throw sys::SysError("stat", socket_path_.string(), errno);
+    if (::lstat(socket_path_.c_str(), &st) < 0)
+      throw sys::SysError("stat", socket_path_.string(), errno);
     socket_dev_ = st.st_dev;
     socket_ino_ = st.st_ino;
-    if (::listen(listen_fd_.get(), SOMAXCONN) < 0) throw sys::SysError("listen", socket_path_.string(), errno);
+    if (::listen(listen_fd_.get(), SOMAXCONN) < 0)
+      throw sys::SysError("listen", socket_path_.string(), errno);
     // The spare descriptor of PITFALL 11 (see accept_one_spare).
     spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!spare_fd_) throw sys::SysError("open", "/dev/null", errno);
@@ -139,7 +146,8 @@ ControlServer::~ControlServer() {
   // Remove the file only if it is still ours: a successor minisupd may
   // have replaced it already.
   struct stat st {};
-  if (::lstat(socket_path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
+  if (::lstat(socket_path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ &&
+      st.st_ino == socket_ino_) {
     ::unlink(socket_path_.c_str());
   }
 }
@@ -181,8 +189,8 @@ void ControlServer::on_listen_ready() {
       peer = Peer{cred.pid, cred.uid, cred.gid};
     }
     if (clients_.size() >= limits_.max_clients) {
-      log(fmt::format("control socket: refused a client (pid {}, uid {}): already {} clients", peer.pid,
-                      peer.uid, clients_.size()));
+      log(fmt::format("control socket: refused a client (pid {}, uid {}): already {} clients",
+                      peer.pid, peer.uid, clients_.size()));
       reject_connection(owned.release(), ErrorCode::TooManyClients,
                         fmt::format("too many clients (at most {} at once)", limits_.max_clients));
       continue;
@@ -192,7 +200,8 @@ void ControlServer::on_listen_ready() {
     client->fd = std::move(owned);
     client->peer = peer;
     const ClientId id = client->id;
-    loop_.add_fd(client->fd.get(), EPOLLIN, [this, id](std::uint32_t events) { on_client_ready(id, events); });
+    loop_.add_fd(client->fd.get(), EPOLLIN,
+                 [this, id](std::uint32_t events) { on_client_ready(id, events); });
     clients_.emplace(id, std::move(client));
   }
 }
@@ -205,7 +214,8 @@ void ControlServer::accept_one_spare() {
   if (spare_fd_) {
     spare_fd_.reset();
     int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) reject_connection(fd, ErrorCode::TooManyClients, "minisupd is out of file descriptors");
+    if (fd >= 0)
+      reject_connection(fd, ErrorCode::TooManyClients, "minisupd is out of file descriptors");
     spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (spare_fd_) return;
   }
@@ -279,7 +289,8 @@ bool ControlServer::read_client(Client& client, bool peer_gone) {
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) return true;
-    drop(id, peer_gone ? std::string_view{} : std::string_view(fmt::format("read: {}", sys::error_text(err))));
+    drop(id, peer_gone ? std::string_view{}
+                       : std::string_view(fmt::format("read: {}", sys::error_text(err))));
     return false;
   } while (peer_gone);
   return true;
@@ -315,12 +326,13 @@ bool ControlServer::deliver_lines(ClientId id) {
   client.scan_from -= client.in_start;
   client.in_start = 0;
   if (too_large) {
-    log(fmt::format("control client {} (pid {}): request line over {} bytes; closing", id, client.peer.pid,
-                    limits_.max_request_bytes));
+    log(fmt::format("control client {} (pid {}): request line over {} bytes; closing", id,
+                    client.peer.pid, limits_.max_request_bytes));
     client.in.clear();
     client.scan_from = 0;
-    send(id, encode_error(nullptr, ErrorCode::TooLarge,
-                          fmt::format("request line longer than {} bytes", limits_.max_request_bytes)));
+    send(id,
+         encode_error(nullptr, ErrorCode::TooLarge,
+                      fmt::format("request line longer than {} bytes", limits_.max_request_bytes)));
     close_after_flush(id);
     return connected(id);
   }
@@ -381,8 +393,11 @@ void ControlServer::send(ClientId id, std::string_view line) {
   }
   if (client.pending_output() > limits_.max_output_bytes) {
     const std::size_t pending = client.pending_output();
-    drop(id, fmt::format("control client {} (pid {}): does not read its replies ({} bytes unsent); disconnected",
-                         id, client.peer.pid, pending));
+    drop(
+        id,
+        fmt::format(
+            "control client {} (pid {}): does not read its replies ({} bytes unsent); disconnected",
+            id, client.peer.pid, pending));
   }
 }
 
@@ -420,7 +435,8 @@ void ControlServer::drop(ClientId id, std::string_view why) {
   pending_disconnects_.push_back(id);
   if (!disconnect_timer_armed_) {
     disconnect_timer_armed_ = true;
-    disconnect_timer_ = loop_.add_timer(loop::EventLoop::now(), [this] { run_pending_disconnects(); });
+    disconnect_timer_ =
+        loop_.add_timer(loop::EventLoop::now(), [this] { run_pending_disconnects(); });
   }
 }
 

@@ -21,7 +21,8 @@ EventHistory::Replay EventHistory::since(std::uint64_t since) const {
   const std::uint64_t oldest = events_.empty() ? last_seq_ + 1 : events_.front().seq;
   if (since + 1 < oldest) replay.gap = GapEvent{since + 1, oldest - 1};
   const std::uint64_t first = std::max(since + 1, oldest);
-  for (auto it = events_.begin() + static_cast<std::ptrdiff_t>(first - oldest); it != events_.end(); ++it) {
+  for (auto it = events_.begin() + static_cast<std::ptrdiff_t>(first - oldest); it != events_.end();
+       ++it) {
     replay.events.push_back(*it);
   }
   return replay;

@@ -6,8 +6,7 @@
 // would cost the daemon milliseconds.
 #include "supervisor/control/protocol.h"
 
-#include "supervisor/config/value_parsers.h"
-
+#include <fmt/format.h>
 #include <signal.h>
 #include <time.h>
 
@@ -18,7 +17,7 @@
 #include <cmath>
 #include <cstring>
 
-#include <fmt/format.h>
+#include "supervisor/config/value_parsers.h"
 
 namespace minisup::control {
 
@@ -47,7 +46,7 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   if (b0 >= 0xF0 && b0 <= 0xF4) {
     if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
     const unsigned char b1 = byte(i + 1);
-    if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
+    if (b0 == 0xF0 && b1 < 0x90) return 0;   // overlong
     if (b0 == 0xF4 && b1 >= 0x90) return 0;  // > U+10FFFF
     return 4;
   }
@@ -83,13 +82,27 @@ void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         out += "\\u00";
         out += kHex[c >> 4];
@@ -103,10 +116,24 @@ void append_json_string(std::string& out, std::string_view s) {
 /// A forward-only JSON writer: commas are inserted where they belong.
 class JsonWriter {
  public:
-  void begin_object() { separate(); out_ += '{'; need_comma_ = false; }
-  void end_object() { out_ += '}'; need_comma_ = true; }
-  void begin_array() { separate(); out_ += '['; need_comma_ = false; }
-  void end_array() { out_ += ']'; need_comma_ = true; }
+  void begin_object() {
+    separate();
+    out_ += '{';
+    need_comma_ = false;
+  }
+  void end_object() {
+    out_ += '}';
+    need_comma_ = true;
+  }
+  void begin_array() {
+    separate();
+    out_ += '[';
+    need_comma_ = false;
+  }
+  void end_array() {
+    out_ += ']';
+    need_comma_ = true;
+  }
 
   /// Writes `"name":`; the next value belongs to it.
   JsonWriter& key(std::string_view name) {
@@ -117,10 +144,18 @@ class JsonWriter {
     return *this;
   }
 
-  void value(std::string_view s) { separate(); append_json_string(out_, s); need_comma_ = true; }
+  void value(std::string_view s) {
+    separate();
+    append_json_string(out_, s);
+    need_comma_ = true;
+  }
   void value(const char* s) { value(std::string_view(s)); }
   void value(const std::string& s) { value(std::string_view(s)); }
-  void value(bool b) { separate(); out_ += b ? "true" : "false"; need_comma_ = true; }
+  void value(bool b) {
+    separate();
+    out_ += b ? "true" : "false";
+    need_comma_ = true;
+  }
   void value(int n) { value(static_cast<long long>(n)); }
   void value(long long n) { integer(n); }
   void value(std::uint64_t n) { integer(n); }
@@ -137,9 +172,17 @@ class JsonWriter {
   }
   void value(Seconds s) { value(s.count()); }
   void value(UnixTime t) { value(t.time_since_epoch().count()); }
-  void null() { separate(); out_ += "null"; need_comma_ = true; }
+  void null() {
+    separate();
+    out_ += "null";
+    need_comma_ = true;
+  }
   /// Writes already-encoded JSON text.
-  void raw(std::string_view text) { separate(); out_ += text; need_comma_ = true; }
+  void raw(std::string_view text) {
+    separate();
+    out_ += text;
+    need_comma_ = true;
+  }
 
   template <typename T>
   void value(const std::optional<T>& v) {
@@ -233,7 +276,9 @@ struct Reject {
   std::string message;
 };
 
-[[noreturn]] void reject(std::string message) { throw Reject{ErrorCode::BadRequest, std::move(message)}; }
+[[noreturn]] void reject(std::string message) {
+  throw Reject{ErrorCode::BadRequest, std::move(message)};
+}
 
 /// The field `key`, or nullptr when it is absent or null (null means absent
 /// for every optional argument).
@@ -293,10 +338,13 @@ Command parse_command(CommandKind kind, const json& o) {
       std::optional<int> number;
       if (sig->is_string()) {
         number = parse_signal(sig->get_ref<const std::string&>());
-        if (!number) throw Reject{ErrorCode::BadSignal, fmt::format("unknown signal: {}", sig->get_ref<const std::string&>())};
+        if (!number)
+          throw Reject{ErrorCode::BadSignal,
+                       fmt::format("unknown signal: {}", sig->get_ref<const std::string&>())};
       } else if (sig->is_number_integer()) {
         const auto n = sig->get<long long>();
-        if (n < 1 || n > SIGRTMAX) throw Reject{ErrorCode::BadSignal, fmt::format("unknown signal: {}", n)};
+        if (n < 1 || n > SIGRTMAX)
+          throw Reject{ErrorCode::BadSignal, fmt::format("unknown signal: {}", n)};
         number = static_cast<int>(n);
       } else {
         reject("signal: expected a signal name or number");
@@ -323,7 +371,8 @@ Command parse_command(CommandKind kind, const json& o) {
         }
       }
       if (const json* lines = field(o, "lines")) {
-        if (!lines->is_number_integer() || lines->get<long long>() < 0 || lines->get<long long>() > INT_MAX) {
+        if (!lines->is_number_integer() || lines->get<long long>() < 0 ||
+            lines->get<long long>() > INT_MAX) {
           reject("lines: expected an integer >= 0");
         }
         c.lines = static_cast<int>(lines->get<long long>());
@@ -345,12 +394,15 @@ Command parse_command(CommandKind kind, const json& o) {
       c.names = required_names(o);
       if (const json* state = field(o, "state")) {
         std::optional<std::string> normalized;
-        if (state->is_string()) normalized = normalize_state_name(state->get_ref<const std::string&>());
-        if (!normalized) reject("state: expected a state name (RUNNING, STOPPED, EXITED, FATAL, ...)");
+        if (state->is_string())
+          normalized = normalize_state_name(state->get_ref<const std::string&>());
+        if (!normalized)
+          reject("state: expected a state name (RUNNING, STOPPED, EXITED, FATAL, ...)");
         c.state = *normalized;
       }
       if (const json* timeout = field(o, "timeout")) {
-        if (!timeout->is_number() || !std::isfinite(timeout->get<double>()) || timeout->get<double>() < 0) {
+        if (!timeout->is_number() || !std::isfinite(timeout->get<double>()) ||
+            timeout->get<double>() < 0) {
           reject("timeout: expected a number of seconds >= 0, or null");
         }
         c.timeout = Seconds(timeout->get<double>());
@@ -457,13 +509,14 @@ std::optional<E> lookup(const std::array<std::string_view, N>& names, std::strin
 }
 
 constexpr std::array<std::string_view, 12> kErrorCodeNames = {
-    "bad_json",        "bad_request",     "unknown_command", "too_large",
+    "bad_json",         "bad_request",     "unknown_command", "too_large",
     "too_many_clients", "no_such_program", "bad_signal",      "timeout",
-    "unexpected_state", "shutting_down",  "invalid_config",  "internal"};
+    "unexpected_state", "shutting_down",   "invalid_config",  "internal"};
 constexpr std::array<std::string_view, 14> kCommandNames = {
-    "status", "start", "stop",   "restart",  "signal",  "pid",     "tail",
+    "status", "start",  "stop",   "restart", "signal",   "pid",     "tail",
     "clear",  "reread", "update", "wait",    "shutdown", "version", "events"};
-constexpr std::array<std::string_view, 3> kStartOutcomeNames = {"started", "already_started", "failed"};
+constexpr std::array<std::string_view, 3> kStartOutcomeNames = {"started", "already_started",
+                                                                "failed"};
 constexpr std::array<std::string_view, 2> kStopOutcomeNames = {"stopped", "not_running"};
 constexpr std::array<std::string_view, 2> kRestartOutcomeNames = {"started", "failed"};
 constexpr std::array<std::string_view, 2> kSignalOutcomeNames = {"signalled", "not_running"};
@@ -499,13 +552,17 @@ std::string format_date(UnixTime when) {
 // Names
 // ---------------------------------------------------------------------------
 
-std::string_view to_string(ErrorCode code) { return kErrorCodeNames.at(static_cast<std::size_t>(code)); }
+std::string_view to_string(ErrorCode code) {
+  return kErrorCodeNames.at(static_cast<std::size_t>(code));
+}
 
 std::optional<ErrorCode> parse_error_code(std::string_view text) {
   return lookup<ErrorCode>(kErrorCodeNames, text);
 }
 
-std::string_view to_string(CommandKind kind) { return kCommandNames.at(static_cast<std::size_t>(kind)); }
+std::string_view to_string(CommandKind kind) {
+  return kCommandNames.at(static_cast<std::size_t>(kind));
+}
 
 std::optional<CommandKind> parse_command_kind(std::string_view text) {
   return lookup<CommandKind>(kCommandNames, text);
@@ -513,16 +570,26 @@ std::optional<CommandKind> parse_command_kind(std::string_view text) {
 
 std::string_view to_string(Stream stream) {
   switch (stream) {
-    case Stream::Stdout: return "stdout";
-    case Stream::Stderr: return "stderr";
+    case Stream::Stdout:
+      return "stdout";
+    case Stream::Stderr:
+      return "stderr";
   }
   return "stdout";
 }
 
-std::string_view to_string(StartOutcome outcome) { return kStartOutcomeNames.at(static_cast<std::size_t>(outcome)); }
-std::string_view to_string(StopOutcome outcome) { return kStopOutcomeNames.at(static_cast<std::size_t>(outcome)); }
-std::string_view to_string(RestartOutcome outcome) { return kRestartOutcomeNames.at(static_cast<std::size_t>(outcome)); }
-std::string_view to_string(SignalOutcome outcome) { return kSignalOutcomeNames.at(static_cast<std::size_t>(outcome)); }
+std::string_view to_string(StartOutcome outcome) {
+  return kStartOutcomeNames.at(static_cast<std::size_t>(outcome));
+}
+std::string_view to_string(StopOutcome outcome) {
+  return kStopOutcomeNames.at(static_cast<std::size_t>(outcome));
+}
+std::string_view to_string(RestartOutcome outcome) {
+  return kRestartOutcomeNames.at(static_cast<std::size_t>(outcome));
+}
+std::string_view to_string(SignalOutcome outcome) {
+  return kSignalOutcomeNames.at(static_cast<std::size_t>(outcome));
+}
 
 std::optional<int> parse_signal(std::string_view text) {
   // Names and numbers 1..64 as in the config (one table, config/); plus
@@ -580,7 +647,8 @@ std::variant<Request, ProtocolError> parse_request(std::string_view line) {
   } catch (const json::exception& e) {
     // "[json.exception.parse_error.101] parse error at line 1, ..." -> drop the tag.
     std::string_view what = e.what();
-    if (auto pos = what.find("] "); what.starts_with("[json.exception") && pos != std::string_view::npos) {
+    if (auto pos = what.find("] ");
+        what.starts_with("[json.exception") && pos != std::string_view::npos) {
       what.remove_prefix(pos + 2);
     }
     return ProtocolError{nullptr, ErrorCode::BadJson, fmt::format("invalid JSON: {}", what)};
@@ -601,7 +669,8 @@ std::variant<Request, ProtocolError> parse_request(std::string_view line) {
   const auto& name = cmd->get_ref<const std::string&>();
   std::optional<CommandKind> kind = parse_command_kind(name);
   if (!kind) {
-    return ProtocolError{std::move(id), ErrorCode::UnknownCommand, fmt::format("unknown command: {}", name)};
+    return ProtocolError{std::move(id), ErrorCode::UnknownCommand,
+                         fmt::format("unknown command: {}", name)};
   }
   try {
     Command command = parse_command(*kind, object);
@@ -610,7 +679,8 @@ std::variant<Request, ProtocolError> parse_request(std::string_view line) {
     return ProtocolError{std::move(id), r.code, fmt::format("{}: {}", name, r.message)};
   } catch (const json::exception& e) {
     // Defensive: a type check above missed a case.
-    return ProtocolError{std::move(id), ErrorCode::BadRequest, fmt::format("{}: {}", name, e.what())};
+    return ProtocolError{std::move(id), ErrorCode::BadRequest,
+                         fmt::format("{}: {}", name, e.what())};
   }
 }
 
@@ -665,7 +735,8 @@ std::string format_uptime(Seconds uptime) {
 std::string describe(const ProcessInfo& info) {
   const std::string& s = info.state;
   if (s == "RUNNING") {
-    return fmt::format("pid {}, uptime {}", info.pid, format_uptime(info.uptime.value_or(Seconds(0))));
+    return fmt::format("pid {}, uptime {}", info.pid,
+                       format_uptime(info.uptime.value_or(Seconds(0))));
   }
   if (s == "STARTING" || s == "STOPPING") {
     return info.pid > 0 ? fmt::format("pid {}", info.pid) : std::string();
@@ -673,7 +744,8 @@ std::string describe(const ProcessInfo& info) {
   if (s == "BACKOFF") {
     std::string text;
     if (info.retry) {
-      text = fmt::format("retry {}/{} in {:.1f}s", info.retry->attempt, info.retry->of, info.retry->in.count());
+      text = fmt::format("retry {}/{} in {:.1f}s", info.retry->attempt, info.retry->of,
+                         info.retry->in.count());
     }
     std::string why = info.spawn_error ? *info.spawn_error : exit_phrase(info);
     if (!why.empty()) text += text.empty() ? why : fmt::format(" ({})", why);
@@ -692,7 +764,8 @@ std::string describe(const ProcessInfo& info) {
       how = exit_phrase(info);
     }
     if (how.empty()) return s == "STOPPED" ? "Not started" : std::string();
-    if (s == "STOPPED" && info.stop_duration) how += fmt::format(" after {:.1f} s", info.stop_duration->count());
+    if (s == "STOPPED" && info.stop_duration)
+      how += fmt::format(" after {:.1f} s", info.stop_duration->count());
     if (info.exited_at) how += ", " + format_date(*info.exited_at);
     return how;
   }
@@ -910,7 +983,8 @@ std::string encode_error(const json& id, ErrorCode code, std::string_view messag
   return finish(w);
 }
 
-std::string encode_error(const json& id, ErrorCode code, std::string_view message, const json& extra) {
+std::string encode_error(const json& id, ErrorCode code, std::string_view message,
+                         const json& extra) {
   JsonWriter w = begin_reply(id, false);
   write_error(w, code, message);
   if (extra.is_object()) {
@@ -922,7 +996,9 @@ std::string encode_error(const json& id, ErrorCode code, std::string_view messag
   return finish(w);
 }
 
-std::string encode_error(const ProtocolError& error) { return encode_error(error.id, error.code, error.message); }
+std::string encode_error(const ProtocolError& error) {
+  return encode_error(error.id, error.code, error.message);
+}
 
 std::string encode_no_such_program(const json& id, const std::vector<std::string>& unknown) {
   std::string list;
@@ -936,7 +1012,8 @@ std::string encode_no_such_program(const json& id, const std::vector<std::string
   return finish(w);
 }
 
-std::string encode_wait_error(const json& id, ErrorCode code, std::string_view message, const WaitReply& current) {
+std::string encode_wait_error(const json& id, ErrorCode code, std::string_view message,
+                              const WaitReply& current) {
   JsonWriter w = begin_reply(id, false);
   write_error(w, code, message);
   write_wait_results(w, current);
@@ -1026,42 +1103,49 @@ std::optional<StopReply> decode_stop_reply(const json& body) {
     if (!name || !result) return std::nullopt;
     auto outcome = lookup<StopOutcome>(kStopOutcomeNames, *result);
     if (!outcome) return std::nullopt;
-    return StopResult{std::move(*name),         *outcome, get_bool(o, "needed_sigkill").value_or(false),
-                      get_seconds(o, "stop_duration"), get_int(o, "exit_code"), get_int(o, "exit_signal")};
+    return StopResult{std::move(*name),
+                      *outcome,
+                      get_bool(o, "needed_sigkill").value_or(false),
+                      get_seconds(o, "stop_duration"),
+                      get_int(o, "exit_code"),
+                      get_int(o, "exit_signal")};
   });
   if (!results) return std::nullopt;
   return StopReply{std::move(*results)};
 }
 
 std::optional<RestartReply> decode_restart_reply(const json& body) {
-  auto results = decode_results<RestartResult>(body, [](const json& o) -> std::optional<RestartResult> {
-    auto name = get_string(o, "name");
-    auto result = get_string(o, "result");
-    if (!name || !result) return std::nullopt;
-    auto outcome = lookup<RestartOutcome>(kRestartOutcomeNames, *result);
-    if (!outcome) return std::nullopt;
-    return RestartResult{std::move(*name), *outcome, get_string(o, "message").value_or(""),
-                         get_bool(o, "needed_sigkill").value_or(false)};
-  });
+  auto results =
+      decode_results<RestartResult>(body, [](const json& o) -> std::optional<RestartResult> {
+        auto name = get_string(o, "name");
+        auto result = get_string(o, "result");
+        if (!name || !result) return std::nullopt;
+        auto outcome = lookup<RestartOutcome>(kRestartOutcomeNames, *result);
+        if (!outcome) return std::nullopt;
+        return RestartResult{std::move(*name), *outcome, get_string(o, "message").value_or(""),
+                             get_bool(o, "needed_sigkill").value_or(false)};
+      });
   if (!results) return std::nullopt;
   return RestartReply{std::move(*results)};
 }
 
 std::optional<SignalReply> decode_signal_reply(const json& body) {
-  auto results = decode_results<SignalResult>(body, [](const json& o) -> std::optional<SignalResult> {
-    auto name = get_string(o, "name");
-    auto result = get_string(o, "result");
-    if (!name || !result) return std::nullopt;
-    auto outcome = lookup<SignalOutcome>(kSignalOutcomeNames, *result);
-    if (!outcome) return std::nullopt;
-    return SignalResult{std::move(*name), *outcome};
-  });
+  auto results =
+      decode_results<SignalResult>(body, [](const json& o) -> std::optional<SignalResult> {
+        auto name = get_string(o, "name");
+        auto result = get_string(o, "result");
+        if (!name || !result) return std::nullopt;
+        auto outcome = lookup<SignalOutcome>(kSignalOutcomeNames, *result);
+        if (!outcome) return std::nullopt;
+        return SignalResult{std::move(*name), *outcome};
+      });
   if (!results) return std::nullopt;
   return SignalReply{std::move(*results)};
 }
 
 std::optional<ClearReply> decode_clear_reply(const json& body) {
-  auto results = decode_results<std::string>(body, [](const json& o) { return get_string(o, "name"); });
+  auto results =
+      decode_results<std::string>(body, [](const json& o) { return get_string(o, "name"); });
   if (!results) return std::nullopt;
   return ClearReply{std::move(*results)};
 }
@@ -1167,7 +1251,9 @@ class JsonCursor {
     if (!expect('"')) return false;
     for (;;) {
       const std::size_t start = i_;
-      while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' && static_cast<unsigned char>(s_[i_]) >= 0x20) ++i_;
+      while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' &&
+             static_cast<unsigned char>(s_[i_]) >= 0x20)
+        ++i_;
       out.append(s_.data() + start, i_ - start);
       if (i_ >= s_.size()) return fail();
       const char c = s_[i_++];
@@ -1176,14 +1262,30 @@ class JsonCursor {
       if (i_ >= s_.size()) return fail();
       const char e = s_[i_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned code = 0;
           if (!hex4(code)) return false;
@@ -1298,7 +1400,8 @@ class JsonCursor {
 
  private:
   void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
   }
 
   bool word(std::string_view w) {

@@ -34,13 +34,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace minisup::control {
 
@@ -106,8 +105,20 @@ std::optional<ErrorCode> parse_error_code(std::string_view text);
 
 /// The commands, in the order of the Command variant's alternatives.
 enum class CommandKind {
-  Status, Start, Stop, Restart, Signal, Pid, Tail, Clear, Reread, Update, Wait,
-  Shutdown, Version, Events,
+  Status,
+  Start,
+  Stop,
+  Restart,
+  Signal,
+  Pid,
+  Tail,
+  Clear,
+  Reread,
+  Update,
+  Wait,
+  Shutdown,
+  Version,
+  Events,
 };
 
 /// The wire name of a command: "status", "start", ...
@@ -161,7 +172,7 @@ struct TailCommand {
   std::string name;  ///< one process
   Stream stream = Stream::Stdout;
   int lines = kDefaultTailLines;  ///< last lines in the first reply; 0 = none
-  bool follow = false;  ///< then stream new output until the client leaves
+  bool follow = false;            ///< then stream new output until the client leaves
   bool operator==(const TailCommand&) const = default;
 };
 /// `clear` {names: [string], non-empty}: truncate the processes' log files.
@@ -202,10 +213,10 @@ struct EventsCommand {
 };
 
 /// One command with its arguments; alternative i is CommandKind(i).
-using Command = std::variant<StatusCommand, StartCommand, StopCommand, RestartCommand,
-                             SignalCommand, PidCommand, TailCommand, ClearCommand,
-                             RereadCommand, UpdateCommand, WaitCommand, ShutdownCommand,
-                             VersionCommand, EventsCommand>;
+using Command =
+    std::variant<StatusCommand, StartCommand, StopCommand, RestartCommand, SignalCommand,
+                 PidCommand, TailCommand, ClearCommand, RereadCommand, UpdateCommand, WaitCommand,
+                 ShutdownCommand, VersionCommand, EventsCommand>;
 
 /// A valid request.
 struct Request {
@@ -247,8 +258,8 @@ std::string signal_name(int signal);
 
 /// The process states as the protocol spells them (core::to_string's
 /// spelling); `state` fields always hold one of these.
-inline constexpr std::string_view kStateNames[] = {"STOPPED", "STARTING", "RUNNING", "BACKOFF",
-                                                   "STOPPING", "EXITED", "FATAL"};
+inline constexpr std::string_view kStateNames[] = {"STOPPED",  "STARTING", "RUNNING", "BACKOFF",
+                                                   "STOPPING", "EXITED",   "FATAL"};
 /// Upper-cases `text` and returns it when it is a state name, else nullopt.
 std::optional<std::string> normalize_state_name(std::string_view text);
 
@@ -286,7 +297,7 @@ struct ProcessInfo {
   std::optional<int> exit_code;    ///< it exited normally with this status
   std::optional<int> exit_signal;  ///< a signal killed it (name: exit_signal_name)
   std::optional<UnixTime> exited_at;
-  std::optional<bool> needed_sigkill;  ///< set when the last exit was requested by a stop
+  std::optional<bool> needed_sigkill;    ///< set when the last exit was requested by a stop
   std::optional<Seconds> stop_duration;  ///< stop signal to exit, when stopped on request
   /// Human summary (see describe()). When left empty, the encoder fills it
   /// in with describe(*this), so the dispatcher normally leaves it empty.
@@ -461,7 +472,7 @@ struct StateEvent {
   std::string from;     ///< state names
   std::string to;
   int pid = 0;  ///< the child concerned (the one that exited, for exits); 0 if none
-  std::optional<int> exit_code;    ///< set on transitions caused by an exit
+  std::optional<int> exit_code;  ///< set on transitions caused by an exit
   std::optional<int> exit_signal;
   std::string reason;  ///< core's StateChanged::reason
   UnixTime time{};

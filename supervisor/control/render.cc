@@ -1,12 +1,11 @@
 // minisupctl's output and exit codes (see render.h).
 #include "supervisor/control/render.h"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace minisup::control {
 
@@ -146,7 +145,8 @@ std::string render_start(const StartReply& reply) {
         out += fmt::format("{}: ERROR (already started)\n", r.name);
         break;
       case StartOutcome::Failed:
-        out += fmt::format("{}: ERROR ({})\n", r.name, r.message.empty() ? "failed to start" : r.message);
+        out += fmt::format("{}: ERROR ({})\n", r.name,
+                           r.message.empty() ? "failed to start" : r.message);
         break;
     }
   }
@@ -158,7 +158,8 @@ std::string render_stop(const StopReply& reply) {
   for (const auto& r : reply.results) {
     switch (r.result) {
       case StopOutcome::Stopped:
-        out += fmt::format("{}: stopped{}\n", r.name, stop_detail(r.needed_sigkill, r.stop_duration));
+        out +=
+            fmt::format("{}: stopped{}\n", r.name, stop_detail(r.needed_sigkill, r.stop_duration));
         break;
       case StopOutcome::NotRunning:
         out += fmt::format("{}: ERROR (not running)\n", r.name);
@@ -177,7 +178,8 @@ std::string render_restart(const RestartReply& reply) {
         out += fmt::format("{}: started\n", r.name);
         break;
       case RestartOutcome::Failed:
-        out += fmt::format("{}: ERROR ({})\n", r.name, r.message.empty() ? "failed to start" : r.message);
+        out += fmt::format("{}: ERROR ({})\n", r.name,
+                           r.message.empty() ? "failed to start" : r.message);
         break;
     }
   }
@@ -205,9 +207,13 @@ std::string render_clear(const ClearReply& reply) {
   return out;
 }
 
-std::string render_reread(const ConfigChanges& changes) { return render_changes(changes, "changed"); }
+std::string render_reread(const ConfigChanges& changes) {
+  return render_changes(changes, "changed");
+}
 
-std::string render_update(const ConfigChanges& changes) { return render_changes(changes, "updated"); }
+std::string render_update(const ConfigChanges& changes) {
+  return render_changes(changes, "updated");
+}
 
 std::string render_wait(const WaitReply& reply) {
   std::string out;

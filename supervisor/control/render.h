@@ -32,9 +32,10 @@ namespace minisup::control {
 inline constexpr int kExitSuccess = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadArguments = 2;
-inline constexpr int kExitNotRunning = 3;      ///< LSB "program is not running"
-inline constexpr int kExitStatusUnknown = 4;   ///< LSB "program or service status is unknown"
-inline constexpr int kExitNotRunningOrFailed = 7;  ///< LSB "program is not running" (start/init scripts)
+inline constexpr int kExitNotRunning = 3;     ///< LSB "program is not running"
+inline constexpr int kExitStatusUnknown = 4;  ///< LSB "program or service status is unknown"
+inline constexpr int kExitNotRunningOrFailed =
+    7;  ///< LSB "program is not running" (start/init scripts)
 inline constexpr int kExitWaitTimeout = 99;
 
 /// minisupd could not be reached (no socket, refused, no reply): 4 for

@@ -2,13 +2,12 @@
 #include "supervisor/control/unix_address.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "supervisor/sys/sys_error.h"
 

@@ -1,14 +1,13 @@
 // Connection implementation (see client.h).
 #include "supervisor/ctl/client.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "supervisor/control/unix_address.h"
 #include "supervisor/sys/sys_error.h"
@@ -23,7 +22,8 @@ Connection Connection::open(const std::filesystem::path& socket) {
     address = control::make_unix_address(socket);
   } catch (const sys::SysError& e) {
     if (e.error() == ENOENT) {
-      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()), true);
+      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()),
+                         true);
     }
     throw ConnectError(e.what(), false);
   } catch (const std::exception& e) {
@@ -33,12 +33,15 @@ Connection Connection::open(const std::filesystem::path& socket) {
     const int err = errno;
     if (err == EINTR) continue;
     if (err == ENOENT) {
-      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()), true);
+      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()),
+                         true);
     }
     if (err == ECONNREFUSED) {
-      throw ConnectError(fmt::format("minisupd is not running (connection refused at {})", socket.string()), true);
+      throw ConnectError(
+          fmt::format("minisupd is not running (connection refused at {})", socket.string()), true);
     }
-    throw ConnectError(fmt::format("connect: {}: {}", socket.string(), sys::error_text(err)), false);
+    throw ConnectError(fmt::format("connect: {}: {}", socket.string(), sys::error_text(err)),
+                       false);
   }
   return Connection(std::move(fd));
 }
@@ -58,7 +61,8 @@ void Connection::send_line(std::string_view line) {
 }
 
 std::optional<std::string> Connection::read_line(std::optional<std::chrono::milliseconds> timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
+  const auto deadline =
+      std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
   for (;;) {
     const std::size_t newline = buffer_.find('\n', scanned_);
     if (newline != std::string::npos) {
@@ -70,11 +74,14 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
     scanned_ = buffer_.size();
     if (eof_) return std::nullopt;  // a last line without '\n' is incomplete: dropped
     if (timeout) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw ReadTimeout("no reply from minisupd in time");
       pollfd pfd{fd_.get(), POLLIN, 0};
-      const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
-      if (ready < 0 && errno != EINTR) throw std::runtime_error(fmt::format("poll: {}", sys::error_text(errno)));
+      const int ready =
+          ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
+      if (ready < 0 && errno != EINTR)
+        throw std::runtime_error(fmt::format("poll: {}", sys::error_text(errno)));
       if (ready <= 0) continue;
     }
     char chunk[65536];

@@ -49,7 +49,8 @@ class Connection {
   /// The next line (without '\n'); nullopt when minisupd closed the
   /// connection. With `timeout`, throws ReadTimeout when no complete line
   /// arrived in time. Throws std::runtime_error on read errors.
-  std::optional<std::string> read_line(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  std::optional<std::string> read_line(
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
  private:
   explicit Connection(sys::UniqueFd fd) : fd_(std::move(fd)) {}

@@ -6,18 +6,17 @@
 // print it (control/render.h, or the JSON itself with --json) and exit with
 // the LSB code render.h decides. Startup is kept cheap: the config is only
 // read when no socket was named.
+#include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "supervisor/config/load_config.h"
 #include "supervisor/control/protocol.h"
@@ -90,7 +89,8 @@ bool use_color() {
 // Finding the socket
 // ---------------------------------------------------------------------------
 
-std::filesystem::path socket_from_config(const std::optional<std::filesystem::path>& explicit_file) {
+std::filesystem::path socket_from_config(
+    const std::optional<std::filesystem::path>& explicit_file) {
   std::optional<std::filesystem::path> file = config::find_config_file(explicit_file);
   if (!file) {
     print_error(
@@ -142,11 +142,13 @@ control::Request build_request(const Options& o) {
       break;
     }
     case CommandKind::Pid:
-      request.command = control::PidCommand{o.name.empty() ? std::nullopt : std::optional<std::string>(o.name)};
+      request.command =
+          control::PidCommand{o.name.empty() ? std::nullopt : std::optional<std::string>(o.name)};
       break;
     case CommandKind::Tail:
       request.command = control::TailCommand{
-          o.name, o.stream == "stderr" ? control::Stream::Stderr : control::Stream::Stdout, o.lines, o.follow};
+          o.name, o.stream == "stderr" ? control::Stream::Stderr : control::Stream::Stdout, o.lines,
+          o.follow};
       break;
     case CommandKind::Clear:
       request.command = control::ClearCommand{o.names};
@@ -159,7 +161,9 @@ control::Request build_request(const Options& o) {
       break;
     case CommandKind::Wait: {
       std::optional<std::string> state = control::normalize_state_name(o.state);
-      if (!state) throw UsageError(fmt::format("unknown state: {} (expected RUNNING, STOPPED, EXITED, FATAL, ...)", o.state));
+      if (!state)
+        throw UsageError(fmt::format(
+            "unknown state: {} (expected RUNNING, STOPPED, EXITED, FATAL, ...)", o.state));
       std::optional<control::Seconds> timeout;
       if (o.timeout) timeout = control::Seconds(*o.timeout);
       request.command = control::WaitCommand{o.names, *state, timeout};
@@ -193,7 +197,8 @@ std::optional<std::chrono::milliseconds> reply_timeout(const Options& o) {
       return std::nullopt;  // as long as the processes take
     case CommandKind::Wait:
       if (!o.timeout) return std::nullopt;
-      return std::chrono::duration_cast<std::chrono::milliseconds>(control::Seconds(*o.timeout)) + kWaitMargin;
+      return std::chrono::duration_cast<std::chrono::milliseconds>(control::Seconds(*o.timeout)) +
+             kWaitMargin;
     case CommandKind::Status:
     case CommandKind::Signal:
     case CommandKind::Pid:
@@ -214,7 +219,8 @@ std::optional<std::string> read_line(Connection& connection, const Options& o,
     return connection.read_line(timeout);
   } catch (const ReadTimeout&) {
     if (o.kind == CommandKind::Wait) {
-      print_error(fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
+      print_error(
+          fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
       throw Exit{control::kExitWaitTimeout};
     }
     print_error(fmt::format("no reply from minisupd within {} s", timeout->count() / 1000));
@@ -328,7 +334,8 @@ int run(const Options& o, Connection& connection) {
   const control::ReplyLine& reply = *first;
   if (!reply.ok) {
     if (o.kind == CommandKind::Wait && !o.json && reply.body.contains("results")) {
-      if (auto current = control::decode_wait_reply(reply.body)) print(control::render_wait(*current));
+      if (auto current = control::decode_wait_reply(reply.body))
+        print(control::render_wait(*current));
     }
     return report_error(o, reply);
   }
@@ -388,7 +395,8 @@ int run(const Options& o, Connection& connection) {
       if (o.json) {
         print_json(reply.body);
       } else {
-        print(o.kind == CommandKind::Reread ? control::render_reread(r) : control::render_update(r));
+        print(o.kind == CommandKind::Reread ? control::render_reread(r)
+                                            : control::render_update(r));
       }
       return control::kExitSuccess;
     }
@@ -440,14 +448,16 @@ int main_impl(int argc, char** argv) {
   CLI::App app{"minisupctl: control minisupd, the minisup process supervisor.", "minisupctl"};
   app.set_version_flag("--version", std::string(control::kMinisupVersion));
   auto* config_opt = app.add_option("-c,--config", o.config, "config file, to find the socket in");
-  auto* socket_opt = app.add_option("-s,--socket", o.socket, "control socket path (also: MINISUP_SOCKET)");
+  auto* socket_opt =
+      app.add_option("-s,--socket", o.socket, "control socket path (also: MINISUP_SOCKET)");
   config_opt->excludes(socket_opt);
   app.add_flag("--json", o.json, "machine-readable JSON output");
   app.require_subcommand(1);
   app.footer(
       "NAME is a process (web, web:0), a program (all its processes), group:*, group:N or all.\n"
       "Exit codes: 0 ok, 1 failure, 2 usage, 3 not running / wait reached a bad state,\n"
-      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait timeout.\n");
+      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait "
+      "timeout.\n");
 
   struct Sub {
     CLI::App* app;
@@ -461,24 +471,32 @@ int main_impl(int argc, char** argv) {
     return sub;
   };
 
-  add(CommandKind::Status, "show processes: NAME STATE DESCRIPTION")->add_option("names", o.names, "processes");
+  add(CommandKind::Status, "show processes: NAME STATE DESCRIPTION")
+      ->add_option("names", o.names, "processes");
   add(CommandKind::Start, "start processes and wait until they run or fail")
       ->add_option("names", o.names, "processes, or all")
       ->required();
   CLI::App* stop = add(CommandKind::Stop, "stop processes and wait until they are gone");
   stop->add_option("names", o.names, "processes, or all")->required();
   stop->add_flag("--require-graceful", o.require_graceful, "exit 1 when a process needed SIGKILL");
-  add(CommandKind::Restart, "stop then start processes")->add_option("names", o.names, "processes, or all")->required();
+  add(CommandKind::Restart, "stop then start processes")
+      ->add_option("names", o.names, "processes, or all")
+      ->required();
   CLI::App* signal = add(CommandKind::Signal, "send a signal to processes");
   signal->add_option("signal", o.signal, "TERM, SIGHUP, 10 ...")->required();
   signal->add_option("names", o.names, "processes, or all")->required();
-  add(CommandKind::Pid, "minisupd's pid, or a process's (0 when not running)")->add_option("name", o.name, "process");
+  add(CommandKind::Pid, "minisupd's pid, or a process's (0 when not running)")
+      ->add_option("name", o.name, "process");
   CLI::App* tail = add(CommandKind::Tail, "show the end of a process's output");
   tail->add_flag("-f,--follow", o.follow, "keep writing output as it arrives");
-  tail->add_option("-n,--lines", o.lines, "lines to show (default 10)")->check(CLI::NonNegativeNumber);
+  tail->add_option("-n,--lines", o.lines, "lines to show (default 10)")
+      ->check(CLI::NonNegativeNumber);
   tail->add_option("name", o.name, "process")->required();
-  tail->add_option("stream", o.stream, "stdout (default) or stderr")->check(CLI::IsMember({"stdout", "stderr"}));
-  add(CommandKind::Clear, "truncate processes' log files")->add_option("names", o.names, "processes, or all")->required();
+  tail->add_option("stream", o.stream, "stdout (default) or stderr")
+      ->check(CLI::IsMember({"stdout", "stderr"}));
+  add(CommandKind::Clear, "truncate processes' log files")
+      ->add_option("names", o.names, "processes, or all")
+      ->required();
   add(CommandKind::Reread, "show what changed in the config");
   add(CommandKind::Update, "apply config changes (only changed programs are touched)");
   CLI::App* wait = add(CommandKind::Wait, "wait until processes reach a state");

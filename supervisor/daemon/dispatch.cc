@@ -56,7 +56,8 @@ void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer
     dispatch(client, request);
   } catch (const std::exception& e) {
     spdlog::error("control: {} failed: {}", control::to_string(request.kind()), e.what());
-    server_->send(client, control::encode_error(request.id, control::ErrorCode::Internal, e.what()));
+    server_->send(client,
+                  control::encode_error(request.id, control::ErrorCode::Internal, e.what()));
   }
 }
 
@@ -75,7 +76,8 @@ void Runtime::on_client_disconnect(ClientId client) {
 
 std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const nlohmann::json& id,
                                                          const std::vector<std::string>& names) {
-  core::NameResolution resolution = supervisor_->resolve_names(names.empty() ? std::vector<std::string>{"all"} : names);
+  core::NameResolution resolution =
+      supervisor_->resolve_names(names.empty() ? std::vector<std::string>{"all"} : names);
   if (!resolution.ok()) {
     server_->send(client, control::encode_no_such_program(id, {*resolution.unknown}));
     return std::nullopt;
@@ -93,7 +95,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
           control::StatusReply reply;
-          for (const auto& name : *names) reply.processes.push_back(process_info(*supervisor_->find(name)));
+          for (const auto& name : *names)
+            reply.processes.push_back(process_info(*supervisor_->find(name)));
           server_->send(client, control::encode_reply(id, reply));
         } else if constexpr (std::is_same_v<T, control::StartCommand> ||
                              std::is_same_v<T, control::RestartCommand>) {
@@ -105,7 +108,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
                                                         "minisupd is shutting down"));
             return;
           }
-          Waiter waiter = make_waiter(restart ? Waiter::Kind::Restart : Waiter::Kind::Start, client, id, *names);
+          Waiter waiter = make_waiter(restart ? Waiter::Kind::Restart : Waiter::Kind::Start, client,
+                                      id, *names);
           std::vector<std::string> to_start, to_stop;
           for (const auto& name : *names) {
             const core::ManagedProcess* process = supervisor_->find(name);
@@ -114,8 +118,9 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
               waiter.preset[name] = control::StartOutcome::Failed;
             } else if (restart && !is_idle(state) && state != ProcessState::Backoff) {
               to_stop.push_back(name);
-            } else if (!restart && (state == ProcessState::Starting || state == ProcessState::Running ||
-                                    state == ProcessState::Stopping)) {
+            } else if (!restart &&
+                       (state == ProcessState::Starting || state == ProcessState::Running ||
+                        state == ProcessState::Stopping)) {
               waiter.preset[name] = control::StartOutcome::AlreadyStarted;
             } else {
               waiter.restarted.insert(name);
@@ -131,7 +136,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           if (!names) return;
           Waiter waiter = make_waiter(Waiter::Kind::Stop, client, id, *names);
           for (const auto& name : *names) {
-            if (is_idle(supervisor_->find(name)->machine().state())) waiter.not_running.insert(name);
+            if (is_idle(supervisor_->find(name)->machine().state()))
+              waiter.not_running.insert(name);
           }
           add_waiter(std::move(waiter));
           execute(supervisor_->request_stop(*names, now));
@@ -183,9 +189,10 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
             auto names = resolve(client, id, {*cmd.name});
             if (!names) return;
             if (names->size() != 1) {
-              server_->send(client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                                          *cmd.name + " names several processes; name one (" +
-                                                              names->front() + ")"));
+              server_->send(
+                  client, control::encode_error(id, control::ErrorCode::BadRequest,
+                                                *cmd.name + " names several processes; name one (" +
+                                                    names->front() + ")"));
               return;
             }
             reply.pid = supervisor_->find(names->front())->machine().pid();
@@ -222,11 +229,13 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
         } else if constexpr (std::is_same_v<T, control::VersionCommand>) {
           server_->send(client, control::encode_reply(id, control::VersionReply{}));
         } else if constexpr (std::is_same_v<T, control::EventsCommand>) {
-          server_->send(client, control::encode_reply(id, control::SubscribedReply{events_.last_seq()}));
+          server_->send(client,
+                        control::encode_reply(id, control::SubscribedReply{events_.last_seq()}));
           if (cmd.since) {
             auto replay = events_.since(*cmd.since);
             if (replay.gap) server_->send(client, control::encode_event(id, *replay.gap));
-            for (const auto& event : replay.events) server_->send(client, control::encode_event(id, event));
+            for (const auto& event : replay.events)
+              server_->send(client, control::encode_event(id, event));
           }
           event_subscribers_[client] = id;
         }
@@ -325,9 +334,10 @@ bool Runtime::try_answer(Waiter& waiter) {
         const core::ManagedProcess* process = supervisor_->find(name);
         auto preset = waiter.preset.find(name);
         if (preset != waiter.preset.end()) {
-          std::string message = preset->second == control::StartOutcome::Failed
-                                    ? (supervisor_->shutting_down() ? "shutting down" : "being removed")
-                                    : "";
+          std::string message =
+              preset->second == control::StartOutcome::Failed
+                  ? (supervisor_->shutting_down() ? "shutting down" : "being removed")
+                  : "";
           results.push_back({name, preset->second, message});
           continue;
         }
@@ -358,7 +368,8 @@ bool Runtime::try_answer(Waiter& waiter) {
         }
       }
       if (waiter.kind == Kind::Start) {
-        server_->send(waiter.client, control::encode_reply(waiter.id, control::StartReply{results}));
+        server_->send(waiter.client,
+                      control::encode_reply(waiter.id, control::StartReply{results}));
       } else {
         control::RestartReply reply;
         for (const auto& r : results) {
@@ -451,9 +462,9 @@ bool Runtime::try_answer(Waiter& waiter) {
       }
       if (unexpected) {
         server_->send(waiter.client,
-                      control::encode_wait_error(waiter.id, control::ErrorCode::UnexpectedState,
-                                                 "a process reached a state it cannot leave by itself",
-                                                 reply));
+                      control::encode_wait_error(
+                          waiter.id, control::ErrorCode::UnexpectedState,
+                          "a process reached a state it cannot leave by itself", reply));
       } else {
         server_->send(waiter.client, control::encode_reply(waiter.id, reply));
       }
@@ -487,9 +498,10 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   if (managed) {
     event.pid = managed->machine().pid();
     const auto& exit = managed->machine().last_exit();
-    bool caused_by_exit = change.from == ProcessState::Running || change.from == ProcessState::Stopping ||
-                          (change.from == ProcessState::Starting && change.to != ProcessState::Running &&
-                           change.to != ProcessState::Stopping);
+    bool caused_by_exit =
+        change.from == ProcessState::Running || change.from == ProcessState::Stopping ||
+        (change.from == ProcessState::Starting && change.to != ProcessState::Running &&
+         change.to != ProcessState::Stopping);
     if (caused_by_exit && exit && event.pid == 0) {
       event.pid = exit->pid;
       event.exit_code = exit->exit_code;
@@ -500,10 +512,12 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   event.time = to_unix(std::chrono::system_clock::now());
   const control::StateEvent& stored = events_.push(std::move(event));
   if (event_subscribers_.empty()) return;
-  for (const auto& [client, id] : event_subscribers_) server_->send(client, control::encode_event(id, stored));
+  for (const auto& [client, id] : event_subscribers_)
+    server_->send(client, control::encode_event(id, stored));
 }
 
-void Runtime::handle_tail(ClientId client, const nlohmann::json& id, const control::TailCommand& tail) {
+void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
+                          const control::TailCommand& tail) {
   auto names = resolve(client, id, {tail.name});
   if (!names) return;
   if (names->size() != 1) {
@@ -514,21 +528,25 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id, const contr
   }
   const std::string& name = names->front();
   const logging::ProcessOutput& output = *runtimes_.at(name).output;
-  const auto& sink = output.sink(tail.stream == control::Stream::Stdout ? logging::StreamKind::Stdout
-                                                                         : logging::StreamKind::Stderr);
+  const auto& sink =
+      output.sink(tail.stream == control::Stream::Stdout ? logging::StreamKind::Stdout
+                                                         : logging::StreamKind::Stderr);
   auto path = sink->file_path();
   std::string data;
   if (path.empty()) {
     if (!tail.follow) {
-      server_->send(client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                                  name + ": " + std::string(control::to_string(tail.stream)) +
-                                                      " is not written to a log file (console or NONE)"));
+      server_->send(
+          client, control::encode_error(id, control::ErrorCode::BadRequest,
+                                        name + ": " + std::string(control::to_string(tail.stream)) +
+                                            " is not written to a log file (console or NONE)"));
       return;
     }
   } else if (tail.lines > 0) {
-    logging::TailResult result = logging::read_last_lines(path, static_cast<std::size_t>(tail.lines));
+    logging::TailResult result =
+        logging::read_last_lines(path, static_cast<std::size_t>(tail.lines));
     if (!result.ok() && result.error != ENOENT) {
-      server_->send(client, control::encode_error(id, control::ErrorCode::Internal, result.message));
+      server_->send(client,
+                    control::encode_error(id, control::ErrorCode::Internal, result.message));
       return;
     }
     data = std::move(result.text);
@@ -557,8 +575,8 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);
-    server_->send(client, control::encode_reply(id, control::ConfigChanges{diff.added, diff.changed,
-                                                                          diff.removed}));
+    server_->send(client, control::encode_reply(
+                              id, control::ConfigChanges{diff.added, diff.changed, diff.removed}));
     return;
   }
   auto result = apply_new_config(std::move(*loaded.config), what);

@@ -3,8 +3,8 @@
 #include "supervisor/daemon/runtime.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,8 +58,7 @@ Runtime::Runtime(config::Config config)
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
   loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
-  loop_.watch_signals(handled_signals(),
-                      [this](const signalfd_siginfo& info) { on_signal(info); });
+  loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
 
   // The socket is checked (and a live one refused) before any program starts.
   control::ControlServer::Handlers handlers;
@@ -67,9 +66,8 @@ Runtime::Runtime(config::Config config)
                             std::string_view line) { on_client_line(client, peer, line); };
   handlers.on_disconnect = [this](ClientId client) { on_client_disconnect(client); };
   handlers.on_log = [](std::string_view message) { spdlog::warn("control: {}", message); };
-  server_ = std::make_unique<control::ControlServer>(loop_, config_.supervisor.socket,
-                                                     config_.supervisor.socket_mode,
-                                                     std::move(handlers));
+  server_ = std::make_unique<control::ControlServer>(
+      loop_, config_.supervisor.socket, config_.supervisor.socket_mode, std::move(handlers));
 
   console_ = std::make_shared<logging::ConsoleWriter>(loop_);
   console_->set_name_width(logging::console_name_width(config_.programs));
@@ -102,8 +100,8 @@ int Runtime::run() {
     }
   }
   spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
-               MINISUP_VERSION, getpid(), config_.file.string(),
-               config_.supervisor.socket.string(), supervisor_->processes().size());
+               MINISUP_VERSION, getpid(), config_.file.string(), config_.supervisor.socket.string(),
+               supervisor_->processes().size());
   execute(supervisor_->start_autostart(loop_.now()));
   if (!supervisor_->shutting_down() || !supervisor_->shutdown_complete()) loop_.run();
 
@@ -113,8 +111,7 @@ int Runtime::run() {
   int leftovers = 0;
   for (auto& [name, rt] : runtimes_) {
     if (rt.pgid > 0 && sys::group_alive(rt.pgid)) {
-      spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL", name,
-                   rt.pgid);
+      spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL", name, rt.pgid);
       sys::signal_group(rt.pgid, SIGKILL);
       ++leftovers;
     }
@@ -163,7 +160,8 @@ void Runtime::execute(std::vector<core::ProcessAction> actions) {
 void Runtime::perform(const core::ProcessAction& action, std::deque<core::ProcessAction>& queue) {
   const std::string& name = action.process;
   auto feed = [&](const core::Event& event) {
-    for (auto& next : supervisor_->handle(name, event, loop_.now())) queue.push_back(std::move(next));
+    for (auto& next : supervisor_->handle(name, event, loop_.now()))
+      queue.push_back(std::move(next));
   };
   std::visit(
       [&](const auto& a) {
@@ -187,7 +185,8 @@ void Runtime::perform(const core::ProcessAction& action, std::deque<core::Proces
           int pid = process ? process->machine().pid() : 0;
           spdlog::warn("{} {}", describe_pid(name, pid), a.message);
         } else if constexpr (std::is_same_v<T, core::AddProcess>) {
-          if (const core::ManagedProcess* process = supervisor_->find(name)) setup_process(*process);
+          if (const core::ManagedProcess* process = supervisor_->find(name))
+            setup_process(*process);
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
           auto it = runtimes_.find(name);
           if (it != runtimes_.end()) {
@@ -272,7 +271,8 @@ void Runtime::send_signal(const std::string& process, const core::SendSignal& si
       // The group id is the leader's pid; it cannot be reused while the
       // group has members, and we only get here while the leader is unreaped
       // or the group is known to linger.
-      if (rt.pgid > 0 && (rt.pidfd || rt.group_lingering)) sent = sys::signal_group(rt.pgid, signal.signal);
+      if (rt.pgid > 0 && (rt.pidfd || rt.group_lingering))
+        sent = sys::signal_group(rt.pgid, signal.signal);
     } else if (rt.pidfd) {
       sent = sys::send_signal(rt.pidfd.get(), signal.signal);
     }
@@ -337,8 +337,8 @@ void Runtime::on_signal(const signalfd_siginfo& info) {
     case SIGTERM:
     case SIGINT:
     case SIGQUIT:
-      begin_shutdown(fmt::format("{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)),
-                                 info.ssi_pid));
+      begin_shutdown(fmt::format(
+          "{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
       break;
     case SIGHUP:
       reload("SIGHUP");
@@ -385,7 +385,8 @@ void Runtime::reap_children() {
         emptied.push_back(name);
       }
     }
-    for (const auto& name : emptied) execute(supervisor_->handle(name, core::GroupEmptied{}, loop_.now()));
+    for (const auto& name : emptied)
+      execute(supervisor_->handle(name, core::GroupEmptied{}, loop_.now()));
   }
 }
 
@@ -445,7 +446,8 @@ config::Config Runtime::current_config() const {
   current.supervisor = config_.supervisor;
   std::set<std::string> seen;
   for (const core::ManagedProcess* process : supervisor_->processes()) {
-    if (seen.insert(process->program_name()).second) current.programs.push_back(process->program_config());
+    if (seen.insert(process->program_name()).second)
+      current.programs.push_back(process->program_config());
   }
   return current;
 }
@@ -466,7 +468,8 @@ void Runtime::reopen_logs() {
 }
 
 std::chrono::system_clock::time_point Runtime::to_wall(TimePoint t) const {
-  return wall_origin_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - steady_origin_);
+  return wall_origin_ +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - steady_origin_);
 }
 
 }  // namespace minisup::daemon

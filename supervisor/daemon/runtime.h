@@ -65,8 +65,8 @@ class Runtime {
 
   /// What the runtime keeps for one process, next to its core machine.
   struct ProcessRuntime {
-    sys::UniqueFd pidfd;  ///< the running leader; empty once reaped
-    pid_t pgid = 0;       ///< process group of the last child (= its pid)
+    sys::UniqueFd pidfd;           ///< the running leader; empty once reaped
+    pid_t pgid = 0;                ///< process group of the last child (= its pid)
     bool group_lingering = false;  ///< leader reaped while its group lives on
     std::map<core::DeadlineKind, loop::EventLoop::TimerId> deadlines;
     std::unique_ptr<logging::ProcessOutput> output;

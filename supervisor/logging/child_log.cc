@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -14,8 +15,6 @@
 #include <cstring>
 #include <system_error>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/sys_error.h"
@@ -151,7 +150,9 @@ bool OutputSink::clear(std::string* error) noexcept {
 // LogFile
 
 LogFile::LogFile(std::filesystem::path path, std::uint64_t maxbytes, int backups, ReportHook report)
-    : path_(std::move(path)), maxbytes_(maxbytes), backups_(std::max(backups, 0)),
+    : path_(std::move(path)),
+      maxbytes_(maxbytes),
+      backups_(std::max(backups, 0)),
       report_(std::move(report)) {
   reattach();
 }
@@ -197,7 +198,7 @@ bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
 void LogFile::adopt(sys::UniqueFd fd) noexcept {
   fd_ = std::move(fd);
   detached_ = false;
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_.get(), &st) == 0) {
     dev_ = st.st_dev;
     ino_ = st.st_ino;
@@ -229,7 +230,7 @@ bool LogFile::reattach() noexcept {
 void LogFile::reopen() noexcept { reattach(); }
 
 void LogFile::refresh() noexcept {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_.get(), &st) != 0) return;
   if (!is_regular_) return;
   size_ = static_cast<std::uint64_t>(st.st_size);
@@ -241,7 +242,7 @@ void LogFile::refresh() noexcept {
   auto now = steady_clock::now();
   if (now < next_path_check_) return;
   next_path_check_ = now + kPathCheckInterval;
-  struct stat at_path{};
+  struct stat at_path {};
   if (::stat(path_.c_str(), &at_path) != 0 || at_path.st_dev != dev_ || at_path.st_ino != ino_) {
     // Renamed away by an external logrotate without the SIGUSR2.
     reattach();
@@ -393,11 +394,17 @@ ConsoleWriter::ConsoleWriter(loop::EventLoop& loop, int fd, std::size_t max_buff
                              ReportHook report)
     : loop_(loop), fd_(fd), max_buffer_(max_buffer), report_(std::move(report)) {
   switch (color) {
-    case Color::Auto: color_ = color_from_environment(fd); break;
-    case Color::Always: color_ = true; break;
-    case Color::Never: color_ = false; break;
+    case Color::Auto:
+      color_ = color_from_environment(fd);
+      break;
+    case Color::Always:
+      color_ = true;
+      break;
+    case Color::Never:
+      color_ = false;
+      break;
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return;  // closed stdout: writes fail and are counted
   if (S_ISREG(st.st_mode)) return;    // never blocks; written at its offset, never seeked
   if (S_ISSOCK(st.st_mode)) {
@@ -446,8 +453,8 @@ std::string_view ConsoleWriter::color_for(std::string_view name) {
 void ConsoleWriter::add_line(std::string_view name, char marker, std::string_view text) noexcept {
   std::size_t padding = name.size() < name_width_ ? name_width_ - name.size() : 0;
   std::string_view color = color_ ? color_for(name) : std::string_view();
-  std::size_t size = color.size() + name.size() + padding + 2 + (color_ ? kReset.size() : 0) + 1 +
-                     text.size() + 1;
+  std::size_t size =
+      color.size() + name.size() + padding + 2 + (color_ ? kReset.size() : 0) + 1 + text.size() + 1;
   // An empty queue takes a line of any size (at most kMaxPartialLine or one
   // read chunk), so a small max_buffer never rejects a line for its size.
   if (pending_bytes() > 0 && pending_bytes() + size > max_buffer_) {
@@ -530,9 +537,12 @@ void ConsoleWriter::flush(std::chrono::milliseconds max_wait) noexcept {
   auto deadline = steady_clock::now() + max_wait;
   send();
   while (pending_bytes() > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
     if (left.count() <= 0) return;
-    struct pollfd pfd{fd_, POLLOUT, 0};
+    struct pollfd pfd {
+      fd_, POLLOUT, 0
+    };
     if (::poll(&pfd, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return;
     send();
   }
@@ -550,7 +560,8 @@ void ConsoleWriter::drop(std::size_t bytes, const std::string& why) noexcept {
 // ConsoleSink
 
 ConsoleSink::ConsoleSink(std::shared_ptr<ConsoleWriter> writer, std::string name, StreamKind stream)
-    : writer_(std::move(writer)), name_(std::move(name)),
+    : writer_(std::move(writer)),
+      name_(std::move(name)),
       marker_(stream == StreamKind::Stdout ? '|' : '!') {}
 
 ConsoleSink::~ConsoleSink() { end_of_stream(); }
@@ -723,8 +734,8 @@ ReportHook default_report_hook(const std::string& name) {
 }
 
 std::shared_ptr<OutputSink> make_sink(const config::LogTarget& target,
-                                      const config::LogSettings& settings,
-                                      const std::string& name, StreamKind stream,
+                                      const config::LogSettings& settings, const std::string& name,
+                                      StreamKind stream,
                                       const std::shared_ptr<ConsoleWriter>& console,
                                       const ReportHook& report) {
   switch (target.kind) {

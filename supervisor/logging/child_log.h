@@ -305,8 +305,8 @@ class ConsoleWriter {
   void on_writable() noexcept;
 
   loop::EventLoop& loop_;
-  int fd_;               // the descriptor written to
-  sys::UniqueFd own_fd_; // our own non-blocking description, when opened
+  int fd_;                // the descriptor written to
+  sys::UniqueFd own_fd_;  // our own non-blocking description, when opened
   Mode mode_ = Mode::Write;
   bool pollable_ = false;  // epoll can wait for it (not a regular file)
   bool watching_ = false;  // registered for EPOLLOUT
@@ -414,9 +414,9 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   std::shared_ptr<OutputSink> sink_;
   std::function<void()> on_eof_;
   std::uint64_t bytes_read_ = 0;
-  std::size_t pipe_size_ = 0;   // the pipe's capacity, once known
-  bool tried_growing_ = false;  // the pipe was considered for enlarging
-  bool holds_big_pipe_ = false; // counts against kMaxBigPipes
+  std::size_t pipe_size_ = 0;    // the pipe's capacity, once known
+  bool tried_growing_ = false;   // the pipe was considered for enlarging
+  bool holds_big_pipe_ = false;  // counts against kMaxBigPipes
 };
 
 /// The pipes for one spawn. The child gets child_stdout() as fd 1 and

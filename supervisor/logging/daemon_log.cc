@@ -2,6 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,11 +13,6 @@
 #include <mutex>
 #include <system_error>
 #include <utility>
-
-#include <spdlog/details/null_mutex.h>
-#include <spdlog/logger.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "supervisor/sys/sys_error.h"
 #include "supervisor/sys/unique_fd.h"
@@ -113,11 +112,16 @@ std::shared_ptr<FdSink>& current_sink() {
 
 spdlog::level::level_enum to_spdlog_level(config::LogLevel level) noexcept {
   switch (level) {
-    case config::LogLevel::Trace: return spdlog::level::trace;
-    case config::LogLevel::Debug: return spdlog::level::debug;
-    case config::LogLevel::Info: return spdlog::level::info;
-    case config::LogLevel::Warn: return spdlog::level::warn;
-    case config::LogLevel::Error: return spdlog::level::err;
+    case config::LogLevel::Trace:
+      return spdlog::level::trace;
+    case config::LogLevel::Debug:
+      return spdlog::level::debug;
+    case config::LogLevel::Info:
+      return spdlog::level::info;
+    case config::LogLevel::Warn:
+      return spdlog::level::warn;
+    case config::LogLevel::Error:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }

@@ -16,10 +16,10 @@
 // if that fails.
 #pragma once
 
+#include <spdlog/common.h>
+
 #include <cstdint>
 #include <string>
-
-#include <spdlog/common.h>
 
 #include "supervisor/config/program_config.h"
 

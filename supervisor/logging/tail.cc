@@ -48,7 +48,7 @@ TailResult read_last_lines(const std::filesystem::path& path, std::size_t n,
   // O_NONBLOCK: opening a FIFO must not wait for a writer.
   sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd) return failure("open", path, errno);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return failure("stat", path, errno);
   if (!S_ISREG(st.st_mode)) return failure("read", path, EINVAL, "not a regular file");
 
@@ -95,7 +95,8 @@ TailResult read_last_lines(const std::filesystem::path& path, std::size_t n,
     result.truncated = true;
   }
   result.text.resize(static_cast<std::size_t>(size - start));
-  ssize_t got = read_at(fd.get(), result.text.data(), result.text.size(), static_cast<off_t>(start));
+  ssize_t got =
+      read_at(fd.get(), result.text.data(), result.text.size(), static_cast<off_t>(start));
   if (got < 0) return failure("read", path, errno);
   result.text.resize(static_cast<std::size_t>(got));
   return result;

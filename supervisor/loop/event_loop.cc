@@ -234,7 +234,8 @@ void EventLoop::watch_signals(const sigset_t& signals, SignalCallback callback) 
     throw sys::SysError("sigprocmask", "", errno);
   if (impl_->signal_fd) {
     // Same descriptor, new set.
-    if (::signalfd(impl_->signal_fd.get(), &signals, 0) < 0) throw sys::SysError("signalfd", "", errno);
+    if (::signalfd(impl_->signal_fd.get(), &signals, 0) < 0)
+      throw sys::SysError("signalfd", "", errno);
   } else {
     sys::UniqueFd fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!fd) throw sys::SysError("signalfd", "", errno);

@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,7 +45,8 @@ namespace {
 
 /// Reports the failed step to the parent and exits. The write of a dozen
 /// bytes into an empty pipe is atomic; there is nobody to tell if it fails.
-[[noreturn]] MINISUP_CHILD_CODE void fail(const ChildPlan& plan, int step, int error, int candidate = -1) noexcept {
+[[noreturn]] MINISUP_CHILD_CODE void fail(const ChildPlan& plan, int step, int error,
+                                          int candidate = -1) noexcept {
   ChildStatus status{step, error, candidate};
   while (::write(plan.status_fd, &status, sizeof status) < 0 && errno == EINTR) {
   }
@@ -98,7 +99,8 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // (PITFALLS 4). Set after the user switch, which clears it. If minisupd
   // died before this point we are already orphaned: give up.
   if (plan.death_signal != 0) {
-    if (::prctl(PR_SET_PDEATHSIG, plan.death_signal, 0, 0, 0) != 0) fail(plan, kStepDeathSignal, errno);
+    if (::prctl(PR_SET_PDEATHSIG, plan.death_signal, 0, 0, 0) != 0)
+      fail(plan, kStepDeathSignal, errno);
     if (::getppid() != plan.parent_pid) fail(plan, kStepDeathSignal, ESRCH);
   }
 

@@ -18,18 +18,18 @@ namespace minisup::sys::detail {
 /// The steps of the child, in the order it takes them. The numbers travel
 /// through the exec-status pipe; kChildStepCount closes the list.
 enum ChildStep : int {
-  kStepSetpgid,    ///< setpgid(0, 0)
-  kStepStdin,      ///< dup2(/dev/null, 0)
-  kStepStdout,     ///< dup2(stdout_fd, 1)
-  kStepStderr,     ///< dup2(stderr_fd, 2)
-  kStepSetgroups,  ///< setgroups(user's supplementary groups)
-  kStepSetgid,     ///< setgid(user's gid)
-  kStepSetuid,     ///< setuid(user's uid)
+  kStepSetpgid,      ///< setpgid(0, 0)
+  kStepStdin,        ///< dup2(/dev/null, 0)
+  kStepStdout,       ///< dup2(stdout_fd, 1)
+  kStepStderr,       ///< dup2(stderr_fd, 2)
+  kStepSetgroups,    ///< setgroups(user's supplementary groups)
+  kStepSetgid,       ///< setgid(user's gid)
+  kStepSetuid,       ///< setuid(user's uid)
   kStepDeathSignal,  ///< prctl(PR_SET_PDEATHSIG, death_signal)
-  kStepChdir,      ///< chdir(directory)
-  kStepCloseFds,   ///< close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)
-  kStepSigmask,    ///< sigprocmask(SIG_SETMASK, empty)
-  kStepExec,       ///< execve (each PATH candidate)
+  kStepChdir,        ///< chdir(directory)
+  kStepCloseFds,     ///< close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)
+  kStepSigmask,      ///< sigprocmask(SIG_SETMASK, empty)
+  kStepExec,         ///< execve (each PATH candidate)
   kChildStepCount
 };
 
@@ -61,8 +61,8 @@ struct ChildPlan {
   gid_t gid;
   const gid_t* groups;
   std::size_t group_count;
-  int death_signal;               ///< 0 = none
-  pid_t parent_pid;               ///< minisupd's pid, to detect its death before prctl
+  int death_signal;  ///< 0 = none
+  pid_t parent_pid;  ///< minisupd's pid, to detect its death before prctl
 };
 
 /// The child's entry point for clone(): `arg` is a const ChildPlan*. Never

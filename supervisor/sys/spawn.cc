@@ -93,7 +93,9 @@ class AllSignalsBlocked {
     unsigned long all = ~0UL;
     ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &saved_, sizeof saved_);
   }
-  ~AllSignalsBlocked() { ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, sizeof saved_); }
+  ~AllSignalsBlocked() {
+    ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, sizeof saved_);
+  }
   AllSignalsBlocked(const AllSignalsBlocked&) = delete;
   AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
 
@@ -133,7 +135,6 @@ class ChildStack {
   }
 
  private:
-
   char* base_ = nullptr;
 };
 
@@ -156,7 +157,8 @@ std::variant<UserIds, std::string> resolve_user(const std::string& name) {
       continue;
     }
     // glibc documents these as other ways of saying "not found".
-    if (err == ENOENT || err == ESRCH || err == EBADF || err == EPERM) found = nullptr;
+    if (err == ENOENT || err == ESRCH || err == EBADF || err == EPERM)
+      found = nullptr;
     else if (err != 0)
       return failure("user = " + name + ": " + (is_numeric ? "getpwuid_r" : "getpwnam_r"), "", err);
     break;
@@ -215,8 +217,10 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
 
   UniqueFd holders[4];
   int stdin_fd = above_stdio(dev_null.get(), holders[0]);
-  int stdout_fd = above_stdio(request.stdout_fd >= 0 ? request.stdout_fd : dev_null.get(), holders[1]);
-  int stderr_fd = above_stdio(request.stderr_fd >= 0 ? request.stderr_fd : dev_null.get(), holders[2]);
+  int stdout_fd =
+      above_stdio(request.stdout_fd >= 0 ? request.stdout_fd : dev_null.get(), holders[1]);
+  int stderr_fd =
+      above_stdio(request.stderr_fd >= 0 ? request.stderr_fd : dev_null.get(), holders[2]);
   int status_fd = above_stdio(status_write.get(), holders[3]);
   if (stdin_fd < 0 || stdout_fd < 0 || stderr_fd < 0 || status_fd < 0)
     return failure("fcntl(F_DUPFD_CLOEXEC)", "", errno);
@@ -272,7 +276,8 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   ChildStatus status{};
   std::size_t got = 0;
   while (got < sizeof status) {
-    ssize_t n = ::read(status_read.get(), reinterpret_cast<char*>(&status) + got, sizeof status - got);
+    ssize_t n =
+        ::read(status_read.get(), reinterpret_cast<char*>(&status) + got, sizeof status - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
@@ -288,19 +293,35 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
 
   std::string object;
   switch (status.step) {
-    case detail::kStepStdin: object = "stdin"; break;
-    case detail::kStepStdout: object = "stdout"; break;
-    case detail::kStepStderr: object = "stderr"; break;
-    case detail::kStepSetgroups: object = request.user->name; break;
-    case detail::kStepSetgid: object = std::to_string(request.user->gid); break;
-    case detail::kStepSetuid: object = std::to_string(request.user->uid); break;
-    case detail::kStepChdir: object = *request.directory; break;
-    case detail::kStepExec:
-      object = status.candidate >= 0 && static_cast<std::size_t>(status.candidate) < candidates.size()
-                   ? candidates[static_cast<std::size_t>(status.candidate)]
-                   : request.argv[0];
+    case detail::kStepStdin:
+      object = "stdin";
       break;
-    default: break;
+    case detail::kStepStdout:
+      object = "stdout";
+      break;
+    case detail::kStepStderr:
+      object = "stderr";
+      break;
+    case detail::kStepSetgroups:
+      object = request.user->name;
+      break;
+    case detail::kStepSetgid:
+      object = std::to_string(request.user->gid);
+      break;
+    case detail::kStepSetuid:
+      object = std::to_string(request.user->uid);
+      break;
+    case detail::kStepChdir:
+      object = *request.directory;
+      break;
+    case detail::kStepExec:
+      object =
+          status.candidate >= 0 && static_cast<std::size_t>(status.candidate) < candidates.size()
+              ? candidates[static_cast<std::size_t>(status.candidate)]
+              : request.argv[0];
+      break;
+    default:
+      break;
   }
   return failure(detail::kChildStepNames[status.step], object, status.error);
 }

@@ -36,9 +36,9 @@ namespace minisup::sys {
 /// The credentials a child runs with, resolved before the spawn.
 struct UserIds {
   uid_t uid = 0;
-  gid_t gid = 0;                ///< primary group (from the passwd entry)
-  std::vector<gid_t> groups;    ///< supplementary groups (getgrouplist)
-  std::string name;             ///< the user name, for messages
+  gid_t gid = 0;              ///< primary group (from the passwd entry)
+  std::vector<gid_t> groups;  ///< supplementary groups (getgrouplist)
+  std::string name;           ///< the user name, for messages
   bool operator==(const UserIds&) const = default;
 };
 

@@ -117,7 +117,8 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 void create_file(const std::string& path) { write_file_atomically(path, ""); }
 
 void sleep_seconds(double secs) {
-  timespec ts{static_cast<time_t>(secs), static_cast<long>((secs - static_cast<time_t>(secs)) * 1e9)};
+  timespec ts{static_cast<time_t>(secs),
+              static_cast<long>((secs - static_cast<time_t>(secs)) * 1e9)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
@@ -129,7 +130,8 @@ void write_pattern(long long total) {
     size_t used = 0;
     while (used + 64 <= sizeof chunk) {
       long long number = line++ % 100000000;
-      for (int k = 7; k >= 0; --k, number /= 10) chunk[used + k] = static_cast<char>('0' + number % 10);
+      for (int k = 7; k >= 0; --k, number /= 10)
+        chunk[used + k] = static_cast<char>('0' + number % 10);
       chunk[used + 8] = ' ';
       memcpy(chunk + used + 9, kAlphabet, 54);
       chunk[used + 63] = '\n';
@@ -163,23 +165,39 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value for " + flag).c_str());
       return argv[++i];
     };
-    if (flag == "--pidfile") o.pidfile = value();
-    else if (flag == "--lockfile") o.lockfile = value();
-    else if (flag == "--fork-ignore-term") o.grandchild_pidfile = value();
-    else if (flag == "--print") o.prints.emplace_back(1, value());
-    else if (flag == "--stderr") o.prints.emplace_back(2, value());
-    else if (flag == "--print-env") o.env_names.emplace_back(value());
-    else if (flag == "--write-bytes") o.write_bytes = parse_int(value());
-    else if (flag == "--pattern") continue;
-    else if (flag == "--ready-file") o.ready_file = value();
-    else if (flag == "--after" || flag == "--sleep") o.after = parse_seconds(value());
-    else if (flag == "--exit") o.exit_code = static_cast<int>(parse_int(value())), o.exit_given = true;
-    else if (flag == "--raise") o.raise_signal = static_cast<int>(parse_int(value()));
-    else if (flag == "--ignore-term") o.ignore_term = true;
-    else if (flag == "--term-delay") o.term_delay = parse_seconds(value());
-    else usage(("unknown flag " + flag).c_str());
+    if (flag == "--pidfile")
+      o.pidfile = value();
+    else if (flag == "--lockfile")
+      o.lockfile = value();
+    else if (flag == "--fork-ignore-term")
+      o.grandchild_pidfile = value();
+    else if (flag == "--print")
+      o.prints.emplace_back(1, value());
+    else if (flag == "--stderr")
+      o.prints.emplace_back(2, value());
+    else if (flag == "--print-env")
+      o.env_names.emplace_back(value());
+    else if (flag == "--write-bytes")
+      o.write_bytes = parse_int(value());
+    else if (flag == "--pattern")
+      continue;
+    else if (flag == "--ready-file")
+      o.ready_file = value();
+    else if (flag == "--after" || flag == "--sleep")
+      o.after = parse_seconds(value());
+    else if (flag == "--exit")
+      o.exit_code = static_cast<int>(parse_int(value())), o.exit_given = true;
+    else if (flag == "--raise")
+      o.raise_signal = static_cast<int>(parse_int(value()));
+    else if (flag == "--ignore-term")
+      o.ignore_term = true;
+    else if (flag == "--term-delay")
+      o.term_delay = parse_seconds(value());
+    else
+      usage(("unknown flag " + flag).c_str());
   }
-  if (o.ignore_term && o.term_delay >= 0) usage("--ignore-term and --term-delay exclude each other");
+  if (o.ignore_term && o.term_delay >= 0)
+    usage("--ignore-term and --term-delay exclude each other");
   return o;
 }
 

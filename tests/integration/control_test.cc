@@ -6,6 +6,9 @@
 //
 // Suites: Ctl* (minisupctl commands), Reload* (reread/update/SIGHUP),
 // Socket* (the raw protocol and its robustness).
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -14,21 +17,16 @@
 #include <memory>
 #include <thread>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <fmt/format.h>
-
 #include "tests/integration/harness.h"
 
 namespace minisup::testing {
 namespace {
 
+using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 /// `command = "test_child FLAGS"` as a TOML line.
@@ -88,7 +86,8 @@ bool is_version_line(const std::string& text) {
 /// How many times `needle` occurs in `text`.
 int count_of(const std::string& text, const std::string& needle) {
   int count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++count;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++count;
   return count;
 }
 
@@ -210,11 +209,12 @@ TEST(CtlStatus, TableIsAlignedLikeSupervisorctl) {
   auto lines = lines_of(r.out);
   ASSERT_EQ(lines.size(), 3u) << r.out;
   // Names padded to the longest (11) plus two spaces, states to 10 columns.
-  EXPECT_TRUE(is_prefix_then_digit(
-      lines[0], fmt::format("a{}RUNNING   pid {}, uptime 0:00:0", std::string(12, ' '), pid_of(d, "a"))))
+  EXPECT_TRUE(is_prefix_then_digit(lines[0], fmt::format("a{}RUNNING   pid {}, uptime 0:00:0",
+                                                         std::string(12, ' '), pid_of(d, "a"))))
       << "[" << lines[0] << "]";
   EXPECT_TRUE(is_prefix_then_digit(
-      lines[1], fmt::format("longer_name  RUNNING   pid {}, uptime 0:00:0", pid_of(d, "longer_name"))))
+      lines[1],
+      fmt::format("longer_name  RUNNING   pid {}, uptime 0:00:0", pid_of(d, "longer_name"))))
       << "[" << lines[1] << "]";
   EXPECT_EQ(lines[2], "off          STOPPED   Not started");
   EXPECT_TRUE(r.err.empty()) << r.err;
@@ -224,8 +224,9 @@ TEST(CtlStatus, TableIsAlignedLikeSupervisorctl) {
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   ASSERT_FALSE(r.out.empty());
   EXPECT_EQ(r.out.back(), '\n');
-  EXPECT_TRUE(is_prefix_then_digit(r.out.substr(0, r.out.size() - 1),
-                                   fmt::format("a  RUNNING   pid {}, uptime 0:00:0", pid_of(d, "a"))))
+  EXPECT_TRUE(
+      is_prefix_then_digit(r.out.substr(0, r.out.size() - 1),
+                           fmt::format("a  RUNNING   pid {}, uptime 0:00:0", pid_of(d, "a"))))
       << "[" << r.out << "]";
   r = d.ctl({"status", "a", "longer_name"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
@@ -256,8 +257,7 @@ TEST(CtlStatus, UnknownNameExitsFour) {
 }
 
 TEST(CtlStatus, ExitsThreeForStoppedExitedOrFatal) {
-  Daemon d(sleeper("a") +
-           "[program.quitter]\n" + child_cmd("--exit 3") +
+  Daemon d(sleeper("a") + "[program.quitter]\n" + child_cmd("--exit 3") +
            "startsecs = 0\nautorestart = false\n"
            "[program.broken]\ncommand = \"/nonexistent/minisup-test-binary\"\n"
            "startsecs = 0\nstartretries = 0\n");
@@ -271,8 +271,9 @@ TEST(CtlStatus, ExitsThreeForStoppedExitedOrFatal) {
   EXPECT_THAT(r.out, AllOf(StartsWith("quitter  EXITED    "), HasSubstr("exited with status 3")));
   r = d.ctl({"status", "broken"});
   EXPECT_EQ(r.code, 3) << r.out << r.err;
-  EXPECT_THAT(r.out, AllOf(StartsWith("broken  FATAL     "),
-                           HasSubstr("exec /nonexistent/minisup-test-binary: No such file or directory")));
+  EXPECT_THAT(r.out,
+              AllOf(StartsWith("broken  FATAL     "),
+                    HasSubstr("exec /nonexistent/minisup-test-binary: No such file or directory")));
   EXPECT_EQ(d.ctl({"status", "a", "broken"}).code, 3);
   EXPECT_EQ(d.ctl({"status"}).code, 3);
   ASSERT_EQ(d.ctl({"stop", "a"}).code, 0);
@@ -290,19 +291,21 @@ TEST(CtlStatus, JsonHasEveryKeyWithNullsWhereTheyDoNotApply) {
   ASSERT_TRUE(d.wait_state("quitter", "EXITED")) << d.log();
   ASSERT_EQ(d.ctl({"stop", "b"}).code, 0);
 
-  const std::vector<std::string> keys{"name",        "group",          "state",     "pid",
-                                      "uptime",      "started_at",     "exit_code", "exit_signal",
-                                      "exit_signal_name", "exited_at", "needed_sigkill",
-                                      "stop_duration", "description",  "spawn_error", "retry"};
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"--json", "status"}, std::vector<std::string>{"status", "--json"}}) {
+  const std::vector<std::string> keys{"name",        "group",          "state",
+                                      "pid",         "uptime",         "started_at",
+                                      "exit_code",   "exit_signal",    "exit_signal_name",
+                                      "exited_at",   "needed_sigkill", "stop_duration",
+                                      "description", "spawn_error",    "retry"};
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
+                                               std::vector<std::string>{"status", "--json"}}) {
     CommandResult r = d.ctl(args);
     EXPECT_EQ(r.code, 3) << r.out << r.err;  // b, off, quitter are not running
     json all = json::parse(r.out, nullptr, false);
     ASSERT_TRUE(all.is_array()) << r.out;
     ASSERT_EQ(all.size(), 4u) << r.out;
     for (const auto& p : all) {
-      for (const auto& key : keys) EXPECT_TRUE(p.contains(key)) << key << " missing in " << p.dump();
+      for (const auto& key : keys)
+        EXPECT_TRUE(p.contains(key)) << key << " missing in " << p.dump();
     }
   }
   json a = d.process("a");
@@ -434,8 +437,9 @@ TEST(CtlStart, ProgramThatCannotStartExitsSeven) {
   d.start();
   CommandResult r = d.ctl({"start", "missing"});
   EXPECT_EQ(r.code, 7) << r.out << r.err;
-  EXPECT_THAT(r.out, AllOf(StartsWith("missing: ERROR ("),
-                           HasSubstr("exec /nonexistent/minisup-test-binary: No such file or directory")));
+  EXPECT_THAT(r.out,
+              AllOf(StartsWith("missing: ERROR ("),
+                    HasSubstr("exec /nonexistent/minisup-test-binary: No such file or directory")));
   EXPECT_EQ(d.state("missing"), "FATAL");
 
   r = d.ctl({"start", "crasher"});
@@ -505,7 +509,8 @@ TEST(CtlGroups, AllGroupStarAndGroupN) {
   // group:* names every process of the group.
   r = d.ctl({"start", "web:*"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out, "web:0: ERROR (already started)\nweb:1: started\nweb:2: ERROR (already started)\n");
+  EXPECT_EQ(r.out,
+            "web:0: ERROR (already started)\nweb:1: started\nweb:2: ERROR (already started)\n");
 
   // A program name restarts all of its processes.
   web0 = pid_of(d, "web:0"), web1 = pid_of(d, "web:1"), web2 = pid_of(d, "web:2");
@@ -578,13 +583,13 @@ TEST(CtlStop, RequireGracefulFailsOnlyWhenSigkillWasNeeded) {
 TEST(CtlSignal, DeliversSignalsToTheProcess) {
   Daemon d;
   fs::path got = d.dir() / "got";
-  d.write_config(fmt::format(
-      "[program.trapper]\n"
-      "command = [\"/bin/sh\", \"-c\", \"trap 'echo usr1 >> {}' USR1; while :; do sleep 0.05; done\"]\n"
-      "startsecs = 0\nstopasgroup = true\nstopwaitsecs = 2\n",
-      got.string()) +
-      "[program.victim]\n" + child_cmd("--after 60") + "startsecs = 0\nautorestart = false\n" +
-      sleeper("off", "autostart = false\n"));
+  d.write_config(fmt::format("[program.trapper]\n"
+                             "command = [\"/bin/sh\", \"-c\", \"trap 'echo usr1 >> {}' USR1; while "
+                             ":; do sleep 0.05; done\"]\n"
+                             "startsecs = 0\nstopasgroup = true\nstopwaitsecs = 2\n",
+                             got.string()) +
+                 "[program.victim]\n" + child_cmd("--after 60") +
+                 "startsecs = 0\nautorestart = false\n" + sleeper("off", "autostart = false\n"));
   d.start();
   ASSERT_EQ(d.ctl({"wait", "trapper", "victim", "--timeout", "5"}).code, 0);
   int trapper = pid_of(d, "trapper");
@@ -675,8 +680,8 @@ TEST(CtlVersion, PrintsTheDaemonVersion) {
 // ===========================================================================
 
 TEST(CtlWait, RunningStoppedTimeoutAndFatal) {
-  Daemon d(sleeper("a") +
-           "[program.slow]\n" + child_cmd("--after 60") + "startsecs = 5\nstopwaitsecs = 1\n" +
+  Daemon d(sleeper("a") + "[program.slow]\n" + child_cmd("--after 60") +
+           "startsecs = 5\nstopwaitsecs = 1\n" +
            "[program.doomed]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 0.3; exit 1\"]\n"
            "startsecs = 1\nstartretries = 0\n");
   d.start();
@@ -783,9 +788,9 @@ TEST(CtlEvents, StreamsStateChangesAndReplaysSince) {
 
   Background json_events(ctl_argv(d, {"--json", "events"}), d.dir() / "events.json");
   Background text_events(ctl_argv(d, {"events"}), d.dir() / "events.txt");
-  ASSERT_TRUE(eventually([&] {
-    return json_events.out().find("\"subscribed\":true") != std::string::npos;
-  }, 5s)) << json_events.out() << json_events.err();
+  ASSERT_TRUE(eventually(
+      [&] { return json_events.out().find("\"subscribed\":true") != std::string::npos; }, 5s))
+      << json_events.out() << json_events.err();
   // The text client prints nothing until a change: wait until subscribed.
   ASSERT_TRUE(eventually([&] { return count_of(d.log(), "control: events") >= 2; }, 5s)) << d.log();
   json subscribed = json_lines(json_events.out()).at(0);
@@ -799,8 +804,10 @@ TEST(CtlEvents, StreamsStateChangesAndReplaysSince) {
       << json_events.out();
   auto events = json_lines(json_events.out());
   ASSERT_EQ(events.size(), 5u) << json_events.out();
-  const std::vector<std::pair<std::string, std::string>> expected{
-      {"RUNNING", "STOPPING"}, {"STOPPING", "STOPPED"}, {"STOPPED", "STARTING"}, {"STARTING", "RUNNING"}};
+  const std::vector<std::pair<std::string, std::string>> expected{{"RUNNING", "STOPPING"},
+                                                                  {"STOPPING", "STOPPED"},
+                                                                  {"STOPPED", "STARTING"},
+                                                                  {"STARTING", "RUNNING"}};
   for (size_t i = 0; i < expected.size(); ++i) {
     const json& e = events[i + 1];
     EXPECT_EQ(e["event"], "state") << e.dump();
@@ -824,9 +831,9 @@ TEST(CtlEvents, StreamsStateChangesAndReplaysSince) {
 
   // --since replays what minisupd still buffers, from seq 1 without gaps.
   Background replay(ctl_argv(d, {"events", "--json", "--since", "0"}), d.dir() / "replay.json");
-  ASSERT_TRUE(eventually([&] {
-    return json_lines(replay.out()).size() >= static_cast<size_t>(base) + 5;
-  }, 5s)) << replay.out() << replay.err();
+  ASSERT_TRUE(eventually(
+      [&] { return json_lines(replay.out()).size() >= static_cast<size_t>(base) + 5; }, 5s))
+      << replay.out() << replay.err();
   auto replayed = json_lines(replay.out());
   EXPECT_EQ(replayed[0]["subscribed"], true);
   EXPECT_EQ(replayed[0]["seq"], base + 4);
@@ -877,9 +884,9 @@ TEST(CtlUnreachable, StatusExitsFourOthersSeven) {
   EXPECT_THAT(r.err, HasSubstr(message));
   EXPECT_EQ(d.ctl({"status", "a"}).code, 4);
   const std::vector<std::vector<std::string>> others{
-      {"start", "a"}, {"stop", "a"},    {"restart", "a"}, {"signal", "HUP", "a"},
-      {"pid"},        {"version"},      {"reread"},       {"update"},
-      {"wait", "a"},  {"shutdown"},     {"events"}};
+      {"start", "a"}, {"stop", "a"}, {"restart", "a"}, {"signal", "HUP", "a"},
+      {"pid"},        {"version"},   {"reread"},       {"update"},
+      {"wait", "a"},  {"shutdown"},  {"events"}};
   for (const auto& args : others) {
     r = d.ctl(args);
     EXPECT_EQ(r.code, 7) << args[0] << ": " << r.out << r.err;
@@ -892,7 +899,8 @@ TEST(CtlUnreachable, StatusExitsFourOthersSeven) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, d.socket_path().c_str(), sizeof(addr.sun_path) - 1);
-    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << std::strerror(errno);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+        << std::strerror(errno);
     close(fd);
   }
   r = d.ctl({"status"});
@@ -919,7 +927,8 @@ TEST(CtlSocketLookup, EnvironmentVariableAndConfigFile) {
   ASSERT_EQ(d.ctl({"wait", "a", "--timeout", "5"}).code, 0);
   const std::string expected = fmt::format("{}\n", d.pid());
 
-  CommandResult r = run_command({MINISUPCTL_PATH, "pid"}, {"MINISUP_SOCKET=" + d.socket_path().string()});
+  CommandResult r =
+      run_command({MINISUPCTL_PATH, "pid"}, {"MINISUP_SOCKET=" + d.socket_path().string()});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, expected);
 
@@ -944,7 +953,8 @@ TEST(CtlSocketLookup, EnvironmentVariableAndConfigFile) {
   EXPECT_THAT(r.err, HasSubstr("nothing-here.sock"));
 
   // -c and -s together are a usage error; so is a config that does not load.
-  r = run_command({MINISUPCTL_PATH, "-c", d.config_path().string(), "-s", d.socket_path().string(), "pid"});
+  r = run_command(
+      {MINISUPCTL_PATH, "-c", d.config_path().string(), "-s", d.socket_path().string(), "pid"});
   EXPECT_EQ(r.code, 2) << r.out << r.err;
   r = run_command({MINISUPCTL_PATH, "-c", (d.dir() / "missing.toml").string(), "pid"});
   EXPECT_EQ(r.code, 2) << r.out << r.err;
@@ -956,16 +966,13 @@ TEST(CtlSocketLookup, EnvironmentVariableAndConfigFile) {
 // ===========================================================================
 
 /// The first config of the reload tests.
-std::string reload_config_v1() {
-  return sleeper("keep") + sleeper("change") + sleeper("gone");
-}
+std::string reload_config_v1() { return sleeper("keep") + sleeper("change") + sleeper("gone"); }
 
 /// The second: keep unchanged, change's command differs, gone removed,
 /// fresh added.
 std::string reload_config_v2() {
-  return sleeper("keep") +
-         "[program.change]\n" + child_cmd("--after 61") + "startsecs = 0\nstopwaitsecs = 2\n" +
-         sleeper("fresh");
+  return sleeper("keep") + "[program.change]\n" + child_cmd("--after 61") +
+         "startsecs = 0\nstopwaitsecs = 2\n" + sleeper("fresh");
 }
 
 TEST(ReloadUpdate, RereadShowsAndUpdateAppliesOnlyWhatChanged) {
@@ -1000,11 +1007,14 @@ TEST(ReloadUpdate, RereadShowsAndUpdateAppliesOnlyWhatChanged) {
   EXPECT_THAT(r.out, HasSubstr("change: "));
   EXPECT_THAT(r.out, HasSubstr("gone: removed\n"));
   EXPECT_THAT(r.out, Not(HasSubstr("keep")));
-  EXPECT_TRUE(eventually([&] {
-    return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"} &&
-           d.state("fresh") == "RUNNING" && d.state("change") == "RUNNING" &&
-           pid_of(d, "change") != change;
-  }, 5s)) << d.ctl({"status"}).out;
+  EXPECT_TRUE(eventually(
+      [&] {
+        return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"} &&
+               d.state("fresh") == "RUNNING" && d.state("change") == "RUNNING" &&
+               pid_of(d, "change") != change;
+      },
+      5s))
+      << d.ctl({"status"}).out;
   EXPECT_EQ(pid_of(d, "keep"), keep) << "an unchanged program keeps its process";
   EXPECT_TRUE(process_alive(keep));
   EXPECT_TRUE(eventually([&] { return !process_alive(change) && !process_alive(gone); }, 5s));
@@ -1058,8 +1068,8 @@ TEST(ReloadUpdate, InvalidConfigIsReportedAndChangesNothing) {
   size_t error_line = lines_of(text).size() + 3;
   text += "[program.broken]\ncommand = \"/bin/true\"\nstartsecs = \"ten\"\n";
   d.write_config(text);
-  const std::string where = fmt::format("minisup.toml:{}:13: startsecs must be a non-negative number",
-                                        error_line);
+  const std::string where =
+      fmt::format("minisup.toml:{}:13: startsecs must be a non-negative number", error_line);
   for (const char* cmd : {"reread", "update"}) {
     CommandResult r = d.ctl({cmd});
     EXPECT_EQ(r.code, 1) << cmd << ": " << r.out << r.err;
@@ -1090,9 +1100,11 @@ TEST(ReloadUpdate, InvalidConfigIsReportedAndChangesNothing) {
   d.write_config(reload_config_v2());
   r = d.ctl({"update"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_TRUE(eventually([&] {
-    return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"};
-  }, 5s));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"};
+      },
+      5s));
   EXPECT_EQ(pid_of(d, "keep"), keep);
   EXPECT_EQ(d.stop(), 0);
 }
@@ -1104,11 +1116,14 @@ TEST(ReloadSighup, AppliesLikeUpdate) {
   int keep = pid_of(d, "keep"), change = pid_of(d, "change"), gone = pid_of(d, "gone");
   d.write_config(reload_config_v2());
   d.signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] {
-    return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"} &&
-           d.state("fresh") == "RUNNING" && d.state("change") == "RUNNING" &&
-           pid_of(d, "change") != change;
-  }, 5s)) << d.ctl({"status"}).out << d.log();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return process_names(d) == std::vector<std::string>{"change", "fresh", "keep"} &&
+               d.state("fresh") == "RUNNING" && d.state("change") == "RUNNING" &&
+               pid_of(d, "change") != change;
+      },
+      5s))
+      << d.ctl({"status"}).out << d.log();
   EXPECT_EQ(pid_of(d, "keep"), keep);
   EXPECT_TRUE(eventually([&] { return !process_alive(change) && !process_alive(gone); }, 5s));
   EXPECT_TRUE(d.running());
@@ -1131,7 +1146,8 @@ TEST(SocketProtocol, IdsAreEchoedAndUnknownCommandsRejected) {
   EXPECT_EQ(reply["error"]["code"], "unknown_command");
   EXPECT_TRUE(reply["error"]["message"].is_string());
 
-  for (const json& id : {json(42), json("text"), json::parse(R"({"a":[1,2]})"), json(1.5), json(true)}) {
+  for (const json& id :
+       {json(42), json("text"), json::parse(R"({"a":[1,2]})"), json(1.5), json(true)}) {
     reply = c.call({{"cmd", "version"}, {"id", id}});
     EXPECT_EQ(reply["ok"], true) << reply.dump();
     EXPECT_EQ(reply["id"], id) << reply.dump();
@@ -1147,13 +1163,15 @@ TEST(SocketProtocol, IdsAreEchoedAndUnknownCommandsRejected) {
   reply = c.call({{"cmd", "start"}, {"id", 10}});
   EXPECT_EQ(reply["id"], 10);
   EXPECT_EQ(reply["error"]["code"], "bad_request") << reply.dump();
-  reply = c.call({{"cmd", "signal"}, {"signal", "NOPE"}, {"names", json::array({"a"})}, {"id", 11}});
+  reply =
+      c.call({{"cmd", "signal"}, {"signal", "NOPE"}, {"names", json::array({"a"})}, {"id", 11}});
   EXPECT_EQ(reply["error"]["code"], "bad_signal") << reply.dump();
 
   // Pipelined requests that complete at once are answered in order; blank
   // lines and a trailing \r are ignored.
-  ASSERT_TRUE(c.send_raw("{\"cmd\":\"status\",\"id\":1}\n\n   \n{\"cmd\":\"version\",\"id\":2}\r\n"
-                         "{\"cmd\":\"pid\",\"id\":3}\n"));
+  ASSERT_TRUE(
+      c.send_raw("{\"cmd\":\"status\",\"id\":1}\n\n   \n{\"cmd\":\"version\",\"id\":2}\r\n"
+                 "{\"cmd\":\"pid\",\"id\":3}\n"));
   for (int id = 1; id <= 3; ++id) {
     reply = c.read_json(5s);
     EXPECT_EQ(reply["id"], id) << reply.dump();
@@ -1173,8 +1191,8 @@ TEST(SocketRobustness, GarbageGetsAnErrorAndTheConnectionStaysUsable) {
       {"hello world\n", "bad_json"},
       {std::string(kBinary, sizeof(kBinary) - 1), "bad_json"},
       {"{\"cmd\":\"status\",\"id\":\"\xff\xfe\xc3\"}\n", "bad_json"},  // invalid UTF-8
-      {"{\"cmd\":\"status\"\n", "bad_json"},                            // truncated object
-      {"{\"cmd\":\"status\",\"x\":" + deep + "}\n", "bad_json"},        // nests too deep
+      {"{\"cmd\":\"status\"\n", "bad_json"},                           // truncated object
+      {"{\"cmd\":\"status\",\"x\":" + deep + "}\n", "bad_json"},       // nests too deep
       {"[1,2,3]\n", "bad_request"},
       {"\"status\"\n", "bad_request"},
       {"{}\n", "bad_request"},
@@ -1184,7 +1202,8 @@ TEST(SocketRobustness, GarbageGetsAnErrorAndTheConnectionStaysUsable) {
   for (const auto& [bytes, code] : garbage) {
     ASSERT_TRUE(c.send_raw(bytes));
     json reply = c.read_json(2s);
-    ASSERT_TRUE(reply.is_object()) << "no reply to " << json(bytes).dump(-1, ' ', false, json::error_handler_t::replace);
+    ASSERT_TRUE(reply.is_object())
+        << "no reply to " << json(bytes).dump(-1, ' ', false, json::error_handler_t::replace);
     EXPECT_EQ(reply["ok"], false) << reply.dump();
     EXPECT_EQ(reply["error"]["code"], code) << reply.dump();
     // The same connection still works.
@@ -1269,7 +1288,8 @@ TEST(SocketRobustness, HalfLineThenSilenceDelaysNoOne) {
   ASSERT_EQ(d.ctl({"start", "a"}).code, 0);
   expect_responsive(d);
   // The half line is kept: completing it gets the answer.
-  ASSERT_TRUE(half.send_raw(R"(tus","id":"late"})" "\n"));
+  ASSERT_TRUE(half.send_raw(R"(tus","id":"late"})"
+                            "\n"));
   json reply = half.read_json(2s);
   EXPECT_EQ(reply["ok"], true) << reply.dump();
   EXPECT_EQ(reply["id"], "late");
@@ -1308,7 +1328,8 @@ TEST(SocketRobustness, ManyClientsAtOnceAreAllAnswered) {
   // 128 is the contract's minimum of clients served at once.
   constexpr int kClients = 128;
   std::vector<std::unique_ptr<RawClient>> clients;
-  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(d.socket_path()));
+  for (int i = 0; i < kClients; ++i)
+    clients.push_back(std::make_unique<RawClient>(d.socket_path()));
   for (int i = 0; i < kClients; ++i) ASSERT_TRUE(clients[i]->send({{"cmd", "status"}, {"id", i}}));
   int answered = 0;
   for (int i = 0; i < kClients; ++i) {

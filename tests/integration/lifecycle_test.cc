@@ -1,9 +1,8 @@
 // Integration tests of the lifecycle engine: the real minisupd with real
 // children (tests/helpers/test_child), driven through minisupctl.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <fmt/format.h>
 
 #include <memory>
 
@@ -126,7 +125,8 @@ TEST(StopAsGroup, ReachesGrandchildrenThatIgnoreTerm) {
 TEST(KillAsGroup, SigkillReachesTheGroupButTermOnlyTheLeader) {
   Daemon d;
   fs::path gc = d.dir() / "grandchild.pid";
-  d.write_config("[program.family]\n" + child_cmd("--fork-ignore-term " + gc.string() + " --ignore-term") +
+  d.write_config("[program.family]\n" +
+                 child_cmd("--fork-ignore-term " + gc.string() + " --ignore-term") +
                  "startsecs = 0\nstopwaitsecs = 0.3\nkillasgroup = true\n");
   d.start();
   ASSERT_TRUE(d.wait_state("family", "RUNNING"));
@@ -143,10 +143,10 @@ TEST(StartRetries, SpawnsStartretriesPlusOneTimesThenFatal) {
   Daemon d;
   fs::path count = d.dir() / "count";
   // Each start appends a line, then exits 1 at once (before startsecs).
-  d.write_config(fmt::format(
-      "[program.flaky]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; exit 1\"]\n"
-      "startsecs = 1\nstartretries = 2\n",
-      count.string()));
+  d.write_config(
+      fmt::format("[program.flaky]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; exit 1\"]\n"
+                  "startsecs = 1\nstartretries = 2\n",
+                  count.string()));
   d.start();
   // Backoff is 1 s then 2 s: FATAL after about 3 s.
   ASSERT_TRUE(d.wait_state("flaky", "FATAL", 15s)) << d.log();
@@ -173,8 +173,9 @@ TEST(Spawn, MissingBinaryReportsTheExactError) {
 }
 
 TEST(Spawn, BadDirectoryReportsChdirError) {
-  Daemon d("[program.lost]\ncommand = \"/bin/true\"\ndirectory = \"/nonexistent-minisup-dir\"\n"
-           "startretries = 0\n");
+  Daemon d(
+      "[program.lost]\ncommand = \"/bin/true\"\ndirectory = \"/nonexistent-minisup-dir\"\n"
+      "startretries = 0\n");
   d.start();
   ASSERT_TRUE(d.wait_state("lost", "FATAL", 10s)) << d.log();
   EXPECT_THAT(d.log(), HasSubstr("chdir /nonexistent-minisup-dir: No such file or directory"));
@@ -182,14 +183,16 @@ TEST(Spawn, BadDirectoryReportsChdirError) {
 }
 
 TEST(Spawn, ChildGetsEnvironmentAndMinisupVariables) {
-  Daemon d("[supervisor]\nenvironment = { SHARED = \"s\" }\n"
-           "[program.env]\n" +
-           child_cmd("--print-env SHARED --print-env OWN --print-env MINISUP_PROGRAM "
-                     "--print-env MINISUP_PROCESS_NAME --print-env MINISUP_PROCESS_NUM --after 60") +
-           "environment = { OWN = \"o\" }\nnumprocs = 2\nstartsecs = 0\n");
+  Daemon d(
+      "[supervisor]\nenvironment = { SHARED = \"s\" }\n"
+      "[program.env]\n" +
+      child_cmd("--print-env SHARED --print-env OWN --print-env MINISUP_PROGRAM "
+                "--print-env MINISUP_PROCESS_NAME --print-env MINISUP_PROCESS_NUM --after 60") +
+      "environment = { OWN = \"o\" }\nnumprocs = 2\nstartsecs = 0\n");
   d.start();
   fs::path log1 = d.dir() / "logs" / "env_1-stdout.log";
-  ASSERT_TRUE(eventually([&] { return read_file(log1).find("MINISUP_PROCESS_NUM") != std::string::npos; }));
+  ASSERT_TRUE(
+      eventually([&] { return read_file(log1).find("MINISUP_PROCESS_NUM") != std::string::npos; }));
   std::string out = read_file(log1);
   EXPECT_THAT(out, HasSubstr("SHARED=s\n"));
   EXPECT_THAT(out, HasSubstr("OWN=o\n"));
@@ -228,9 +231,11 @@ TEST(AutoRestart, UnexpectedRestartsOnUnexpectedExitOnly) {
 TEST(AutoRestart, DeathBySignalIsUnexpected) {
   Daemon d;
   fs::path count = d.dir() / "count";
-  d.write_config(fmt::format("[program.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; exec {} --after 0.2 --raise 11\"]\n"
-                             "startsecs = 0.1\n",
-                             count.string(), helper("test_child")));
+  d.write_config(
+      fmt::format("[program.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; exec {} "
+                  "--after 0.2 --raise 11\"]\n"
+                  "startsecs = 0.1\n",
+                  count.string(), helper("test_child")));
   d.start();
   EXPECT_TRUE(eventually([&] {
     std::string s = read_file(count);
@@ -243,9 +248,10 @@ TEST(AutoRestart, DeathBySignalIsUnexpected) {
 TEST(AutoRestart, TrueRestartsEvenAfterExpectedExit) {
   Daemon d;
   fs::path count = d.dir() / "count";
-  d.write_config(fmt::format("[program.loop]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; sleep 0.2\"]\n"
-                             "startsecs = 0.1\nautorestart = true\n",
-                             count.string()));
+  d.write_config(
+      fmt::format("[program.loop]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; sleep 0.2\"]\n"
+                  "startsecs = 0.1\nautorestart = true\n",
+                  count.string()));
   d.start();
   EXPECT_TRUE(eventually([&] {
     std::string s = read_file(count);
@@ -257,9 +263,10 @@ TEST(AutoRestart, TrueRestartsEvenAfterExpectedExit) {
 TEST(AutoRestart, FalseNeverRestarts) {
   Daemon d;
   fs::path count = d.dir() / "count";
-  d.write_config(fmt::format("[program.once]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; sleep 0.2; exit 5\"]\n"
-                             "startsecs = 0.1\nautorestart = false\n",
-                             count.string()));
+  d.write_config(fmt::format(
+      "[program.once]\ncommand = [\"/bin/sh\", \"-c\", \"echo x >> {}; sleep 0.2; exit 5\"]\n"
+      "startsecs = 0.1\nautorestart = false\n",
+      count.string()));
   d.start();
   ASSERT_TRUE(d.wait_state("once", "EXITED"));
   auto p = d.process("once");
@@ -276,7 +283,8 @@ TEST(Shutdown, StopsPriorityLevelsFromHighestDown) {
   fs::path order = d.dir() / "order";
   auto prog = [&](const std::string& name, int priority) {
     return fmt::format(
-        "[program.{0}]\ncommand = [\"/bin/sh\", \"-c\", \"trap 'sleep 0.2; echo {0} >> {1}; exit 0' "
+        "[program.{0}]\ncommand = [\"/bin/sh\", \"-c\", \"trap 'sleep 0.2; echo {0} >> {1}; exit "
+        "0' "
         "TERM; while :; do sleep 0.05; done\"]\npriority = {2}\nstartsecs = 0\nstopwaitsecs = 5\n",
         name, order.string(), priority);
   };
@@ -288,7 +296,8 @@ TEST(Shutdown, StopsPriorityLevelsFromHighestDown) {
 }
 
 TEST(Shutdown, RepeatedSignalsDuringShutdownAreIgnored) {
-  Daemon d("[program.slow]\n" + child_cmd("--term-delay 0.5") + "startsecs = 0\nstopwaitsecs = 5\n");
+  Daemon d("[program.slow]\n" + child_cmd("--term-delay 0.5") +
+           "startsecs = 0\nstopwaitsecs = 5\n");
   d.start();
   ASSERT_TRUE(d.wait_state("slow", "RUNNING"));
   int pid = d.process("slow")["pid"];
@@ -333,20 +342,23 @@ TEST(Shutdown, LeavesNoZombieAndNoOrphan) {
 TEST(Reaping, TwoHundredProgramsStartAndStopCleanly) {
   std::string config;
   for (int i = 0; i < 200; ++i) {
-    config += fmt::format("[program.p{}]\n{}startsecs = 0\nstopwaitsecs = 5\nstdout_logfile = \"NONE\"\n"
-                          "stderr_logfile = \"NONE\"\n",
-                          i, child_cmd("--after 600"));
+    config += fmt::format(
+        "[program.p{}]\n{}startsecs = 0\nstopwaitsecs = 5\nstdout_logfile = \"NONE\"\n"
+        "stderr_logfile = \"NONE\"\n",
+        i, child_cmd("--after 600"));
   }
   Daemon d(config);
   d.start();
-  EXPECT_TRUE(eventually([&] {
-    auto all = d.status_json();
-    if (all.size() != 200) return false;
-    for (const auto& p : all) {
-      if (p["state"] != "RUNNING") return false;
-    }
-    return true;
-  }, 30s));
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto all = d.status_json();
+        if (all.size() != 200) return false;
+        for (const auto& p : all) {
+          if (p["state"] != "RUNNING") return false;
+        }
+        return true;
+      },
+      30s));
   std::vector<int> pids;
   for (const auto& p : d.status_json()) pids.push_back(p["pid"]);
   // All 200 exit together; SIGCHLDs coalesce, every exit must be recorded.
@@ -385,10 +397,11 @@ TEST(Daemon, ReapsOrphansAsSubreaper) {
   // later, reparented to minisupd, which must reap it (no zombie).
   Daemon d;
   fs::path gc = d.dir() / "gc.pid";
-  d.write_config(fmt::format(
-      "[program.forker]\ncommand = [\"/bin/sh\", \"-c\", \"(sleep 0.3; exit 0) & echo $! > {}; exit 0\"]\n"
-      "startsecs = 0\nautorestart = false\n",
-      gc.string()));
+  d.write_config(
+      fmt::format("[program.forker]\ncommand = [\"/bin/sh\", \"-c\", \"(sleep 0.3; exit 0) & echo "
+                  "$! > {}; exit 0\"]\n"
+                  "startsecs = 0\nautorestart = false\n",
+                  gc.string()));
   d.start();
   ASSERT_TRUE(eventually([&] { return read_pid(gc) > 0; }));
   pid_t grandchild = read_pid(gc);
@@ -400,8 +413,8 @@ TEST(Daemon, ReapsOrphansAsSubreaper) {
 TEST(Daemon, PidfileWrittenInForegroundAndRemovedAtExit) {
   Daemon d;
   fs::path pidfile = d.dir() / "minisupd.pid";
-  d.write_config("[supervisor]\npidfile = \"minisupd.pid\"\n[program.a]\n" + child_cmd("--after 60") +
-                 "startsecs = 0\n");
+  d.write_config("[supervisor]\npidfile = \"minisupd.pid\"\n[program.a]\n" +
+                 child_cmd("--after 60") + "startsecs = 0\n");
   d.start();
   ASSERT_TRUE(eventually([&] { return !read_file(pidfile).empty(); }));
   EXPECT_EQ(read_pid(pidfile), d.pid());
@@ -427,10 +440,11 @@ TEST(Pid1, ReapsEveryZombieAndShutsDownOnSigterm) {
   fs::path orphans = d.dir() / "orphans";
   // Each run leaves an orphan behind that exits soon after: only PID 1 can
   // reap it.
-  d.write_config(fmt::format(
-      "[program.spawner]\ncommand = [\"/bin/sh\", \"-c\", \"(sleep 0.05; echo x >> {}) & sleep 0.1\"]\n"
-      "startsecs = 0\nautorestart = true\n",
-      orphans.string()));
+  d.write_config(
+      fmt::format("[program.spawner]\ncommand = [\"/bin/sh\", \"-c\", \"(sleep 0.05; echo x >> {}) "
+                  "& sleep 0.1\"]\n"
+                  "startsecs = 0\nautorestart = true\n",
+                  orphans.string()));
   pid_t unshare = fork();
   if (unshare == 0) {
     int out = open((d.dir() / "minisupd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -454,8 +468,7 @@ TEST(Pid1, ReapsEveryZombieAndShutsDownOnSigterm) {
   // Find minisupd's pid as seen from here: the child of unshare.
   pid_t daemon_pid = 0;
   ASSERT_TRUE(eventually([&] {
-    std::string children =
-        read_file(fmt::format("/proc/{0}/task/{0}/children", unshare));
+    std::string children = read_file(fmt::format("/proc/{0}/task/{0}/children", unshare));
     daemon_pid = children.empty() ? 0 : static_cast<pid_t>(std::stol(children));
     return daemon_pid > 0;
   }));
@@ -504,8 +517,10 @@ TEST(Daemon, ChildrenGetTheirStopSignalWhenMinisupdIsKilled) {
 TEST(Daemon, DetachesWithDaemonAndWritesThePidfile) {
   Daemon d;
   fs::path pidfile = d.dir() / "minisupd.pid";
-  d.write_config("[supervisor]\npidfile = \"minisupd.pid\"\nlogfile = \"minisupd.log\"\n"
-                 "[program.a]\n" + child_cmd("--after 60") + "startsecs = 0\n");
+  d.write_config(
+      "[supervisor]\npidfile = \"minisupd.pid\"\nlogfile = \"minisupd.log\"\n"
+      "[program.a]\n" +
+      child_cmd("--after 60") + "startsecs = 0\n");
   // The foreground process returns at once; the detached one serves.
   CommandResult r = run_command({MINISUPD_PATH, "-c", d.config_path().string(), "--daemon"});
   EXPECT_EQ(r.code, 0) << r.err;

@@ -4,6 +4,9 @@
 // child closing its stdout, a child flooding its log). The real minisupd
 // and minisupctl, with real children (tests/helpers/test_child, /bin/sh).
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -19,11 +22,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <fmt/format.h>
 
 #include "tests/integration/harness.h"
 

@@ -7,6 +7,7 @@
 #include "supervisor/control/control_server.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,8 +20,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/control/unix_address.h"
 
@@ -35,8 +34,8 @@ struct TestClient {
   int fd = -1;
   std::string to_send;
   std::string received;
-  bool eof = false;       ///< read() returned 0 or ECONNRESET
-  bool reading = true;    ///< false: leave incoming bytes in the socket
+  bool eof = false;     ///< read() returned 0 or ECONNRESET
+  bool reading = true;  ///< false: leave incoming bytes in the socket
 
   ~TestClient() {
     if (fd >= 0) ::close(fd);
@@ -169,7 +168,8 @@ TEST_F(ControlServerTest, PipelinedRequestsAreDeliveredInOrder) {
   TestClient& c = connect();
   c.to_send = "{\"cmd\":\"a\"}\n{\"cmd\":\"b\"}\r\n\n   \n{\"cmd\":\"c\"}\n";
   ASSERT_TRUE(run_until([&] { return c.lines().size() == 3; }));
-  EXPECT_EQ(c.lines(), (std::vector<std::string>{"reply:{\"cmd\":\"a\"}", "reply:{\"cmd\":\"b\"}", "reply:{\"cmd\":\"c\"}"}));
+  EXPECT_EQ(c.lines(), (std::vector<std::string>{"reply:{\"cmd\":\"a\"}", "reply:{\"cmd\":\"b\"}",
+                                                 "reply:{\"cmd\":\"c\"}"}));
   ASSERT_EQ(lines_.size(), 3u) << "blank lines are not delivered";
   EXPECT_EQ(lines_[1].second, "{\"cmd\":\"b\"}") << "a trailing \\r is removed";
   EXPECT_EQ(peers_[0].pid, ::getpid());
@@ -246,7 +246,8 @@ TEST_F(ControlServerTest, RepliesCanBeSentLaterAndBigRepliesAreFlushedInOrder) {
   c.to_send = "{\"cmd\":\"start\"}\n";
   ASSERT_TRUE(run_until([&] { return waiting.size() == 1; }));
   loop_.add_timer(loop::EventLoop::now() + 5ms, [&] {
-    for (int i = 0; i < 48; ++i) server_->send(waiting[0], std::to_string(i) + ":" + std::string(65536, 'a' + i % 26));
+    for (int i = 0; i < 48; ++i)
+      server_->send(waiting[0], std::to_string(i) + ":" + std::string(65536, 'a' + i % 26));
   });
   ASSERT_TRUE(run_until([&] { return c.lines().size() == 48; }));
   auto got = c.lines();
@@ -263,7 +264,8 @@ TEST_F(ControlServerTest, ClientThatNeverReadsIsDisconnectedAtTheCap) {
   limits.max_output_bytes = 256 * 1024;
   on_line_ = [&](ClientId id, std::string_view) {
     // Flood: far more than the kernel buffer plus the cap.
-    for (int i = 0; i < 200 && server_->connected(id); ++i) server_->send(id, std::string(16 * 1024, 'z'));
+    for (int i = 0; i < 200 && server_->connected(id); ++i)
+      server_->send(id, std::string(16 * 1024, 'z'));
     EXPECT_FALSE(server_->connected(id));
   };
   start(limits);

@@ -2,13 +2,12 @@
 // reading replies back. Plain strings in and out.
 #include "supervisor/control/protocol.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <random>
-
-#include <gtest/gtest.h>
 
 namespace minisup::control {
 namespace {
@@ -50,7 +49,8 @@ json parse_json(const std::string& line) {
 
 TEST(ParseRequest, StatusWithoutNamesMeansAll) {
   EXPECT_EQ(command_of<StatusCommand>(R"({"cmd":"status"})").names, std::vector<std::string>{});
-  EXPECT_EQ(command_of<StatusCommand>(R"({"cmd":"status","names":null})").names, std::vector<std::string>{});
+  EXPECT_EQ(command_of<StatusCommand>(R"({"cmd":"status","names":null})").names,
+            std::vector<std::string>{});
   EXPECT_EQ(command_of<StatusCommand>(R"({"cmd":"status","names":["web","db:1"]})").names,
             (std::vector<std::string>{"web", "db:1"}));
 }
@@ -75,19 +75,30 @@ TEST(ParseRequest, StartStopRestartClearTakeNonEmptyNames) {
 }
 
 TEST(ParseRequest, SignalByNameOrNumber) {
-  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"HUP","names":["web"]})").signal, SIGHUP);
-  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"SIGUSR1","names":["web"]})").signal, SIGUSR1);
-  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"term","names":["web"]})").signal, SIGTERM);
-  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":9,"names":["web"]})").signal, SIGKILL);
-  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"10","names":["web"]})").signal, 10);
+  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"HUP","names":["web"]})").signal,
+            SIGHUP);
+  EXPECT_EQ(
+      command_of<SignalCommand>(R"({"cmd":"signal","signal":"SIGUSR1","names":["web"]})").signal,
+      SIGUSR1);
+  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"term","names":["web"]})").signal,
+            SIGTERM);
+  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":9,"names":["web"]})").signal,
+            SIGKILL);
+  EXPECT_EQ(command_of<SignalCommand>(R"({"cmd":"signal","signal":"10","names":["web"]})").signal,
+            10);
 }
 
 TEST(ParseRequest, SignalRejectsUnknownSignals) {
-  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":"NOPE","names":["web"]})").code, ErrorCode::BadSignal);
-  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":0,"names":["web"]})").code, ErrorCode::BadSignal);
-  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":65,"names":["web"]})").code, ErrorCode::BadSignal);
-  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":-9,"names":["web"]})").code, ErrorCode::BadSignal);
-  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":1.5,"names":["web"]})").code, ErrorCode::BadRequest);
+  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":"NOPE","names":["web"]})").code,
+            ErrorCode::BadSignal);
+  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":0,"names":["web"]})").code,
+            ErrorCode::BadSignal);
+  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":65,"names":["web"]})").code,
+            ErrorCode::BadSignal);
+  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":-9,"names":["web"]})").code,
+            ErrorCode::BadSignal);
+  EXPECT_EQ(parse_error(R"({"cmd":"signal","signal":1.5,"names":["web"]})").code,
+            ErrorCode::BadRequest);
   EXPECT_EQ(parse_error(R"({"cmd":"signal","names":["web"]})").code, ErrorCode::BadRequest);
 }
 
@@ -104,12 +115,14 @@ TEST(ParseRequest, TailDefaultsAndArguments) {
   EXPECT_EQ(t.stream, Stream::Stdout);
   EXPECT_EQ(t.lines, 10);
   EXPECT_FALSE(t.follow);
-  t = command_of<TailCommand>(R"({"cmd":"tail","name":"web","stream":"stderr","lines":0,"follow":true})");
+  t = command_of<TailCommand>(
+      R"({"cmd":"tail","name":"web","stream":"stderr","lines":0,"follow":true})");
   EXPECT_EQ(t.stream, Stream::Stderr);
   EXPECT_EQ(t.lines, 0);
   EXPECT_TRUE(t.follow);
   EXPECT_EQ(parse_error(R"({"cmd":"tail"})").code, ErrorCode::BadRequest);
-  EXPECT_EQ(parse_error(R"({"cmd":"tail","name":"web","stream":"stdin"})").code, ErrorCode::BadRequest);
+  EXPECT_EQ(parse_error(R"({"cmd":"tail","name":"web","stream":"stdin"})").code,
+            ErrorCode::BadRequest);
   EXPECT_EQ(parse_error(R"({"cmd":"tail","name":"web","lines":-1})").code, ErrorCode::BadRequest);
   EXPECT_EQ(parse_error(R"({"cmd":"tail","name":"web","lines":2.5})").code, ErrorCode::BadRequest);
   EXPECT_EQ(parse_error(R"({"cmd":"tail","name":"web","lines":"10"})").code, ErrorCode::BadRequest);
@@ -133,10 +146,14 @@ TEST(ParseRequest, WaitDefaultsToRunningAndNoTimeout) {
   EXPECT_DOUBLE_EQ(w.timeout->count(), 0.25);
   w = command_of<WaitCommand>(R"({"cmd":"wait","names":["web"],"timeout":3})");
   EXPECT_DOUBLE_EQ(w.timeout->count(), 3.0);
-  EXPECT_EQ(command_of<WaitCommand>(R"({"cmd":"wait","names":["web"],"timeout":null})").timeout, std::nullopt);
-  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"state":"SLEEPING"})").code, ErrorCode::BadRequest);
-  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"timeout":-1})").code, ErrorCode::BadRequest);
-  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"timeout":"1s"})").code, ErrorCode::BadRequest);
+  EXPECT_EQ(command_of<WaitCommand>(R"({"cmd":"wait","names":["web"],"timeout":null})").timeout,
+            std::nullopt);
+  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"state":"SLEEPING"})").code,
+            ErrorCode::BadRequest);
+  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"timeout":-1})").code,
+            ErrorCode::BadRequest);
+  EXPECT_EQ(parse_error(R"({"cmd":"wait","names":["web"],"timeout":"1s"})").code,
+            ErrorCode::BadRequest);
 }
 
 TEST(ParseRequest, EventsSince) {
@@ -187,8 +204,8 @@ TEST(ParseRequest, NotAnObject) {
 }
 
 TEST(ParseRequest, BadJson) {
-  for (std::string_view line : {"", "{", "{\"cmd\":\"status\"", "status", "{\"cmd\":\"status\"}}", "{'cmd':1}",
-                                "{\"cmd\":\"status\"} {}", "\xff\xfe"}) {
+  for (std::string_view line : {"", "{", "{\"cmd\":\"status\"", "status", "{\"cmd\":\"status\"}}",
+                                "{'cmd':1}", "{\"cmd\":\"status\"} {}", "\xff\xfe"}) {
     ProtocolError e = parse_error(line);
     EXPECT_EQ(e.code, ErrorCode::BadJson) << line;
     EXPECT_TRUE(e.id.is_null());
@@ -197,7 +214,8 @@ TEST(ParseRequest, BadJson) {
 }
 
 TEST(ParseRequest, DeepNestingIsRejectedWithoutRecursion) {
-  std::string deep = R"({"cmd":"status","id":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::string deep =
+      R"({"cmd":"status","id":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_EQ(parse_error(deep).code, ErrorCode::BadJson);
   // Brackets inside strings do not count.
   Request r = parse_ok(R"({"cmd":"status","id":")" + std::string(1000, '[') + "\"}");
@@ -206,16 +224,23 @@ TEST(ParseRequest, DeepNestingIsRejectedWithoutRecursion) {
 
 TEST(ParseRequest, GarbageNeverThrows) {
   std::mt19937 rng(12345);
-  const std::string seed = R"({"cmd":"signal","signal":"TERM","names":["web:*"],"id":[1,{"a":null}],"timeout":1.5})";
+  const std::string seed =
+      R"({"cmd":"signal","signal":"TERM","names":["web:*"],"id":[1,{"a":null}],"timeout":1.5})";
   for (int i = 0; i < 3000; ++i) {
     std::string line = seed;
     const int edits = 1 + static_cast<int>(rng() % 4);
     for (int k = 0; k < edits; ++k) {
       const std::size_t pos = rng() % line.size();
       switch (rng() % 3) {
-        case 0: line[pos] = static_cast<char>(rng() % 256); break;
-        case 1: line.erase(pos, 1 + rng() % 8); break;
-        case 2: line.insert(pos, 1, "{}[]\",:\\0"[rng() % 9]); break;
+        case 0:
+          line[pos] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          line.erase(pos, 1 + rng() % 8);
+          break;
+        case 2:
+          line.insert(pos, 1, "{}[]\",:\\0"[rng() % 9]);
+          break;
       }
       if (line.empty()) line = "{";
     }
@@ -279,8 +304,9 @@ TEST(Names, ErrorCodesAreStable) {
 }
 
 TEST(Names, CommandKindsMatchVariantOrder) {
-  for (std::string_view name : {"status", "start", "stop", "restart", "signal", "pid", "tail", "clear", "reread",
-                                "update", "wait", "shutdown", "version", "events"}) {
+  for (std::string_view name :
+       {"status", "start", "stop", "restart", "signal", "pid", "tail", "clear", "reread", "update",
+        "wait", "shutdown", "version", "events"}) {
     auto kind = parse_command_kind(name);
     ASSERT_TRUE(kind) << name;
     EXPECT_EQ(to_string(*kind), name);
@@ -355,9 +381,9 @@ TEST_F(ReplyTest, StatusHasEveryKeyNullWhereNotApplicable) {
   EXPECT_EQ(reply["ok"], true);
   ASSERT_EQ(reply["processes"].size(), 1u);
   const json& p = reply["processes"][0];
-  for (const char* key : {"name", "group", "state", "pid", "uptime", "started_at", "exit_code", "exit_signal",
-                          "exit_signal_name", "exited_at", "needed_sigkill", "stop_duration", "description",
-                          "spawn_error", "retry"}) {
+  for (const char* key : {"name", "group", "state", "pid", "uptime", "started_at", "exit_code",
+                          "exit_signal", "exit_signal_name", "exited_at", "needed_sigkill",
+                          "stop_duration", "description", "spawn_error", "retry"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   EXPECT_EQ(p["name"], "web:0");
@@ -399,7 +425,8 @@ TEST_F(ReplyTest, StatusOfAnEndedProcess) {
 TEST_F(ReplyTest, ExplicitDescriptionIsKept) {
   ProcessInfo p = running_process();
   p.description = "custom";
-  EXPECT_EQ(parse_json(encode_reply(nullptr, StatusReply{{p}}))["processes"][0]["description"], "custom");
+  EXPECT_EQ(parse_json(encode_reply(nullptr, StatusReply{{p}}))["processes"][0]["description"],
+            "custom");
 }
 
 TEST_F(ReplyTest, DescribeEveryState) {
@@ -468,27 +495,41 @@ TEST(EncodeReply, IdIsEchoedVerbatimOrNull) {
 }
 
 TEST(EncodeReply, EveryReplyShape) {
-  json j = parse_json(encode_reply(json(1), StartReply{{{"a", StartOutcome::Started, ""},
-                                                        {"b", StartOutcome::AlreadyStarted, ""},
-                                                        {"c", StartOutcome::Failed, "spawn error: exec /x: No such file or directory"}}}));
+  json j = parse_json(
+      encode_reply(json(1), StartReply{{{"a", StartOutcome::Started, ""},
+                                        {"b", StartOutcome::AlreadyStarted, ""},
+                                        {"c", StartOutcome::Failed,
+                                         "spawn error: exec /x: No such file or directory"}}}));
   EXPECT_EQ(j["results"][0], json::parse(R"({"name":"a","result":"started","message":""})"));
   EXPECT_EQ(j["results"][1]["result"], "already_started");
   EXPECT_EQ(j["results"][2]["result"], "failed");
   EXPECT_EQ(j["results"][2]["message"], "spawn error: exec /x: No such file or directory");
 
-  j = parse_json(encode_reply(json(1), StopReply{{{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL},
-                                                  {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}}));
-  EXPECT_EQ(j["results"][0],
-            json::parse(R"({"name":"a","result":"stopped","needed_sigkill":true,"stop_duration":10.0,"exit_code":null,"exit_signal":9})"));
-  EXPECT_EQ(j["results"][1],
-            json::parse(R"({"name":"b","result":"not_running","needed_sigkill":false,"stop_duration":null,"exit_code":null,"exit_signal":null})"));
+  j = parse_json(encode_reply(
+      json(1), StopReply{{{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL},
+                          {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt,
+                           std::nullopt}}}));
+  EXPECT_EQ(
+      j["results"][0],
+      json::parse(
+          R"({"name":"a","result":"stopped","needed_sigkill":true,"stop_duration":10.0,"exit_code":null,"exit_signal":9})"));
+  EXPECT_EQ(
+      j["results"][1],
+      json::parse(
+          R"({"name":"b","result":"not_running","needed_sigkill":false,"stop_duration":null,"exit_code":null,"exit_signal":null})"));
 
-  j = parse_json(encode_reply(json(1), RestartReply{{{"a", RestartOutcome::Started, "", true}, {"b", RestartOutcome::Failed, "boom", false}}}));
-  EXPECT_EQ(j["results"][0], json::parse(R"({"name":"a","result":"started","message":"","needed_sigkill":true})"));
+  j = parse_json(
+      encode_reply(json(1), RestartReply{{{"a", RestartOutcome::Started, "", true},
+                                          {"b", RestartOutcome::Failed, "boom", false}}}));
+  EXPECT_EQ(j["results"][0],
+            json::parse(R"({"name":"a","result":"started","message":"","needed_sigkill":true})"));
   EXPECT_EQ(j["results"][1]["result"], "failed");
 
-  j = parse_json(encode_reply(json(1), SignalReply{{{"a", SignalOutcome::Signalled}, {"b", SignalOutcome::NotRunning}}}));
-  EXPECT_EQ(j["results"], json::parse(R"([{"name":"a","result":"signalled"},{"name":"b","result":"not_running"}])"));
+  j = parse_json(encode_reply(
+      json(1), SignalReply{{{"a", SignalOutcome::Signalled}, {"b", SignalOutcome::NotRunning}}}));
+  EXPECT_EQ(
+      j["results"],
+      json::parse(R"([{"name":"a","result":"signalled"},{"name":"b","result":"not_running"}])"));
 
   EXPECT_EQ(parse_json(encode_reply(json(1), PidReply{4321}))["pid"], 4321);
   EXPECT_EQ(parse_json(encode_reply(json(1), TailReply{"a\nb\n"}))["data"], "a\nb\n");
@@ -507,7 +548,8 @@ TEST(EncodeReply, EveryReplyShape) {
   EXPECT_EQ(j["version"], "0.1.0");
   EXPECT_EQ(j["protocol"], kProtocolVersion);
 
-  EXPECT_EQ(parse_json(encode_reply(json(1), ShutdownReply{})), json::parse(R"({"id":1,"ok":true})"));
+  EXPECT_EQ(parse_json(encode_reply(json(1), ShutdownReply{})),
+            json::parse(R"({"id":1,"ok":true})"));
   EXPECT_EQ(parse_json(encode_reply(json(1), SubscribedReply{17})),
             json::parse(R"({"id":1,"ok":true,"subscribed":true,"seq":17})"));
 }
@@ -537,17 +579,21 @@ TEST(EncodeReply, Events) {
 }
 
 TEST(EncodeReply, Errors) {
-  EXPECT_EQ(parse_json(encode_error(json(2), ErrorCode::ShuttingDown, "minisupd is shutting down")),
-            json::parse(R"({"id":2,"ok":false,"error":{"code":"shutting_down","message":"minisupd is shutting down"}})"));
-  json j = parse_json(encode_error(json(2), ErrorCode::InvalidConfig, "2 errors",
-                                   json{{"errors", {"a.toml:1:1: x", "a.toml:2:1: y"}}, {"ok", true}}));
+  EXPECT_EQ(
+      parse_json(encode_error(json(2), ErrorCode::ShuttingDown, "minisupd is shutting down")),
+      json::parse(
+          R"({"id":2,"ok":false,"error":{"code":"shutting_down","message":"minisupd is shutting down"}})"));
+  json j =
+      parse_json(encode_error(json(2), ErrorCode::InvalidConfig, "2 errors",
+                              json{{"errors", {"a.toml:1:1: x", "a.toml:2:1: y"}}, {"ok", true}}));
   EXPECT_EQ(j["ok"], false) << "extra fields never override the envelope";
   EXPECT_EQ(j["errors"].size(), 2u);
   j = parse_json(encode_no_such_program(json(3), {"nope", "gone:*"}));
   EXPECT_EQ(j["error"]["code"], "no_such_program");
   EXPECT_EQ(j["error"]["message"], "no such process: nope, gone:*");
   EXPECT_EQ(j["names"], json::parse(R"(["nope","gone:*"])"));
-  j = parse_json(encode_wait_error(json(4), ErrorCode::Timeout, "timed out", WaitReply{{{"a", "STARTING"}}}));
+  j = parse_json(
+      encode_wait_error(json(4), ErrorCode::Timeout, "timed out", WaitReply{{{"a", "STARTING"}}}));
   EXPECT_EQ(j["error"]["code"], "timeout");
   EXPECT_EQ(j["results"], json::parse(R"([{"name":"a","state":"STARTING"}])"));
   j = parse_json(encode_error(ProtocolError{json(9), ErrorCode::BadRequest, "names: required"}));
@@ -556,7 +602,8 @@ TEST(EncodeReply, Errors) {
 }
 
 TEST(EncodeReply, StringsAreEscapedAndInvalidUtf8Replaced) {
-  const std::string data = std::string("quote\" back\\ nl\n tab\t nul") + '\0' + "\x01 é €  \xff\xfe end \xe2\x82";
+  const std::string data =
+      std::string("quote\" back\\ nl\n tab\t nul") + '\0' + "\x01 é €  \xff\xfe end \xe2\x82";
   const std::string line = encode_reply(nullptr, TailReply{data});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   const json j = json::parse(line);  // throws on invalid UTF-8
@@ -617,8 +664,11 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
   EXPECT_EQ(decode_config_changes(parse_reply(encode_reply(nullptr, changes))->body), changes);
   WaitReply wait{{{"a", "FATAL"}}};
   EXPECT_EQ(decode_wait_reply(parse_reply(encode_reply(nullptr, wait))->body), wait);
-  EXPECT_EQ(decode_wait_reply(parse_reply(encode_wait_error(nullptr, ErrorCode::Timeout, "t", wait))->body), wait);
-  EXPECT_EQ(decode_version_reply(parse_reply(encode_reply(nullptr, VersionReply{}))->body), VersionReply{});
+  EXPECT_EQ(decode_wait_reply(
+                parse_reply(encode_wait_error(nullptr, ErrorCode::Timeout, "t", wait))->body),
+            wait);
+  EXPECT_EQ(decode_version_reply(parse_reply(encode_reply(nullptr, VersionReply{}))->body),
+            VersionReply{});
   auto gap = decode_event(parse_reply(encode_event(nullptr, GapEvent{4, 6}))->body);
   ASSERT_TRUE(gap);
   EXPECT_EQ(std::get<GapEvent>(*gap), (GapEvent{4, 6}));
@@ -627,7 +677,8 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
 TEST(Decoders, RejectWrongShapes) {
   EXPECT_FALSE(decode_status_reply(json::parse(R"({"processes":[{"name":"a"}]})")));
   EXPECT_FALSE(decode_status_reply(json::parse(R"({"processes":{}})")));
-  EXPECT_FALSE(decode_start_reply(json::parse(R"({"results":[{"name":"a","result":"exploded"}]})")));
+  EXPECT_FALSE(
+      decode_start_reply(json::parse(R"({"results":[{"name":"a","result":"exploded"}]})")));
   EXPECT_FALSE(decode_stop_reply(json::parse(R"({})")));
   EXPECT_FALSE(decode_config_changes(json::parse(R"({"added":[],"changed":[]})")));
   EXPECT_FALSE(decode_event(json::parse(R"({"event":"other"})")));

@@ -1,9 +1,8 @@
 // control/render: minisupctl's text output and its LSB exit codes.
 #include "supervisor/control/render.h"
 
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 namespace minisup::control {
 namespace {
@@ -18,10 +17,10 @@ ProcessInfo process(std::string name, std::string state, std::string description
 }
 
 TEST(RenderStatus, AlignsNamesAndStates) {
-  const std::string table = render_status({process("web:0", "RUNNING", "pid 1234, uptime 0:01:05"),
-                                           process("db", "STOPPED", "Not started"),
-                                           process("worker_long", "STARTING", "")},
-                                          false);
+  const std::string table = render_status(
+      {process("web:0", "RUNNING", "pid 1234, uptime 0:01:05"),
+       process("db", "STOPPED", "Not started"), process("worker_long", "STARTING", "")},
+      false);
   EXPECT_EQ(table,
             "web:0        RUNNING   pid 1234, uptime 0:01:05\n"
             "db           STOPPED   Not started\n"
@@ -36,8 +35,9 @@ TEST(RenderStatus, FillsInAMissingDescription) {
 }
 
 TEST(RenderStatus, ColourDoesNotChangeAlignment) {
-  const std::string table =
-      render_status({process("a", "RUNNING", "x"), process("bb", "FATAL", "y"), process("c", "STOPPED", "z")}, true);
+  const std::string table = render_status(
+      {process("a", "RUNNING", "x"), process("bb", "FATAL", "y"), process("c", "STOPPED", "z")},
+      true);
   EXPECT_EQ(table,
             "a   \x1b[32mRUNNING\x1b[0m   x\n"
             "bb  \x1b[31mFATAL\x1b[0m     y\n"
@@ -46,9 +46,10 @@ TEST(RenderStatus, ColourDoesNotChangeAlignment) {
 }
 
 TEST(RenderResults, Start) {
-  StartReply reply{{{"a", StartOutcome::Started, ""},
-                    {"b", StartOutcome::AlreadyStarted, ""},
-                    {"c", StartOutcome::Failed, "spawn error: exec /x: No such file or directory"}}};
+  StartReply reply{
+      {{"a", StartOutcome::Started, ""},
+       {"b", StartOutcome::AlreadyStarted, ""},
+       {"c", StartOutcome::Failed, "spawn error: exec /x: No such file or directory"}}};
   EXPECT_EQ(render_start(reply),
             "a: started\n"
             "b: ERROR (already started)\n"
@@ -56,9 +57,10 @@ TEST(RenderResults, Start) {
 }
 
 TEST(RenderResults, Stop) {
-  StopReply reply{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt},
-                   {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL},
-                   {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply reply{
+      {{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt},
+       {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL},
+       {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
   EXPECT_EQ(render_stop(reply),
             "a: stopped\n"
             "b: stopped (needed SIGKILL after 10.0 s)\n"
@@ -66,12 +68,14 @@ TEST(RenderResults, Stop) {
 }
 
 TEST(RenderResults, RestartSignalClearWait) {
-  EXPECT_EQ(render_restart(RestartReply{{{"a", RestartOutcome::Started, "", true},
-                                         {"b", RestartOutcome::Failed, "spawn error: exec /x: Permission denied", false}}}),
+  EXPECT_EQ(render_restart(RestartReply{
+                {{"a", RestartOutcome::Started, "", true},
+                 {"b", RestartOutcome::Failed, "spawn error: exec /x: Permission denied", false}}}),
             "a: stopped (needed SIGKILL)\n"
             "a: started\n"
             "b: ERROR (spawn error: exec /x: Permission denied)\n");
-  EXPECT_EQ(render_signal(SignalReply{{{"a", SignalOutcome::Signalled}, {"b", SignalOutcome::NotRunning}}}),
+  EXPECT_EQ(render_signal(
+                SignalReply{{{"a", SignalOutcome::Signalled}, {"b", SignalOutcome::NotRunning}}}),
             "a: signalled\nb: ERROR (not running)\n");
   EXPECT_EQ(render_clear(ClearReply{{"a", "b:0"}}), "a: cleared\nb:0: cleared\n");
   EXPECT_EQ(render_wait(WaitReply{{{"a", "RUNNING"}, {"b", "FATAL"}}}), "a: RUNNING\nb: FATAL\n");
@@ -93,7 +97,8 @@ TEST(RenderEvents, StateAndGap) {
   e.to = "EXITED";
   e.reason = "exited with status 3";
   const std::string line = render_event(e);
-  EXPECT_NE(line.find(" web:0 RUNNING -> EXITED (exited with status 3)\n"), std::string::npos) << line;
+  EXPECT_NE(line.find(" web:0 RUNNING -> EXITED (exited with status 3)\n"), std::string::npos)
+      << line;
   EXPECT_EQ(render_gap(GapEvent{5, 9}), "(missed events 5 to 9: no longer buffered by minisupd)\n");
 }
 
@@ -103,19 +108,25 @@ TEST(ExitCodes, Status) {
                                   process("c", "BACKOFF", ""), process("d", "STOPPING", "")}),
             0);
   for (const char* state : {"STOPPED", "EXITED", "FATAL"}) {
-    EXPECT_EQ(exit_code_for_status({process("a", "RUNNING", ""), process("b", state, "")}), 3) << state;
+    EXPECT_EQ(exit_code_for_status({process("a", "RUNNING", ""), process("b", state, "")}), 3)
+        << state;
   }
   EXPECT_EQ(exit_code_unreachable(CommandKind::Status), 4);
   EXPECT_EQ(exit_code_for_error(CommandKind::Status, "no_such_program"), 4);
 }
 
 TEST(ExitCodes, StartStopRestart) {
-  EXPECT_EQ(exit_code_for_start(StartReply{{{"a", StartOutcome::Started, ""}, {"b", StartOutcome::AlreadyStarted, ""}}}), 0);
-  EXPECT_EQ(exit_code_for_start(StartReply{{{"a", StartOutcome::Started, ""}, {"b", StartOutcome::Failed, "x"}}}), 7);
+  EXPECT_EQ(exit_code_for_start(StartReply{
+                {{"a", StartOutcome::Started, ""}, {"b", StartOutcome::AlreadyStarted, ""}}}),
+            0);
+  EXPECT_EQ(exit_code_for_start(
+                StartReply{{{"a", StartOutcome::Started, ""}, {"b", StartOutcome::Failed, "x"}}}),
+            7);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Started, "", true}}}), 0);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Failed, "x", false}}}), 7);
-  StopReply killed{{{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL},
-                    {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply killed{
+      {{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL},
+       {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
   EXPECT_EQ(exit_code_for_stop(killed, false), 0);
   EXPECT_EQ(exit_code_for_stop(killed, true), 1);
   StopReply graceful{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt}}};
@@ -123,8 +134,8 @@ TEST(ExitCodes, StartStopRestart) {
 }
 
 TEST(ExitCodes, ErrorsAndUnreachable) {
-  for (CommandKind kind : {CommandKind::Start, CommandKind::Stop, CommandKind::Wait, CommandKind::Shutdown,
-                           CommandKind::Version, CommandKind::Pid}) {
+  for (CommandKind kind : {CommandKind::Start, CommandKind::Stop, CommandKind::Wait,
+                           CommandKind::Shutdown, CommandKind::Version, CommandKind::Pid}) {
     EXPECT_EQ(exit_code_unreachable(kind), 7);
     EXPECT_EQ(exit_code_for_error(kind, "no_such_program"), 1);
     EXPECT_EQ(exit_code_for_error(kind, "internal"), 1);

@@ -1,5 +1,6 @@
 // OutputCapture and ProcessOutput with real pipes, real children and a
 // real EventLoop.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <memory>
 #include <string>
 #include <variant>
-
-#include <gtest/gtest.h>
 
 #include "logging_test_util.h"
 #include "supervisor/logging/child_log.h"
@@ -120,7 +119,8 @@ TEST(OutputCapture, FloodingWriterDoesNotStarveOtherCaptures) {
   auto quiet_sink = std::make_shared<StringSink>();
   sys::Pipe flood = sys::make_pipe();
   sys::Pipe quiet = sys::make_pipe();
-  pid_t flooder = spawn({"head", "-c", "64000000", "/dev/zero"}, flood.write.get(), flood.write.get());
+  pid_t flooder =
+      spawn({"head", "-c", "64000000", "/dev/zero"}, flood.write.get(), flood.write.get());
   flood.write.reset();
   auto flood_capture = OutputCapture::start(loop, std::move(flood.read), flood_sink);
   auto quiet_capture = OutputCapture::start(loop, std::move(quiet.read), quiet_sink);
@@ -169,7 +169,8 @@ TEST(ProcessOutput, SeparateStdoutAndStderrFiles) {
   EXPECT_NE(output.sink(StreamKind::Stdout), output.sink(StreamKind::Stderr));
   OutputPipes pipes = output.create_pipes();
   EXPECT_NE(pipes.child_stdout(), pipes.child_stderr());
-  pid_t pid = spawn({"sh", "-c", "echo out; echo err >&2"}, pipes.child_stdout(), pipes.child_stderr());
+  pid_t pid =
+      spawn({"sh", "-c", "echo out; echo err >&2"}, pipes.child_stdout(), pipes.child_stderr());
   output.start_capture(loop, std::move(pipes));
   EXPECT_EQ(output.open_captures(), 2u);
   ASSERT_TRUE(run_until(loop, [&] { return output.open_captures() == 0; }));
@@ -197,8 +198,8 @@ TEST(ProcessOutput, RedirectStderrUsesOnePipeAndOneFile) {
 TEST(ProcessOutput, SinksSurviveRestartsAndClear) {
   TempDir dir;
   loop::EventLoop loop;
-  auto program = program_with("web", file_target(dir / "out.log"), {config::LogTarget::Kind::None, {}},
-                              false);
+  auto program =
+      program_with("web", file_target(dir / "out.log"), {config::LogTarget::Kind::None, {}}, false);
   ProcessOutput output(program, program.processes[0], nullptr);
   run_child(loop, output, "echo first; echo ignored >&2");
   run_child(loop, output, "echo second");
@@ -214,9 +215,8 @@ TEST(ProcessOutput, ConsoleStreams) {
   ::signal(SIGPIPE, SIG_IGN);
   loop::EventLoop loop;
   sys::Pipe stdout_pipe = sys::make_pipe();
-  auto console = std::make_shared<ConsoleWriter>(loop, stdout_pipe.write.get(),
-                                                 ConsoleWriter::kDefaultMaxBuffer,
-                                                 ConsoleWriter::Color::Never);
+  auto console = std::make_shared<ConsoleWriter>(
+      loop, stdout_pipe.write.get(), ConsoleWriter::kDefaultMaxBuffer, ConsoleWriter::Color::Never);
   console->set_name_width(6);
   config::LogTarget console_target{config::LogTarget::Kind::Console, {}};
   auto program = program_with("web", console_target, console_target, false);
@@ -232,7 +232,8 @@ TEST(ProcessOutput, ConsoleStreams) {
 TEST(ProcessOutput, DroppedWhileDrainingTheCaptureFinishesAlone) {
   TempDir dir;
   loop::EventLoop loop;
-  auto program = program_with("web", file_target(dir / "out.log"), file_target(dir / "err.log"), false);
+  auto program =
+      program_with("web", file_target(dir / "out.log"), file_target(dir / "err.log"), false);
   auto output = std::make_unique<ProcessOutput>(program, program.processes[0], nullptr);
   OutputPipes pipes = output->create_pipes();
   sys::UniqueFd extra_holder(::dup(pipes.child_stdout()));  // a grandchild's copy
@@ -249,7 +250,8 @@ TEST(ProcessOutput, DroppedWhileDrainingTheCaptureFinishesAlone) {
 
 TEST(ProcessOutput, SameFileForBothStreamsIsOneLogFile) {
   TempDir dir;
-  auto program = program_with("web", file_target(dir / "all.log"), file_target(dir / "all.log"), false);
+  auto program =
+      program_with("web", file_target(dir / "all.log"), file_target(dir / "all.log"), false);
   ProcessOutput output(program, program.processes[0], nullptr);
   EXPECT_EQ(output.sink(StreamKind::Stdout), output.sink(StreamKind::Stderr));
 }

@@ -1,13 +1,12 @@
 // ConsoleWriter and ConsoleSink: `NAME | text` lines on minisupd's stdout.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "logging_test_util.h"
 #include "supervisor/logging/child_log.h"
@@ -39,9 +38,9 @@ class ConsoleTest : public ::testing::Test {
   void SetUp() override {
     ::signal(SIGPIPE, SIG_IGN);  // as minisupd does (PITFALLS 9)
   }
-  std::shared_ptr<ConsoleWriter> make_writer(std::size_t width,
-                                             ConsoleWriter::Color color = ConsoleWriter::Color::Never,
-                                             std::size_t max_buffer = ConsoleWriter::kDefaultMaxBuffer) {
+  std::shared_ptr<ConsoleWriter> make_writer(
+      std::size_t width, ConsoleWriter::Color color = ConsoleWriter::Color::Never,
+      std::size_t max_buffer = ConsoleWriter::kDefaultMaxBuffer) {
     auto writer = std::make_shared<ConsoleWriter>(loop_, pipe_.write.get(), max_buffer, color,
                                                   reports_.hook());
     writer->set_name_width(width);
@@ -222,7 +221,8 @@ TEST(ConsoleNameWidth, LongestProcessName) {
   config::ProgramConfig worker;
   worker.name = "worker";
   worker.processes.resize(11);
-  for (int i = 0; i < 11; ++i) worker.processes[static_cast<std::size_t>(i)].name = "worker:" + std::to_string(i);
+  for (int i = 0; i < 11; ++i)
+    worker.processes[static_cast<std::size_t>(i)].name = "worker:" + std::to_string(i);
   EXPECT_EQ(console_name_width({web}), 3u);
   EXPECT_EQ(console_name_width({web, worker}), 9u);  // "worker:10"
 }

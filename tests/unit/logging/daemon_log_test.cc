@@ -1,13 +1,14 @@
 // minisupd's own log: file or stderr, level, pattern, reopen.
-#include <cctype>
-#include <string>
-#include <vector>
+#include "supervisor/logging/daemon_log.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <string>
+#include <vector>
+
 #include "logging_test_util.h"
-#include "supervisor/logging/daemon_log.h"
 #include "supervisor/sys/sys_error.h"
 
 namespace minisup::logging {
@@ -30,7 +31,8 @@ std::vector<std::string> strip_timestamps(const std::string& text) {
     at = nl == std::string::npos ? text.size() : nl + 1;
     bool ok = line.size() >= shape.size();
     for (std::size_t i = 0; ok && i < shape.size(); ++i) {
-      ok = shape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(line[i])) != 0 : line[i] == shape[i];
+      ok = shape[i] == 'd' ? std::isdigit(static_cast<unsigned char>(line[i])) != 0
+                           : line[i] == shape[i];
     }
     EXPECT_TRUE(ok) << "no timestamp: " << line;
     rest.push_back(ok ? line.substr(shape.size()) : line);

@@ -1,5 +1,6 @@
 // LogFile: rotation, truncation, reopen, clear and fault handling.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,11 +8,9 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
+#include "logging_test_util.h"
 #include "supervisor/logging/child_log.h"
 #include "supervisor/sys/unique_fd.h"
-#include "logging_test_util.h"
 
 namespace minisup::logging {
 namespace {
@@ -47,7 +46,8 @@ std::vector<std::string> random_chunks(const std::string& data, std::size_t max_
 /// The file sizes the rotation rule must produce, oldest first, the live
 /// file last: rotate before a chunk that would take the file past maxbytes,
 /// unless the file is empty.
-std::vector<std::size_t> expected_sizes(const std::vector<std::string>& chunks, std::size_t maxbytes) {
+std::vector<std::size_t> expected_sizes(const std::vector<std::string>& chunks,
+                                        std::size_t maxbytes) {
   std::vector<std::size_t> sizes{0};
   for (const auto& chunk : chunks) {
     if (sizes.back() > 0 && sizes.back() + chunk.size() > maxbytes) sizes.push_back(0);
@@ -80,7 +80,8 @@ TEST(LogFileRotation, ConcatenationEqualsEverythingWritten) {
     joined += part;
     if (i <= static_cast<int>(sizes.size()) - 1) {
       // .1 is the newest backup: sizes[size-2].
-      EXPECT_EQ(part.size(), sizes[sizes.size() - 1 - static_cast<std::size_t>(i)]) << "backup " << i;
+      EXPECT_EQ(part.size(), sizes[sizes.size() - 1 - static_cast<std::size_t>(i)])
+          << "backup " << i;
       EXPECT_LE(part.size(), maxbytes);
     }
   }
@@ -197,7 +198,7 @@ TEST(LogFile, AppendsAndCreatesParentDirectoriesWithMode0640) {
   }
   ::umask(old_umask);
   EXPECT_EQ(read_file(path), "hello\nagain\n");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
 }

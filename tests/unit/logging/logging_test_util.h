@@ -2,6 +2,7 @@
 // file reads, and a collecting ReportHook.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/logging/child_log.h"
 
@@ -58,7 +57,8 @@ struct Reports {
   std::vector<std::pair<ReportKind, std::string>> items;
 
   ReportHook hook() {
-    return [this](ReportKind kind, const std::string& message) { items.emplace_back(kind, message); };
+    return
+        [this](ReportKind kind, const std::string& message) { items.emplace_back(kind, message); };
   }
   std::size_t count(ReportKind kind) const {
     std::size_t n = 0;

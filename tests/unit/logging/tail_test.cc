@@ -1,13 +1,14 @@
 // read_last_lines() and TailFollower.
+#include "supervisor/logging/tail.h"
+
+#include <gtest/gtest.h>
+
 #include <random>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "logging_test_util.h"
 #include "supervisor/logging/child_log.h"
-#include "supervisor/logging/tail.h"
 
 namespace minisup::logging {
 namespace {
@@ -27,7 +28,8 @@ std::string naive_tail(const std::string& data, std::size_t n) {
     at = end;
   }
   std::string out;
-  for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) out += lines[i];
+  for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += lines[i];
   return out;
 }
 
@@ -116,7 +118,8 @@ TEST(TailFollower, ReceivesEveryChunkAcrossRotations) {
   TailFollower follower(file, [&](std::string_view chunk) { seen.append(chunk); });
   std::string written;
   for (int i = 0; i < 50; ++i) {
-    std::string chunk = "chunk " + std::to_string(i) + " " + std::string(static_cast<std::size_t>(i), '.') + "\n";
+    std::string chunk =
+        "chunk " + std::to_string(i) + " " + std::string(static_cast<std::size_t>(i), '.') + "\n";
     file.write(chunk);
     written += chunk;
   }
@@ -168,7 +171,8 @@ TEST(TailFollower, ThrowingCallbackIsUnsubscribedAndClosed) {
 TEST(TailFollower, SinkGoingAwayClosesTheFollower) {
   auto sink = std::make_unique<NullSink>();
   bool closed = false;
-  TailFollower follower(*sink, [](std::string_view) {}, [&] { closed = true; });
+  TailFollower follower(
+      *sink, [](std::string_view) {}, [&] { closed = true; });
   EXPECT_TRUE(follower.is_active());
   sink.reset();
   EXPECT_TRUE(closed);

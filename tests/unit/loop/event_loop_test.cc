@@ -2,6 +2,7 @@
 // kernel objects (pipes, timerfd, signalfd) and the real clock.
 #include "supervisor/loop/event_loop.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -11,8 +12,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/sys_error.h"
@@ -71,7 +70,10 @@ TEST(Timers, FireCloseToTheDeadline) {
     Clock::time_point at = EventLoop::now() + 3ms;
     loop.add_timer(at, [&, at] {
       worst = std::max(worst, EventLoop::now() - at);
-      if (--remaining == 0) loop.stop(); else arm();
+      if (--remaining == 0)
+        loop.stop();
+      else
+        arm();
     });
   };
   arm();

@@ -2,6 +2,7 @@
 #include "supervisor/sys/signals.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,8 +12,6 @@
 #include <map>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/spawn.h"

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/signals.h"
@@ -68,9 +67,7 @@ void kill_and_reap(SpawnedChild& child) {
 }
 
 /// True when this process has no unreaped child.
-bool no_children() {
-  return ::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD;
-}
+bool no_children() { return ::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD; }
 
 int count_open_fds() {
   int n = 0;
@@ -99,7 +96,8 @@ TEST(Spawn, ExitCodeIsReported) {
 }
 
 TEST(Spawn, MissingBinaryReportsExecErrorAndLeavesNoZombie) {
-  EXPECT_EQ(spawn_error(request({"/nonexistent/x"})), "exec /nonexistent/x: No such file or directory");
+  EXPECT_EQ(spawn_error(request({"/nonexistent/x"})),
+            "exec /nonexistent/x: No such file or directory");
   EXPECT_TRUE(no_children());
 }
 
@@ -154,9 +152,7 @@ TEST(Spawn, RunsInDirectory) {
   EXPECT_EQ(run(r).output, "/usr/share\n");
 }
 
-TEST(Spawn, EmptyArgvIsAnError) {
-  EXPECT_EQ(spawn_error(request({})), "exec: empty command");
-}
+TEST(Spawn, EmptyArgvIsAnError) { EXPECT_EQ(spawn_error(request({})), "exec: empty command"); }
 
 TEST(Spawn, ChildLeadsItsOwnProcessGroup) {
   SpawnedChild child = spawn_ok(request({"/bin/sleep", "10"}));
@@ -349,7 +345,8 @@ TEST(ResolveUser, AnotherUserNeedsRoot) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop it)";
   std::string message = as_nobody([] {
     auto r = resolve_user("root");
-    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string("resolved");
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r)
+                                                  : std::string("resolved");
   });
   EXPECT_EQ(message, "user = root needs root (minisupd runs as uid 65534)");
 }
@@ -361,7 +358,7 @@ TEST(Spawn, CredentialChangeRefusedByKernelIsReported) {
     r.user = UserIds{0, 0, {}, "root"};
     auto result = spawn_process(r);
     return std::holds_alternative<std::string>(result) ? std::get<std::string>(result)
-                                                      : std::string("spawned");
+                                                       : std::string("spawned");
   });
   EXPECT_EQ(message, "setgroups root: Operation not permitted");
 }

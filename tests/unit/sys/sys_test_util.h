@@ -2,6 +2,7 @@
 // reading a pipe to EOF, waiting for a child through its pidfd.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/spawn.h"
@@ -57,7 +56,7 @@ inline int reap(pid_t pid) {
 /// Result of running a child to completion with stdout+stderr captured.
 struct RunResult {
   std::string output;
-  int status = -1;  ///< raw wait status
+  int status = -1;    ///< raw wait status
   std::string error;  ///< spawn error, empty when it spawned
 };
 

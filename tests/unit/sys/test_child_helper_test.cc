@@ -2,6 +2,7 @@
 // which also checks the helper's own contract (pattern, graceful stop,
 // grandchild ignoring SIGTERM) for the integration tests that rely on it.
 // Skipped when the helper has not been built (target test_child).
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "supervisor/sys/pipe.h"
 #include "supervisor/sys/signals.h"
@@ -61,7 +60,8 @@ class TestChild : public ::testing::Test {
     std::string out;
     char line[80];
     for (int i = 0; out.size() < bytes; ++i) {
-      std::snprintf(line, sizeof line, "%08d abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01\n", i);
+      std::snprintf(line, sizeof line,
+                    "%08d abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01\n", i);
       out += line;
     }
     out.resize(bytes);
@@ -73,7 +73,8 @@ class TestChild : public ::testing::Test {
 
 TEST_F(TestChild, WritesTheExactPatternThroughAPipe) {
   constexpr std::size_t kBytes = 1'000'003;  // many pipe buffers, a cut last line
-  auto r = testing::run(request({"--write-bytes", std::to_string(kBytes), "--pattern", "--exit", "0"}));
+  auto r =
+      testing::run(request({"--write-bytes", std::to_string(kBytes), "--pattern", "--exit", "0"}));
   ASSERT_EQ(r.error, "");
   EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0);
   ASSERT_EQ(r.output.size(), kBytes);
@@ -91,8 +92,8 @@ TEST_F(TestChild, PrintsLinesEnvironmentAndExitCode) {
 
 TEST_F(TestChild, GracefulStopFinishesWorkAndRemovesLockfile) {
   std::string lock = dir_ + "/lock", ready = dir_ + "/ready", pidfile = dir_ + "/pid";
-  auto spawned = spawn_process(request({"--lockfile", lock, "--pidfile", pidfile, "--ready-file", ready,
-                                        "--term-delay", "0.05"}));
+  auto spawned = spawn_process(request(
+      {"--lockfile", lock, "--pidfile", pidfile, "--ready-file", ready, "--term-delay", "0.05"}));
   ASSERT_TRUE(std::holds_alternative<SpawnedChild>(spawned));
   auto& child = std::get<SpawnedChild>(spawned);
   ASSERT_TRUE(wait_for_file(ready));
