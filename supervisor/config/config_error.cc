@@ -6,8 +6,8 @@ namespace minisup::config {
 
 std::string ConfigError::to_string() const {
   if (where.file.empty()) return message;
-  if (where.line <= 0) return fmt::format("{}: {}", where.file.string(), message);
-  return fmt::format("{}:{}:{}: {}", where.file.string(), where.line, where.column, message);
+  if (where.line <= 0) return fmt::format("{}: {}", where.file, message);
+  return fmt::format("{}:{}:{}: {}", where.file, where.line, where.column, message);
 }
 
 }  // namespace minisup::config

@@ -131,7 +131,7 @@ Pos location(const SourceFile& file, const toml::source_region& region) {
 }
 
 SourceLocation to_location(const Pos& pos) {
-  return SourceLocation{pos.file->shown, pos.line, pos.column};
+  return SourceLocation{pos.file->shown.string(), pos.line, pos.column};
 }
 
 std::string truncate(std::string_view text, std::size_t limit = 60) {
@@ -823,7 +823,7 @@ class Loader {
     if (auto it = program_index_.find(name); it != program_index_.end()) {
       const SourceLocation& first = drafts_[it->second].program.where;
       error(header, fmt::format("program {} is defined twice: at {}:{}:{} and at {}:{}:{}",
-                                quote(name), first.file.string(), first.line, first.column,
+                                quote(name), first.file, first.line, first.column,
                                 file.shown.string(), header.line, header.column));
       return;
     }
@@ -1004,7 +1004,8 @@ class Loader {
       error(value->where, fmt::format("{} is empty after expansion", key));
       return std::nullopt;
     }
-    return LogTarget{LogTarget::Kind::File, resolve_path(draft.file->directory, *expanded)};
+    return LogTarget{LogTarget::Kind::File,
+                     resolve_path(draft.file->directory, *expanded).string()};
   }
 
   void expand_program(ProgramDraft& draft) {
@@ -1032,7 +1033,7 @@ class Loader {
           if (dir->empty()) {
             error(draft.directory->where, "directory is empty after expansion");
           } else {
-            process.directory = resolve_path(draft.file->directory, *dir);
+            process.directory = resolve_path(draft.file->directory, *dir).string();
           }
         }
       }
@@ -1065,7 +1066,7 @@ class Loader {
   void check_numprocs_log(const ProgramDraft& draft, const std::optional<Located>& value,
                           std::string_view key, LogTarget ProcessConfig::*member) {
     if (!value) return;
-    std::set<fs::path> paths;
+    std::set<std::string> paths;
     std::size_t files = 0;
     for (const ProcessConfig& process : draft.program.processes) {
       const LogTarget& target = process.*member;
@@ -1092,7 +1093,7 @@ class Loader {
                         const std::optional<Located>& value) {
           if (target.kind != LogTarget::Kind::File || target.path.empty()) return;
           const std::string owner = fmt::format("{} {}", process.name, stream);
-          auto [it, inserted] = owners.emplace(target.path.native(), owner);
+          auto [it, inserted] = owners.emplace(target.path, owner);
           if (inserted) return;
           if (p.numprocs > 1 && it->second.starts_with(p.name + ":"))
             return;  // reported as an error
@@ -1100,7 +1101,7 @@ class Loader {
           warn(where,
                fmt::format(
                    "{} writes to {}, as {} does; both would rotate the same file{}", owner,
-                   target.path.string(), it->second,
+                   target.path, it->second,
                    it->second == process.name + " stdout" ? " (use redirect_stderr = true)" : ""));
         };
         note(process.stdout_logfile, "stdout", draft.stdout_logfile);

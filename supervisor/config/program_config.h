@@ -25,7 +25,7 @@ using Duration = std::chrono::nanoseconds;
 
 /// Where a value came from in a config file (1-based line and column).
 struct SourceLocation {
-  std::filesystem::path file;
+  std::string file;  ///< the file as given or found by an include glob
   int line = 0;
   int column = 0;
   bool operator==(const SourceLocation&) const = default;
@@ -46,7 +46,7 @@ struct LogTarget {
     Console,  ///< "console": minisupd's stdout, lines prefixed `NAME | `
   };
   Kind kind = Kind::File;
-  std::filesystem::path path;  ///< absolute; empty unless kind == File
+  std::string path;  ///< absolute; empty unless kind == File
   bool operator==(const LogTarget&) const = default;
 };
 
@@ -69,7 +69,7 @@ struct ProcessConfig {
   /// argv: split like a shell (string form) and expanded; never empty.
   std::vector<std::string> command;
   /// Working directory (absolute); nullopt = inherit minisupd's.
-  std::optional<std::filesystem::path> directory;
+  std::optional<std::string> directory;
   /// The program's extra environment, values expanded. The child's full
   /// environment is minisupd's + [supervisor].environment + this + MINISUP_*.
   std::map<std::string, std::string> environment;

@@ -12,10 +12,13 @@
 
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "supervisor/config/value_parsers.h"
 
@@ -164,9 +167,9 @@ class JsonWriter {
     if (!std::isfinite(d)) {
       out_ += "null";
     } else {
-      std::array<char, 32> buf;
-      auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-      out_.append(buf.data(), ec == std::errc() ? end : buf.data());
+      // Shortest round-trip form, as std::to_chars would write it; fmt's,
+      // because libstdc++'s double to_chars loads libm (see to_double()).
+      fmt::format_to(std::back_inserter(out_), "{}", d);
     }
     need_comma_ = true;
   }
@@ -538,7 +541,8 @@ std::string exit_phrase(const ProcessInfo& info) {
 }
 
 std::string format_date(UnixTime when) {
-  const auto seconds = static_cast<time_t>(std::floor(when.time_since_epoch().count()));
+  const auto seconds = static_cast<time_t>(
+      std::chrono::floor<std::chrono::seconds>(when.time_since_epoch()).count());
   struct tm tm {};
   if (localtime_r(&seconds, &tm) == nullptr) return {};
   char buf[64];
@@ -1307,6 +1311,19 @@ class JsonCursor {
     }
   }
 
+  /// A validated JSON number to double; false when out of range. strtod on a
+  /// NUL-terminated copy rather than std::from_chars<double>, which in
+  /// libstdc++ 12 would make minisupd load libm for nothing else (its pages
+  /// count in the RSS). minisup never calls setlocale: the decimal point is
+  /// '.'.
+  static bool to_double(const char* first, const char* last, double& value) {
+    const std::string text(first, last);
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtod(text.c_str(), &end);
+    return errno != ERANGE && end == text.c_str() + text.size();
+  }
+
   /// Reads a number; `integer` tells whether it had no fraction/exponent.
   bool number(double& value, bool& integer, long long& integer_value) {
     skip_ws();
@@ -1333,7 +1350,7 @@ class JsonCursor {
     }
     const char* first = s_.data() + start;
     const char* last = s_.data() + i_;
-    if (std::from_chars(first, last, value).ec != std::errc()) return fail();
+    if (!to_double(first, last, value)) return fail();
     integer_value = 0;
     if (integer && std::from_chars(first, last, integer_value).ec != std::errc()) integer = false;
     return true;

@@ -228,7 +228,8 @@ std::string render_no_such_program(const std::vector<std::string>& names) {
 }
 
 std::string render_event(const StateEvent& event) {
-  const auto seconds = static_cast<time_t>(std::floor(event.time.time_since_epoch().count()));
+  const auto seconds = static_cast<time_t>(
+      std::chrono::floor<std::chrono::seconds>(event.time.time_since_epoch()).count());
   struct tm tm {};
   char when[64] = "";
   if (localtime_r(&seconds, &tm) != nullptr) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);

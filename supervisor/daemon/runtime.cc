@@ -223,7 +223,7 @@ core::Event Runtime::spawn(const core::ManagedProcess& process) {
   sys::SpawnRequest request;
   request.argv = pc.command;
   request.envp = child_environment(process);
-  if (pc.directory) request.directory = pc.directory->string();
+  if (pc.directory) request.directory = *pc.directory;
   request.umask = program.umask;
   // Should minisupd be killed outright, its children get their stop signal
   // rather than living on unsupervised next to a restarted minisupd's.

@@ -131,14 +131,21 @@ void StreamFollowers::compact() noexcept {
 // ---------------------------------------------------------------------------
 // OutputSink
 
-OutputSink::OutputSink() : followers_(std::make_shared<StreamFollowers>()) {}
+OutputSink::OutputSink() = default;
 
-OutputSink::~OutputSink() { followers_->close_all(); }
+OutputSink::~OutputSink() {
+  if (followers_) followers_->close_all();
+}
+
+const std::shared_ptr<StreamFollowers>& OutputSink::followers() const {
+  if (!followers_) followers_ = std::make_shared<StreamFollowers>();
+  return followers_;
+}
 
 void OutputSink::write(std::string_view data) noexcept {
   if (data.empty()) return;
   consume(data);
-  followers_->notify(data);
+  if (followers_) followers_->notify(data);
 }
 
 bool OutputSink::clear(std::string* error) noexcept {
@@ -149,7 +156,7 @@ bool OutputSink::clear(std::string* error) noexcept {
 // ---------------------------------------------------------------------------
 // LogFile
 
-LogFile::LogFile(std::filesystem::path path, std::uint64_t maxbytes, int backups, ReportHook report)
+LogFile::LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report)
     : path_(std::move(path)),
       maxbytes_(maxbytes),
       backups_(std::max(backups, 0)),
@@ -165,7 +172,7 @@ void LogFile::set_limits(std::uint64_t maxbytes, int backups) noexcept {
 }
 
 std::string LogFile::backup_path(int index) const {
-  std::string path = path_.native();
+  std::string path = path_;
   path += '.';
   path += std::to_string(index);
   return path;
@@ -178,17 +185,18 @@ bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
   // the loop. O_NOCTTY: a terminal path must not become our controlling tty.
   constexpr int kFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int raw = ::open(path_.c_str(), kFlags, 0640);
-  if (raw < 0 && errno == ENOENT && path_.has_parent_path()) {
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  if (raw < 0 && errno == ENOENT && !parent.empty()) {
     std::error_code ec;
-    std::filesystem::create_directories(path_.parent_path(), ec);
+    std::filesystem::create_directories(parent, ec);
     if (ec) {
-      error = "create directory " + path_.parent_path().native() + ": " + ec.message();
+      error = "create directory " + parent.native() + ": " + ec.message();
       return false;
     }
     raw = ::open(path_.c_str(), kFlags, 0640);
   }
   if (raw < 0) {
-    error = errno_message("open", path_.native(), errno);
+    error = errno_message("open", path_, errno);
     return false;
   }
   fd.reset(raw);
@@ -213,7 +221,7 @@ bool LogFile::reattach() noexcept {
   std::string error;
   if (open_path(fd, error)) {
     adopt(std::move(fd));
-    recover(rotate_fault_, "reopened " + path_.native());
+    recover(rotate_fault_, "reopened " + path_);
     return true;
   }
   if (fd_) {
@@ -252,12 +260,12 @@ void LogFile::refresh() noexcept {
 void LogFile::rotate() noexcept {
   if (backups_ == 0) {
     if (::ftruncate(fd_.get(), 0) != 0) {
-      fault(rotate_fault_, errno_message("truncate", path_.native(), errno));
+      fault(rotate_fault_, errno_message("truncate", path_, errno));
       return;
     }
     size_ = 0;
     ++rotations_;
-    recover(rotate_fault_, "rotating " + path_.native() + " works again");
+    recover(rotate_fault_, "rotating " + path_ + " works again");
     return;
   }
   // Shift .N-1 -> .N (overwriting the oldest) ... .1 -> .2. Each rename is
@@ -272,7 +280,7 @@ void LogFile::rotate() noexcept {
   }
   std::string first = backup_path(1);
   if (::rename(path_.c_str(), first.c_str()) != 0) {
-    fault(rotate_fault_, errno_message("rename", path_.native() + " to " + first, errno));
+    fault(rotate_fault_, errno_message("rename", path_ + " to " + first, errno));
     return;
   }
   // Every byte written so far is in the inode now called `.1` (fd_ still
@@ -286,7 +294,7 @@ void LogFile::rotate() noexcept {
   }
   adopt(std::move(fd));
   ++rotations_;
-  recover(rotate_fault_, "rotating " + path_.native() + " works again");
+  recover(rotate_fault_, "rotating " + path_ + " works again");
 }
 
 void LogFile::consume(std::string_view data) noexcept {
@@ -322,13 +330,13 @@ void LogFile::write_all(std::string_view data) noexcept {
     int err = n < 0 ? errno : EIO;
     // ENOSPC, EDQUOT, EFBIG, EIO, or EAGAIN from a FIFO/terminal whose
     // reader is slow: drop the rest of this chunk, never wait.
-    fault(write_fault_, errno_message("write", path_.native(), err));
+    fault(write_fault_, errno_message("write", path_, err));
     drop(left);
     return;
   }
   if (write_fault_) {
-    std::string message = "writing " + path_.native() + " again; " +
-                          std::to_string(episode_dropped_) + " bytes were dropped";
+    std::string message =
+        "writing " + path_ + " again; " + std::to_string(episode_dropped_) + " bytes were dropped";
     episode_dropped_ = 0;
     recover(write_fault_, message);
   }
@@ -341,11 +349,11 @@ bool LogFile::clear(std::string* error) noexcept {
     return false;
   }
   if (!is_regular_) {
-    if (error != nullptr) *error = "truncate " + path_.native() + ": not a regular file";
+    if (error != nullptr) *error = "truncate " + path_ + ": not a regular file";
     return false;
   }
   if (::ftruncate(fd_.get(), 0) != 0) {
-    if (error != nullptr) *error = errno_message("truncate", path_.native(), errno);
+    if (error != nullptr) *error = errno_message("truncate", path_, errno);
     return false;
   }
   size_ = 0;
@@ -618,7 +626,7 @@ char* shared_read_buffer() {
 
 }  // namespace
 
-OutputCapture::OutputCapture(loop::EventLoop& loop, sys::UniqueFd fd,
+OutputCapture::OutputCapture(Key, loop::EventLoop& loop, sys::UniqueFd fd,
                              std::shared_ptr<OutputSink> sink, std::function<void()> on_eof)
     : loop_(loop), fd_(std::move(fd)), sink_(std::move(sink)), on_eof_(std::move(on_eof)) {}
 
@@ -653,8 +661,8 @@ std::shared_ptr<OutputCapture> OutputCapture::start(loop::EventLoop& loop, sys::
                                                     std::function<void()> on_eof) {
   sys::set_nonblocking(read_end.get());
   int fd = read_end.get();
-  std::shared_ptr<OutputCapture> capture(
-      new OutputCapture(loop, std::move(read_end), std::move(sink), std::move(on_eof)));
+  auto capture = std::make_shared<OutputCapture>(Key{}, loop, std::move(read_end), std::move(sink),
+                                                 std::move(on_eof));
   // The loop's callback holds the capture: it lives until EOF or close(),
   // whoever else lets go of it.
   loop.add_fd(fd, EPOLLIN, [capture](std::uint32_t events) { capture->on_ready(events); });

@@ -130,14 +130,14 @@ class OutputSink {
   virtual std::filesystem::path file_path() const { return {}; }
 
   /// The subscribers (tail -f). Shared so a TailFollower can outlive the sink.
-  const std::shared_ptr<StreamFollowers>& followers() const noexcept { return followers_; }
+  const std::shared_ptr<StreamFollowers>& followers() const;
 
  protected:
   /// Writes `data` to the destination; see write().
   virtual void consume(std::string_view data) noexcept = 0;
 
  private:
-  std::shared_ptr<StreamFollowers> followers_;
+  mutable std::shared_ptr<StreamFollowers> followers_;  // made by the first followers()
 };
 
 /// `NONE`: the bytes are dropped (followers still see them).
@@ -175,7 +175,7 @@ class LogFile final : public OutputSink {
   /// Opens (or creates) `path`. `maxbytes` 0 = never rotate; `backups` 0 =
   /// truncate instead of keeping `.1`. `report` receives fault reports. A
   /// failure to open is reported, not thrown; the next write retries.
-  LogFile(std::filesystem::path path, std::uint64_t maxbytes, int backups, ReportHook report = {});
+  LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report = {});
   ~LogFile() override;
 
   /// Opens the path again and switches to the new file (SIGUSR2). If that
@@ -190,7 +190,7 @@ class LogFile final : public OutputSink {
   void set_limits(std::uint64_t maxbytes, int backups) noexcept;
 
   /// The configured path.
-  const std::filesystem::path& path() const noexcept { return path_; }
+  const std::string& path() const noexcept { return path_; }
   /// The size of the live file as last seen (bytes).
   std::uint64_t size() const noexcept { return size_; }
   /// Bytes dropped because of faults since construction.
@@ -227,7 +227,7 @@ class LogFile final : public OutputSink {
   void recover(bool& flag, const std::string& message) noexcept;
   std::string backup_path(int index) const;
 
-  std::filesystem::path path_;
+  std::string path_;
   std::uint64_t maxbytes_;
   int backups_;
   ReportHook report_;
@@ -400,8 +400,17 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   const std::shared_ptr<OutputSink>& sink() const noexcept { return sink_; }
 
  private:
-  OutputCapture(loop::EventLoop& loop, sys::UniqueFd fd, std::shared_ptr<OutputSink> sink,
+  /// Lets start() use std::make_shared (one allocation with the control
+  /// block) while nobody else can construct a capture.
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
+  OutputCapture(Key, loop::EventLoop& loop, sys::UniqueFd fd, std::shared_ptr<OutputSink> sink,
                 std::function<void()> on_eof);
+
+ private:
   /// Reads until EAGAIN, EOF or the per-wakeup budget. Returns true at EOF.
   bool drain(std::size_t budget) noexcept;
   void on_ready(std::uint32_t events) noexcept;

@@ -50,8 +50,8 @@ std::string fd_name(int fd) { return "fd " + std::to_string(fd); }
 
 struct EventLoop::Impl {
   struct FdEntry {
-    std::uint32_t serial;
-    std::shared_ptr<FdCallback> callback;
+    FdCallback callback;
+    bool removed = false;  ///< unregistered while it was running
   };
   struct HeapEntry {
     Clock::time_point at;
@@ -68,8 +68,14 @@ struct EventLoop::Impl {
   sys::UniqueFd signal_fd;
   std::shared_ptr<SignalCallback> signal_callback;
 
-  std::unordered_map<int, FdEntry> fds;
+  /// Callbacks by token (serial << 32 | fd). A reused fd number gets a new
+  /// serial and so a new node: a callback that removes or replaces its own
+  /// registration keeps running in place, and its node goes once it returns.
+  std::unordered_map<std::uint64_t, FdEntry> callbacks;
+  /// The serial registered for each fd number (0: none).
+  std::vector<std::uint32_t> serials;
   std::uint32_t next_serial = 1;
+  std::uint64_t running_token = 0;  ///< the fd callback running now (0: none)
 
   std::vector<HeapEntry> heap;
   std::unordered_map<TimerId, TimerCallback> timers;
@@ -156,11 +162,34 @@ struct EventLoop::Impl {
   }
 
   void dispatch_fd(std::uint64_t token, std::uint32_t events) {
-    int fd = static_cast<int>(token & 0xffffffffu);
-    auto it = fds.find(fd);
-    if (it == fds.end() || fd_token(it->second.serial, fd) != token) return;  // removed
-    std::shared_ptr<FdCallback> callback = it->second.callback;
-    guarded([&] { (*callback)(events); });
+    auto it = callbacks.find(token);
+    if (it == callbacks.end() || it->second.removed) return;  // removed meanwhile
+    // References to map elements stay valid while others come and go.
+    FdEntry& entry = it->second;
+    running_token = token;
+    guarded([&] { entry.callback(events); });
+    running_token = 0;
+    if (entry.removed) callbacks.erase(token);
+  }
+
+  /// The token registered for `fd`, or 0.
+  std::uint64_t token_of(int fd) const {
+    if (fd < 0 || static_cast<std::size_t>(fd) >= serials.size() || serials[fd] == 0) return 0;
+    return fd_token(serials[fd], fd);
+  }
+
+  /// Forgets the registration of `fd` (the caller has told epoll).
+  void unregister(int fd) {
+    const std::uint64_t token = token_of(fd);
+    if (token == 0) return;
+    serials[fd] = 0;
+    auto it = callbacks.find(token);
+    if (it == callbacks.end()) return;
+    if (token == running_token) {
+      it->second.removed = true;  // erased by dispatch_fd once it returns
+    } else {
+      callbacks.erase(it);
+    }
   }
 
   void run_due_timers() {
@@ -251,6 +280,7 @@ void EventLoop::watch_signals(const sigset_t& signals, SignalCallback callback) 
 
 void EventLoop::add_fd(int fd, std::uint32_t events, FdCallback callback) {
   std::uint32_t serial = impl_->next_serial++;
+  if (impl_->next_serial == 0) impl_->next_serial = 1;  // 0 means "none"
   epoll_event ev = {};
   ev.events = events;
   ev.data.u64 = fd_token(serial, fd);
@@ -258,25 +288,27 @@ void EventLoop::add_fd(int fd, std::uint32_t events, FdCallback callback) {
   // reused: epoll forgot it, so ADD succeeds and the stale entry is replaced.
   if (::epoll_ctl(impl_->epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
     throw sys::SysError("epoll_ctl(ADD)", fd_name(fd), errno);
-  impl_->fds[fd] = Impl::FdEntry{serial, std::make_shared<FdCallback>(std::move(callback))};
+  impl_->unregister(fd);  // a stale entry, if any
+  if (static_cast<std::size_t>(fd) >= impl_->serials.size()) impl_->serials.resize(fd + 1, 0);
+  impl_->callbacks.emplace(fd_token(serial, fd), Impl::FdEntry{std::move(callback)});
+  impl_->serials[fd] = serial;
 }
 
 void EventLoop::modify_fd(int fd, std::uint32_t events) {
-  auto it = impl_->fds.find(fd);
-  if (it == impl_->fds.end()) throw sys::SysError("epoll_ctl(MOD)", fd_name(fd), ENOENT);
+  const std::uint64_t token = impl_->token_of(fd);
+  if (token == 0) throw sys::SysError("epoll_ctl(MOD)", fd_name(fd), ENOENT);
   epoll_event ev = {};
   ev.events = events;
-  ev.data.u64 = fd_token(it->second.serial, fd);
+  ev.data.u64 = token;
   if (::epoll_ctl(impl_->epoll_fd.get(), EPOLL_CTL_MOD, fd, &ev) != 0)
     throw sys::SysError("epoll_ctl(MOD)", fd_name(fd), errno);
 }
 
 void EventLoop::remove_fd(int fd) {
-  auto it = impl_->fds.find(fd);
-  if (it == impl_->fds.end()) return;
+  if (impl_->token_of(fd) == 0) return;
   // Errors are ignored: if the caller closed fd already, epoll dropped it.
   ::epoll_ctl(impl_->epoll_fd.get(), EPOLL_CTL_DEL, fd, nullptr);
-  impl_->fds.erase(it);
+  impl_->unregister(fd);
 }
 
 EventLoop::TimerId EventLoop::add_timer(Clock::time_point at, TimerCallback callback) {

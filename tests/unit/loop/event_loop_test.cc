@@ -303,6 +303,33 @@ TEST(Fds, CallbackCanRemoveAndCloseItsOwnFd) {
   EXPECT_EQ(seen, "alive");
 }
 
+TEST(Fds, CallbackCanReplaceItsOwnRegistrationOnTheSameNumber) {
+  EventLoop loop;
+  sys::Pipe p = sys::make_pipe();
+  const int number = p.read.get();
+  write_byte(p.write.get());
+  sys::Pipe q;
+  int replaced_seen = 0;
+  bool new_ran = false;
+  int* counter = &replaced_seen;  // a small capture, stored inside the callback object
+  loop.add_fd(number, EPOLLIN, [&, counter](std::uint32_t) {
+    loop.remove_fd(number);
+    p.read.reset();
+    q = sys::make_pipe();  // takes the lowest free number: the same one
+    ASSERT_EQ(q.read.get(), number);
+    loop.add_fd(number, EPOLLIN, [&](std::uint32_t) {
+      new_ran = true;
+      loop.stop();
+    });
+    write_byte(q.write.get());
+    ++*counter;  // the running closure is intact after its entry was replaced
+  });
+  add_watchdog(loop);
+  loop.run();
+  EXPECT_EQ(replaced_seen, 1);
+  EXPECT_TRUE(new_ran);
+}
+
 TEST(Fds, ErrorsAreSysErrors) {
   EventLoop loop;
   sys::Pipe p = sys::make_pipe();
