@@ -9,15 +9,15 @@ namespace minisup::core {
 
 /// The end of one run of a process.
 struct ExitRecord {
-  int pid = 0;
   std::optional<int> exit_code;    ///< set when it exited normally
   std::optional<int> exit_signal;  ///< set when a signal killed it
+  int pid = 0;
+  bool needed_sigkill = false;  ///< SIGKILL had to be sent at stopwaitsecs
+  bool expected = false;        ///< exit code in exitcodes (never for a signal)
   /// When it was reaped (monotonic clock; the runtime converts for display).
   std::chrono::steady_clock::time_point when{};
   /// When a stop was requested, how long from the stop signal to the exit.
   std::optional<std::chrono::nanoseconds> stop_duration;
-  bool needed_sigkill = false;  ///< SIGKILL had to be sent at stopwaitsecs
-  bool expected = false;        ///< exit code in exitcodes (never for a signal)
   bool operator==(const ExitRecord&) const = default;
 };
 

@@ -186,23 +186,24 @@ class ProcessMachine {
   void finish_stop(ExitRecord record, bool group_lingered, TimePoint now, Actions& out);
   ExitRecord make_exit_record(const ChildExited& exit, TimePoint now) const;
 
+  // (Ordered to leave no padding: a daemon keeps one per process.)
   ProcessPolicy policy_;
   ProcessState state_ = ProcessState::Stopped;
   int pid_ = 0;
   int process_group_ = 0;
+  int failed_starts_ = 0;
+  bool sigkill_sent_ = false;
+  bool restarts_inhibited_ = false;
   TimePoint started_at_{};
   std::optional<TimePoint> stop_requested_at_;
   std::optional<TimePoint> retry_at_;
   std::optional<ExitRecord> last_exit_;
-  int failed_starts_ = 0;
-  bool sigkill_sent_ = false;
   std::string last_error_;
   /// The armed deadlines, indexed by DeadlineKind.
   std::array<std::optional<TimePoint>, 3> deadlines_{};
   /// STOPPING with killasgroup: the leader's exit, kept until the group is
   /// gone (GroupEmptied).
   std::optional<ExitRecord> leader_exit_;
-  bool restarts_inhibited_ = false;
 };
 
 }  // namespace minisup::core

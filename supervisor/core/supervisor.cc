@@ -31,7 +31,9 @@ bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig
 
 ManagedProcess::ManagedProcess(std::shared_ptr<const config::ProgramConfig> program,
                                std::size_t index)
-    : program_(std::move(program)), index_(index), machine_(ProcessPolicy::from(*program_)) {}
+    : program_(std::move(program)),
+      index_(static_cast<std::uint32_t>(index)),
+      machine_(ProcessPolicy::from(*program_)) {}
 
 Supervisor::Supervisor(const config::Config& config) {
   for (const config::ProgramConfig& program : config.programs) {

@@ -31,6 +31,7 @@
 // from here.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,9 +73,9 @@ class ManagedProcess {
   ManagedProcess(std::shared_ptr<const config::ProgramConfig> program, std::size_t index);
 
   std::shared_ptr<const config::ProgramConfig> program_;
-  std::size_t index_;  ///< into program_->processes
-  ProcessMachine machine_;
+  std::uint32_t index_;  ///< into program_->processes (numprocs <= 10000)
   bool leaving_ = false;
+  ProcessMachine machine_;
 };
 
 /// What resolve_names() found.

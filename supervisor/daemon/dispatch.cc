@@ -20,6 +20,10 @@ using core::ProcessState;
 
 using core::is_idle;
 
+/// Replies this big count as a burst for schedule_trim() (a status of a
+/// few hundred processes).
+constexpr std::size_t kTrimAfterBytes = 64 * 1024;
+
 control::Seconds to_seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<control::Seconds>(d);
 }
@@ -40,13 +44,18 @@ Runtime::Waiter make_waiter(Runtime::Waiter::Kind kind, control::ControlServer::
   return waiter;
 }
 
+void Runtime::send(ClientId client, std::string_view line) {
+  if (line.size() >= kTrimAfterBytes) schedule_trim();
+  server_->send(client, line);
+}
+
 void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer& peer,
                              std::string_view line) {
   auto parsed = control::parse_request(line);
   if (auto* error = std::get_if<control::ProtocolError>(&parsed)) {
     spdlog::info("control: rejected request from uid {} pid {}: {}", peer.uid, peer.pid,
                  error->message);
-    server_->send(client, control::encode_error(*error));
+    send(client, control::encode_error(*error));
     return;
   }
   const auto& request = std::get<control::Request>(parsed);
@@ -56,8 +65,7 @@ void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer
     dispatch(client, request);
   } catch (const std::exception& e) {
     spdlog::error("control: {} failed: {}", control::to_string(request.kind()), e.what());
-    server_->send(client,
-                  control::encode_error(request.id, control::ErrorCode::Internal, e.what()));
+    send(client, control::encode_error(request.id, control::ErrorCode::Internal, e.what()));
   }
 }
 
@@ -79,7 +87,7 @@ std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const 
   core::NameResolution resolution =
       supervisor_->resolve_names(names.empty() ? std::vector<std::string>{"all"} : names);
   if (!resolution.ok()) {
-    server_->send(client, control::encode_no_such_program(id, {*resolution.unknown}));
+    send(client, control::encode_no_such_program(id, {*resolution.unknown}));
     return std::nullopt;
   }
   return resolution.processes;
@@ -97,15 +105,15 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           control::StatusReply reply;
           for (const auto& name : *names)
             reply.processes.push_back(process_info(*supervisor_->find(name)));
-          server_->send(client, control::encode_reply(id, reply));
+          send(client, control::encode_reply(id, reply));
         } else if constexpr (std::is_same_v<T, control::StartCommand> ||
                              std::is_same_v<T, control::RestartCommand>) {
           constexpr bool restart = std::is_same_v<T, control::RestartCommand>;
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
           if (supervisor_->shutting_down()) {
-            server_->send(client, control::encode_error(id, control::ErrorCode::ShuttingDown,
-                                                        "minisupd is shutting down"));
+            send(client, control::encode_error(id, control::ErrorCode::ShuttingDown,
+                                               "minisupd is shutting down"));
             return;
           }
           Waiter waiter = make_waiter(restart ? Waiter::Kind::Restart : Waiter::Kind::Start, client,
@@ -147,8 +155,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           if (!names) return;
           auto state = core::parse_process_state(cmd.state);
           if (!state) {
-            server_->send(client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                                        "state: unknown state " + cmd.state));
+            send(client, control::encode_error(id, control::ErrorCode::BadRequest,
+                                               "state: unknown state " + cmd.state));
             return;
           }
           Waiter waiter = make_waiter(Waiter::Kind::Wait, client, id, *names);
@@ -182,22 +190,22 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
                                                 : control::SignalOutcome::NotRunning});
             if (sent) spdlog::info("{}: sent {} on request", name, core::signal_name(cmd.signal));
           }
-          server_->send(client, control::encode_reply(id, reply));
+          send(client, control::encode_reply(id, reply));
         } else if constexpr (std::is_same_v<T, control::PidCommand>) {
           control::PidReply reply{static_cast<int>(getpid())};
           if (cmd.name) {
             auto names = resolve(client, id, {*cmd.name});
             if (!names) return;
             if (names->size() != 1) {
-              server_->send(
-                  client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                                *cmd.name + " names several processes; name one (" +
-                                                    names->front() + ")"));
+              send(client,
+                   control::encode_error(
+                       id, control::ErrorCode::BadRequest,
+                       *cmd.name + " names several processes; name one (" + names->front() + ")"));
               return;
             }
             reply.pid = supervisor_->find(names->front())->machine().pid();
           }
-          server_->send(client, control::encode_reply(id, reply));
+          send(client, control::encode_reply(id, reply));
         } else if constexpr (std::is_same_v<T, control::TailCommand>) {
           handle_tail(client, id, cmd);
         } else if constexpr (std::is_same_v<T, control::ClearCommand>) {
@@ -214,28 +222,26 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
             }
           }
           if (!errors.empty() && reply.names.empty()) {
-            server_->send(client, control::encode_error(id, control::ErrorCode::Internal, errors));
+            send(client, control::encode_error(id, control::ErrorCode::Internal, errors));
           } else {
-            server_->send(client, control::encode_reply(id, reply));
+            send(client, control::encode_reply(id, reply));
           }
         } else if constexpr (std::is_same_v<T, control::RereadCommand>) {
           handle_reread(client, id, false);
         } else if constexpr (std::is_same_v<T, control::UpdateCommand>) {
           handle_reread(client, id, true);
         } else if constexpr (std::is_same_v<T, control::ShutdownCommand>) {
-          server_->send(client, control::encode_reply(id, control::ShutdownReply{}));
+          send(client, control::encode_reply(id, control::ShutdownReply{}));
           server_->hold_until_exit(client);
           begin_shutdown("minisupctl shutdown");
         } else if constexpr (std::is_same_v<T, control::VersionCommand>) {
-          server_->send(client, control::encode_reply(id, control::VersionReply{}));
+          send(client, control::encode_reply(id, control::VersionReply{}));
         } else if constexpr (std::is_same_v<T, control::EventsCommand>) {
-          server_->send(client,
-                        control::encode_reply(id, control::SubscribedReply{events_.last_seq()}));
+          send(client, control::encode_reply(id, control::SubscribedReply{events_.last_seq()}));
           if (cmd.since) {
             auto replay = events_.since(*cmd.since);
-            if (replay.gap) server_->send(client, control::encode_event(id, *replay.gap));
-            for (const auto& event : replay.events)
-              server_->send(client, control::encode_event(id, event));
+            if (replay.gap) send(client, control::encode_event(id, *replay.gap));
+            for (const auto& event : replay.events) send(client, control::encode_event(id, event));
           }
           event_subscribers_[client] = id;
         }
@@ -368,8 +374,7 @@ bool Runtime::try_answer(Waiter& waiter) {
         }
       }
       if (waiter.kind == Kind::Start) {
-        server_->send(waiter.client,
-                      control::encode_reply(waiter.id, control::StartReply{results}));
+        send(waiter.client, control::encode_reply(waiter.id, control::StartReply{results}));
       } else {
         control::RestartReply reply;
         for (const auto& r : results) {
@@ -379,7 +384,7 @@ bool Runtime::try_answer(Waiter& waiter) {
                                        : control::RestartOutcome::Started,
                                    r.message, waiter.needed_sigkill[r.name]});
         }
-        server_->send(waiter.client, control::encode_reply(waiter.id, reply));
+        send(waiter.client, control::encode_reply(waiter.id, reply));
       }
       return true;
     }
@@ -414,7 +419,7 @@ bool Runtime::try_answer(Waiter& waiter) {
         }
         reply.results.push_back(result);
       }
-      server_->send(waiter.client, control::encode_reply(waiter.id, reply));
+      send(waiter.client, control::encode_reply(waiter.id, reply));
       return true;
     }
     case Kind::Update: {
@@ -435,7 +440,7 @@ bool Runtime::try_answer(Waiter& waiter) {
           }
         }
       }
-      server_->send(waiter.client, control::encode_reply(waiter.id, waiter.changes));
+      send(waiter.client, control::encode_reply(waiter.id, waiter.changes));
       return true;
     }
     case Kind::Wait: {
@@ -461,12 +466,11 @@ bool Runtime::try_answer(Waiter& waiter) {
         }
       }
       if (unexpected) {
-        server_->send(waiter.client,
-                      control::encode_wait_error(
-                          waiter.id, control::ErrorCode::UnexpectedState,
-                          "a process reached a state it cannot leave by itself", reply));
+        send(waiter.client, control::encode_wait_error(
+                                waiter.id, control::ErrorCode::UnexpectedState,
+                                "a process reached a state it cannot leave by itself", reply));
       } else {
-        server_->send(waiter.client, control::encode_reply(waiter.id, reply));
+        send(waiter.client, control::encode_reply(waiter.id, reply));
       }
       return true;
     }
@@ -481,11 +485,10 @@ void Runtime::answer_wait_timeout(Waiter& waiter) {
     current.results.push_back(
         {name, process ? std::string(core::to_string(process->machine().state())) : "REMOVED"});
   }
-  server_->send(waiter.client,
-                control::encode_wait_error(waiter.id, control::ErrorCode::Timeout,
-                                           "timed out before every process was " +
-                                               std::string(core::to_string(waiter.target)),
-                                           current));
+  send(waiter.client, control::encode_wait_error(waiter.id, control::ErrorCode::Timeout,
+                                                 "timed out before every process was " +
+                                                     std::string(core::to_string(waiter.target)),
+                                                 current));
 }
 
 void Runtime::publish_event(const std::string& process, const core::StateChanged& change) {
@@ -513,7 +516,7 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   const control::StateEvent& stored = events_.push(std::move(event));
   if (event_subscribers_.empty()) return;
   for (const auto& [client, id] : event_subscribers_)
-    server_->send(client, control::encode_event(id, stored));
+    send(client, control::encode_event(id, stored));
 }
 
 void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
@@ -521,9 +524,9 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
   auto names = resolve(client, id, {tail.name});
   if (!names) return;
   if (names->size() != 1) {
-    server_->send(client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                                tail.name + " names several processes; name one (" +
-                                                    names->front() + ")"));
+    send(client, control::encode_error(
+                     id, control::ErrorCode::BadRequest,
+                     tail.name + " names several processes; name one (" + names->front() + ")"));
     return;
   }
   const std::string& name = names->front();
@@ -535,28 +538,27 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
   std::string data;
   if (path.empty()) {
     if (!tail.follow) {
-      server_->send(
-          client, control::encode_error(id, control::ErrorCode::BadRequest,
-                                        name + ": " + std::string(control::to_string(tail.stream)) +
-                                            " is not written to a log file (console or NONE)"));
+      send(client,
+           control::encode_error(id, control::ErrorCode::BadRequest,
+                                 name + ": " + std::string(control::to_string(tail.stream)) +
+                                     " is not written to a log file (console or NONE)"));
       return;
     }
   } else if (tail.lines > 0) {
     logging::TailResult result =
         logging::read_last_lines(path, static_cast<std::size_t>(tail.lines));
     if (!result.ok() && result.error != ENOENT) {
-      server_->send(client,
-                    control::encode_error(id, control::ErrorCode::Internal, result.message));
+      send(client, control::encode_error(id, control::ErrorCode::Internal, result.message));
       return;
     }
     data = std::move(result.text);
   }
-  server_->send(client, control::encode_reply(id, control::TailReply{data}));
+  send(client, control::encode_reply(id, control::TailReply{data}));
   if (!tail.follow) return;
   tail_followers_[client] = std::make_unique<logging::TailFollower>(
       *sink,
       [this, client, id](std::string_view chunk) {
-        server_->send(client, control::encode_reply(id, control::TailReply{std::string(chunk)}));
+        send(client, control::encode_reply(id, control::TailReply{std::string(chunk)}));
       },
       [this, client] { server_->close_after_flush(client); });
 }
@@ -569,20 +571,20 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
     for (const auto& error : loaded.errors) errors.push_back(error.to_string());
     std::string message = config_.file.string() + ": " + std::to_string(loaded.errors.size()) +
                           " error(s) in the config; nothing changed";
-    server_->send(client, control::encode_error(id, control::ErrorCode::InvalidConfig, message,
-                                                nlohmann::json{{"errors", errors}}));
+    send(client, control::encode_error(id, control::ErrorCode::InvalidConfig, message,
+                                       nlohmann::json{{"errors", errors}}));
     return;
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);
-    server_->send(client, control::encode_reply(
-                              id, control::ConfigChanges{diff.added, diff.changed, diff.removed}));
+    send(client,
+         control::encode_reply(id, control::ConfigChanges{diff.added, diff.changed, diff.removed}));
     return;
   }
   auto result = apply_new_config(std::move(*loaded.config), what);
   if (!result) {
-    server_->send(client, control::encode_error(id, control::ErrorCode::ShuttingDown,
-                                                "minisupd is shutting down"));
+    send(client,
+         control::encode_error(id, control::ErrorCode::ShuttingDown, "minisupd is shutting down"));
     return;
   }
   // Answered once the changes are done (removed programs stopped, changed

@@ -2,6 +2,7 @@
 // shutdown). The control half is in dispatch.cc.
 #include "supervisor/daemon/runtime.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -28,6 +29,12 @@ namespace {
 /// How long minisupd waits, at exit, for leftover group members it sent
 /// SIGKILL to (they die at once; this only bounds a kernel that is slow).
 constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
+
+/// schedule_trim(): a batch of this many actions (a start or stop of many
+/// processes) and a reply or event of this many bytes count as a burst;
+/// the trim comes this long after it, once the replies have gone out.
+constexpr std::size_t kTrimAfterActions = 64;
+constexpr auto kTrimDelay = std::chrono::milliseconds(100);
 
 sigset_t handled_signals() {
   sigset_t set;
@@ -143,18 +150,34 @@ void Runtime::setup_process(const core::ManagedProcess& process) {
 }
 
 void Runtime::execute(std::vector<core::ProcessAction> actions) {
-  std::deque<core::ProcessAction> queue(std::make_move_iterator(actions.begin()),
-                                        std::make_move_iterator(actions.end()));
+  // `actions` in order, then what performing them fed back (`queue`, in
+  // order), without copying a `start all`'s thousands of actions first.
+  std::deque<core::ProcessAction> queue;
   bool changed = false;
-  while (!queue.empty()) {
-    core::ProcessAction action = std::move(queue.front());
-    queue.pop_front();
+  std::size_t performed = 0;
+  auto run = [&](const core::ProcessAction& action) {
+    if (++performed == kTrimAfterActions) schedule_trim();
     changed |= std::holds_alternative<core::StateChanged>(action.action) ||
                std::holds_alternative<core::RemoveProcess>(action.action);
     perform(action, queue);
+  };
+  for (const core::ProcessAction& action : actions) run(action);
+  std::vector<core::ProcessAction>().swap(actions);
+  while (!queue.empty()) {
+    core::ProcessAction action = std::move(queue.front());
+    queue.pop_front();
+    run(action);
   }
   if (changed) check_waiters();
   if (supervisor_->shutting_down() && supervisor_->shutdown_complete()) loop_.stop();
+}
+
+void Runtime::schedule_trim() {
+  if (trim_timer_ != 0) return;
+  trim_timer_ = loop_.add_timer(loop_.now() + kTrimDelay, [this] {
+    trim_timer_ = 0;
+    ::malloc_trim(0);
+  });
 }
 
 void Runtime::perform(const core::ProcessAction& action, std::deque<core::ProcessAction>& queue) {
@@ -190,7 +213,9 @@ void Runtime::perform(const core::ProcessAction& action, std::deque<core::Proces
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
           auto it = runtimes_.find(name);
           if (it != runtimes_.end()) {
-            for (auto& [kind, timer] : it->second.deadlines) loop_.cancel_timer(timer);
+            for (auto timer : it->second.deadlines) {
+              if (timer != 0) loop_.cancel_timer(timer);
+            }
             runtimes_.erase(it);
           }
           for (Waiter& waiter : waiters_) waiter.removed.insert(name);
@@ -297,9 +322,9 @@ void Runtime::arm_deadline(const std::string& process, core::DeadlineKind kind, 
   cancel_deadline(process, kind);
   auto it = runtimes_.find(process);
   if (it == runtimes_.end()) return;
-  it->second.deadlines[kind] = loop_.add_timer(at, [this, process, kind] {
+  it->second.deadlines[static_cast<std::size_t>(kind)] = loop_.add_timer(at, [this, process, kind] {
     auto rt = runtimes_.find(process);
-    if (rt != runtimes_.end()) rt->second.deadlines.erase(kind);
+    if (rt != runtimes_.end()) rt->second.deadlines[static_cast<std::size_t>(kind)] = 0;
     execute(supervisor_->handle(process, core::DeadlineExpired{kind}, loop_.now()));
   });
 }
@@ -307,10 +332,10 @@ void Runtime::arm_deadline(const std::string& process, core::DeadlineKind kind, 
 void Runtime::cancel_deadline(const std::string& process, core::DeadlineKind kind) {
   auto it = runtimes_.find(process);
   if (it == runtimes_.end()) return;
-  auto timer = it->second.deadlines.find(kind);
-  if (timer == it->second.deadlines.end()) return;
-  loop_.cancel_timer(timer->second);
-  it->second.deadlines.erase(timer);
+  auto& timer = it->second.deadlines[static_cast<std::size_t>(kind)];
+  if (timer == 0) return;
+  loop_.cancel_timer(timer);
+  timer = 0;
 }
 
 void Runtime::on_state_changed(const std::string& process, const core::StateChanged& change) {
@@ -402,6 +427,7 @@ void Runtime::begin_shutdown(const std::string& why) {
 
 config::LoadResult Runtime::load_again(const std::string& why) {
   config::LoadResult loaded = config::load_config(config_.file, config::process_environment());
+  schedule_trim();  // the parse tree of the whole config has come and gone
   if (!loaded.errors.empty() || !loaded.config) {
     spdlog::error("{}: {} error(s) in {}; keeping the running config", why, loaded.errors.size(),
                   config_.file.string());

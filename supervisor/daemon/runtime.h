@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -68,7 +69,8 @@ class Runtime {
     sys::UniqueFd pidfd;           ///< the running leader; empty once reaped
     pid_t pgid = 0;                ///< process group of the last child (= its pid)
     bool group_lingering = false;  ///< leader reaped while its group lives on
-    std::map<core::DeadlineKind, loop::EventLoop::TimerId> deadlines;
+    /// The armed timer of each DeadlineKind (0: none).
+    std::array<loop::EventLoop::TimerId, 3> deadlines{};
     std::unique_ptr<logging::ProcessOutput> output;
     std::string last_spawn_error;
   };
@@ -129,7 +131,17 @@ class Runtime {
   std::vector<std::string> child_environment(const core::ManagedProcess& process) const;
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
 
+  /// Hands the heap's free pages back to the kernel (malloc_trim) a moment
+  /// after a burst that allocated much and freed it again: a `start all`
+  /// or `status` of a thousand programs, a reload, the start. Otherwise
+  /// those pages stay in the middle of the heap and count in the RSS. One
+  /// timer per burst, so an idle minisupd still never wakes up.
+  void schedule_trim();
+
   // ---- control (dispatch.cc) ----
+  /// Sends a line to a client (a reply or an event); a big one schedules a
+  /// trim.
+  void send(ClientId client, std::string_view line);
   void on_client_line(ClientId client, const control::ControlServer::Peer& peer,
                       std::string_view line);
   void on_client_disconnect(ClientId client);
@@ -162,6 +174,7 @@ class Runtime {
   TimePoint steady_origin_;
   std::chrono::system_clock::time_point wall_origin_;
   bool pidfile_written_ = false;
+  loop::EventLoop::TimerId trim_timer_ = 0;  ///< schedule_trim()'s, 0 when none
 };
 
 }  // namespace minisup::daemon

@@ -730,15 +730,14 @@ void OutputCapture::close() noexcept {
 
 namespace {
 
-ReportHook default_report_hook(const std::string& name) {
-  return [name](ReportKind kind, const std::string& message) {
-    auto* logger = spdlog::default_logger_raw();
-    if (kind == ReportKind::Fault) {
-      logger->error("{}: {}", name, message);
-    } else {
-      logger->info("{}: {}", name, message);
-    }
-  };
+/// Logs a sink's report as `NAME: message`.
+void log_report(const std::string& name, ReportKind kind, const std::string& message) {
+  auto* logger = spdlog::default_logger_raw();
+  if (kind == ReportKind::Fault) {
+    logger->error("{}: {}", name, message);
+  } else {
+    logger->info("{}: {}", name, message);
+  }
 }
 
 std::shared_ptr<OutputSink> make_sink(const config::LogTarget& target,
@@ -764,7 +763,15 @@ ProcessOutput::ProcessOutput(const config::ProgramConfig& program,
                              const config::ProcessConfig& process,
                              std::shared_ptr<ConsoleWriter> console, ReportHook report)
     : name_(process.name), redirect_stderr_(program.redirect_stderr) {
-  if (!report) report = default_report_hook(name_);
+  if (!report) {
+    // Refers to our name instead of holding a copy: no allocation per log
+    // file (a thousand programs have two thousand). ~ProcessOutput gives
+    // the files that outlive us a hook of their own.
+    report = [this](ReportKind kind, const std::string& message) {
+      log_report(name_, kind, message);
+    };
+    default_report_ = true;
+  }
   stdout_ = make_sink(process.stdout_logfile, program.stdout_logfile_settings, name_,
                       StreamKind::Stdout, console, report);
   const bool same_file = process.stderr_logfile.kind == config::LogTarget::Kind::File &&
@@ -777,7 +784,21 @@ ProcessOutput::ProcessOutput(const config::ProgramConfig& program,
   }
 }
 
-ProcessOutput::~ProcessOutput() = default;  // open captures keep draining on their own
+// Open captures keep draining on their own, into sinks that outlive us.
+ProcessOutput::~ProcessOutput() {
+  if (!default_report_) return;
+  for (const auto& sink : {stdout_, stderr_}) {
+    if (auto* file = dynamic_cast<LogFile*>(sink.get())) {
+      try {
+        file->set_report([name = name_](ReportKind kind, const std::string& message) {
+          log_report(name, kind, message);
+        });
+      } catch (...) {
+        file->set_report(nullptr);  // out of memory: the file goes on unreported
+      }
+    }
+  }
+}
 
 OutputPipes ProcessOutput::create_pipes() const {
   // sys::make_pipe: O_CLOEXEC on both ends, so no other child inherits

@@ -188,6 +188,8 @@ class LogFile final : public OutputSink {
 
   /// Changes the rotation limits (config update); takes effect on the next write.
   void set_limits(std::uint64_t maxbytes, int backups) noexcept;
+  /// Replaces the hook that hears of faults and recoveries.
+  void set_report(ReportHook report) noexcept { report_ = std::move(report); }
 
   /// The configured path.
   const std::string& path() const noexcept { return path_; }
@@ -500,6 +502,7 @@ class ProcessOutput {
  private:
   std::string name_;
   bool redirect_stderr_;
+  bool default_report_ = false;  ///< the log files report through our name_
   std::shared_ptr<OutputSink> stdout_;
   std::shared_ptr<OutputSink> stderr_;
   std::vector<std::weak_ptr<OutputCapture>> captures_;
