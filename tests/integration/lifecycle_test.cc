@@ -1,6 +1,7 @@
 // Integration tests of the lifecycle engine: the real minisupd with real
 // children (tests/helpers/test_child), driven through minisupctl.
 #include <fmt/format.h>
+#include <pwd.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -199,6 +200,24 @@ TEST(Spawn, ChildGetsEnvironmentAndMinisupVariables) {
   EXPECT_THAT(out, HasSubstr("MINISUP_PROGRAM=env\n"));
   EXPECT_THAT(out, HasSubstr("MINISUP_PROCESS_NAME=env:1\n"));
   EXPECT_THAT(out, HasSubstr("MINISUP_PROCESS_NUM=1\n"));
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(Spawn, RunsTheProgramAsItsUser) {
+  // The real (statically linked) minisupd looks the user up through NSS.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  const struct passwd* nobody = ::getpwnam("nobody");
+  if (nobody == nullptr) GTEST_SKIP() << "no user nobody here";
+  Daemon d(R"([program.who]
+command = ["/bin/sh", "-c", "echo uid=$(id -u) gid=$(id -g); sleep 60"]
+user = "nobody"
+startsecs = 0
+)");
+  d.start();
+  fs::path log = d.dir() / "logs" / "who-stdout.log";
+  ASSERT_TRUE(eventually([&] { return read_file(log).find("uid=") != std::string::npos; }))
+      << d.log();
+  EXPECT_EQ(read_file(log), fmt::format("uid={} gid={}\n", nobody->pw_uid, nobody->pw_gid));
   EXPECT_EQ(d.stop(), 0);
 }
 
