@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 
 #include "supervisor/config/value_parsers.h"
 
@@ -168,8 +167,12 @@ class JsonWriter {
       out_ += "null";
     } else {
       // Shortest round-trip form, as std::to_chars would write it; fmt's,
-      // which is linked in anyway (see to_double()).
-      fmt::format_to(std::back_inserter(out_), "{}", d);
+      // which is linked in anyway (see to_double()). fmt::format, not
+      // format_to: that would instantiate fmt's vformat_to in our code,
+      // which then interposes libfmt's in the sanitizer build, where UBSan's
+      // vptr check misfires while the descriptor table is full (it needs a
+      // pipe).
+      out_ += fmt::format("{}", d);
     }
     need_comma_ = true;
   }
