@@ -284,6 +284,8 @@ void bench_spawn(int count, bool with_memory) {
       Daemon& daemon = *variant.setup->daemon;
       variant.runs.push_back(start_all(daemon, count));
       if (i == 0) {
+        // Steady state: minisupd has answered; let it finish the round.
+        std::this_thread::sleep_for(300ms);
         memory[variant.name] = Memory::of(daemon.pid());
         daemon.status();  // remembers the pids, for a hard stop on failure
       }
@@ -348,9 +350,9 @@ void bench_spawn(int count, bool with_memory) {
           fmt::format("{:.1f} ms (CPU {:.1f})", big_shutdown, big_shutdown_cpu));
 
   if (with_memory) {
-    // Part d: minisupd's memory with N programs RUNNING, read right after the
-    // first `start all` (VmHWM: the peak since minisupd started, config
-    // loading included). RssFile is the mapped binary and shared libraries,
+    // Part d: minisupd's memory with N programs RUNNING, read 300 ms after
+    // the first `start all` answered (VmHWM: the peak since minisupd
+    // started, config loading included). RssFile is the mapped binary and shared libraries,
     // RssAnon minisupd's own data; a minisupd with one program shows the
     // fixed part.
     Memory base;

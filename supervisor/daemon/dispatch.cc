@@ -513,10 +513,10 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   }
   event.reason = change.reason;
   event.time = to_unix(std::chrono::system_clock::now());
-  const control::StateEvent& stored = events_.push(std::move(event));
+  events_.push(event);
   if (event_subscribers_.empty()) return;
   for (const auto& [client, id] : event_subscribers_)
-    send(client, control::encode_event(id, stored));
+    send(client, control::encode_event(id, event));
 }
 
 void Runtime::handle_tail(ClientId client, const nlohmann::json& id,

@@ -30,9 +30,9 @@ namespace {
 /// SIGKILL to (they die at once; this only bounds a kernel that is slow).
 constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
 
-/// schedule_trim(): a batch of this many actions (a start or stop of many
-/// processes) and a reply or event of this many bytes count as a burst;
-/// the trim comes this long after it, once the replies have gone out.
+/// Heap trimming: after a batch of this many actions (a start or stop of
+/// many processes), at once; after a big reply (dispatch.cc), this long
+/// after it, once the reply has gone out (schedule_trim()).
 constexpr std::size_t kTrimAfterActions = 64;
 constexpr auto kTrimDelay = std::chrono::milliseconds(100);
 
@@ -110,6 +110,7 @@ int Runtime::run() {
                MINISUP_VERSION, getpid(), config_.file.string(), config_.supervisor.socket.string(),
                supervisor_->processes().size());
   execute(supervisor_->start_autostart(loop_.now()));
+  ::malloc_trim(0);  // the config's parse tree and loading scratch are gone
   if (!supervisor_->shutting_down() || !supervisor_->shutdown_complete()) loop_.run();
 
   // Every program is down. Members of their groups that outlived them (a
@@ -156,7 +157,7 @@ void Runtime::execute(std::vector<core::ProcessAction> actions) {
   bool changed = false;
   std::size_t performed = 0;
   auto run = [&](const core::ProcessAction& action) {
-    if (++performed == kTrimAfterActions) schedule_trim();
+    ++performed;
     changed |= std::holds_alternative<core::StateChanged>(action.action) ||
                std::holds_alternative<core::RemoveProcess>(action.action);
     perform(action, queue);
@@ -169,6 +170,10 @@ void Runtime::execute(std::vector<core::ProcessAction> actions) {
     run(action);
   }
   if (changed) check_waiters();
+  // A big batch (a start or stop of many processes) and the replies it
+  // completed have just freed their actions, queue and scratch: give the
+  // pages back now.
+  if (performed >= kTrimAfterActions) ::malloc_trim(0);
   if (supervisor_->shutting_down() && supervisor_->shutdown_complete()) loop_.stop();
 }
 

@@ -132,10 +132,11 @@ class Runtime {
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
 
   /// Hands the heap's free pages back to the kernel (malloc_trim) a moment
-  /// after a burst that allocated much and freed it again: a `start all`
-  /// or `status` of a thousand programs, a reload, the start. Otherwise
-  /// those pages stay in the middle of the heap and count in the RSS. One
-  /// timer per burst, so an idle minisupd still never wakes up.
+  /// after a burst that allocated much and freed it again: a `status` of
+  /// hundreds of processes, a reload. Otherwise those pages stay in the
+  /// middle of the heap and count in the RSS. One timer per burst, so an
+  /// idle minisupd still never wakes up. (A big batch of actions trims at
+  /// its end: execute().)
   void schedule_trim();
 
   // ---- control (dispatch.cc) ----
