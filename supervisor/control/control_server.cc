@@ -386,6 +386,25 @@ void ControlServer::send(ClientId id, std::string_view line) {
   client.out.reserve(client.out.size() + line.size() + 1);
   client.out.append(line);
   client.out += '\n';
+  output_queued(client);
+}
+
+void ControlServer::send(ClientId id, std::string&& line) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
+  if (client.pending_output() != 0) {
+    send(id, std::string_view(line));  // behind what is pending, in order
+    return;
+  }
+  line += '\n';
+  client.out = std::move(line);
+  client.out_start = 0;
+  output_queued(client);
+}
+
+void ControlServer::output_queued(Client& client) {
+  const ClientId id = client.id;
   // Write at once unless already waiting for the socket to drain (then the
   // loop's EPOLLOUT does it, in order).
   if (!(client.interest & EPOLLOUT)) {

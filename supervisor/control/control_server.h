@@ -118,6 +118,10 @@ class ControlServer {
   /// the client is gone. Disconnects the client when its unsent output would
   /// exceed Limits::max_output_bytes.
   void send(ClientId client, std::string_view line);
+  /// The same; when nothing is pending for `client`, `line` itself becomes
+  /// the output buffer (no copy of a big reply).
+  void send(ClientId client, std::string&& line);
+  void send(ClientId client, const char* line) { send(client, std::string_view(line)); }
   /// Stops reading from `client` and closes it once its output is flushed.
   void close_after_flush(ClientId client);
   /// Keeps `client`'s connection open past the server's destruction: the
@@ -146,6 +150,9 @@ class ControlServer {
   bool read_client(Client& client, bool peer_gone);
   /// Hands complete lines to on_line; returns false when the client was dropped.
   bool deliver_lines(ClientId id);
+  /// After output was queued: writes what the socket takes now, and drops a
+  /// client whose unsent output is over the limit.
+  void output_queued(Client& client);
   /// Writes pending output; returns false when the client was dropped.
   bool flush(Client& client);
   void update_interest(Client& client);

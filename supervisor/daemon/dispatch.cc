@@ -49,6 +49,11 @@ void Runtime::send(ClientId client, std::string_view line) {
   server_->send(client, line);
 }
 
+void Runtime::send(ClientId client, std::string&& line) {
+  if (line.size() >= kTrimAfterBytes) schedule_trim();
+  server_->send(client, std::move(line));
+}
+
 void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer& peer,
                              std::string_view line) {
   auto parsed = control::parse_request(line);
