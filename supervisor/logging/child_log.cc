@@ -185,18 +185,22 @@ bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
   // the loop. O_NOCTTY: a terminal path must not become our controlling tty.
   constexpr int kFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int raw = ::open(path_.c_str(), kFlags, 0640);
-  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-  if (raw < 0 && errno == ENOENT && !parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) {
-      error = "create directory " + parent.native() + ": " + ec.message();
-      return false;
+  int err = errno;
+  if (raw < 0 && err == ENOENT) {
+    const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+    if (!parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        error = "create directory " + parent.native() + ": " + ec.message();
+        return false;
+      }
+      raw = ::open(path_.c_str(), kFlags, 0640);
+      err = errno;
     }
-    raw = ::open(path_.c_str(), kFlags, 0640);
   }
   if (raw < 0) {
-    error = errno_message("open", path_, errno);
+    error = errno_message("open", path_, err);
     return false;
   }
   fd.reset(raw);
@@ -787,8 +791,9 @@ ProcessOutput::ProcessOutput(const config::ProgramConfig& program,
 // Open captures keep draining on their own, into sinks that outlive us.
 ProcessOutput::~ProcessOutput() {
   if (!default_report_) return;
-  for (const auto& sink : {stdout_, stderr_}) {
-    if (auto* file = dynamic_cast<LogFile*>(sink.get())) {
+  for (const std::shared_ptr<OutputSink>* sink : {&stdout_, &stderr_}) {
+    if (sink->use_count() == 1) continue;  // dies with us
+    if (auto* file = dynamic_cast<LogFile*>(sink->get())) {
       try {
         file->set_report([name = name_](ReportKind kind, const std::string& message) {
           log_report(name, kind, message);

@@ -2,10 +2,14 @@
 // real EventLoop.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <variant>
 
@@ -21,6 +25,7 @@ namespace {
 using testing::read_file;
 using testing::run_until;
 using testing::TempDir;
+using testing::write_file;
 
 /// Collects everything written to it.
 class StringSink final : public OutputSink {
@@ -246,6 +251,47 @@ TEST(ProcessOutput, DroppedWhileDrainingTheCaptureFinishesAlone) {
   extra_holder.reset();
   ASSERT_TRUE(run_until(loop, [&] { return sink.expired(); }));
   EXPECT_EQ(read_file(dir / "out.log"), "before\nafter\n");
+}
+
+TEST(ProcessOutput, LogFileThatOutlivesItStillReportsUnderTheProcessName) {
+  std::ostringstream logged;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_st>(logged));
+  logger->set_pattern("%v");
+  spdlog::set_default_logger(logger);
+
+  TempDir dir;
+  auto blocker = dir / "not-a-dir";  // a file where the log's directory should be
+  write_file(blocker, "x");
+  {
+    loop::EventLoop loop;
+    auto program = program_with("web", file_target(blocker / "out.log"),
+                                {config::LogTarget::Kind::None, {}}, false);
+    auto output = std::make_unique<ProcessOutput>(program, program.processes[0], nullptr);
+    OutputPipes pipes = output->create_pipes();
+    sys::UniqueFd holder(::dup(pipes.child_stdout()));  // a grandchild's copy
+    output->start_capture(loop, std::move(pipes));
+    std::weak_ptr<OutputSink> sink = output->sink(StreamKind::Stdout);
+    output.reset();  // its log file lives on in the capture
+    std::filesystem::remove(blocker);
+    std::filesystem::create_directory(blocker);
+    ASSERT_EQ(::write(holder.get(), "late\n", 5), 5);
+    holder.reset();
+    ASSERT_TRUE(run_until(loop, [&] { return sink.expired(); }));
+    EXPECT_EQ(read_file(blocker / "out.log"), "late\n");
+  }
+  spdlog::set_default_logger(previous);
+
+  // The fault (while the ProcessOutput lived) and the recovery (after it
+  // was gone) both name the process.
+  std::istringstream lines(logged.str());
+  std::vector<std::string> got;
+  for (std::string line; std::getline(lines, line);) got.push_back(line);
+  ASSERT_EQ(got.size(), 2u) << logged.str();
+  EXPECT_EQ(got[0], "web: open " + (blocker / "out.log").native() + ": Not a directory");
+  EXPECT_EQ(got[1].rfind("web: ", 0), 0u) << got[1];
+  EXPECT_NE(got[1].find((blocker / "out.log").native()), std::string::npos) << got[1];
 }
 
 TEST(ProcessOutput, SameFileForBothStreamsIsOneLogFile) {
