@@ -549,6 +549,7 @@ TEST(CtlStop, RequireGracefulFailsOnlyWhenSigkillWasNeeded) {
            "startsecs = 0\nstopwaitsecs = 0.2\n" + sleeper("polite"));
   d.start();
   ASSERT_EQ(d.ctl({"wait", "all", "--timeout", "5"}).code, 0);
+  ASSERT_TRUE(d.wait_stubborn("stubborn"));
   CommandResult r = d.ctl({"stop", "--require-graceful", "polite"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, "polite: stopped\n");
@@ -564,12 +565,14 @@ TEST(CtlStop, RequireGracefulFailsOnlyWhenSigkillWasNeeded) {
 
   // Without the flag the same stop is a success.
   ASSERT_EQ(d.ctl({"start", "stubborn", "polite"}).code, 0);
+  ASSERT_TRUE(d.wait_stubborn("stubborn"));
   r = d.ctl({"stop", "stubborn"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("needed SIGKILL"));
 
   // One SIGKILL among several processes is enough to fail.
   ASSERT_EQ(d.ctl({"start", "stubborn"}).code, 0);
+  ASSERT_TRUE(d.wait_stubborn("stubborn"));
   r = d.ctl({"stop", "--require-graceful", "all"});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("polite: stopped\n"));

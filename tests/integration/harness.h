@@ -74,6 +74,19 @@ inline bool eventually(const std::function<bool()>& condition,
   return condition();
 }
 
+/// True once `pid` ignores SIGTERM (its SigIgn mask in /proc/PID/status). A
+/// helper started with --ignore-term is only stubborn from then on: stopping
+/// it before that kills it gracefully.
+inline bool ignores_sigterm(pid_t pid) {
+  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("SigIgn:", 0) != 0) continue;
+    const unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+    return ((mask >> (SIGTERM - 1)) & 1) != 0;
+  }
+  return false;
+}
+
 /// True while a process with this pid exists (and is not a zombie).
 inline bool process_alive(pid_t pid) {
   if (pid <= 0) return false;
@@ -348,6 +361,19 @@ class Daemon {
   bool wait_state(const std::string& name, const std::string& state,
                   std::chrono::milliseconds timeout = 10s) const {
     return eventually([&] { return this->state(name) == state; }, timeout);
+  }
+
+  /// Waits until `name` is RUNNING and its process ignores SIGTERM (see
+  /// ignores_sigterm()).
+  bool wait_stubborn(const std::string& name, std::chrono::milliseconds timeout = 10s) const {
+    return eventually(
+        [&] {
+          if (this->state(name) != "RUNNING") return false;
+          const nlohmann::json p = process(name);
+          return p.is_object() && p.contains("pid") && p["pid"].is_number_integer() &&
+                 ignores_sigterm(p["pid"].get<pid_t>());
+        },
+        timeout);
   }
 
   /// minisupd's own log so far.

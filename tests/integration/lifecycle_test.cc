@@ -1,9 +1,9 @@
 // Integration tests of the lifecycle engine: the real minisupd with real
 // children (tests/helpers/test_child), driven through minisupctl.
 #include <fmt/format.h>
-#include <pwd.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 
 #include <memory>
 
@@ -70,7 +70,7 @@ TEST(StopWaitSecs, EscalatesToSigkillNoEarlierThanTheDeadline) {
   Daemon d("[program.stubborn]\n" + child_cmd("--ignore-term") +
            "startsecs = 0\nstopwaitsecs = 0.5\n");
   d.start();
-  ASSERT_TRUE(d.wait_state("stubborn", "RUNNING"));
+  ASSERT_TRUE(d.wait_stubborn("stubborn"));
   int pid = d.process("stubborn")["pid"];
   auto before = std::chrono::steady_clock::now();
   CommandResult r = d.ctl({"stop", "stubborn"});
@@ -94,7 +94,7 @@ TEST(StopWaitSecs, RequireGracefulFailsWhenSigkillWasNeeded) {
            "[program.polite]\n" +
            child_cmd("--after 60") + "startsecs = 0\n");
   d.start();
-  ASSERT_TRUE(d.wait_state("stubborn", "RUNNING"));
+  ASSERT_TRUE(d.wait_stubborn("stubborn"));
   ASSERT_TRUE(d.wait_state("polite", "RUNNING"));
   EXPECT_EQ(d.ctl({"stop", "--require-graceful", "polite"}).code, 0);
   CommandResult r = d.ctl({"stop", "--require-graceful", "stubborn"});
