@@ -1320,11 +1320,21 @@ class JsonCursor {
   /// resident in minisupd for this one call. minisup never calls setlocale:
   /// the decimal point is '.'.
   static bool to_double(const char* first, const char* last, double& value) {
-    const std::string text(first, last);
+    const auto length = static_cast<std::size_t>(last - first);
+    char small[64];
+    std::string large;
+    const char* text = small;
+    if (length < sizeof small) {
+      std::memcpy(small, first, length);
+      small[length] = '\0';
+    } else {
+      large.assign(first, last);
+      text = large.c_str();
+    }
     char* end = nullptr;
     errno = 0;
-    value = std::strtod(text.c_str(), &end);
-    return errno != ERANGE && end == text.c_str() + text.size();
+    value = std::strtod(text, &end);
+    return errno != ERANGE && end == text + length;
   }
 
   /// Reads a number; `integer` tells whether it had no fraction/exponent.
@@ -1353,9 +1363,14 @@ class JsonCursor {
     }
     const char* first = s_.data() + start;
     const char* last = s_.data() + i_;
-    if (!to_double(first, last, value)) return fail();
     integer_value = 0;
-    if (integer && std::from_chars(first, last, integer_value).ec != std::errc()) integer = false;
+    if (integer && std::from_chars(first, last, integer_value).ec == std::errc()) {
+      // Rounds as strtod would; "-0" is 0, as nlohmann reads it.
+      value = static_cast<double>(integer_value);
+      return true;
+    }
+    integer = false;  // a fraction, an exponent, or beyond long long
+    if (!to_double(first, last, value)) return fail();
     return true;
   }
 

@@ -44,11 +44,6 @@ Runtime::Waiter make_waiter(Runtime::Waiter::Kind kind, control::ControlServer::
   return waiter;
 }
 
-void Runtime::send(ClientId client, std::string_view line) {
-  if (line.size() >= kTrimAfterBytes) schedule_trim();
-  server_->send(client, line);
-}
-
 void Runtime::send(ClientId client, std::string&& line) {
   if (line.size() >= kTrimAfterBytes) schedule_trim();
   server_->send(client, std::move(line));

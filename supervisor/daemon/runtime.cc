@@ -109,8 +109,12 @@ int Runtime::run() {
   spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
                MINISUP_VERSION, getpid(), config_.file.string(), config_.supervisor.socket.string(),
                supervisor_->processes().size());
-  execute(supervisor_->start_autostart(loop_.now()));
-  ::malloc_trim(0);  // the config's parse tree and loading scratch are gone
+  std::vector<core::ProcessAction> autostart = supervisor_->start_autostart(loop_.now());
+  // The config's parse tree and loading scratch are gone: trim, unless the
+  // batch is big enough for execute() to do it anyway.
+  const bool trims_itself = autostart.size() >= kTrimAfterActions;
+  execute(std::move(autostart));
+  if (!trims_itself) ::malloc_trim(0);
   if (!supervisor_->shutting_down() || !supervisor_->shutdown_complete()) loop_.run();
 
   // Every program is down. Members of their groups that outlived them (a

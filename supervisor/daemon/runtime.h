@@ -142,7 +142,6 @@ class Runtime {
   // ---- control (dispatch.cc) ----
   /// Sends a line to a client (a reply or an event); a big one schedules a
   /// trim.
-  void send(ClientId client, std::string_view line);
   void send(ClientId client, std::string&& line);
   void on_client_line(ClientId client, const control::ControlServer::Peer& peer,
                       std::string_view line);

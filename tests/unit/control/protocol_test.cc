@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <cmath>
 #include <random>
 
 namespace minisup::control {
@@ -737,6 +738,26 @@ TEST(DecodeStatusLine, HandlesEscapesAndUnknownFields) {
   EXPECT_EQ(fast->reply.processes[0].spawn_error, "x/y");
   EXPECT_EQ(fast->reply.processes[0].pid, 0);
   EXPECT_EQ(decode_status_line(R"({"ok":true,"processes":[]})")->reply.processes.size(), 0u);
+}
+
+TEST(DecodeStatusLine, ReadsNumbersOfEveryFormAsTheGeneralParserDoes) {
+  for (const std::string text :
+       {"0", "-0", "7", "-12", "1.5", "0.125", "-2.5e-3", "1E2", "9007199254740993",
+        "9223372036854775807", "123456789012345678901234567890", "1.7976931348623157e308"}) {
+    const std::string line = R"({"ok":true,"processes":[{"name":"a","group":"a","state":"RUNNING",)"
+                             R"("pid":1,"uptime":)" +
+                             text + "}]}";
+    auto fast = decode_status_line(line);
+    ASSERT_TRUE(fast) << text;
+    ASSERT_TRUE(fast->reply.processes.at(0).uptime) << text;
+    const double got = fast->reply.processes[0].uptime->count();
+    const double want = json::parse(text).get<double>();
+    EXPECT_EQ(got, want) << text;
+    EXPECT_EQ(std::signbit(got), std::signbit(want)) << text;
+  }
+  // Beyond double's range: refused, never infinity.
+  EXPECT_FALSE(decode_status_line(
+      R"({"ok":true,"processes":[{"name":"a","group":"a","state":"RUNNING","uptime":1e400}]})"));
 }
 
 TEST(DecodeStatusLine, RejectsWhatIsNotAStatusReply) {
