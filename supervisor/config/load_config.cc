@@ -1,9 +1,12 @@
 // The load pipeline of load_config.h, top to bottom:
-//   1. read the main file (size-capped), guard it (toml_guard.h), parse it;
+//   1. read the main file (regular files only, opened without blocking,
+//      size-capped), guard it (toml_guard.h), parse it;
 //   2. read [supervisor]: defaults, paths resolved against the file's
-//      directory, `${VAR}` expanded from the environment;
+//      directory, `${VAR}` expanded from the environment, socket_uids and
+//      socket_group looked up;
 //   3. read the main file's [program.NAME] tables into drafts (types and
-//      ranges checked, unexpanded strings kept with their positions);
+//      ranges checked, `user` looked up, unexpanded strings kept with
+//      their positions);
 //   4. expand `include` globs and read each included file the same way
 //      (only [program.NAME] tables allowed there);
 //   5. expand every draft into its processes (numprocs, `${VAR}`, AUTO log
@@ -15,6 +18,9 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <glob.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -22,6 +28,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <deque>
 #include <limits>
 #include <set>
@@ -33,6 +40,7 @@
 #include "supervisor/config/expand_vars.h"
 #include "supervisor/config/shell_words.h"
 #include "supervisor/config/toml_guard.h"
+#include "supervisor/config/user_lookup.h"
 #include "supervisor/config/value_parsers.h"
 
 extern char** environ;
@@ -67,9 +75,9 @@ constexpr std::array<std::string_view, 23> kProgramKeys{
     "stderr_logfile_backups",
     "redirect_stderr",
 };
-constexpr std::array<std::string_view, 8> kSupervisorKeys{
-    "socket",      "socket_mode", "logfile", "loglevel",
-    "childlogdir", "pidfile",     "include", "environment",
+constexpr std::array<std::string_view, 10> kSupervisorKeys{
+    "socket",  "socket_mode", "logfile",     "loglevel",    "childlogdir",
+    "pidfile", "include",     "environment", "socket_uids", "socket_group",
 };
 constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
 
@@ -241,12 +249,45 @@ std::string escape_glob(const std::string& text) {
   return out;
 }
 
-/// Reads a whole file, refusing more than kMaxConfigBytes. Returns the text,
-/// or an error message in `error`.
-std::string read_file_capped(const fs::path& path, std::string& error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+/// What a file is, for "not a regular file (a FIFO)".
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+/// Reads a whole regular file, refusing more than kMaxConfigBytes. Returns
+/// the text, or an error message in `error` (and `not_regular` set when
+/// the path is a FIFO, a directory, a device...).
+///
+/// The open never blocks: O_NONBLOCK makes opening a FIFO return at once
+/// (a blocking open would wait for a writer, and a reload with it, forever),
+/// and fstat on the open descriptor (no stat-then-open race) refuses it.
+/// For a regular file O_NONBLOCK changes nothing.
+std::string read_file_capped(const fs::path& path, std::string& error, bool& not_regular) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     error = "cannot open: " + std::system_category().message(errno);
+    return {};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    error = "cannot stat: " + std::system_category().message(errno);
+    ::close(fd);
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = fmt::format("not a regular file ({})", file_kind(st.st_mode));
+    not_regular = true;
+    ::close(fd);
+    return {};
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
+    error = fmt::format("file is larger than {} bytes (4 MiB), refused", kMaxConfigBytes);
+    ::close(fd);
     return {};
   }
   std::string text;
@@ -267,6 +308,118 @@ std::string read_file_capped(const fs::path& path, std::string& error) {
   }
   ::close(fd);
   return error.empty() ? text : std::string{};
+}
+
+/// Largest uid/gid: (uid_t)-1 means "no change" to chown and is no one's.
+constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
+
+/// Buffer size for the *_r lookups of pwd.h/grp.h; grown on ERANGE.
+std::size_t lookup_buffer_size() {
+  const long suggested = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  return suggested > 0 ? static_cast<std::size_t>(suggested) : 16384;
+}
+
+/// glibc's documented ways of saying "no such entry".
+bool not_found(int err) {
+  return err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM;
+}
+
+/// A user name (or, when no user has that name, a number) to a uid;
+/// nullopt with `problem` ("does not exist", "cannot be looked up: ...").
+std::optional<uid_t> lookup_uid(const std::string& name, std::string& problem) {
+  std::vector<char> buffer(lookup_buffer_size());
+  struct passwd entry;
+  struct passwd* found = nullptr;
+  int err = 0;
+  while ((err = ::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) ==
+             ERANGE &&
+         buffer.size() < (1u << 20)) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (found != nullptr) return found->pw_uid;
+  if (!not_found(err)) {
+    problem = "cannot be looked up: " + std::system_category().message(err);
+    return std::nullopt;
+  }
+  std::uint32_t number = 0;
+  const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (ec == std::errc() && ptr == name.data() + name.size() && number <= kMaxId) return number;
+  problem = "does not exist";
+  return std::nullopt;
+}
+
+/// A group name (or number) to a gid, with the names its entry lists as
+/// members; nullopt with `problem` as lookup_uid.
+std::optional<gid_t> lookup_gid(const std::string& name, std::vector<std::string>& members,
+                                std::string& problem) {
+  std::vector<char> buffer(lookup_buffer_size());
+  struct group entry;
+  struct group* found = nullptr;
+  int err = 0;
+  while ((err = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) ==
+             ERANGE &&
+         buffer.size() < (1u << 20)) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (found != nullptr) {
+    for (char** member = found->gr_mem; member != nullptr && *member != nullptr; ++member)
+      members.emplace_back(*member);
+    return found->gr_gid;
+  }
+  if (!not_found(err)) {
+    problem = "cannot be looked up: " + std::system_category().message(err);
+    return std::nullopt;
+  }
+  std::uint32_t number = 0;
+  const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (ec == std::errc() && ptr == name.data() + name.size() && number <= kMaxId) return number;
+  problem = "does not exist";
+  return std::nullopt;
+}
+
+/// The uids of group `gid`'s users: `member_names` (its entry's list; for
+/// a gid given as a number, looked up here) that name a user, plus every
+/// user whose primary group it is. Sorted, unique.
+std::vector<uid_t> group_members(gid_t gid, const std::vector<std::string>* member_names) {
+  std::vector<std::string> names;
+  if (member_names != nullptr) {
+    names = *member_names;
+  } else {
+    std::vector<char> buffer(lookup_buffer_size());
+    struct group entry;
+    struct group* found = nullptr;
+    while (::getgrgid_r(gid, &entry, buffer.data(), buffer.size(), &found) == ERANGE &&
+           buffer.size() < (1u << 20)) {
+      buffer.resize(buffer.size() * 2);
+    }
+    for (char** member = found ? found->gr_mem : nullptr; member != nullptr && *member != nullptr;
+         ++member)
+      names.emplace_back(*member);
+  }
+  std::vector<uid_t> uids;
+  for (const std::string& name : names) {
+    std::string problem;
+    if (auto uid = lookup_uid(name, problem)) uids.push_back(*uid);  // a stale member: skipped
+  }
+  // Users whose primary group it is (their processes usually run with that
+  // gid, which the server checks anyway; this covers `newgrp` and the like).
+  std::vector<char> buffer(lookup_buffer_size());
+  struct passwd entry;
+  struct passwd* found = nullptr;
+  ::setpwent();
+  for (;;) {
+    const int err = ::getpwent_r(&entry, buffer.data(), buffer.size(), &found);
+    if (err == ERANGE && buffer.size() < (1u << 20)) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    if (err != 0 || found == nullptr) break;
+    if (found->pw_gid == gid) uids.push_back(found->pw_uid);
+  }
+  ::endpwent();
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  return uids;
 }
 
 class Loader {
@@ -332,10 +485,18 @@ class Loader {
     return files_.back();
   }
 
-  std::optional<toml::table> read_and_parse(const SourceFile& file) {
+  /// `include_pattern`: the glob that found an included file (named in
+  /// the error when that file is a FIFO, a directory...).
+  std::optional<toml::table> read_and_parse(const SourceFile& file,
+                                            std::string_view include_pattern = {}) {
     std::string read_error;
-    const std::string text = read_file_capped(file.shown, read_error);
+    bool not_regular = false;
+    const std::string text = read_file_capped(file.shown, read_error, not_regular);
     if (!read_error.empty()) {
+      if (not_regular && !include_pattern.empty()) {
+        read_error = fmt::format("matched by include {}, but {}", quote(include_pattern),
+                                 read_error);
+      }
       error({&file, 0, 0}, read_error);
       return std::nullopt;
     }
@@ -608,6 +769,10 @@ class Loader {
           }
         } else if (name == "include") {
           read_include_list(f, file);
+        } else if (name == "socket_uids") {
+          read_socket_uids(f, file);
+        } else if (name == "socket_group") {
+          read_socket_group(f);
         } else {
           unknown_key(key, file, "[supervisor]", kSupervisorKeys);
         }
@@ -621,6 +786,64 @@ class Loader {
                 "socket path is {} bytes long, more than the {} a Unix socket allows: {}; set "
                 "[supervisor] socket to a shorter path",
                 socket.size(), kMaxSocketPath, truncate(socket, 200)));
+    }
+  }
+
+  // `socket_uids` / `socket_group`: names are resolved here, once, so that
+  // the control socket compares numbers only (an NSS lookup per connection
+  // could block the loop). A number is taken as it is; a name must exist.
+
+  void read_socket_uids(const Field& f, const SourceFile& file) {
+    const auto* array = f.node.as_array();
+    if (array == nullptr) {
+      error(f.where, fmt::format("socket_uids must be an array of user names or uids, got {}",
+                                 describe(f.node)));
+      return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::node& element = *array->get(i);
+      const Field e{fmt::format("socket_uids[{}]", i), element, location(file, element.source())};
+      if (element.is_integer()) {
+        if (auto n = as_int(e, 0, kMaxId))
+          supervisor_.socket_uids.push_back(static_cast<uid_t>(*n));
+        continue;
+      }
+      const auto* name = element.as_string();
+      if (name == nullptr || name->get().empty()) {
+        error(e.where,
+              fmt::format("{} must be a user name or a uid, got {}", e.key, describe(element)));
+        continue;
+      }
+      std::string problem;
+      if (auto uid = lookup_uid(name->get(), problem)) {
+        supervisor_.socket_uids.push_back(*uid);
+      } else {
+        error(e.where, fmt::format("{}: user {} {}", e.key, quote(name->get()), problem));
+      }
+    }
+  }
+
+  void read_socket_group(const Field& f) {
+    if (f.node.is_integer()) {
+      if (auto n = as_int(f, 0, kMaxId)) {
+        supervisor_.socket_group = static_cast<gid_t>(*n);
+        supervisor_.socket_group_members = group_members(*supervisor_.socket_group, nullptr);
+      }
+      return;
+    }
+    const auto* name = f.node.as_string();
+    if (name == nullptr || name->get().empty()) {
+      error(f.where,
+            fmt::format("socket_group must be a group name or a gid, got {}", describe(f.node)));
+      return;
+    }
+    std::string problem;
+    std::vector<std::string> member_names;
+    if (auto gid = lookup_gid(name->get(), member_names, problem)) {
+      supervisor_.socket_group = *gid;
+      supervisor_.socket_group_members = group_members(*gid, &member_names);
+    } else {
+      error(f.where, fmt::format("socket_group: group {} {}", quote(name->get()), problem));
     }
   }
 
@@ -762,7 +985,10 @@ class Loader {
       } else if (key_name == "environment") {
         draft.environment = as_environment(f, file);
       } else if (key_name == "user") {
-        if (auto text = as_string(f)) p.user = *text;
+        if (auto text = as_string(f)) {
+          check_user(f, *text);
+          p.user = *text;
+        }
       } else if (key_name == "umask") {
         if (auto mode = as_mode(f, "022")) p.umask = *mode;
       } else if (key_name == "autostart") {
@@ -944,6 +1170,14 @@ class Loader {
                                describe(f.node)));
   }
 
+  /// An unknown user is an error at the key (user_lookup.h); each name is
+  /// looked up once per load, however many programs use it.
+  void check_user(const Field& f, const std::string& user) {
+    auto [it, inserted] = user_checks_.try_emplace(user);
+    if (inserted) it->second = check_user_exists(user);
+    if (it->second) error(f.where, fmt::format("user {} {}", quote(user), *it->second));
+  }
+
   // ---- includes ----
 
   void read_includes(const SourceFile& main) {
@@ -978,7 +1212,9 @@ class Loader {
         const fs::path absolute_file = fs::absolute(path, ec).lexically_normal();
         if (!seen.insert(absolute_file).second) continue;  // the main file, or matched twice
         const SourceFile& file = add_file(path, absolute_file);
-        if (auto root = read_and_parse(file)) read_top_level(*root, file, /*is_main=*/false);
+        if (auto root = read_and_parse(file, pattern)) {
+          read_top_level(*root, file, /*is_main=*/false);
+        }
       }
     }
   }
@@ -1132,6 +1368,7 @@ class Loader {
   std::map<std::string, std::string> variables_;  // env + [supervisor] environment
   std::vector<ProgramDraft> drafts_;
   std::map<std::string, std::size_t> program_index_;
+  std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
   std::vector<std::pair<int, ConfigError>> errors_;  // with the file's index
   std::set<std::string> seen_errors_;
   std::vector<std::string> warnings_;

@@ -5,13 +5,17 @@
 // including file), validate every [program.NAME], expand variables and
 // numprocs, then check cross-file facts (duplicate names). Every error of
 // every file is collected, each with file:line:col; nothing stops at the
-// first. This module reads files and nothing else: no other syscalls.
+// first. This module reads files and looks up `user` names (NSS,
+// user_lookup.h) and nothing else: no other syscalls. Only regular files are
+// read: a FIFO (even one an include glob matches) is opened without blocking
+// and refused, never waited on.
 //
 // Error positions point at the offending value (at the key for an unknown
 // key, at the `[program.NAME]` header for a missing command); the file is
 // named as given to load_config() or as found by an include glob. Hostile
-// input is refused before toml++ sees it (toml_guard.h): files over 4 MiB,
-// dotted keys over 32 parts, nesting over 32 levels. man/minisup.toml.5
+// input is refused before toml++ sees it (toml_guard.h): anything but a
+// regular file, files over 4 MiB, dotted keys over 32 parts, nesting over
+// 32 levels. man/minisup.toml.5
 // documents every key and rule.
 #pragma once
 

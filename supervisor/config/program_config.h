@@ -126,6 +126,15 @@ struct SupervisorConfig {
   std::optional<std::filesystem::path> pidfile;    ///< written only when set
   std::vector<std::string> include;                ///< the globs as written
   std::map<std::string, std::string> environment;  ///< added to every program
+  /// `socket_uids`: users allowed on the control socket besides root and
+  /// minisupd's own user, as uids (names resolved when the config is loaded).
+  std::vector<uid_t> socket_uids;
+  /// `socket_group`: a group allowed on the control socket (and the socket
+  /// file's group), as a gid resolved when the config is loaded.
+  std::optional<gid_t> socket_group;
+  /// The users of socket_group, resolved when the config is loaded: its
+  /// member list plus the users whose primary group it is (not a TOML key).
+  std::vector<uid_t> socket_group_members;
 };
 
 /// A whole, valid configuration.

@@ -14,12 +14,48 @@
 //   - a request line over Limits::max_request_bytes gets a `too_large` error
 //     and the connection is closed once it is flushed;
 //   - a half line followed by silence costs one buffer, nothing else;
-//   - at most Limits::max_clients connections; one more gets a
-//     `too_many_clients` error line and is closed at once;
 //   - a client whose unsent replies exceed Limits::max_output_bytes (it does
 //     not read) is disconnected;
-//   - accept() at the descriptor limit (EMFILE) does not spin: a spare
-//     descriptor is closed to accept and close the connection (PITFALL 11).
+//   - idle connections cannot lock anyone out (see "Idle clients" below);
+//   - accept() at the descriptor limit (EMFILE, ENFILE) neither locks clients
+//     out nor spins (PITFALL 11): a reserve of Limits::reserve_fds /dev/null
+//     descriptors is given up one at a time to accept and serve a client
+//     (taken back when descriptors free up, e.g. when a client leaves); with
+//     the reserve used up, an idle connection is evicted as at the client
+//     cap (below) and its descriptor serves the newcomer; with none to
+//     evict, one last spare descriptor is closed to accept the connection,
+//     tell it "out of file descriptors" and close it; without even that,
+//     the socket is not watched for 100 ms.
+//
+// Idle clients. A connection's *request clock* runs while it owes the server
+// a complete request: from connect until its first complete request line,
+// and from the first byte of each later request until that request's '\n'.
+// A connection whose clock has run Limits::idle_timeout (10 s) is closed.
+// Once a request is complete the clock stops and stays stopped while the
+// client sends nothing more, however long the answer takes: `wait
+// --timeout 60`, `start`, `tail -f` and event subscriptions are never closed
+// by it. Blank lines complete no request. One loop timer per running clock,
+// armed at connect or at the first byte and cancelled by the '\n': no
+// periodic tick, no wakeup while nobody is connected.
+// At Limits::max_clients connections a newcomer evicts (error line
+// `too_many_clients`, then closed, logged) the connection whose clock has
+// run longest; if no clock runs, the connection that has waited longest
+// since its last activity while the daemon holds no answer for it
+// (Handlers::holds_answer, nothing unsent, not hold_until_exit). Only when
+// every connection has a request in progress is the newcomer refused with
+// `too_many_clients`. So an operator's `minisupctl` is always served.
+//
+// Peer credentials (PITFALL 7). Each connection's SO_PEERCRED is checked at
+// accept: uid 0, the server's own effective uid, Access::uids, and
+// Access::gid (the peer's gid, or its uid among Access::group_members) are
+// allowed; anyone else gets one `permission_denied` error line and is
+// closed, and the refusal is logged with the peer's uid and pid. So a
+// `socket_mode` of 0777 does not hand the socket to every local user.
+//
+// Repeated log messages (accept failures, evictions, refusals, idle
+// closes) are logged once, then counted for Limits::log_repeat_window and
+// summarized as "... (repeated N times)": a flood of connections cannot
+// flood minisupd's log.
 //
 // Disconnection is reported through Handlers::on_disconnect, exactly once per
 // accepted client and always from the loop, never from inside send() or
@@ -28,15 +64,20 @@
 //
 // The socket file: stale files (connect() refused) are replaced, a live one
 // is refused (SocketInUseError); the file is created with the configured
-// mode before listen(), and removed by the destructor if it is still ours.
+// mode (never looser, not even for an instant: the umask is narrowed around
+// bind()) and group (Access::gid) before listen(), and removed by the
+// destructor if it is still ours.
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -85,8 +126,15 @@ class ControlServer {
     /// close_after_flush). Called once per accepted client, from the loop.
     std::function<void(ClientId)> on_disconnect;
     /// Optional: notable events for minisupd's log (a client dropped for not
-    /// reading, accept() failures, EMFILE). May be empty.
+    /// reading, accept() failures, EMFILE, evictions, refused peers). May be
+    /// empty.
     std::function<void(std::string_view message)> on_log;
+    /// Optional: true while the daemon still owes `client` an answer to a
+    /// complete request (a pending `start`/`wait`, a `tail -f`, an event
+    /// subscription). Asked only when the client cap is reached, to choose
+    /// whom to evict; without it, a client that completed a request is
+    /// never evicted.
+    std::function<bool(ClientId)> holds_answer;
   };
 
   /// Bounds on what one client can make the server hold (tests lower them).
@@ -94,6 +142,22 @@ class ControlServer {
     std::size_t max_request_bytes = kMaxRequestBytes;
     std::size_t max_clients = kMaxClients;
     std::size_t max_output_bytes = kMaxClientOutputBytes;
+    /// A connection whose request clock (see "Idle clients") has run this
+    /// long is closed.
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(10);
+    /// /dev/null descriptors held back to serve clients at EMFILE.
+    std::size_t reserve_fds = 8;
+    /// A repeated log message is summarized at most this often.
+    std::chrono::milliseconds log_repeat_window = std::chrono::seconds(5);
+  };
+
+  /// Who may use the socket besides uid 0 and the server's own euid. The
+  /// names of `socket_uids`/`socket_group` are resolved when the config is
+  /// loaded: nothing here looks a name up (NSS may block the loop).
+  struct Access {
+    std::vector<uid_t> uids;           ///< allowed users
+    std::optional<gid_t> gid;          ///< allowed group; the socket file's group
+    std::vector<uid_t> group_members;  ///< members of `gid` (also by primary group)
   };
 
   /// Creates the socket file at `socket` with permissions `mode` (e.g.
@@ -103,7 +167,10 @@ class ControlServer {
   /// `socket`, std::runtime_error when `socket` exists and is not a socket,
   /// sys::SysError for failing system calls.
   ControlServer(loop::EventLoop& loop, std::filesystem::path socket, mode_t mode, Handlers handlers,
-                Limits limits);
+                Limits limits, Access access);
+  ControlServer(loop::EventLoop& loop, std::filesystem::path socket, mode_t mode, Handlers handlers,
+                Limits limits)
+      : ControlServer(loop, std::move(socket), mode, std::move(handlers), limits, Access{}) {}
   ControlServer(loop::EventLoop& loop, std::filesystem::path socket, mode_t mode, Handlers handlers)
       : ControlServer(loop, std::move(socket), mode, std::move(handlers), Limits{}) {}
   /// Closes every connection (without on_disconnect calls), stops
@@ -134,8 +201,13 @@ class ControlServer {
   /// The peer credentials of a connected client; nullptr when gone.
   const Peer* peer(ClientId client) const;
 
+  /// True when `peer` may use the socket (see "Peer credentials").
+  bool allowed(const Peer& peer) const;
+
   /// Number of connected clients.
   std::size_t client_count() const { return clients_.size(); }
+  /// Descriptors currently held in the EMFILE reserve (for tests).
+  std::size_t reserve_count() const { return reserve_.size(); }
   /// The socket path as given.
   const std::filesystem::path& socket_path() const { return socket_path_; }
 
@@ -143,8 +215,34 @@ class ControlServer {
   struct Client;
 
   void on_listen_ready();
-  void accept_one_spare();
-  void reject_connection(int fd, ErrorCode code, std::string_view message);
+  /// Accepts one connection with a descriptor given up from the reserve:
+  /// the descriptor, kNothingPending (no connection was waiting; the
+  /// reserve is unchanged) or kReserveEmpty.
+  static constexpr int kNothingPending = -1;
+  static constexpr int kReserveEmpty = -2;
+  int accept_from_reserve();
+  /// Opens /dev/null descriptors until the reserve is full or open() fails.
+  void refill_reserve();
+  enum class SpareOutcome {
+    Refused,         ///< a connection was accepted, told and closed
+    NothingPending,  ///< no connection was waiting
+    Paused,          ///< no spare descriptor: the socket is unwatched for a while
+  };
+  SpareOutcome accept_one_spare();
+  /// A newly accepted connection: checks the peer, the cap, and registers it.
+  void add_client(sys::UniqueFd fd);
+  /// At the cap (or out of descriptors): the connection to evict for a
+  /// newcomer, or nullptr.
+  Client* eviction_candidate();
+  /// Tells `victim` why (best effort), logs and drops it.
+  void evict(Client& victim, std::string_view reason);
+  /// True when a connection waits on the listening socket.
+  bool connection_pending() const;
+  void start_request_clock(Client& client);
+  void stop_request_clock(Client& client);
+  void on_idle_timeout(ClientId id);
+  /// Sends `line` (an error, without '\n') best effort and closes `fd`.
+  void reject_connection(int fd, std::string line);
   void on_client_ready(ClientId id, std::uint32_t events);
   /// Reads once; returns false when the client was dropped.
   bool read_client(Client& client, bool peer_gone);
@@ -159,14 +257,22 @@ class ControlServer {
   void drop(ClientId id, std::string_view why);
   void run_pending_disconnects();
   void log(std::string_view message);
+  /// Logs `message` unless a message of the same `kind` was logged within
+  /// the last Limits::log_repeat_window; those are counted and summarized
+  /// as "KIND (repeated N times)" at the end of the window.
+  void log_repeated(const std::string& kind, std::string_view message);
+  void end_repeat_window(const std::string& kind);
 
   loop::EventLoop& loop_;
   std::filesystem::path socket_path_;
   Handlers handlers_;
   Limits limits_;
+  Access access_;
+  uid_t own_uid_ = 0;  ///< the server's effective uid, always allowed
   sys::UniqueFd listen_fd_;
-  sys::UniqueFd spare_fd_;  ///< /dev/null, given up to accept at EMFILE
-  dev_t socket_dev_ = 0;    ///< identity of the socket file we created
+  std::vector<sys::UniqueFd> reserve_;  ///< /dev/null, given up to serve at EMFILE
+  sys::UniqueFd spare_fd_;              ///< /dev/null, given up to accept-and-close at EMFILE
+  dev_t socket_dev_ = 0;                ///< identity of the socket file we created
   ino_t socket_ino_ = 0;
   bool listening_ = false;  ///< listen_fd_ is registered with the loop
   loop::EventLoop::TimerId relisten_timer_ = 0;
@@ -178,6 +284,12 @@ class ControlServer {
   std::vector<ClientId> pending_disconnects_;
   loop::EventLoop::TimerId disconnect_timer_ = 0;
   bool disconnect_timer_armed_ = false;
+  /// log_repeated(): per kind, the occurrences not logged in the open window.
+  struct RepeatWindow {
+    std::size_t suppressed = 0;
+    loop::EventLoop::TimerId timer = 0;
+  };
+  std::map<std::string, RepeatWindow> repeat_windows_;
 };
 
 }  // namespace minisup::control

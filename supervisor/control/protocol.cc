@@ -538,14 +538,18 @@ std::optional<int> parse_int(std::string_view text) {
 }
 
 std::string exit_phrase(const ProcessInfo& info) {
-  if (info.exit_signal) return "killed by " + signal_name(*info.exit_signal);
+  if (info.exit_signal)
+    return "killed by " + signal_name(*info.exit_signal) + (info.core_dumped ? " (core dumped)" : "");
   if (info.exit_code) return fmt::format("exited with status {}", *info.exit_code);
   return {};
 }
 
 std::string format_date(UnixTime when) {
-  const auto seconds = static_cast<time_t>(
-      std::chrono::floor<std::chrono::seconds>(when.time_since_epoch()).count());
+  // Converting a double beyond time_t is undefined (found by fuzz_reply):
+  // no date for NaN or absurd times (localtime_r fails past year 2^31 anyway).
+  const double count = when.time_since_epoch().count();
+  if (!(std::fabs(count) < 1e17)) return {};
+  const auto seconds = static_cast<time_t>(std::floor(count));
   struct tm tm {};
   if (localtime_r(&seconds, &tm) == nullptr) return {};
   char buf[64];
@@ -731,7 +735,15 @@ std::string encode_request(const Request& request) {
 // ---------------------------------------------------------------------------
 
 std::string format_uptime(Seconds uptime) {
-  long long total = uptime.count() > 0 ? static_cast<long long>(uptime.count()) : 0;
+  // Clamped before the conversion, which is undefined for a double beyond
+  // long long (found by fuzz_reply); NaN and negatives are 0.
+  const double seconds = uptime.count();
+  long long total = 0;
+  if (seconds >= 9e18) {
+    total = 9'000'000'000'000'000'000;
+  } else if (seconds > 0) {
+    total = static_cast<long long>(seconds);
+  }
   const long long days = total / 86400;
   total %= 86400;
   std::string clock = fmt::format("{}:{:02}:{:02}", total / 3600, (total % 3600) / 60, total % 60);
@@ -750,11 +762,16 @@ std::string describe(const ProcessInfo& info) {
   }
   if (s == "BACKOFF") {
     std::string text;
+    std::string why = info.spawn_error ? *info.spawn_error : exit_phrase(info);
+    if (info.retry && info.retry->restart) {
+      text = fmt::format("restart in {:.1f}s ({} quick exits in a row", info.retry->in.count(),
+                         info.retry->attempt);
+      return text + (why.empty() ? ")" : "; " + why + ")");
+    }
     if (info.retry) {
       text = fmt::format("retry {}/{} in {:.1f}s", info.retry->attempt, info.retry->of,
                          info.retry->in.count());
     }
-    std::string why = info.spawn_error ? *info.spawn_error : exit_phrase(info);
     if (!why.empty()) text += text.empty() ? why : fmt::format(" ({})", why);
     return text;
   }
@@ -801,6 +818,7 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p) {
   } else {
     w.null();
   }
+  w.key("core_dumped").value(p.core_dumped);
   w.key("exited_at").value(p.exited_at);
   w.key("needed_sigkill").value(p.needed_sigkill);
   w.key("stop_duration").value(p.stop_duration);
@@ -812,10 +830,12 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p) {
     w.key("attempt").value(p.retry->attempt);
     w.key("of").value(p.retry->of);
     w.key("in_seconds").value(p.retry->in);
+    w.key("restart").value(p.retry->restart);
     w.end_object();
   } else {
     w.null();
   }
+  w.key("dropped_bytes").value(p.dropped_bytes);
   w.end_object();
 }
 
@@ -1065,6 +1085,7 @@ std::optional<ProcessInfo> decode_process_info(const json& o) {
   p.started_at = get_time(o, "started_at");
   p.exit_code = get_int(o, "exit_code");
   p.exit_signal = get_int(o, "exit_signal");
+  p.core_dumped = get_bool(o, "core_dumped").value_or(false);
   p.exited_at = get_time(o, "exited_at");
   p.needed_sigkill = get_bool(o, "needed_sigkill");
   p.stop_duration = get_seconds(o, "stop_duration");
@@ -1072,7 +1093,11 @@ std::optional<ProcessInfo> decode_process_info(const json& o) {
   p.spawn_error = get_string(o, "spawn_error");
   if (const json* retry = member(o, "retry"); retry && retry->is_object()) {
     p.retry = RetryInfo{get_int(*retry, "attempt").value_or(0), get_int(*retry, "of").value_or(0),
-                        get_seconds(*retry, "in_seconds").value_or(Seconds(0))};
+                        get_seconds(*retry, "in_seconds").value_or(Seconds(0)),
+                        get_bool(*retry, "restart").value_or(false)};
+  }
+  if (const json* dropped = member(o, "dropped_bytes"); dropped && dropped->is_number_unsigned()) {
+    p.dropped_bytes = dropped->get<std::uint64_t>();
   }
   return p;
 }
@@ -1314,7 +1339,7 @@ class JsonCursor {
     }
   }
 
-  /// A validated JSON number to double; false when out of range. strtod on a
+  /// A validated JSON number to double; false when it overflows. strtod on a
   /// NUL-terminated copy rather than std::from_chars<double>: libstdc++ 12's
   /// floating-point charconv is ~130 KB of code (and needs libm), all of it
   /// resident in minisupd for this one call. minisup never calls setlocale:
@@ -1334,7 +1359,9 @@ class JsonCursor {
     char* end = nullptr;
     errno = 0;
     value = std::strtod(text, &end);
-    return errno != ERANGE && end == text + length;
+    // ERANGE also means underflow (1e-310 is subnormal, 1e-400 becomes 0),
+    // which JSON readers (nlohmann) accept: only overflow is out of range.
+    return end == text + length && !(errno == ERANGE && std::isinf(value));
   }
 
   /// Reads a number; `integer` tells whether it had no fraction/exponent.
@@ -1371,6 +1398,25 @@ class JsonCursor {
     }
     integer = false;  // a fraction, an exponent, or beyond long long
     if (!to_double(first, last, value)) return fail();
+    return true;
+  }
+
+  /// Reads a JSON number; `value` is set when it is a non-negative integer
+  /// that fits 64 unsigned bits (as nlohmann's number_unsigned), else reset.
+  bool unsigned_number(std::optional<std::uint64_t>& value) {
+    skip_ws();
+    const std::size_t start = i_;
+    double d;
+    bool is_integer;
+    long long n;
+    if (!number(d, is_integer, n)) return false;
+    value.reset();
+    std::uint64_t u = 0;
+    const char* first = s_.data() + start;
+    const char* last = s_.data() + i_;
+    if (first != last && *first != '-' && std::from_chars(first, last, u).ec == std::errc() &&
+        std::from_chars(first, last, u).ptr == last)
+      value = u;
     return true;
   }
 
@@ -1572,6 +1618,14 @@ bool read_process(JsonCursor& c, std::string& key, ProcessInfo& p) {
       p.needed_sigkill = b;
       return true;
     }
+    if (k == "core_dumped") return c.null() || c.boolean(p.core_dumped);
+    if (k == "dropped_bytes") {
+      if (c.null()) return true;
+      std::optional<std::uint64_t> n;
+      if (!c.unsigned_number(n)) return false;
+      p.dropped_bytes = n.value_or(0);
+      return true;
+    }
     if (k == "uptime" || k == "started_at" || k == "exited_at" || k == "stop_duration") {
       if (!read_optional_double(c, number)) return false;
       if (number) {
@@ -1597,6 +1651,7 @@ bool read_process(JsonCursor& c, std::string& key, ProcessInfo& p) {
           retry.in = Seconds(number.value_or(0));
           return true;
         }
+        if (rk == "restart") return c.null() || c.boolean(retry.restart);
         return c.skip();
       });
       if (ok) p.retry = retry;

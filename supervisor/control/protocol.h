@@ -276,6 +276,10 @@ struct RetryInfo {
   int attempt = 0;  ///< the retry that is scheduled, 1-based
   int of = 0;       ///< startretries
   Seconds in{0};    ///< from the time of the reply until it is spawned
+  /// A crash loop's restart delay (the process keeps dying soon after it
+  /// started): `attempt` is then the number of quick exits in a row and `of`
+  /// is 0 (such delays never end in FATAL).
+  bool restart = false;
   bool operator==(const RetryInfo&) const = default;
 };
 
@@ -283,7 +287,8 @@ struct RetryInfo {
 /// null where it does not apply:
 ///   name, group, state, pid, uptime, started_at, exit_code, exit_signal,
 ///   exit_signal_name, exited_at, needed_sigkill, stop_duration,
-///   description, spawn_error, retry {attempt, of, in_seconds}.
+///   description, spawn_error, retry {attempt, of, in_seconds, restart},
+///   core_dumped, dropped_bytes.
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0"
   std::string group;  ///< the program: "web"
@@ -296,6 +301,7 @@ struct ProcessInfo {
   // The last run's end (from its ExitRecord); all nullopt before any exit.
   std::optional<int> exit_code;    ///< it exited normally with this status
   std::optional<int> exit_signal;  ///< a signal killed it (name: exit_signal_name)
+  bool core_dumped = false;        ///< ... and left a core dump
   std::optional<UnixTime> exited_at;
   std::optional<bool> needed_sigkill;    ///< set when the last exit was requested by a stop
   std::optional<Seconds> stop_duration;  ///< stop signal to exit, when stopped on request
@@ -306,13 +312,18 @@ struct ProcessInfo {
   /// while BACKOFF or FATAL because of it.
   std::optional<std::string> spawn_error;
   std::optional<RetryInfo> retry;  ///< set in BACKOFF only
+  /// Output bytes its log files could not take (full disk, failing write),
+  /// stdout + stderr, since minisupd started (or the process was added);
+  /// 0 for console and NONE streams. A marker line in the file shows where.
+  std::uint64_t dropped_bytes = 0;
   bool operator==(const ProcessInfo&) const = default;
 };
 
 /// supervisorctl-like summary of `info`, by state:
 ///   RUNNING            "pid 1234, uptime 0:01:05" ("1 day, 2:03:04")
 ///   STARTING/STOPPING  "pid 1234"
-///   BACKOFF            "retry 2/3 in 2.0s" + " (<spawn error or last exit>)"
+///   BACKOFF            "retry 2/3 in 2.0s" + " (<spawn error or last exit>)", or
+///                      "restart in 4.0s (3 quick exits in a row; <last exit>)"
 ///   FATAL              the spawn error, else "exited too quickly (<last exit>)"
 ///   EXITED             "exited with status 3, Nov 21 10:02:03" / "killed by SIGSEGV, ..."
 ///   STOPPED            "exited with status 0 after 0.2 s, Nov 21 10:02:03",

@@ -39,7 +39,7 @@ std::string describe(const Action& action, TimePoint origin) {
         } else if constexpr (std::is_same_v<T, RecordExit>) {
           const ExitRecord& r = a.record;
           std::string text = "RecordExit(pid " + std::to_string(r.pid) + ", " +
-                             exit_text(r.exit_code, r.exit_signal);
+                             exit_text(r.exit_code, r.exit_signal, r.core_dumped);
           if (r.stop_duration) text += ", stop took " + seconds_text(*r.stop_duration);
           if (r.needed_sigkill) text += ", needed SIGKILL";
           text += r.expected ? ", expected)" : ", not expected)";

@@ -11,6 +11,7 @@ namespace minisup::core {
 struct ExitRecord {
   std::optional<int> exit_code;    ///< set when it exited normally
   std::optional<int> exit_signal;  ///< set when a signal killed it
+  bool core_dumped = false;        ///< the signal left a core dump (WCOREDUMP)
   int pid = 0;
   bool needed_sigkill = false;  ///< SIGKILL had to be sent at stopwaitsecs
   bool expected = false;        ///< exit code in exitcodes (never for a signal)

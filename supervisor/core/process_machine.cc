@@ -55,7 +55,7 @@ std::string describe(const Event& event) {
         } else if constexpr (std::is_same_v<T, SpawnFailed>) {
           return "SpawnFailed(" + e.message + ")";
         } else if constexpr (std::is_same_v<T, ChildExited>) {
-          return "ChildExited(" + exit_text(e.exit_code, e.exit_signal) +
+          return "ChildExited(" + exit_text(e.exit_code, e.exit_signal, e.core_dumped) +
                  (e.group_alive ? ", group alive)" : ")");
         } else if constexpr (std::is_same_v<T, GroupEmptied>) {
           return "GroupEmptied";
@@ -109,6 +109,7 @@ void ProcessMachine::on_idle(const Event& event, TimePoint now, Actions& out) {
   if (std::holds_alternative<StartRequest>(event)) {
     // STOPPED/EXITED/FATAL -> STARTING: start requested; a new series of tries.
     failed_starts_ = 0;
+    quick_exits_ = 0;
     last_error_.clear();
     change_state(ProcessState::Starting, "start requested", out);
     spawn(now, out);
@@ -139,13 +140,14 @@ void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out
     ExitRecord record = make_exit_record(*exited, now);
     last_exit_ = record;
     emit<RecordExit>(out, {record});
-    fail_start(exit_text(record.exit_code, record.exit_signal) + " after " +
+    fail_start(exit_text(record.exit_code, record.exit_signal, record.core_dumped) + " after " +
                    seconds_text(now - started_at_),
                now, out);
   } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
     if (expired->kind != DeadlineKind::Startsecs) return;
     // STARTING -> RUNNING: up for startsecs; the retry count starts over.
     failed_starts_ = 0;
+    running_since_ = now;
     change_state(ProcessState::Running, "up for " + seconds_text(now - started_at_), out);
   }
 }
@@ -162,22 +164,14 @@ void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out)
     process_group_ = 0;
     failed_starts_ = 0;  // it did run (matters with startsecs = 0)
     emit<RecordExit>(out, {record});
-    std::string reason = exit_text(record.exit_code, record.exit_signal);
+    std::string reason = exit_text(record.exit_code, record.exit_signal, record.core_dumped);
     if (record.exit_code) reason += record.expected ? " (expected)" : " (not expected)";
     change_state(ProcessState::Exited, std::move(reason), out);
 
     const bool restart =
         policy_.autorestart == config::AutoRestart::Always ||
         (policy_.autorestart == config::AutoRestart::Unexpected && !record.expected);
-    if (restart && !restarts_inhibited_) {
-      // EXITED -> STARTING: autorestart.
-      change_state(ProcessState::Starting,
-                   policy_.autorestart == config::AutoRestart::Always
-                       ? "autorestart is true"
-                       : "autorestart after an unexpected exit",
-                   out);
-      spawn(now, out);
-    }
+    if (restart && !restarts_inhibited_) restart_after_exit(now, out);
   } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
     // RUNNING -> BACKOFF or FATAL: with startsecs = 0 the process was RUNNING
     // at Spawned, and only now did the exec turn out to have failed.
@@ -188,9 +182,12 @@ void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out)
 
 void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out) {
   if (std::holds_alternative<StartRequest>(event)) {
-    // BACKOFF -> STARTING: start requested; retry now (the count goes on).
+    // BACKOFF -> STARTING: start requested; retry now (the count of failed
+    // starts goes on; a crash loop's count starts over).
     cancel(DeadlineKind::Backoff, out);
     retry_at_.reset();
+    if (restart_delayed_) quick_exits_ = 0;
+    restart_delayed_ = false;
     last_error_.clear();
     change_state(ProcessState::Starting, "start requested", out);
     spawn(now, out);
@@ -198,11 +195,20 @@ void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out)
     // BACKOFF -> STOPPED: stop requested; nothing runs, so at once.
     cancel(DeadlineKind::Backoff, out);
     retry_at_.reset();
+    restart_delayed_ = false;
     change_state(ProcessState::Stopped, "stop requested while waiting to retry", out);
   } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
     if (expired->kind != DeadlineKind::Backoff) return;
     retry_at_.reset();
     if (restarts_inhibited_) return;  // armed before inhibit_restarts(): no retry
+    if (restart_delayed_) {
+      // BACKOFF -> STARTING: a crash loop's restart delay is over.
+      restart_delayed_ = false;
+      change_state(ProcessState::Starting,
+                   "restart after " + std::to_string(quick_exits_) + " quick exits in a row", out);
+      spawn(now, out);
+      return;
+    }
     // BACKOFF -> STARTING: time to retry.
     change_state(
         ProcessState::Starting,
@@ -298,6 +304,7 @@ void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
   started_at_ = now;
   last_error_.clear();
   if (policy_.startsecs <= config::Duration::zero()) {
+    running_since_ = now;
     // STARTING -> RUNNING: startsecs = 0 means up at once. (failed_starts_
     // is reset when this run ends with an exit, so that an exec failure
     // reported after Spawned still counts towards FATAL.)
@@ -329,6 +336,36 @@ void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out) {
   change_state(ProcessState::Backoff,
                what + "; retry " + std::to_string(failed_starts_) + "/" +
                    std::to_string(policy_.startretries) + " in " + seconds_text(delay),
+               out);
+  arm(DeadlineKind::Backoff, *retry_at_, out);
+}
+
+void ProcessMachine::restart_after_exit(TimePoint now, Actions& out) {
+  const std::string why = policy_.autorestart == config::AutoRestart::Always
+                              ? "autorestart is true"
+                              : "autorestart after an unexpected exit";
+  if (now - running_since_ < kQuickExitWindow) {
+    ++quick_exits_;
+  } else {
+    quick_exits_ = 0;  // it stayed up: a new series
+  }
+  if (quick_exits_ <= 1) {
+    // EXITED -> STARTING: autorestart (the first quick exit restarts at once).
+    change_state(ProcessState::Starting, why, out);
+    spawn(now, out);
+    return;
+  }
+  // EXITED -> BACKOFF: it keeps dying soon after it started; wait 1 s, 2 s,
+  // 4 s ... (at most kMaxRestartDelay) before the restart. Never FATAL.
+  const int doublings = std::min(quick_exits_ - 2, 16);
+  const config::Duration delay =
+      std::min<config::Duration>(std::chrono::seconds(1LL << doublings), kMaxRestartDelay);
+  restart_delayed_ = true;
+  retry_at_ = now + delay;
+  change_state(ProcessState::Backoff,
+               why + "; exited " + std::to_string(quick_exits_) + " times in a row within " +
+                   seconds_text(kQuickExitWindow) + " of starting, restart in " +
+                   seconds_text(delay),
                out);
   arm(DeadlineKind::Backoff, *retry_at_, out);
 }
@@ -386,7 +423,7 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
   last_exit_ = record;
   emit<RecordExit>(out, {record});
 
-  std::string reason = exit_text(record.exit_code, record.exit_signal);
+  std::string reason = exit_text(record.exit_code, record.exit_signal, record.core_dumped);
   if (record.stop_duration) {
     const std::string after =
         seconds_text(*record.stop_duration) + " after " + signal_name(policy_.stopsignal);
@@ -402,6 +439,7 @@ ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint n
   record.pid = pid_;
   record.exit_code = exit.exit_code;
   record.exit_signal = exit.exit_signal;
+  record.core_dumped = exit.core_dumped && exit.exit_signal.has_value();
   record.when = now;
   record.expected =
       exit.exit_code.has_value() && std::find(policy_.exitcodes.begin(), policy_.exitcodes.end(),

@@ -14,7 +14,9 @@
 //   STARTING --exit or SpawnFailed--> BACKOFF (retry after 1 s, 2 s, 3 s ...)
 //                                  or FATAL after startretries failed retries
 //   BACKOFF --backoff expired--> STARTING (Spawn)
-//   RUNNING --exit--> EXITED, then STARTING at once when autorestart says so
+//   RUNNING --exit--> EXITED, then STARTING at once when autorestart says so,
+//                     or BACKOFF (restart delay) when it keeps dying quickly
+//   BACKOFF (restart delay) --expired--> STARTING (Spawn)
 //   STARTING/RUNNING --stop--> STOPPING (stopsignal; arm stopwaitsecs)
 //   STOPPING --stopwaitsecs expired--> STOPPING (SIGKILL, needed_sigkill)
 //   STOPPING --exit--> STOPPED
@@ -41,6 +43,13 @@
 //   group). The RecordExit then keeps the leader's status.
 // - DeadlineExpired for a deadline the machine has not armed (or has
 //   cancelled) is ignored, so a late timer can do no harm.
+// - Crash loops (DESIGN.md, Process states): an autorestart after an exit
+//   within kQuickExitWindow of becoming RUNNING is a quick exit. The first
+//   one in a row restarts at once; the n-th (n >= 2) waits 2^(n-2) s, at
+//   most kMaxRestartDelay, in BACKOFF (restart_delayed() is true, retry_at()
+//   says when). Such delays never lead to FATAL; an exit after the process
+//   stayed up kQuickExitWindow starts the count over, as does a start
+//   request.
 // - inhibit_restarts() (graceful shutdown): no more spawns on the machine's
 //   own initiative; user StartRequests still work (Supervisor refuses them).
 #pragma once
@@ -59,6 +68,11 @@ namespace minisup::core {
 
 /// How long after SIGKILL a process that is still not reaped is reported.
 inline constexpr std::chrono::seconds kSigkillGrace{5};
+/// Crash loops: an exit from RUNNING within this long of becoming RUNNING
+/// counts as a quick exit; a process that stays up this long starts over.
+inline constexpr std::chrono::seconds kQuickExitWindow{10};
+/// The longest delay before restarting a process that keeps dying quickly.
+inline constexpr std::chrono::seconds kMaxRestartDelay{60};
 
 /// The part of a program's config that drives its state machine.
 struct ProcessPolicy {
@@ -98,6 +112,7 @@ struct ChildExited {
   /// Other members of its process group are still alive (the runtime checks
   /// with kill(-pgid, 0)). Matters only while STOPPING with killasgroup.
   bool group_alive = false;
+  bool core_dumped = false;  ///< the killing signal left a core dump
 };
 /// The last member of the process group of a leader that already exited
 /// is gone (only reported after ChildExited{group_alive = true}).
@@ -145,6 +160,10 @@ class ProcessMachine {
   const std::optional<ExitRecord>& last_exit() const { return last_exit_; }
   /// Failed starts in a row so far (shown as `retry N/startretries`).
   int failed_starts() const { return failed_starts_; }
+  /// Quick exits from RUNNING in a row (see "Crash loops" above).
+  int quick_exits() const { return quick_exits_; }
+  /// BACKOFF because of a crash loop's restart delay (not a failed start).
+  bool restart_delayed() const { return restart_delayed_; }
   /// When the next retry is due (BACKOFF only, unless restarts are
   /// inhibited).
   std::optional<TimePoint> retry_at() const { return retry_at_; }
@@ -179,6 +198,9 @@ class ProcessMachine {
   void on_spawned(int pid, TimePoint now, Actions& out);
   void fail_start(std::string what, TimePoint now, Actions& out);
   void begin_stop(TimePoint now, Actions& out);
+  /// RUNNING ended and autorestart says restart: at once, or after a delay
+  /// when it keeps dying quickly.
+  void restart_after_exit(TimePoint now, Actions& out);
   void send_stop_signal(TimePoint now, Actions& out);
   void escalate_stop(TimePoint now, Actions& out);
   /// STOPPING -> STOPPED with `record` (the leader's exit); `group_lingered`
@@ -192,9 +214,12 @@ class ProcessMachine {
   int pid_ = 0;
   int process_group_ = 0;
   int failed_starts_ = 0;
+  int quick_exits_ = 0;
   bool sigkill_sent_ = false;
   bool restarts_inhibited_ = false;
+  bool restart_delayed_ = false;
   TimePoint started_at_{};
+  TimePoint running_since_{};  ///< when it last became RUNNING
   std::optional<TimePoint> stop_requested_at_;
   std::optional<TimePoint> retry_at_;
   std::optional<ExitRecord> last_exit_;

@@ -15,9 +15,11 @@ std::string seconds_text(std::chrono::nanoseconds duration) {
   return buffer;
 }
 
-std::string exit_text(const std::optional<int>& exit_code, const std::optional<int>& exit_signal) {
+std::string exit_text(const std::optional<int>& exit_code, const std::optional<int>& exit_signal,
+                      bool core_dumped) {
   if (exit_code) return "exited with status " + std::to_string(*exit_code);
-  if (exit_signal) return "killed by " + signal_name(*exit_signal);
+  if (exit_signal)
+    return "killed by " + signal_name(*exit_signal) + (core_dumped ? " (core dumped)" : "");
   return "exited";
 }
 

@@ -12,8 +12,9 @@ namespace minisup::core {
 /// "0.004 s".
 std::string seconds_text(std::chrono::nanoseconds duration);
 
-/// "exited with status 3", "killed by SIGSEGV", or "exited" when neither is
-/// known.
-std::string exit_text(const std::optional<int>& exit_code, const std::optional<int>& exit_signal);
+/// "exited with status 3", "killed by SIGSEGV", "killed by SIGABRT (core
+/// dumped)", or "exited" when neither is known.
+std::string exit_text(const std::optional<int>& exit_code, const std::optional<int>& exit_signal,
+                      bool core_dumped = false);
 
 }  // namespace minisup::core

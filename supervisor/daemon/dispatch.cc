@@ -264,6 +264,7 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   if (const auto& exit = machine.last_exit()) {
     info.exit_code = exit->exit_code;
     info.exit_signal = exit->exit_signal;
+    info.core_dumped = exit->core_dumped;
     info.exited_at = to_unix(to_wall(exit->when));
     if (exit->stop_duration) {
       info.needed_sigkill = exit->needed_sigkill;
@@ -276,10 +277,18 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   }
   if (machine.state() == ProcessState::Backoff && machine.retry_at()) {
     control::RetryInfo retry;
-    retry.attempt = machine.failed_starts();
-    retry.of = machine.policy().startretries;
+    if (machine.restart_delayed()) {
+      retry.attempt = machine.quick_exits();
+      retry.restart = true;
+    } else {
+      retry.attempt = machine.failed_starts();
+      retry.of = machine.policy().startretries;
+    }
     retry.in = to_seconds(std::max(std::chrono::nanoseconds(0), *machine.retry_at() - now));
     info.retry = retry;
+  }
+  if (auto it = runtimes_.find(process.name()); it != runtimes_.end() && it->second.output) {
+    info.dropped_bytes = it->second.output->dropped_bytes();
   }
   return info;
 }
@@ -365,7 +374,7 @@ bool Runtime::try_answer(Waiter& waiter) {
           case ProcessState::Exited: {
             const auto& exit = machine.last_exit();
             results.push_back({name, control::StartOutcome::Failed,
-                               exit ? core::exit_text(exit->exit_code, exit->exit_signal)
+                               exit ? core::exit_text(exit->exit_code, exit->exit_signal, exit->core_dumped)
                                     : "stopped before it was running"});
             break;
           }

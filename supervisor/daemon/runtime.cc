@@ -36,6 +36,10 @@ constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
 constexpr std::size_t kTrimAfterActions = 64;
 constexpr auto kTrimDelay = std::chrono::milliseconds(100);
 
+/// How long execute() works before it lets the loop serve others (a spawn
+/// waits for its child's exec: about 1 ms each).
+constexpr auto kSliceBudget = std::chrono::milliseconds(20);
+
 sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -63,6 +67,12 @@ Runtime::Runtime(config::Config config)
   // Timer slack defaults to 50 us and grows with load; deadlines such as
   // stopwaitsecs should fire as close to the instant as the kernel can.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  // Many programs need many descriptors (pipes, pidfds, log files); the soft
+  // limit (often 1024) is raised to the hard one. Children get the limit
+  // minisupd was started with back (spawn()).
+  original_nofile_ = sys::raise_nofile_limit();
+  if (struct rlimit now{}; getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur != original_nofile_.rlim_cur)
+    spdlog::debug("descriptor limit raised from {} to {}", original_nofile_.rlim_cur, now.rlim_cur);
 
   loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
   loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
@@ -73,8 +83,22 @@ Runtime::Runtime(config::Config config)
                             std::string_view line) { on_client_line(client, peer, line); };
   handlers.on_disconnect = [this](ClientId client) { on_client_disconnect(client); };
   handlers.on_log = [](std::string_view message) { spdlog::warn("control: {}", message); };
+  // Whom the server may evict at its client cap: not a client still waiting
+  // for an answer (start/stop/restart/wait/update, tail -f, events).
+  handlers.holds_answer = [this](ClientId client) {
+    if (tail_followers_.count(client) != 0 || event_subscribers_.count(client) != 0) return true;
+    for (const Waiter& waiter : waiters_) {
+      if (waiter.client == client) return true;
+    }
+    return false;
+  };
+  control::ControlServer::Access access;
+  access.uids = config_.supervisor.socket_uids;
+  access.gid = config_.supervisor.socket_group;
+  access.group_members = config_.supervisor.socket_group_members;
   server_ = std::make_unique<control::ControlServer>(
-      loop_, config_.supervisor.socket, config_.supervisor.socket_mode, std::move(handlers));
+      loop_, config_.supervisor.socket, config_.supervisor.socket_mode, std::move(handlers),
+      control::ControlServer::Limits{}, std::move(access));
 
   console_ = std::make_shared<logging::ConsoleWriter>(loop_);
   console_->set_name_width(logging::console_name_width(config_.programs));
@@ -155,25 +179,47 @@ void Runtime::setup_process(const core::ManagedProcess& process) {
 }
 
 void Runtime::execute(std::vector<core::ProcessAction> actions) {
-  // `actions` in order, then what performing them fed back (`queue`, in
-  // order), without copying a `start all`'s thousands of actions first.
-  std::deque<core::ProcessAction> queue;
+  if (actions.empty() && (running_slice_ || slice_timer_ != 0)) return;
+  for (core::ProcessAction& action : actions) pending_actions_.push_back(std::move(action));
+  std::vector<core::ProcessAction>().swap(actions);
+  // Inside a slice (a waiter answered from it started something), or with a
+  // rest waiting for the next slice: those take the new actions in turn.
+  if (running_slice_ || slice_timer_ != 0) return;
+  run_slice();
+}
+
+void Runtime::run_slice() {
+  running_slice_ = true;
+  const auto slice_end = std::chrono::steady_clock::now() + kSliceBudget;
   bool changed = false;
   std::size_t performed = 0;
-  auto run = [&](const core::ProcessAction& action) {
-    ++performed;
-    changed |= std::holds_alternative<core::StateChanged>(action.action) ||
-               std::holds_alternative<core::RemoveProcess>(action.action);
-    perform(action, queue);
-  };
-  for (const core::ProcessAction& action : actions) run(action);
-  std::vector<core::ProcessAction>().swap(actions);
-  while (!queue.empty()) {
-    core::ProcessAction action = std::move(queue.front());
-    queue.pop_front();
-    run(action);
+  for (;;) {
+    while (!pending_actions_.empty()) {
+      if (performed > 0 && std::chrono::steady_clock::now() >= slice_end) break;
+      core::ProcessAction action = std::move(pending_actions_.front());
+      pending_actions_.pop_front();
+      ++performed;
+      changed |= std::holds_alternative<core::StateChanged>(action.action) ||
+                 std::holds_alternative<core::RemoveProcess>(action.action);
+      perform(action);  // what it feeds back joins the end of the queue
+    }
+    // Answering waiters may decide more actions (a restart's start half).
+    if (changed) {
+      changed = false;
+      check_waiters();
+    }
+    if (pending_actions_.empty() || std::chrono::steady_clock::now() >= slice_end) break;
   }
-  if (changed) check_waiters();
+  running_slice_ = false;
+  if (!pending_actions_.empty()) {
+    // The rest waits for the next loop round: clients are served first.
+    slice_timer_ = loop_.add_timer(loop_.now(), [this] {
+      slice_timer_ = 0;
+      run_slice();
+    });
+    return;
+  }
+  std::deque<core::ProcessAction>().swap(pending_actions_);
   // A big batch (a start or stop of many processes) and the replies it
   // completed have just freed their actions, queue and scratch: give the
   // pages back now.
@@ -189,11 +235,11 @@ void Runtime::schedule_trim() {
   });
 }
 
-void Runtime::perform(const core::ProcessAction& action, std::deque<core::ProcessAction>& queue) {
+void Runtime::perform(const core::ProcessAction& action) {
   const std::string& name = action.process;
   auto feed = [&](const core::Event& event) {
     for (auto& next : supervisor_->handle(name, event, loop_.now()))
-      queue.push_back(std::move(next));
+      pending_actions_.push_back(std::move(next));
   };
   std::visit(
       [&](const auto& a) {
@@ -211,7 +257,8 @@ void Runtime::perform(const core::ProcessAction& action, std::deque<core::Proces
           on_state_changed(name, a);
         } else if constexpr (std::is_same_v<T, core::RecordExit>) {
           spdlog::debug("{}: exit recorded: {}", describe_pid(name, a.record.pid),
-                        core::exit_text(a.record.exit_code, a.record.exit_signal));
+                        core::exit_text(a.record.exit_code, a.record.exit_signal,
+                                        a.record.core_dumped));
         } else if constexpr (std::is_same_v<T, core::Notice>) {
           const core::ManagedProcess* process = supervisor_->find(name);
           int pid = process ? process->machine().pid() : 0;
@@ -262,6 +309,11 @@ core::Event Runtime::spawn(const core::ManagedProcess& process) {
   // Should minisupd be killed outright, its children get their stop signal
   // rather than living on unsupervised next to a restarted minisupd's.
   request.death_signal = program.stopsignal;
+  if (original_nofile_.rlim_cur != RLIM_INFINITY) {
+    struct rlimit now {};
+    if (getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur != original_nofile_.rlim_cur)
+      request.rlimits.push_back({RLIMIT_NOFILE, original_nofile_.rlim_cur, now.rlim_max});
+  }
   if (program.user) {
     auto user = sys::resolve_user(*program.user);
     if (auto* error = std::get_if<std::string>(&user)) return core::SpawnFailed{*error};
@@ -375,7 +427,7 @@ void Runtime::on_signal(const signalfd_siginfo& info) {
           "{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
       break;
     case SIGHUP:
-      reload("SIGHUP");
+      request_reload("SIGHUP");
       break;
     case SIGUSR2:
       reopen_logs();
@@ -391,7 +443,7 @@ void Runtime::reap_children() {
     auto it = by_pid_.find(reaped.pid);
     if (it == by_pid_.end()) {
       spdlog::debug("reaped pid {} ({}), not a supervised process", reaped.pid,
-                    core::exit_text(reaped.exit_code, reaped.exit_signal));
+                    core::exit_text(reaped.exit_code, reaped.exit_signal, reaped.core_dumped));
       orphan_reaped = true;
       continue;
     }
@@ -401,7 +453,7 @@ void Runtime::reap_children() {
     if (rt_it == runtimes_.end()) continue;
     ProcessRuntime& rt = rt_it->second;
     rt.pidfd.reset();
-    core::ChildExited exited{reaped.exit_code, reaped.exit_signal, false};
+    core::ChildExited exited{reaped.exit_code, reaped.exit_signal, false, reaped.core_dumped};
     const core::ManagedProcess* process = supervisor_->find(name);
     if (process && process->machine().policy().killasgroup &&
         process->machine().state() == core::ProcessState::Stopping) {
@@ -431,7 +483,7 @@ void Runtime::begin_shutdown(const std::string& why) {
   }
   spdlog::info("graceful shutdown ({})", why);
   execute(supervisor_->begin_shutdown(loop_.now()));
-  if (supervisor_->shutdown_complete()) loop_.stop();
+  if (supervisor_->shutdown_complete() && pending_actions_.empty()) loop_.stop();
 }
 
 config::LoadResult Runtime::load_again(const std::string& why) {
@@ -493,6 +545,19 @@ void Runtime::reload(const std::string& why) {
   if (auto result = apply_new_config(std::move(*loaded.config), "reload (" + why + ")")) {
     execute(std::move(result->actions));
   }
+}
+
+void Runtime::request_reload(const std::string& why) {
+  if (reload_timer_ != 0) {
+    ++reloads_folded_;
+    return;
+  }
+  reload_timer_ = loop_.add_timer(loop_.now(), [this, why] {
+    reload_timer_ = 0;
+    const int folded = std::exchange(reloads_folded_, 0);
+    if (folded > 0) spdlog::info("{}: {} more signal(s) folded into this reload", why, folded);
+    reload(why);
+  });
 }
 
 void Runtime::reopen_logs() {

@@ -18,6 +18,7 @@
 // client is never blocked and neither is anybody else.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <array>
@@ -102,8 +103,16 @@ class Runtime {
  private:
   // ---- lifecycle (runtime.cc) ----
   void setup_process(const core::ManagedProcess& process);
+  /// Carries out `actions` (and what performing them feeds back) in order.
+  /// Work is done in slices of about kSliceBudget: when a slice is over, the
+  /// rest waits for the next loop round, so the control socket is served in
+  /// between (a `start` of thousands of programs never stalls a `status`).
+  /// Actions that arrive while a rest is waiting queue up behind it, so the
+  /// order of actions is always the order they were decided in.
   void execute(std::vector<core::ProcessAction> actions);
-  void perform(const core::ProcessAction& action, std::deque<core::ProcessAction>& queue);
+  /// Runs queued actions until the queue is empty or the slice is over.
+  void run_slice();
+  void perform(const core::ProcessAction& action);
   /// Spawns `process` and returns the event to feed back (Spawned/SpawnFailed).
   core::Event spawn(const core::ManagedProcess& process);
   void send_signal(const std::string& process, const core::SendSignal& signal);
@@ -127,6 +136,9 @@ class Runtime {
   config::Config current_config() const;
   /// SIGHUP: load_again + apply_new_config + execute.
   void reload(const std::string& why);
+  /// SIGHUP: a reload on the next loop round; signals that arrive before it
+  /// ran are folded into it (one reload pending at most).
+  void request_reload(const std::string& why);
   void reopen_logs();
   std::vector<std::string> child_environment(const core::ManagedProcess& process) const;
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
@@ -176,6 +188,14 @@ class Runtime {
   std::chrono::system_clock::time_point wall_origin_;
   bool pidfile_written_ = false;
   loop::EventLoop::TimerId trim_timer_ = 0;  ///< schedule_trim()'s, 0 when none
+  /// Actions decided but not carried out yet (execute()).
+  std::deque<core::ProcessAction> pending_actions_;
+  bool running_slice_ = false;               ///< inside run_slice()
+  loop::EventLoop::TimerId slice_timer_ = 0;  ///< the next slice, 0 when none
+  loop::EventLoop::TimerId reload_timer_ = 0;  ///< a pending SIGHUP reload
+  int reloads_folded_ = 0;                     ///< SIGHUPs folded into it
+  /// RLIMIT_NOFILE as minisupd was started with it (children get it back).
+  struct rlimit original_nofile_ {};
 };
 
 }  // namespace minisup::daemon

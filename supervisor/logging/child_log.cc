@@ -154,14 +154,37 @@ bool OutputSink::clear(std::string* error) noexcept {
 }
 
 // ---------------------------------------------------------------------------
+// SinkUse
+
+SinkUse::SinkUse(std::shared_ptr<OutputSink> sink) noexcept : sink_(std::move(sink)) {
+  if (sink_) sink_->acquire();
+}
+
+SinkUse& SinkUse::operator=(SinkUse&& other) noexcept {
+  if (this != &other) {
+    reset();
+    sink_ = std::move(other.sink_);
+  }
+  return *this;
+}
+
+void SinkUse::reset() noexcept {
+  if (!sink_) return;
+  auto sink = std::move(sink_);
+  sink_.reset();
+  sink->release();
+}
+
+// ---------------------------------------------------------------------------
 // LogFile
 
-LogFile::LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report)
+LogFile::LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report,
+                 OpenWhen open_when)
     : path_(std::move(path)),
       maxbytes_(maxbytes),
       backups_(std::max(backups, 0)),
       report_(std::move(report)) {
-  reattach();
+  if (open_when == OpenWhen::Now) reattach();
 }
 
 LogFile::~LogFile() = default;
@@ -178,7 +201,7 @@ std::string LogFile::backup_path(int index) const {
   return path;
 }
 
-bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
+bool LogFile::open_path(sys::UniqueFd& fd, std::string& error, std::string& cause) noexcept {
   // O_APPEND: every write lands at the end even if something else writes
   // or truncates the file (copytruncate). O_NONBLOCK: no effect on regular
   // files, but a FIFO or terminal configured as a log path must not stall
@@ -192,7 +215,8 @@ bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
       std::error_code ec;
       std::filesystem::create_directories(parent, ec);
       if (ec) {
-        error = "create directory " + parent.native() + ": " + ec.message();
+        cause = ec.message();
+        error = "create directory " + parent.native() + ": " + cause;
         return false;
       }
       raw = ::open(path_.c_str(), kFlags, 0640);
@@ -200,6 +224,7 @@ bool LogFile::open_path(sys::UniqueFd& fd, std::string& error) noexcept {
     }
   }
   if (raw < 0) {
+    cause = sys::error_text(err);
     error = errno_message("open", path_, err);
     return false;
   }
@@ -217,29 +242,54 @@ void LogFile::adopt(sys::UniqueFd fd) noexcept {
     is_regular_ = S_ISREG(st.st_mode);
     size_ = is_regular_ ? static_cast<std::uint64_t>(st.st_size) : 0;
   }
+  // A fresh or emptied file starts at a line start; an existing one goes
+  // on where our last byte left it.
+  if (is_regular_ && size_ == 0) line_open_ = false;
   next_path_check_ = steady_clock::now() + kPathCheckInterval;
 }
 
 bool LogFile::reattach() noexcept {
   sys::UniqueFd fd;
   std::string error;
-  if (open_path(fd, error)) {
+  std::string cause;
+  if (open_path(fd, error, cause)) {
     adopt(std::move(fd));
-    recover(rotate_fault_, "reopened " + path_);
+    // A failing rename (rotate_fault_) is over only when a rotation works.
+    recover(reopen_fault_, "reopened " + path_);
     return true;
   }
   if (fd_) {
     // Keep writing to the old file rather than dropping bytes; try again
     // on the next write.
     detached_ = true;
-    fault(rotate_fault_, error);
+    fault(reopen_fault_, error);
   } else {
+    if (episode_dropped_ == 0) gap_cause_ = cause;
     fault(write_fault_, error);
   }
   return false;
 }
 
-void LogFile::reopen() noexcept { reattach(); }
+void LogFile::reopen() noexcept {
+  // Closed: nothing to switch; the next acquire() opens the path as it is.
+  if (!fd_ && uses_ == 0) return;
+  reattach();
+}
+
+void LogFile::acquire() noexcept {
+  ++uses_;
+  if (!fd_) reattach();
+}
+
+void LogFile::release() noexcept {
+  if (uses_ > 0) --uses_;
+  if (uses_ == 0) close_file();
+}
+
+void LogFile::close_file() noexcept {
+  fd_.reset();
+  detached_ = false;
+}
 
 void LogFile::refresh() noexcept {
   struct stat st {};
@@ -268,6 +318,7 @@ void LogFile::rotate() noexcept {
       return;
     }
     size_ = 0;
+    line_open_ = false;
     ++rotations_;
     recover(rotate_fault_, "rotating " + path_ + " works again");
     return;
@@ -291,13 +342,15 @@ void LogFile::rotate() noexcept {
   // points at it); the next byte goes to a fresh file.
   sys::UniqueFd fd;
   std::string error;
-  if (!open_path(fd, error)) {
+  std::string cause;
+  if (!open_path(fd, error, cause)) {
     detached_ = true;  // keep writing into `.1` until a new file can be opened
-    fault(rotate_fault_, error);
+    fault(reopen_fault_, error);
     return;
   }
   adopt(std::move(fd));
   ++rotations_;
+  recover(reopen_fault_, "reopened " + path_);
   recover(rotate_fault_, "rotating " + path_ + " works again");
 }
 
@@ -308,18 +361,37 @@ void LogFile::consume(std::string_view data) noexcept {
     refresh();
   }
   if (!fd_) {
-    drop(data.size());
+    drop(data.size(), gap_cause_);
     return;
+  }
+  std::string marker;
+  if (episode_dropped_ > 0) {
+    try {
+      marker = marker_line();
+    } catch (...) {
+      // Out of memory: the gap is marked at a later write.
+    }
   }
   // Rotate before a write that would take the file past maxbytes; a chunk
   // larger than maxbytes is written whole into a fresh (empty) file.
-  if (is_regular_ && !detached_ && maxbytes_ > 0 && size_ > 0 && size_ + data.size() > maxbytes_) {
+  const std::uint64_t adding = marker.size() + data.size();
+  if (is_regular_ && !detached_ && maxbytes_ > 0 && size_ > 0 && size_ + adding > maxbytes_) {
+    const std::uint64_t rotations = rotations_;
     rotate();
+    if (!marker.empty() && rotations_ != rotations) {
+      // A fresh file starts at a line start: no leading newline needed.
+      if (marker.front() == '\n') marker.erase(0, 1);
+    }
+  }
+  if (!marker.empty() && !write_marker(marker)) {
+    // Bytes after an unmarked gap would hide it: they join the gap.
+    drop(data.size(), gap_cause_);
+    return;
   }
   write_all(data);
 }
 
-void LogFile::write_all(std::string_view data) noexcept {
+std::size_t LogFile::write_bytes(std::string_view data, int& err) noexcept {
   const char* p = data.data();
   std::size_t left = data.size();
   while (left > 0) {
@@ -328,25 +400,95 @@ void LogFile::write_all(std::string_view data) noexcept {
       p += n;
       left -= static_cast<std::size_t>(n);
       size_ += static_cast<std::uint64_t>(n);
+      line_open_ = p[-1] != '\n';
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    int err = n < 0 ? errno : EIO;
+    err = n < 0 ? errno : EIO;
+    break;
+  }
+  return data.size() - left;
+}
+
+void LogFile::write_all(std::string_view data) noexcept {
+  int err = 0;
+  std::size_t written = write_bytes(data, err);
+  if (written < data.size()) {
     // ENOSPC, EDQUOT, EFBIG, EIO, or EAGAIN from a FIFO/terminal whose
     // reader is slow: drop the rest of this chunk, never wait.
     fault(write_fault_, errno_message("write", path_, err));
-    drop(left);
+    drop(data.size() - written, sys::error_text(err));
     return;
   }
   if (write_fault_) {
-    std::string message =
-        "writing " + path_ + " again; " + std::to_string(episode_dropped_) + " bytes were dropped";
-    episode_dropped_ = 0;
+    // An open failure that cost no bytes (nothing was written meanwhile,
+    // so no gap and no marker) ends here.
+    std::string message = "writing " + path_ + " again";
     recover(write_fault_, message);
   }
 }
 
+std::string LogFile::marker_line() const {
+  std::string line;
+  if (line_open_) line += '\n';
+  line += "[minisup: ";
+  line += std::to_string(episode_dropped_);
+  line += " bytes dropped: ";
+  line += gap_cause_.empty() ? std::string("write failed") : gap_cause_;
+  line += "]\n";
+  return line;
+}
+
+bool LogFile::write_marker(const std::string& marker) noexcept {
+  const std::uint64_t before = size_;
+  const bool line_was_open = line_open_;
+  int err = 0;
+  std::size_t written = write_bytes(marker, err);
+  if (written == marker.size()) {
+    std::string message;
+    try {
+      message = "writing " + path_ + " again; " + std::to_string(episode_dropped_) +
+                " bytes were dropped";
+    } catch (...) {
+    }
+    episode_dropped_ = 0;
+    gap_cause_.clear();
+    recover(write_fault_, message);
+    return true;
+  }
+  if (written > 0 && is_regular_ && ::ftruncate(fd_.get(), static_cast<off_t>(before)) == 0) {
+    // Half a marker would read as garbage: take it back (the next attempt
+    // writes it whole). A pipe takes a marker (< PIPE_BUF) whole or not.
+    size_ = before;
+    line_open_ = line_was_open;
+  }
+  fault(write_fault_, errno_message("write", path_, err));
+  return false;
+}
+
 bool LogFile::clear(std::string* error) noexcept {
+  if (!fd_ && uses_ == 0) {
+    // Closed (nothing feeds it): truncate by path, without creating a file
+    // or keeping a descriptor. O_NONBLOCK: a FIFO must not block the open.
+    sys::UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd) {
+      if (errno == ENOENT) return true;  // no file yet: nothing to clear
+      if (error != nullptr) *error = errno_message("open", path_, errno);
+      return false;
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      if (error != nullptr) *error = "truncate " + path_ + ": not a regular file";
+      return false;
+    }
+    if (::ftruncate(fd.get(), 0) != 0) {
+      if (error != nullptr) *error = errno_message("truncate", path_, errno);
+      return false;
+    }
+    size_ = 0;
+    line_open_ = false;
+    return true;
+  }
   if (!fd_ || detached_) reattach();
   if (!fd_ || detached_) {
     if (error != nullptr) *error = last_error_;
@@ -361,10 +503,18 @@ bool LogFile::clear(std::string* error) noexcept {
     return false;
   }
   size_ = 0;
+  line_open_ = false;
   return true;
 }
 
-void LogFile::drop(std::size_t bytes) noexcept {
+void LogFile::drop(std::size_t bytes, const std::string& cause) noexcept {
+  if (bytes == 0) return;
+  if (episode_dropped_ == 0) {
+    try {
+      gap_cause_ = cause;
+    } catch (...) {
+    }
+  }
   dropped_bytes_ += bytes;
   episode_dropped_ += bytes;
 }
@@ -632,10 +782,15 @@ char* shared_read_buffer() {
 
 OutputCapture::OutputCapture(Key, loop::EventLoop& loop, sys::UniqueFd fd,
                              std::shared_ptr<OutputSink> sink, std::function<void()> on_eof)
-    : loop_(loop), fd_(std::move(fd)), sink_(std::move(sink)), on_eof_(std::move(on_eof)) {}
+    : loop_(loop),
+      fd_(std::move(fd)),
+      sink_(std::move(sink)),
+      use_(sink_),
+      on_eof_(std::move(on_eof)) {}
 
 // Still open here only when the loop dropped our callback (the loop is
-// being destroyed): just close the pipe, the loop is not ours to touch.
+// being destroyed): just close the pipe (use_ releases the sink), the loop
+// is not ours to touch.
 OutputCapture::~OutputCapture() {
   if (holds_big_pipe_) --g_big_pipes;
 }
@@ -712,6 +867,7 @@ void OutputCapture::finish() noexcept {
     holds_big_pipe_ = false;
     --g_big_pipes;
   }
+  use_.reset();  // the last use of a log file closes it
   auto on_eof = std::move(on_eof_);
   on_eof_ = nullptr;
   if (on_eof) {
@@ -751,7 +907,10 @@ std::shared_ptr<OutputSink> make_sink(const config::LogTarget& target,
                                       const ReportHook& report) {
   switch (target.kind) {
     case config::LogTarget::Kind::File:
-      return std::make_shared<LogFile>(target.path, settings.maxbytes, settings.backups, report);
+      // Opened at the first spawn's create_pipes(), closed when its
+      // captures end: an idle program holds no descriptor.
+      return std::make_shared<LogFile>(target.path, settings.maxbytes, settings.backups, report,
+                                       LogFile::OpenWhen::FirstUse);
     case config::LogTarget::Kind::Console:
       if (console) return std::make_shared<ConsoleSink>(console, name, stream);
       return std::make_shared<NullSink>();
@@ -815,15 +974,20 @@ OutputPipes ProcessOutput::create_pipes() const {
   auto discards = [](const std::shared_ptr<OutputSink>& sink) {
     return dynamic_cast<const NullSink*>(sink.get()) != nullptr;
   };
+  // Each pipe opens its sink's log file now (SinkUse), so an unwritable
+  // path is reported at the spawn; the pipes' uses end when the captures
+  // have taken over (start_capture) or the spawn failed.
   if (!discards(stdout_)) {
     sys::Pipe out = sys::make_pipe();
     pipes.stdout_read = std::move(out.read);
     pipes.stdout_write = std::move(out.write);
+    pipes.stdout_use = SinkUse(stdout_);
   }
   if (!redirect_stderr_ && !discards(stderr_)) {
     sys::Pipe err = sys::make_pipe();
     pipes.stderr_read = std::move(err.read);
     pipes.stderr_write = std::move(err.write);
+    pipes.stderr_use = SinkUse(stderr_);
   }
   return pipes;
 }
@@ -856,6 +1020,12 @@ std::size_t ProcessOutput::open_captures() const noexcept {
     if (capture && capture->is_open()) ++count;
   }
   return count;
+}
+
+std::uint64_t ProcessOutput::dropped_bytes() const noexcept {
+  std::uint64_t total = stdout_->dropped_bytes();
+  if (stderr_ != stdout_) total += stderr_->dropped_bytes();
+  return total;
 }
 
 void ProcessOutput::reopen() noexcept {

@@ -19,11 +19,24 @@
 // one process from its config, makes the pipes for a spawn and starts the
 // captures after the fork.
 //
+// Descriptors. A log file is open only while a pipe feeds it: a process's
+// files are opened when its pipes are made for a spawn (create_pipes(), so
+// an unwritable path is reported at the spawn, as supervisord does) and
+// closed when every capture feeding them reached EOF. Each pipe and each
+// running capture holds a SinkUse; the last one to go closes the file. A
+// program that never started, or is STOPPED/EXITED/FATAL with its pipes
+// drained, costs no descriptor (10,000 programs with AUTO logs would
+// otherwise need 20,000). Nothing else needs the file open: `tail` reads it
+// by path, `tail -f` is fed from the chunks (tail.h), reopen (SIGUSR2) has
+// nothing to do for a closed file, and clear truncates it by path.
+//
 // Faults (ENOSPC, EACCES, a parent that is not a directory, a FIFO that
 // would block) never throw, never block and never buffer without bound:
 // the bytes that cannot be written are dropped and counted, the fault is
 // reported once per episode (until a write succeeds again) through a
-// ReportHook, and the file is opened again on the next write.
+// ReportHook, and the file is opened again on the next write. Once the file
+// takes bytes again, a marker line records the gap in the file itself:
+//   [minisup: 12345 bytes dropped: No space left on device]
 //
 // Followers (`minisupctl tail -f`) subscribe to a sink and receive every
 // chunk it is given, after it was written. Following the chunks rather than
@@ -128,6 +141,17 @@ class OutputSink {
   /// The log file path, or empty when the sink is not a file (console,
   /// NONE): `tail` reads this file.
   virtual std::filesystem::path file_path() const { return {}; }
+  /// Bytes given to this sink that its destination could not take (full
+  /// disk, failing write), since the sink was made. 0 for console and NONE.
+  virtual std::uint64_t dropped_bytes() const noexcept { return 0; }
+
+  /// A pipe or capture starts feeding this sink: a LogFile opens its file
+  /// (if closed) now. Paired with release(); use SinkUse rather than
+  /// calling these directly.
+  virtual void acquire() noexcept {}
+  /// The matching end of acquire(): when no use is left, a LogFile closes
+  /// its file.
+  virtual void release() noexcept {}
 
   /// The subscribers (tail -f). Shared so a TailFollower can outlive the sink.
   const std::shared_ptr<StreamFollowers>& followers() const;
@@ -138,6 +162,29 @@ class OutputSink {
 
  private:
   mutable std::shared_ptr<StreamFollowers> followers_;  // made by the first followers()
+};
+
+/// One use of a sink (acquire() when made, release() when destroyed or
+/// reset): keeps a LogFile's file open while a pipe or capture exists.
+/// Move-only.
+class SinkUse {
+ public:
+  SinkUse() = default;
+  /// Acquires `sink` (may be null: an empty use).
+  explicit SinkUse(std::shared_ptr<OutputSink> sink) noexcept;
+  ~SinkUse() { reset(); }
+  SinkUse(SinkUse&& other) noexcept = default;
+  SinkUse& operator=(SinkUse&& other) noexcept;
+  SinkUse(const SinkUse&) = delete;
+  SinkUse& operator=(const SinkUse&) = delete;
+
+  /// Releases the sink now (idempotent).
+  void reset() noexcept;
+  /// The sink used, or null.
+  const std::shared_ptr<OutputSink>& sink() const noexcept { return sink_; }
+
+ private:
+  std::shared_ptr<OutputSink> sink_;
 };
 
 /// `NONE`: the bytes are dropped (followers still see them).
@@ -157,9 +204,25 @@ class NullSink final : public OutputSink {
 /// lost or duplicated by a rotation: renaming keeps the open inode intact.
 ///
 /// The file is checked before every write (fstat: the size, so that other
-/// writers and external truncation are seen) and, at most once a second, its
-/// path (stat): if the file was deleted or renamed away by something else,
-/// it is reopened at the configured path without waiting for SIGUSR2.
+/// writers and external truncation are seen, and the link count: a file
+/// deleted under us is recreated before the write, not after a SIGUSR2)
+/// and, at most once a second, its path (stat): if the file was renamed
+/// away by something else, it is reopened at the configured path without
+/// waiting for SIGUSR2.
+///
+/// Open only while used (see the module comment): with OpenWhen::FirstUse
+/// the constructor opens nothing, acquire() opens the file and the last
+/// release() closes it; a write while closed opens it again. Everything
+/// else (rotation state, fault episode, counters) lives across closes.
+///
+/// Gaps: when bytes were dropped, the next write that can reach the file
+/// first writes a marker line where the bytes are missing,
+/// `[minisup: N bytes dropped: REASON]` (REASON: the first error of the
+/// gap, e.g. `No space left on device`), on a line of its own (preceded by
+/// a newline if the last byte written was not one). The marker is written
+/// whole or not at all (a partial one is truncated away); while it cannot
+/// be written the data after it is dropped too, so the file never skips
+/// bytes without saying so at that place.
 ///
 /// Cost to know: dropping the oldest backup (the rename over `.N`) frees
 /// its blocks synchronously, in the loop: about 10 ms per 50 MB on ext4
@@ -172,19 +235,34 @@ class NullSink final : public OutputSink {
 /// rest of the chunk (counted and reported) rather than stall the loop.
 class LogFile final : public OutputSink {
  public:
-  /// Opens (or creates) `path`. `maxbytes` 0 = never rotate; `backups` 0 =
-  /// truncate instead of keeping `.1`. `report` receives fault reports. A
-  /// failure to open is reported, not thrown; the next write retries.
-  LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report = {});
+  /// When the file is first opened.
+  enum class OpenWhen {
+    Now,       ///< in the constructor (a standalone file)
+    FirstUse,  ///< at the first acquire() or write (ProcessOutput's files)
+  };
+
+  /// Opens (or creates) `path`, now or at first use. `maxbytes` 0 = never
+  /// rotate; `backups` 0 = truncate instead of keeping `.1`. `report`
+  /// receives fault reports. A failure to open is reported, not thrown;
+  /// the next write retries.
+  LogFile(std::string path, std::uint64_t maxbytes, int backups, ReportHook report = {},
+          OpenWhen open_when = OpenWhen::Now);
   ~LogFile() override;
 
   /// Opens the path again and switches to the new file (SIGUSR2). If that
   /// fails, writing goes on into the old file (if one is open), the fault
-  /// is reported once, and the next write tries again.
+  /// is reported once, and the next write tries again. A closed file
+  /// (nothing feeds it) is left closed: the next open finds the new path.
   void reopen() noexcept override;
-  /// Truncates the live file to 0 bytes (backups are kept).
+  /// Truncates the live file to 0 bytes (backups are kept). A closed file
+  /// is truncated by path without being created (no file: nothing to
+  /// clear, success).
   bool clear(std::string* error) noexcept override;
   std::filesystem::path file_path() const override { return path_; }
+  /// Opens the file if closed (a failure is reported once per episode).
+  void acquire() noexcept override;
+  /// Closes the file when this was the last use.
+  void release() noexcept override;
 
   /// Changes the rotation limits (config update); takes effect on the next write.
   void set_limits(std::uint64_t maxbytes, int backups) noexcept;
@@ -196,7 +274,12 @@ class LogFile final : public OutputSink {
   /// The size of the live file as last seen (bytes).
   std::uint64_t size() const noexcept { return size_; }
   /// Bytes dropped because of faults since construction.
-  std::uint64_t dropped_bytes() const noexcept { return dropped_bytes_; }
+  std::uint64_t dropped_bytes() const noexcept override { return dropped_bytes_; }
+  /// Bytes dropped since the last marker line: a marker is due before the
+  /// next byte written when > 0.
+  std::uint64_t unmarked_dropped_bytes() const noexcept { return episode_dropped_; }
+  /// Current uses (acquire() minus release()).
+  int uses() const noexcept { return uses_; }
   /// Rotations done since construction.
   std::uint64_t rotations() const noexcept { return rotations_; }
   /// True while a write fault episode is in progress.
@@ -211,8 +294,9 @@ class LogFile final : public OutputSink {
 
  private:
   /// Opens the path into `fd` (creating parent directories); on failure
-  /// returns false with the message in `error`.
-  bool open_path(sys::UniqueFd& fd, std::string& error) noexcept;
+  /// returns false with the message in `error` and the bare reason
+  /// (`Not a directory`) in `cause`.
+  bool open_path(sys::UniqueFd& fd, std::string& error, std::string& cause) noexcept;
   /// Replaces the descriptor by a fresh one at the path. On failure the old
   /// descriptor (if any) is kept, marked detached, and the fault reported.
   bool reattach() noexcept;
@@ -223,8 +307,19 @@ class LogFile final : public OutputSink {
   /// Rotates (or truncates with backups = 0). Failures are reported; the
   /// write then goes to the current file.
   void rotate() noexcept;
+  /// Writes `data`, counting what is written; returns the bytes written
+  /// before a failure (with its errno in `err`).
+  std::size_t write_bytes(std::string_view data, int& err) noexcept;
   void write_all(std::string_view data) noexcept;
-  void drop(std::size_t bytes) noexcept;
+  /// The marker line for the current gap (see the class comment).
+  std::string marker_line() const;
+  /// Writes the marker line whole; on failure removes a partial one and
+  /// returns false (the fault is reported).
+  bool write_marker(const std::string& marker) noexcept;
+  /// Closes the descriptor (no use left).
+  void close_file() noexcept;
+  /// Counts `bytes` as dropped; `cause` names the first error of a gap.
+  void drop(std::size_t bytes, const std::string& cause) noexcept;
   void fault(bool& flag, const std::string& message) noexcept;
   void recover(bool& flag, const std::string& message) noexcept;
   std::string backup_path(int index) const;
@@ -240,10 +335,14 @@ class LogFile final : public OutputSink {
   bool detached_ = false;  // fd_ is no longer the file at path_ (reopen failed)
   std::uint64_t size_ = 0;
   std::chrono::steady_clock::time_point next_path_check_{};
+  bool line_open_ = false;  // the last byte we wrote was not a newline
+  int uses_ = 0;            // acquire() minus release()
   std::uint64_t dropped_bytes_ = 0;
-  std::uint64_t episode_dropped_ = 0;  // bytes dropped in the current write fault episode
+  std::uint64_t episode_dropped_ = 0;  // bytes dropped since the last marker line
+  std::string gap_cause_;              // the first error of that gap
   std::uint64_t rotations_ = 0;
   bool write_fault_ = false;   // open/write failing: bytes are dropped
+  bool reopen_fault_ = false;  // the path cannot be opened: writing goes on into the old file
   bool rotate_fault_ = false;  // rotation failing: the file grows past maxbytes
   std::string last_error_;
 };
@@ -360,8 +459,9 @@ class ConsoleSink final : public OutputSink {
 /// EAGAIN or kMaxPerWakeup bytes (so one flooding child cannot starve the
 /// loop; epoll is level-triggered and comes back). On EOF (every write end
 /// closed: the child and any descendant that inherited it) or a read error,
-/// it calls the sink's end_of_stream(), unregisters, closes the pipe and
-/// calls `on_eof`. The loop must outlive every capture that is still open.
+/// it calls the sink's end_of_stream(), unregisters, closes the pipe,
+/// releases its use of the sink (the last use closes a log file) and calls
+/// `on_eof`. The loop must outlive every capture that is still open.
 ///
 /// Throughput (bench/log_throughput.cc): every capture shares one read
 /// buffer of kReadChunk = 256 KiB. That size was measured: 64-128 KiB cost
@@ -423,6 +523,7 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   loop::EventLoop& loop_;
   sys::UniqueFd fd_;
   std::shared_ptr<OutputSink> sink_;
+  SinkUse use_;  // keeps the sink's file open until EOF
   std::function<void()> on_eof_;
   std::uint64_t bytes_read_ = 0;
   std::size_t pipe_size_ = 0;    // the pipe's capacity, once known
@@ -436,12 +537,17 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
 /// ProcessOutput::start_capture, or by destroying this object).
 /// A stream whose sink is NONE gets no pipe at all: the child writes to
 /// /dev/null (-1 below), which costs no descriptors and no wakeups.
+/// Each pipe holds a use of its sink, so its log file is open from
+/// create_pipes() on; start_capture() hands it to the capture, and dropping
+/// the pipes unused (a failed spawn) releases it.
 struct OutputPipes {
   sys::UniqueFd stdout_read;   ///< empty when stdout is NONE
   sys::UniqueFd stdout_write;  ///< empty when stdout is NONE
   sys::UniqueFd stderr_read;   ///< empty with redirect_stderr, or stderr NONE
   sys::UniqueFd stderr_write;  ///< empty with redirect_stderr, or stderr NONE
   bool redirect_stderr = false;
+  SinkUse stdout_use;  ///< the stdout sink, while stdout_read exists
+  SinkUse stderr_use;  ///< the stderr sink, while stderr_read exists
 
   /// The descriptor to install as the child's fd 1 (-1: /dev/null).
   int child_stdout() const noexcept { return stdout_write ? stdout_write.get() : -1; }
@@ -469,8 +575,9 @@ class ProcessOutput {
   ProcessOutput(const ProcessOutput&) = delete;
   ProcessOutput& operator=(const ProcessOutput&) = delete;
 
-  /// Creates the pipes for one spawn (one pipe with redirect_stderr).
-  /// Throws sys::SysError (e.g. EMFILE): treat it as a failed spawn.
+  /// Creates the pipes for one spawn (one pipe with redirect_stderr) and
+  /// opens the log files they feed (an open failure is reported, not
+  /// thrown). Throws sys::SysError (e.g. EMFILE): treat it as a failed spawn.
   OutputPipes create_pipes() const;
   /// After the fork: closes the write ends and starts capturing the read
   /// ends into the sinks. Captures of an earlier spawn that are still
@@ -496,6 +603,9 @@ class ProcessOutput {
   }
   /// True when stderr goes into the stdout pipe.
   bool redirect_stderr() const noexcept { return redirect_stderr_; }
+  /// Bytes the log files of both streams could not take (each sink
+  /// counted once), since this object was made: `status` dropped_bytes.
+  std::uint64_t dropped_bytes() const noexcept;
   /// The process name.
   const std::string& name() const noexcept { return name_; }
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ const char* const kChildStepNames[kChildStepCount] = {
     "dup2",         // kStepStdin
     "dup2",         // kStepStdout
     "dup2",         // kStepStderr
+    "setrlimit",    // kStepRlimit
     "setgroups",    // kStepSetgroups
     "setgid",       // kStepSetgid
     "setuid",       // kStepSetuid
@@ -81,6 +83,15 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   if (dup2_retry(plan.stdin_fd, 0) < 0) fail(plan, kStepStdin, errno);
   if (dup2_retry(plan.stdout_fd, 1) < 0) fail(plan, kStepStdout, errno);
   if (dup2_retry(plan.stderr_fd, 2) < 0) fail(plan, kStepStderr, errno);
+
+  // Resource limits, while still root (a hard limit can only be raised as
+  // root). minisupd raised its own RLIMIT_NOFILE; the child gets back the
+  // soft limit minisupd was started with.
+  for (std::size_t i = 0; i < plan.rlimit_count; ++i) {
+    const struct rlimit limit = {plan.rlimits[i].soft, plan.rlimits[i].hard};
+    if (::setrlimit(static_cast<__rlimit_resource>(plan.rlimits[i].resource), &limit) != 0)
+      fail(plan, kStepRlimit, errno, plan.rlimits[i].resource);
+  }
 
   // Raw system calls, not glibc's setgroups/setgid/setuid: in a process with
   // threads those wrappers make *every thread of the process* change its

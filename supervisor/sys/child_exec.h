@@ -9,6 +9,7 @@
 // parent can see except one ChildStatus record into the exec-status pipe.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -22,6 +23,7 @@ enum ChildStep : int {
   kStepStdin,        ///< dup2(/dev/null, 0)
   kStepStdout,       ///< dup2(stdout_fd, 1)
   kStepStderr,       ///< dup2(stderr_fd, 2)
+  kStepRlimit,       ///< setrlimit (each of ChildPlan::rlimits)
   kStepSetgroups,    ///< setgroups(user's supplementary groups)
   kStepSetgid,       ///< setgid(user's gid)
   kStepSetuid,       ///< setuid(user's uid)
@@ -35,6 +37,13 @@ enum ChildStep : int {
 
 /// The call name of each step, for messages (`chdir /srv/nope: ...`).
 extern const char* const kChildStepNames[kChildStepCount];
+
+/// One resource limit the child sets (soft and hard) before exec.
+struct ChildRlimit {
+  int resource;  ///< RLIMIT_NOFILE, ...
+  rlim_t soft;
+  rlim_t hard;
+};
 
 /// What a failed child writes into the exec-status pipe before _exit(127).
 struct ChildStatus {
@@ -61,6 +70,8 @@ struct ChildPlan {
   gid_t gid;
   const gid_t* groups;
   std::size_t group_count;
+  const ChildRlimit* rlimits;  ///< applied in order before the user switch
+  std::size_t rlimit_count;
   int death_signal;  ///< 0 = none
   pid_t parent_pid;  ///< minisupd's pid, to detect its death before prctl
 };

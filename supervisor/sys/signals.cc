@@ -57,11 +57,12 @@ std::vector<Reaped> reap_all() {
       if (errno == EINTR) continue;
       break;  // ECHILD: no children at all
     }
-    Reaped r{pid, std::nullopt, std::nullopt};
+    Reaped r{pid, std::nullopt, std::nullopt, false};
     if (WIFEXITED(status)) {
       r.exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {
       r.exit_signal = WTERMSIG(status);
+      r.core_dumped = WCOREDUMP(status);
     } else {
       continue;  // stopped/continued: not reported without WUNTRACED/WCONTINUED
     }

@@ -54,6 +54,7 @@ struct Reaped {
   pid_t pid;
   std::optional<int> exit_code;    ///< WEXITSTATUS when it exited
   std::optional<int> exit_signal;  ///< WTERMSIG when a signal killed it
+  bool core_dumped = false;        ///< WCOREDUMP: the signal left a core dump
   bool operator==(const Reaped&) const = default;
 };
 

@@ -190,6 +190,16 @@ std::variant<UserIds, std::string> resolve_user(const std::string& name) {
   return ids;
 }
 
+struct rlimit raise_nofile_limit() noexcept {
+  struct rlimit before = {};
+  if (::getrlimit(RLIMIT_NOFILE, &before) != 0) return before;
+  if (before.rlim_cur < before.rlim_max) {
+    struct rlimit raised = {before.rlim_max, before.rlim_max};
+    ::setrlimit(RLIMIT_NOFILE, &raised);
+  }
+  return before;
+}
+
 std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& request) {
   if (request.argv.empty()) return std::string("exec: empty command");
 
@@ -236,6 +246,11 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   plan.directory = request.directory ? request.directory->c_str() : nullptr;
   plan.set_umask = request.umask.has_value();
   plan.umask = request.umask.value_or(0);
+  std::vector<detail::ChildRlimit> rlimits;
+  rlimits.reserve(request.rlimits.size());
+  for (const SpawnRlimit& r : request.rlimits) rlimits.push_back({r.resource, r.soft, r.hard});
+  plan.rlimits = rlimits.data();
+  plan.rlimit_count = rlimits.size();
   plan.death_signal = request.death_signal;
   plan.parent_pid = ::getpid();
   if (request.user) {
@@ -301,6 +316,10 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
       break;
     case detail::kStepStderr:
       object = "stderr";
+      break;
+    case detail::kStepRlimit:
+      object = status.candidate == RLIMIT_NOFILE ? "RLIMIT_NOFILE"
+                                                 : "resource " + std::to_string(status.candidate);
       break;
     case detail::kStepSetgroups:
       object = request.user->name;

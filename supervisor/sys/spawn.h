@@ -22,6 +22,7 @@
 // the event loop and signal it without ever hitting a reused pid.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -51,6 +52,21 @@ struct UserIds {
 /// as that very user, spawning with it changes nothing.
 std::variant<UserIds, std::string> resolve_user(const std::string& name);
 
+/// A resource limit set in the child before exec (soft and hard).
+struct SpawnRlimit {
+  int resource = 0;  ///< RLIMIT_NOFILE, ...
+  rlim_t soft = 0;
+  rlim_t hard = 0;
+  bool operator==(const SpawnRlimit&) const = default;
+};
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit, so that
+/// minisupd can hold the pipes, pidfds and log files of many programs and
+/// still serve its control socket. Returns the limit as it was before (what
+/// children should get back: SpawnRequest::rlimits). Never throws; a
+/// failing setrlimit leaves the limit as it was.
+struct rlimit raise_nofile_limit() noexcept;
+
 /// Everything a child is started with.
 struct SpawnRequest {
   /// argv[0] without '/' is looked up in the PATH of `envp` (default
@@ -73,6 +89,10 @@ struct SpawnRequest {
   /// (PR_SET_PDEATHSIG; reaches only the child, not its descendants);
   /// 0 = none.
   int death_signal = 0;
+  /// Set in the child, in order, before the user switch (e.g. minisupd's
+  /// original RLIMIT_NOFILE); a failure is a spawn error
+  /// (`setrlimit RLIMIT_NOFILE: Operation not permitted`).
+  std::vector<SpawnRlimit> rlimits;
 };
 
 /// A child that exec'ed successfully. Its pid is also its process group id.

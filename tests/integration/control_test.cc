@@ -295,7 +295,8 @@ TEST(CtlStatus, JsonHasEveryKeyWithNullsWhereTheyDoNotApply) {
                                       "pid",         "uptime",         "started_at",
                                       "exit_code",   "exit_signal",    "exit_signal_name",
                                       "exited_at",   "needed_sigkill", "stop_duration",
-                                      "description", "spawn_error",    "retry"};
+                                      "description", "spawn_error",    "retry",
+                                      "core_dumped", "dropped_bytes"};
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
                                                std::vector<std::string>{"status", "--json"}}) {
     CommandResult r = d.ctl(args);

@@ -170,7 +170,8 @@ TEST_F(TopLevel, MissingFile) {
   const LoadResult result = load_file("nope.toml");
   EXPECT_THAT(errors(result), ElementsAre("nope.toml: cannot open: No such file or directory"));
   std::filesystem::create_directory(dir_ / "dir.toml");
-  EXPECT_THAT(errors(load_file("dir.toml")), ElementsAre("dir.toml: cannot read: Is a directory"));
+  EXPECT_THAT(errors(load_file("dir.toml")),
+              ElementsAre("dir.toml: not a regular file (a directory)"));
 }
 
 TEST_F(TopLevel, ErrorsNameTheFileAsGiven) {

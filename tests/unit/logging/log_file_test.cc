@@ -257,13 +257,14 @@ TEST(LogFileFaults, UnwritablePathIsReportedOnceAndWritingRecovers) {
   EXPECT_EQ(reports.items[0].second, "open " + path.native() + ": Not a directory");
   EXPECT_EQ(file.last_error(), reports.items[0].second);
 
-  // The cause goes away: the next write opens the file and says so once.
+  // The cause goes away: the next write opens the file, marks the gap in
+  // it and says so once.
   std::filesystem::remove(blocker);
   std::filesystem::create_directory(blocker);
   file.write("back\n");
   file.write("more\n");
   EXPECT_FALSE(file.is_faulted());
-  EXPECT_EQ(read_file(path), "back\nmore\n");
+  EXPECT_EQ(read_file(path), "[minisup: 200 bytes dropped: Not a directory]\nback\nmore\n");
   ASSERT_EQ(reports.items.size(), 2u);
   EXPECT_EQ(reports.items[1].first, ReportKind::Recovered);
   EXPECT_NE(reports.items[1].second.find("200 bytes were dropped"), std::string::npos)
