@@ -547,9 +547,11 @@ std::string exit_phrase(const ProcessInfo& info) {
 std::string format_date(UnixTime when) {
   // Converting a double beyond time_t is undefined (found by fuzz_reply):
   // no date for NaN or absurd times (localtime_r fails past year 2^31 anyway).
+  // (std::chrono::floor, not std::floor: minisupd links no libm.)
   const double count = when.time_since_epoch().count();
-  if (!(std::fabs(count) < 1e17)) return {};
-  const auto seconds = static_cast<time_t>(std::floor(count));
+  if (!(count < 1e17 && count > -1e17)) return {};
+  const auto seconds = static_cast<time_t>(
+      std::chrono::floor<std::chrono::seconds>(when.time_since_epoch()).count());
   struct tm tm {};
   if (localtime_r(&seconds, &tm) == nullptr) return {};
   char buf[64];

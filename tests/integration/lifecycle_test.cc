@@ -204,7 +204,7 @@ TEST(Spawn, ChildGetsEnvironmentAndMinisupVariables) {
 }
 
 TEST(Spawn, RunsTheProgramAsItsUser) {
-  // The real (statically linked) minisupd looks the user up through NSS.
+  // The real minisupd looks the user up through NSS (glibc linked dynamically).
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
   const struct passwd* nobody = ::getpwnam("nobody");
   if (nobody == nullptr) GTEST_SKIP() << "no user nobody here";
