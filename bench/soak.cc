@@ -192,7 +192,8 @@ void kicker(const fs::path& socket, int pause_ms, const std::atomic<bool>& stop,
     try {
       Client client(socket);
       client.send_line(json({{"cmd", "start"}, {"names", {"all"}}}).dump());
-      json reply = json::parse(client.read_line(std::chrono::seconds(120)));
+      // Bounded: an unanswered kick is reported, and the next one is sent.
+      json reply = json::parse(client.read_line(std::chrono::seconds(30)));
       // A program that went FATAL makes the reply an error (spawn_failed
       // or similar): expected here; the request itself was served.
       if (!reply.contains("results") && !reply.value("ok", false))
@@ -359,8 +360,8 @@ int main(int argc, char** argv) {
   std::printf("%-34s %zu, failed %ld\n", "status replies", rt.size(), polls.failures);
   std::printf("%-34s median %.2f ms, p99 %.2f ms, slowest %.2f ms\n", "status round trip",
               median(rt), quantile(rt, 0.99), maximum(rt));
-  std::printf("%-34s %ld, failed %ld, slowest reply %.0f ms\n", "kicks (start all)", kicks.kicks,
-              kicks.failures, kicks.slowest_ms);
+  std::printf("%-34s %ld answered (slowest %.0f ms), %ld not answered within 30 s\n",
+              "kicks (start all)", kicks.kicks, kicks.slowest_ms, kicks.failures);
   std::printf("%-34s %.0f ms, exit %d\n", "shutdown (SIGTERM to exit)", shutdown_ms,
               exit_status >= 0 && WIFEXITED(exit_status) ? WEXITSTATUS(exit_status) : -1);
   if (events.gaps.load() > 0 || !events.error.empty())
