@@ -378,8 +378,21 @@ bool Runtime::try_answer(Waiter& waiter) {
                                     : "stopped before it was running"});
             break;
           }
+          case ProcessState::Backoff:
+            if (machine.restart_delayed()) {
+              // It was RUNNING and died soon after: a crash loop that may
+              // go on for ever; the start has failed (the restarts go on).
+              const auto& exit = machine.last_exit();
+              results.push_back(
+                  {name, control::StartOutcome::Failed,
+                   (exit ? core::exit_text(exit->exit_code, exit->exit_signal, exit->core_dumped)
+                         : std::string("exited")) +
+                       " soon after it started; restarting with a delay"});
+              break;
+            }
+            return false;  // a failed start's retry: not decided yet
           default:
-            return false;  // STARTING, BACKOFF, STOPPING: not decided yet
+            return false;  // STARTING, STOPPING: not decided yet
         }
       }
       if (waiter.kind == Kind::Start) {

@@ -169,5 +169,31 @@ autorestart = true
   EXPECT_EQ(daemon.stop(), 0);
 }
 
+TEST(CrashLoop, StartIsAnsweredAsFailedOnceTheRestartsAreDelayed) {
+  Daemon daemon(R"(
+[program.f]
+command = "false"
+autostart = false
+startsecs = 0
+autorestart = true
+[program.g]
+command = ["/bin/sleep", "100"]
+autostart = false
+startsecs = 1.5
+)");
+  daemon.start();
+  // When g is RUNNING (1.5 s), f is in a restart delay (it restarted at
+  // once, then at 1 s, and waits 2 s now): the start is answered then, with
+  // f failed, instead of waiting for a moment when f happens to be up.
+  const auto t0 = std::chrono::steady_clock::now();
+  CommandResult start = daemon.ctl({"start", "f", "g"});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_EQ(start.code, 7) << start.out << start.err;
+  EXPECT_THAT(start.out + start.err, HasSubstr("soon after it started"));
+  EXPECT_THAT(start.out, HasSubstr("g: started"));
+  EXPECT_EQ(daemon.state("f"), "BACKOFF");
+  EXPECT_EQ(daemon.stop(), 0);
+}
+
 }  // namespace
 }  // namespace minisup::testing
