@@ -20,17 +20,42 @@ std::string_view to_string(DeadlineKind kind) {
   return "unknown";
 }
 
+std::string_view to_string(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::Exited:
+      return "exited";
+    case ExitReason::Killed:
+      return "killed";
+    case ExitReason::NeededSigkill:
+      return "needed_sigkill";
+    case ExitReason::SpawnFailed:
+      return "spawn_failed";
+    case ExitReason::Unhealthy:
+      return "unhealthy";
+    case ExitReason::NotReady:
+      return "not_ready";
+  }
+  return "unknown";
+}
+
+std::string ExitRecord::text() const {
+  if (reason == ExitReason::SpawnFailed) return "spawn failed";
+  return exit_text(exit_code, exit_signal, core_dumped);
+}
+
 std::string describe(const Action& action, TimePoint origin) {
   return std::visit(
       [origin](const auto& a) -> std::string {
         using T = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<T, Spawn>) {
-          return "Spawn";
+          return "Spawn(#" + std::to_string(a.incarnation) + ")";
         } else if constexpr (std::is_same_v<T, SendSignal>) {
           return "SendSignal(" + signal_name(a.signal) + (a.to_group ? ", group)" : ")");
         } else if constexpr (std::is_same_v<T, ArmDeadline>) {
           return "ArmDeadline(" + std::string(to_string(a.kind)) + ", +" +
                  seconds_text(a.at - origin) + ")";
+        } else if constexpr (std::is_same_v<T, ProbeGroup>) {
+          return "ProbeGroup";
         } else if constexpr (std::is_same_v<T, CancelDeadline>) {
           return "CancelDeadline(" + std::string(to_string(a.kind)) + ")";
         } else if constexpr (std::is_same_v<T, StateChanged>) {
@@ -38,10 +63,9 @@ std::string describe(const Action& action, TimePoint origin) {
                  std::string(to_string(a.to)) + ": " + a.reason + ")";
         } else if constexpr (std::is_same_v<T, RecordExit>) {
           const ExitRecord& r = a.record;
-          std::string text = "RecordExit(pid " + std::to_string(r.pid) + ", " +
-                             exit_text(r.exit_code, r.exit_signal, r.core_dumped);
+          std::string text = "RecordExit(pid " + std::to_string(r.pid) + ", " + r.text() + ", " +
+                             std::string(to_string(r.reason));
           if (r.stop_duration) text += ", stop took " + seconds_text(*r.stop_duration);
-          if (r.needed_sigkill) text += ", needed SIGKILL";
           text += r.expected ? ", expected)" : ", not expected)";
           return text;
         } else if constexpr (std::is_same_v<T, Notice>) {

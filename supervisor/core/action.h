@@ -7,6 +7,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -18,6 +20,12 @@ namespace minisup::core {
 
 using TimePoint = std::chrono::steady_clock::time_point;
 
+/// One spawn of a process: each Spawn gets the next number (the first is 1).
+/// Facts the runtime reports and the deadlines it arms name the incarnation
+/// they belong to, so a late fact or timer of an earlier run can never touch
+/// a newer one (Supervisor::report drops them). 0 means "none yet".
+using Incarnation = std::uint64_t;
+
 /// The purpose of a deadline; at most one of each kind is armed per process.
 enum class DeadlineKind {
   Startsecs,     ///< STARTING -> RUNNING
@@ -25,8 +33,10 @@ enum class DeadlineKind {
   Stopwaitsecs,  ///< STOPPING -> SIGKILL
 };
 
-/// Fork/exec the process. The runtime answers with Spawned or SpawnFailed.
+/// Fork/exec the process as incarnation `incarnation`. The runtime answers
+/// with Spawned or SpawnFailed for it.
 struct Spawn {
+  Incarnation incarnation = 0;
   bool operator==(const Spawn&) const = default;
 };
 
@@ -41,11 +51,22 @@ struct SendSignal {
 };
 
 /// Arm (or re-arm) the deadline of `kind` at `at`; the runtime answers with
-/// DeadlineExpired{kind} then.
+/// DeadlineExpired{kind} then, reported for `incarnation` (the one current
+/// when it was armed).
 struct ArmDeadline {
   DeadlineKind kind;
   TimePoint at;
+  Incarnation incarnation = 0;
   bool operator==(const ArmDeadline&) const = default;
+};
+
+/// Find out whether the process group (ProcessMachine::process_group()) of
+/// a leader that was reaped while stopping still has members; the runtime
+/// answers with GroupProbed{alive}. Emitted by the machine when the leader
+/// of a killasgroup process exits during a stop, and by the Supervisor for
+/// every lingering group after an orphan was reaped.
+struct ProbeGroup {
+  bool operator==(const ProbeGroup&) const = default;
 };
 
 /// Disarm the deadline of `kind` (no-op when not armed).
@@ -57,10 +78,13 @@ struct CancelDeadline {
 /// The state changed: the runtime logs it and tells subscribers. `reason` is
 /// a human sentence, e.g. "exited with status 3 (not expected)",
 /// "sent SIGTERM", "exec /x: No such file or directory; retry 1/3 in 1.0 s".
+/// `exit` is set when the change was caused by the end of a run (an exit,
+/// or a failed spawn: reason SpawnFailed); events read it.
 struct StateChanged {
   ProcessState from;
   ProcessState to;
   std::string reason;
+  std::optional<ExitRecord> exit;
   bool operator==(const StateChanged&) const = default;
 };
 
@@ -93,8 +117,8 @@ struct RemoveProcess {
   bool operator==(const RemoveProcess&) const = default;
 };
 
-using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, StateChanged,
-                            RecordExit, Notice, AddProcess, RemoveProcess>;
+using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup,
+                            StateChanged, RecordExit, Notice, AddProcess, RemoveProcess>;
 
 /// A one-line description of an action for logs and test failures, e.g.
 /// "SendSignal(SIGTERM, group)", "ArmDeadline(stopwaitsecs, +10.000 s)" (times

@@ -4,21 +4,43 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace minisup::core {
 
+/// Why a run ended. Status, events and logs read this instead of deriving
+/// it from pairs of states (dinit's stopped_reason_t).
+enum class ExitReason {
+  Exited,         ///< it exited on its own (exit_code is set)
+  Killed,         ///< a signal killed it (exit_signal is set), SIGKILL not needed
+  NeededSigkill,  ///< a stop had to send SIGKILL at stopwaitsecs
+  SpawnFailed,    ///< nothing ran: fork, set-up or exec failed
+  Unhealthy,      ///< a health check ended it (reserved for health checks)
+  NotReady,       ///< it never became ready in time (reserved for readiness)
+};
+
+/// "exited", "killed", "needed_sigkill", "spawn_failed", "unhealthy",
+/// "not_ready".
+std::string_view to_string(ExitReason reason);
+
 /// The end of one run of a process.
 struct ExitRecord {
+  ExitReason reason = ExitReason::Exited;
   std::optional<int> exit_code;    ///< set when it exited normally
   std::optional<int> exit_signal;  ///< set when a signal killed it
   bool core_dumped = false;        ///< the signal left a core dump (WCOREDUMP)
-  int pid = 0;
-  bool needed_sigkill = false;  ///< SIGKILL had to be sent at stopwaitsecs
-  bool expected = false;        ///< exit code in exitcodes (never for a signal)
+  int pid = 0;                     ///< also its process group id
+  bool expected = false;           ///< exit code in exitcodes (never for a signal)
   /// When it was reaped (monotonic clock; the runtime converts for display).
   std::chrono::steady_clock::time_point when{};
   /// When a stop was requested, how long from the stop signal to the exit.
   std::optional<std::chrono::nanoseconds> stop_duration;
+
+  /// SIGKILL had to be sent at stopwaitsecs.
+  bool needed_sigkill() const { return reason == ExitReason::NeededSigkill; }
+  /// "exited with status 3", "killed by SIGABRT (core dumped)", or for a
+  /// failed spawn "spawn failed".
+  std::string text() const;
   bool operator==(const ExitRecord&) const = default;
 };
 

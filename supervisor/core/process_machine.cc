@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <csignal>
 #include <type_traits>
+#include <utility>
 
 #include "supervisor/core/signal_names.h"
 #include "supervisor/core/text.h"
@@ -55,10 +56,9 @@ std::string describe(const Event& event) {
         } else if constexpr (std::is_same_v<T, SpawnFailed>) {
           return "SpawnFailed(" + e.message + ")";
         } else if constexpr (std::is_same_v<T, ChildExited>) {
-          return "ChildExited(" + exit_text(e.exit_code, e.exit_signal, e.core_dumped) +
-                 (e.group_alive ? ", group alive)" : ")");
-        } else if constexpr (std::is_same_v<T, GroupEmptied>) {
-          return "GroupEmptied";
+          return "ChildExited(" + exit_text(e.exit_code, e.exit_signal, e.core_dumped) + ")";
+        } else if constexpr (std::is_same_v<T, GroupProbed>) {
+          return e.alive ? "GroupProbed(alive)" : "GroupProbed(empty)";
         } else {
           static_assert(std::is_same_v<T, DeadlineExpired>);
           return "DeadlineExpired(" + std::string(to_string(e.kind)) + ")";
@@ -132,7 +132,7 @@ void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out
   } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
     // STARTING -> BACKOFF or FATAL: the spawn failed.
     last_error_ = failed->message;
-    fail_start(failed->message, now, out);
+    fail_start(failed->message, now, out, spawn_failed_record(now));
   } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
     if (pid_ == 0) return;  // nothing was spawned yet: not ours
     // STARTING -> BACKOFF or FATAL: exited before startsecs.
@@ -140,9 +140,7 @@ void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out
     ExitRecord record = make_exit_record(*exited, now);
     last_exit_ = record;
     emit<RecordExit>(out, {record});
-    fail_start(exit_text(record.exit_code, record.exit_signal, record.core_dumped) + " after " +
-                   seconds_text(now - started_at_),
-               now, out);
+    fail_start(record.text() + " after " + seconds_text(now - started_at_), now, out, record);
   } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
     if (expired->kind != DeadlineKind::Startsecs) return;
     // STARTING -> RUNNING: up for startsecs; the retry count starts over.
@@ -164,9 +162,9 @@ void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out)
     process_group_ = 0;
     failed_starts_ = 0;  // it did run (matters with startsecs = 0)
     emit<RecordExit>(out, {record});
-    std::string reason = exit_text(record.exit_code, record.exit_signal, record.core_dumped);
+    std::string reason = record.text();
     if (record.exit_code) reason += record.expected ? " (expected)" : " (not expected)";
-    change_state(ProcessState::Exited, std::move(reason), out);
+    change_state(ProcessState::Exited, std::move(reason), out, record);
 
     const bool restart =
         policy_.autorestart == config::AutoRestart::Always ||
@@ -176,7 +174,7 @@ void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out)
     // RUNNING -> BACKOFF or FATAL: with startsecs = 0 the process was RUNNING
     // at Spawned, and only now did the exec turn out to have failed.
     last_error_ = failed->message;
-    fail_start(failed->message, now, out);
+    fail_start(failed->message, now, out, spawn_failed_record(now));
   }
 }
 
@@ -235,25 +233,33 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
     process_group_ = 0;
     stop_requested_at_.reset();
     last_error_ = failed->message;
-    change_state(ProcessState::Stopped, failed->message, out);
+    change_state(ProcessState::Stopped, failed->message, out, spawn_failed_record(now));
   } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
     if (pid_ == 0) return;  // no leader to reap (not spawned, or reaped)
     ExitRecord record = make_exit_record(*exited, now);
     pid_ = 0;
-    if (exited->group_alive && policy_.killasgroup) {
-      // STOPPING -> STOPPING: the leader is gone, its group is not; wait for
-      // GroupEmptied (or stopwaitsecs, then SIGKILL to the group).
+    if (policy_.killasgroup) {
+      // STOPPING -> STOPPING: the leader is gone; is its group? Wait for the
+      // probe (and, while the group lingers, for stopwaitsecs: SIGKILL to
+      // the group).
       leader_exit_ = std::move(record);
+      group_seen_alive_ = false;
+      emit<ProbeGroup>(out, {});
       return;
     }
     // STOPPING -> STOPPED: exited after the stop signal.
     finish_stop(std::move(record), false, now, out);
-  } else if (std::holds_alternative<GroupEmptied>(event)) {
+  } else if (const auto* probed = std::get_if<GroupProbed>(&event)) {
     if (!leader_exit_) return;
-    // STOPPING -> STOPPED: the last member of the leader's group is gone.
+    if (probed->alive) {
+      group_seen_alive_ = true;  // lingering: a later probe or the deadline ends it
+      return;
+    }
+    // STOPPING -> STOPPED: the leader's group is empty (at once, or after
+    // it lingered).
     ExitRecord record = std::move(*leader_exit_);
     leader_exit_.reset();
-    finish_stop(std::move(record), true, now, out);
+    finish_stop(std::move(record), std::exchange(group_seen_alive_, false), now, out);
   } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
     if (expired->kind != DeadlineKind::Stopwaitsecs) return;
     if (!sigkill_sent_) {
@@ -270,15 +276,16 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
 
 // ---- Steps shared by several transitions ----
 
-void ProcessMachine::change_state(ProcessState to, std::string reason, Actions& out) {
+void ProcessMachine::change_state(ProcessState to, std::string reason, Actions& out,
+                                  std::optional<ExitRecord> exit) {
   const ProcessState from = state_;
   state_ = to;
-  emit<StateChanged>(out, {from, to, std::move(reason)});
+  emit<StateChanged>(out, {from, to, std::move(reason), std::move(exit)});
 }
 
 void ProcessMachine::arm(DeadlineKind kind, TimePoint at, Actions& out) {
   deadlines_[index_of(kind)] = at;
-  emit<ArmDeadline>(out, {kind, at});
+  emit<ArmDeadline>(out, {kind, at, incarnation_});
 }
 
 void ProcessMachine::cancel(DeadlineKind kind, Actions& out) {
@@ -295,7 +302,9 @@ void ProcessMachine::spawn(TimePoint now, Actions& out) {
   sigkill_sent_ = false;
   stop_requested_at_.reset();
   leader_exit_.reset();
-  emit<Spawn>(out, {});
+  group_seen_alive_ = false;
+  ++incarnation_;
+  emit<Spawn>(out, {incarnation_});
 }
 
 void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
@@ -315,7 +324,8 @@ void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
   arm(DeadlineKind::Startsecs, now + policy_.startsecs, out);
 }
 
-void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out) {
+void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out,
+                                ExitRecord ended) {
   cancel(DeadlineKind::Startsecs, out);
   pid_ = 0;
   process_group_ = 0;
@@ -323,12 +333,13 @@ void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out) {
   if (failed_starts_ > policy_.startretries) {
     retry_at_.reset();
     last_error_ = what + "; gave up after " + retries_text(policy_.startretries);
-    change_state(ProcessState::Fatal, last_error_, out);
+    change_state(ProcessState::Fatal, last_error_, out, ended);
     return;
   }
   if (restarts_inhibited_) {
     retry_at_.reset();
-    change_state(ProcessState::Backoff, what + "; no retry (restarts are inhibited)", out);
+    change_state(ProcessState::Backoff, what + "; no retry (restarts are inhibited)", out,
+                 ended);
     return;
   }
   const config::Duration delay = std::chrono::seconds(failed_starts_);
@@ -336,7 +347,7 @@ void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out) {
   change_state(ProcessState::Backoff,
                what + "; retry " + std::to_string(failed_starts_) + "/" +
                    std::to_string(policy_.startretries) + " in " + seconds_text(delay),
-               out);
+               out, std::move(ended));
   arm(DeadlineKind::Backoff, *retry_at_, out);
 }
 
@@ -417,21 +428,21 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
                                  Actions& out) {
   cancel(DeadlineKind::Stopwaitsecs, out);
   if (stop_requested_at_) record.stop_duration = now - *stop_requested_at_;
-  record.needed_sigkill = sigkill_sent_;
+  if (sigkill_sent_) record.reason = ExitReason::NeededSigkill;
   pid_ = 0;
   process_group_ = 0;
   last_exit_ = record;
   emit<RecordExit>(out, {record});
 
-  std::string reason = exit_text(record.exit_code, record.exit_signal, record.core_dumped);
+  std::string reason = record.text();
   if (record.stop_duration) {
     const std::string after =
         seconds_text(*record.stop_duration) + " after " + signal_name(policy_.stopsignal);
     reason += group_lingered ? "; its process group was gone " + after : " " + after;
   }
-  if (record.needed_sigkill) reason += " (needed SIGKILL)";
+  if (record.needed_sigkill()) reason += " (needed SIGKILL)";
   stop_requested_at_.reset();
-  change_state(ProcessState::Stopped, std::move(reason), out);
+  change_state(ProcessState::Stopped, std::move(reason), out, record);
 }
 
 ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint now) const {
@@ -440,10 +451,19 @@ ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint n
   record.exit_code = exit.exit_code;
   record.exit_signal = exit.exit_signal;
   record.core_dumped = exit.core_dumped && exit.exit_signal.has_value();
+  record.reason = exit.exit_signal ? ExitReason::Killed : ExitReason::Exited;
   record.when = now;
   record.expected =
       exit.exit_code.has_value() && std::find(policy_.exitcodes.begin(), policy_.exitcodes.end(),
                                               *exit.exit_code) != policy_.exitcodes.end();
+  return record;
+}
+
+ExitRecord ProcessMachine::spawn_failed_record(TimePoint now) const {
+  ExitRecord record;
+  record.reason = ExitReason::SpawnFailed;
+  record.pid = process_group_;  // nonzero when it failed after the fork
+  record.when = now;
   return record;
 }
 

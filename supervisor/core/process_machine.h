@@ -36,11 +36,17 @@
 // - stopwaitsecs = 0: the stop signal and SIGKILL are sent in the same step.
 // - SIGKILL is sent once. Five seconds later (kSigkillGrace), if the process
 //   has still not been reaped, a Notice reports it; it is not killed again.
-// - With killasgroup (stopasgroup implies it), ChildExited{group_alive} in
-//   STOPPING means the leader is gone but its group is not: pid() becomes 0,
-//   process_group() stays, stopwaitsecs stays armed, and the machine stays
-//   STOPPING until GroupEmptied (-> STOPPED) or the deadline (SIGKILL to the
-//   group). The RecordExit then keeps the leader's status.
+// - With killasgroup (stopasgroup implies it), ChildExited in STOPPING
+//   leaves pid() 0 but keeps process_group(), and asks whether the group
+//   still has members (ProbeGroup). GroupProbed{alive = false} ends the stop
+//   (-> STOPPED, with the leader's exit record); GroupProbed{alive = true}
+//   makes the group "lingering" (group_lingering()): stopwaitsecs stays
+//   armed, and the machine stays STOPPING until a later GroupProbed{false}
+//   (the Supervisor asks for one whenever an orphan is reaped) or the
+//   deadline (SIGKILL to the group).
+// - Each Spawn is a new incarnation (incarnation()); Spawn and ArmDeadline
+//   carry it. The machine itself does not check it: Supervisor::report
+//   drops facts and deadlines of an incarnation that is not the current one.
 // - DeadlineExpired for a deadline the machine has not armed (or has
 //   cancelled) is ignored, so a late timer can do no harm.
 // - Crash loops (DESIGN.md, Process states): an autorestart after an exit
@@ -109,21 +115,20 @@ struct SpawnFailed {
 struct ChildExited {
   std::optional<int> exit_code;    ///< normal exit
   std::optional<int> exit_signal;  ///< killed by this signal
-  /// Other members of its process group are still alive (the runtime checks
-  /// with kill(-pgid, 0)). Matters only while STOPPING with killasgroup.
-  bool group_alive = false;
-  bool core_dumped = false;  ///< the killing signal left a core dump
+  bool core_dumped = false;        ///< the killing signal left a core dump
 };
-/// The last member of the process group of a leader that already exited
-/// is gone (only reported after ChildExited{group_alive = true}).
-struct GroupEmptied {};
+/// The answer to ProbeGroup: whether the process group of the reaped leader
+/// still has members.
+struct GroupProbed {
+  bool alive = false;
+};
 /// The deadline of `kind` armed earlier has been reached.
 struct DeadlineExpired {
   DeadlineKind kind;
 };
 
 using Event = std::variant<StartRequest, StopRequest, Spawned, SpawnFailed, ChildExited,
-                           GroupEmptied, DeadlineExpired>;
+                           GroupProbed, DeadlineExpired>;
 
 /// "StartRequest", "Spawned(pid 12)", "ChildExited(status 1)", ... for logs
 /// and test names.
@@ -153,6 +158,11 @@ class ProcessMachine {
   /// from Spawned until the stop or exit is complete, also after the leader
   /// was reaped while its group lingers (SendSignal{to_group} targets it).
   int process_group() const { return process_group_; }
+  /// STOPPING, the leader was reaped and its group still has members (or
+  /// the probe has not answered yet).
+  bool group_lingering() const { return leader_exit_.has_value(); }
+  /// The current (or last) spawn's number; 0 before the first Spawn.
+  Incarnation incarnation() const { return incarnation_; }
   /// When the current (or last) child was spawned (Spawned, or the Spawn
   /// request until Spawned arrives).
   TimePoint started_at() const { return started_at_; }
@@ -191,12 +201,14 @@ class ProcessMachine {
   void on_stopping(const Event& event, TimePoint now, Actions& out);
 
   // Steps shared by several transitions.
-  void change_state(ProcessState to, std::string reason, Actions& out);
+  void change_state(ProcessState to, std::string reason, Actions& out,
+                    std::optional<ExitRecord> exit = std::nullopt);
   void arm(DeadlineKind kind, TimePoint at, Actions& out);
   void cancel(DeadlineKind kind, Actions& out);
   void spawn(TimePoint now, Actions& out);
   void on_spawned(int pid, TimePoint now, Actions& out);
-  void fail_start(std::string what, TimePoint now, Actions& out);
+  /// A start failed (`ended`: the exit or failed spawn that ended it).
+  void fail_start(std::string what, TimePoint now, Actions& out, ExitRecord ended);
   void begin_stop(TimePoint now, Actions& out);
   /// RUNNING ended and autorestart says restart: at once, or after a delay
   /// when it keeps dying quickly.
@@ -206,6 +218,8 @@ class ProcessMachine {
   /// STOPPING -> STOPPED with `record` (the leader's exit); `group_lingered`
   /// when it comes from GroupEmptied.
   void finish_stop(ExitRecord record, bool group_lingered, TimePoint now, Actions& out);
+  /// The record StateChanged carries for a failed spawn.
+  ExitRecord spawn_failed_record(TimePoint now) const;
   ExitRecord make_exit_record(const ChildExited& exit, TimePoint now) const;
 
   // (Ordered to leave no padding: a daemon keeps one per process.)
@@ -218,6 +232,8 @@ class ProcessMachine {
   bool sigkill_sent_ = false;
   bool restarts_inhibited_ = false;
   bool restart_delayed_ = false;
+  bool group_seen_alive_ = false;  ///< a GroupProbed said alive during this stop
+  Incarnation incarnation_ = 0;
   TimePoint started_at_{};
   TimePoint running_since_{};  ///< when it last became RUNNING
   std::optional<TimePoint> stop_requested_at_;
@@ -227,7 +243,7 @@ class ProcessMachine {
   /// The armed deadlines, indexed by DeadlineKind.
   std::array<std::optional<TimePoint>, 3> deadlines_{};
   /// STOPPING with killasgroup: the leader's exit, kept until the group is
-  /// gone (GroupEmptied).
+  /// gone (GroupProbed{false}).
   std::optional<ExitRecord> leader_exit_;
 };
 

@@ -89,6 +89,50 @@ std::vector<ProcessAction> Supervisor::request_stop(const std::vector<std::strin
   return out;
 }
 
+std::pair<RestartId, std::vector<ProcessAction>> Supervisor::request_restart(
+    const std::vector<std::string>& processes, TimePoint now) {
+  std::vector<ProcessAction> out;
+  if (shutting_down_) return {0, std::move(out)};
+  const RestartId id = next_restart_++;
+  RestartProgress& progress = restarts_[id];
+  for (const std::string& name : processes) {
+    ManagedProcess* process = find_mutable(name);
+    if (process == nullptr || process->is_leaving()) continue;
+    progress.processes.push_back(name);
+    const ProcessState state = process->machine_.state();
+    if (state == ProcessState::Starting || state == ProcessState::Running ||
+        state == ProcessState::Stopping) {
+      progress.stopping.push_back(name);
+      feed(*process, StopRequest{}, now, out);
+    }
+  }
+  advance(now, out);
+  return {id, std::move(out)};
+}
+
+const RestartProgress* Supervisor::restart_progress(RestartId id) const {
+  auto found = restarts_.find(id);
+  return found == restarts_.end() ? nullptr : &found->second;
+}
+
+void Supervisor::forget_restart(RestartId id) { restarts_.erase(id); }
+
+std::vector<ProcessAction> Supervisor::report(const std::string& process,
+                                              Incarnation incarnation, const Event& fact,
+                                              TimePoint now) {
+  const ManagedProcess* target = find(process);
+  if (target == nullptr || target->machine().incarnation() != incarnation) return {};
+  return handle(process, fact, now);
+}
+
+std::vector<ProcessAction> Supervisor::orphan_reaped() {
+  std::vector<ProcessAction> out;
+  for (const ManagedProcess* process : order_) {
+    if (process->machine().group_lingering()) out.push_back({process->name(), ProbeGroup{}});
+  }
+  return out;
+}
+
 std::vector<ProcessAction> Supervisor::begin_shutdown(TimePoint now) {
   std::vector<ProcessAction> out;
   if (shutting_down_) return out;
@@ -313,6 +357,33 @@ void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
   // replacement complete.
   if (shutting_down_) advance_shutdown(now, out);
   complete_reloads(now, out);
+  if (!restarts_.empty()) advance_restarts(now, out);
+}
+
+void Supervisor::advance_restarts(TimePoint now, std::vector<ProcessAction>& out) {
+  for (auto& [id, progress] : restarts_) {
+    if (progress.started) continue;
+    // A process that became idle stays counted (a cursor, not a rescan: a
+    // restart of thousands costs linear time over all its exits).
+    while (progress.stopped < progress.stopping.size()) {
+      const ManagedProcess* process = find(progress.stopping[progress.stopped]);
+      if (process != nullptr && !is_idle(process->machine().state())) break;
+      ++progress.stopped;
+    }
+    if (progress.stopped < progress.stopping.size()) continue;
+    // Every stop is done: the start half, in start order, in one step.
+    progress.started = true;
+    for (const std::string& name : progress.stopping) {
+      const ManagedProcess* process = find(name);
+      const auto& exit = process ? process->machine().last_exit() : std::nullopt;
+      progress.needed_sigkill[name] = exit && exit->needed_sigkill();
+    }
+    if (shutting_down_) continue;
+    for (const std::string& name : progress.processes) {
+      ManagedProcess* process = find_mutable(name);
+      if (process != nullptr && !process->is_leaving()) feed(*process, StartRequest{}, now, out);
+    }
+  }
 }
 
 void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out) {

@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supervisor/config/program_config.h"
@@ -100,6 +101,22 @@ struct ReloadResult {
   bool applied = true;
 };
 
+/// A restart in progress (Supervisor::request_restart).
+using RestartId = std::uint64_t;
+
+/// How far a restart has got.
+struct RestartProgress {
+  /// The processes to restart, in start order.
+  std::vector<std::string> processes;
+  /// Those that got a StopRequest (they were STARTING, RUNNING or STOPPING).
+  std::vector<std::string> stopping;
+  std::size_t stopped = 0;  ///< stopping[0, stopped) are known to be idle
+  /// The start half was done: every process got its StartRequest.
+  bool started = false;
+  /// Per process of `stopping`: its stop needed SIGKILL (set when started).
+  std::map<std::string, bool> needed_sigkill;
+};
+
 /// True when every key of the two program definitions is the same (what
 /// `reread` calls unchanged): all fields but `where`, processes included.
 bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig& b);
@@ -144,6 +161,33 @@ class Supervisor {
 
   /// A StopRequest to each named process; idle ones ignore it.
   std::vector<ProcessAction> request_stop(const std::vector<std::string>& processes, TimePoint now);
+
+  /// Restarts the named processes (names as resolve_names returns them, so
+  /// in start order; leaving and unknown ones are skipped): the STARTING,
+  /// RUNNING and STOPPING ones get a StopRequest now; once all of those are
+  /// idle, every named process gets a StartRequest, in start order, in one
+  /// step. So nothing starts while another process of the restart is still
+  /// stopping, and the start half keeps priority order. Refused (id 0, no
+  /// actions) during a shutdown.
+  std::pair<RestartId, std::vector<ProcessAction>> request_restart(
+      const std::vector<std::string>& processes, TimePoint now);
+  /// The progress of restart `id`, or nullptr for an unknown (forgotten) id.
+  const RestartProgress* restart_progress(RestartId id) const;
+  /// Forgets restart `id` (its client was answered or went away). A restart
+  /// forgotten before its start half is abandoned: nothing is started.
+  void forget_restart(RestartId id);
+
+  /// Feeds a fact the runtime observed (Spawned, SpawnFailed, ChildExited,
+  /// GroupProbed, DeadlineExpired) for incarnation `incarnation` of
+  /// `process`, like handle(). A fact about an earlier incarnation (a late
+  /// timer, an exit reported after a respawn) is dropped: no actions.
+  std::vector<ProcessAction> report(const std::string& process, Incarnation incarnation,
+                                    const Event& fact, TimePoint now);
+
+  /// An orphan (not a supervised leader) was reaped: it may have been the
+  /// last member of a lingering group. Returns a ProbeGroup for every
+  /// process whose group lingers.
+  std::vector<ProcessAction> orphan_reaped();
 
   /// Begins the ordered shutdown (see the header comment) and returns the
   /// first actions (the highest level's stops). A second call is a no-op
@@ -199,6 +243,7 @@ class Supervisor {
   void advance(TimePoint now, std::vector<ProcessAction>& out);
   void advance_shutdown(TimePoint now, std::vector<ProcessAction>& out);
   void complete_reloads(TimePoint now, std::vector<ProcessAction>& out);
+  void advance_restarts(TimePoint now, std::vector<ProcessAction>& out);
 
   std::map<std::string, Program> programs_;
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
@@ -207,6 +252,8 @@ class Supervisor {
   /// Some program may have a pending removal or replacement (set by
   /// apply_config, cleared by complete_reloads() once none has).
   bool reload_pending_ = false;
+  std::map<RestartId, RestartProgress> restarts_;
+  RestartId next_restart_ = 1;
 };
 
 }  // namespace minisup::core

@@ -1,24 +1,20 @@
-// Runtime: the control half. A request line from the ControlServer is
-// parsed by control/protocol, carried out on the core, and answered with
-// the protocol's encoders. Requests that take time become Waiters, answered
-// from check_waiters() after the state changes they wait for.
+// Runtime: the request half. A request line is parsed by control/protocol,
+// carried out on the core, and answered with the protocol's encoders.
+// Requests that take time are opened on the core (core/requests.h) and kept
+// as Waiters until core::settle() says they are settled.
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "supervisor/config/config_diff.h"
 #include "supervisor/config/load_config.h"
 #include "supervisor/core/signal_names.h"
 #include "supervisor/core/text.h"
 #include "supervisor/daemon/runtime.h"
-#include "supervisor/sys/signals.h"
 
 namespace minisup::daemon {
 
 namespace {
 
 using core::ProcessState;
-
-using core::is_idle;
 
 /// Replies this big count as a burst for schedule_trim() (a status of a
 /// few hundred processes).
@@ -32,35 +28,39 @@ control::UnixTime to_unix(std::chrono::system_clock::time_point t) {
   return control::UnixTime(std::chrono::duration_cast<control::Seconds>(t.time_since_epoch()));
 }
 
-}  // namespace
-
-Runtime::Waiter make_waiter(Runtime::Waiter::Kind kind, control::ControlServer::ClientId client,
-                            const nlohmann::json& id, std::vector<std::string> processes) {
-  Runtime::Waiter waiter;
-  waiter.kind = kind;
-  waiter.client = client;
-  waiter.id = id;
-  waiter.processes = std::move(processes);
-  return waiter;
+control::StartOutcome to_start_outcome(core::Outcome outcome) {
+  switch (outcome) {
+    case core::Outcome::Started:
+      return control::StartOutcome::Started;
+    case core::Outcome::AlreadyStarted:
+      return control::StartOutcome::AlreadyStarted;
+    default:
+      return control::StartOutcome::Failed;
+  }
 }
+
+control::WaitReply wait_reply(const std::vector<core::ProcessOutcome>& results) {
+  control::WaitReply reply;
+  for (const auto& r : results) reply.results.push_back({r.name, r.state});
+  return reply;
+}
+
+}  // namespace
 
 void Runtime::send(ClientId client, std::string&& line) {
   if (line.size() >= kTrimAfterBytes) schedule_trim();
-  server_->send(client, std::move(line));
+  clients_.send(client, std::move(line));
 }
 
-void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer& peer,
-                             std::string_view line) {
+void Runtime::on_request(ClientId client, int uid, int pid, std::string_view line) {
   auto parsed = control::parse_request(line);
   if (auto* error = std::get_if<control::ProtocolError>(&parsed)) {
-    spdlog::info("control: rejected request from uid {} pid {}: {}", peer.uid, peer.pid,
-                 error->message);
+    spdlog::info("control: rejected request from uid {} pid {}: {}", uid, pid, error->message);
     send(client, control::encode_error(*error));
     return;
   }
   const auto& request = std::get<control::Request>(parsed);
-  spdlog::info("control: {} from uid {} pid {}", control::to_string(request.kind()), peer.uid,
-               peer.pid);
+  spdlog::info("control: {} from uid {} pid {}", control::to_string(request.kind()), uid, pid);
   try {
     dispatch(client, request);
   } catch (const std::exception& e) {
@@ -69,17 +69,22 @@ void Runtime::on_client_line(ClientId client, const control::ControlServer::Peer
   }
 }
 
-void Runtime::on_client_disconnect(ClientId client) {
+void Runtime::on_disconnect(ClientId client) {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->client == client) {
-      if (it->timeout) loop_.cancel_timer(*it->timeout);
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
+    auto next = std::next(it);
+    if (it->client == client) forget_waiter(it);
+    it = next;
   }
   tail_followers_.erase(client);
   event_subscribers_.erase(client);
+}
+
+bool Runtime::holds_answer(ClientId client) const {
+  if (tail_followers_.count(client) != 0 || event_subscribers_.count(client) != 0) return true;
+  for (const Waiter& waiter : waiters_) {
+    if (waiter.client == client) return true;
+  }
+  return false;
 }
 
 std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const nlohmann::json& id,
@@ -95,7 +100,7 @@ std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const 
 
 void Runtime::dispatch(ClientId client, const control::Request& request) {
   const nlohmann::json& id = request.id;
-  const auto now = loop_.now();
+  const auto now = timers_.now();
   std::visit(
       [&](const auto& cmd) {
         using T = std::decay_t<decltype(cmd)>;
@@ -116,40 +121,16 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
                                                "minisupd is shutting down"));
             return;
           }
-          Waiter waiter = make_waiter(restart ? Waiter::Kind::Restart : Waiter::Kind::Start, client,
-                                      id, *names);
-          std::vector<std::string> to_start, to_stop;
-          for (const auto& name : *names) {
-            const core::ManagedProcess* process = supervisor_->find(name);
-            ProcessState state = process->machine().state();
-            if (!supervisor_->can_start(name)) {
-              waiter.preset[name] = control::StartOutcome::Failed;
-            } else if (restart && !is_idle(state) && state != ProcessState::Backoff) {
-              to_stop.push_back(name);
-            } else if (!restart &&
-                       (state == ProcessState::Starting || state == ProcessState::Running ||
-                        state == ProcessState::Stopping)) {
-              waiter.preset[name] = control::StartOutcome::AlreadyStarted;
-            } else {
-              waiter.restarted.insert(name);
-              to_start.push_back(name);
-            }
-          }
-          add_waiter(std::move(waiter));
-          execute(supervisor_->request_stop(to_stop, now));
-          execute(supervisor_->request_start(to_start, now));
-          check_waiters();
+          core::Opened opened = restart ? core::open_restart(*supervisor_, *names, now)
+                                        : core::open_start(*supervisor_, *names, now);
+          add_waiter(client, id, std::move(opened.request));
+          execute(std::move(opened.actions));
         } else if constexpr (std::is_same_v<T, control::StopCommand>) {
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
-          Waiter waiter = make_waiter(Waiter::Kind::Stop, client, id, *names);
-          for (const auto& name : *names) {
-            if (is_idle(supervisor_->find(name)->machine().state()))
-              waiter.not_running.insert(name);
-          }
-          add_waiter(std::move(waiter));
-          execute(supervisor_->request_stop(*names, now));
-          check_waiters();
+          core::Opened opened = core::open_stop(*supervisor_, *names, now);
+          add_waiter(client, id, std::move(opened.request));
+          execute(std::move(opened.actions));
         } else if constexpr (std::is_same_v<T, control::WaitCommand>) {
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
@@ -159,40 +140,13 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
                                                "state: unknown state " + cmd.state));
             return;
           }
-          Waiter waiter = make_waiter(Waiter::Kind::Wait, client, id, *names);
-          waiter.target = *state;
-          add_waiter(std::move(waiter));
-          Waiter& added = waiters_.back();
-          if (cmd.timeout) {
-            auto at = now + std::chrono::duration_cast<std::chrono::nanoseconds>(*cmd.timeout);
-            Waiter* target = &added;
-            added.timeout = loop_.add_timer(at, [this, target] {
-              for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-                if (&*it == target) {
-                  it->timeout.reset();
-                  answer_wait_timeout(*it);
-                  waiters_.erase(it);
-                  return;
-                }
-              }
-            });
-          }
-          check_waiters();
+          std::optional<std::chrono::nanoseconds> timeout;
+          if (cmd.timeout) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(*cmd.timeout);
+          add_waiter(client, id, core::open_wait(*names, *state), timeout);
         } else if constexpr (std::is_same_v<T, control::SignalCommand>) {
-          auto names = resolve(client, id, cmd.names);
-          if (!names) return;
-          control::SignalReply reply;
-          for (const auto& name : *names) {
-            auto& rt = runtimes_[name];
-            bool sent = false;
-            if (rt.pidfd) sent = sys::send_signal(rt.pidfd.get(), cmd.signal);
-            reply.results.push_back({name, sent ? control::SignalOutcome::Signalled
-                                                : control::SignalOutcome::NotRunning});
-            if (sent) spdlog::info("{}: sent {} on request", name, core::signal_name(cmd.signal));
-          }
-          send(client, control::encode_reply(id, reply));
+          handle_signal(client, id, cmd);
         } else if constexpr (std::is_same_v<T, control::PidCommand>) {
-          control::PidReply reply{static_cast<int>(getpid())};
+          control::PidReply reply{options_.pid};
           if (cmd.name) {
             auto names = resolve(client, id, {*cmd.name});
             if (!names) return;
@@ -215,7 +169,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           std::string errors;
           for (const auto& name : *names) {
             std::string error;
-            if (runtimes_[name].output->clear(&error)) {
+            if (handles_.at(name).output->clear(&error)) {
               reply.names.push_back(name);
             } else if (!error.empty()) {
               errors += (errors.empty() ? "" : "; ") + name + ": " + error;
@@ -232,7 +186,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           handle_reread(client, id, true);
         } else if constexpr (std::is_same_v<T, control::ShutdownCommand>) {
           send(client, control::encode_reply(id, control::ShutdownReply{}));
-          server_->hold_until_exit(client);
+          clients_.hold_until_exit(client);
           begin_shutdown("minisupctl shutdown");
         } else if constexpr (std::is_same_v<T, control::VersionCommand>) {
           send(client, control::encode_reply(id, control::VersionReply{}));
@@ -249,9 +203,24 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
       request.command);
 }
 
+void Runtime::handle_signal(ClientId client, const nlohmann::json& id,
+                            const control::SignalCommand& command) {
+  auto names = resolve(client, id, command.names);
+  if (!names) return;
+  control::SignalReply reply;
+  for (const auto& name : *names) {
+    const int pid = supervisor_->find(name)->machine().pid();
+    const bool sent = pid > 0 && system_.signal_process(pid, command.signal);
+    reply.results.push_back(
+        {name, sent ? control::SignalOutcome::Signalled : control::SignalOutcome::NotRunning});
+    if (sent) spdlog::info("{}: sent {} on request", name, core::signal_name(command.signal));
+  }
+  send(client, control::encode_reply(id, reply));
+}
+
 control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) const {
   const core::ProcessMachine& machine = process.machine();
-  const auto now = loop_.now();
+  const auto now = timers_.now();
   control::ProcessInfo info;
   info.name = process.name();
   info.group = process.program_name();
@@ -267,7 +236,7 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
     info.core_dumped = exit->core_dumped;
     info.exited_at = to_unix(to_wall(exit->when));
     if (exit->stop_duration) {
-      info.needed_sigkill = exit->needed_sigkill;
+      info.needed_sigkill = exit->needed_sigkill();
       info.stop_duration = to_seconds(*exit->stop_duration);
     }
   }
@@ -287,230 +256,118 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
     retry.in = to_seconds(std::max(std::chrono::nanoseconds(0), *machine.retry_at() - now));
     info.retry = retry;
   }
-  if (auto it = runtimes_.find(process.name()); it != runtimes_.end() && it->second.output) {
+  if (auto it = handles_.find(process.name()); it != handles_.end() && it->second.output) {
     info.dropped_bytes = it->second.output->dropped_bytes();
   }
   return info;
 }
 
-void Runtime::add_waiter(Waiter waiter) { waiters_.push_back(std::move(waiter)); }
-
-void Runtime::check_waiters() {
-  if (checking_waiters_) return;  // answered by the outer call's next round
-  checking_waiters_ = true;
-  bool again = true;
-  while (again) {
-    again = false;
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (!server_->connected(it->client)) {
-        if (it->timeout) loop_.cancel_timer(*it->timeout);
-        it = waiters_.erase(it);
-        continue;
-      }
-      // Restart: a process whose stop part is done is started now.
-      if (it->kind == Waiter::Kind::Restart) {
-        std::vector<std::string> start_now;
-        for (const auto& name : it->processes) {
-          const core::ManagedProcess* process = supervisor_->find(name);
-          if (!process || it->restarted.count(name) || it->preset.count(name)) continue;
-          if (is_idle(process->machine().state())) {
-            it->restarted.insert(name);
-            const auto& exit = process->machine().last_exit();
-            it->needed_sigkill[name] = exit && exit->needed_sigkill;
-            start_now.push_back(name);
-          }
-        }
-        if (!start_now.empty()) {
-          // Nested check_waiters() calls return at once; `again` makes this
-          // loop look at every waiter once more afterwards.
-          execute(supervisor_->request_start(start_now, loop_.now()));
-          again = true;
-        }
-      }
-      if (try_answer(*it)) {
-        if (it->timeout) loop_.cancel_timer(*it->timeout);
-        it = waiters_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+void Runtime::add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
+                         std::optional<std::chrono::nanoseconds> timeout) {
+  if (auto settlement = core::settle(request, *supervisor_)) {
+    // Settled already (a stop of stopped processes, a wait that holds).
+    Waiter waiter{client, id, std::move(request), 0};
+    answer(waiter, *settlement);
+    core::close_request(waiter.request, *supervisor_);
+    return;
   }
-  checking_waiters_ = false;
+  waiters_.push_back(Waiter{client, id, std::move(request), 0});
+  if (timeout) {
+    auto it = std::prev(waiters_.end());
+    it->timeout = timers_.arm(timers_.now() + *timeout, [this, it] {
+      it->timeout = 0;
+      answer_wait_timeout(*it);
+      forget_waiter(it);
+    });
+  }
 }
 
-bool Runtime::try_answer(Waiter& waiter) {
-  using Kind = Waiter::Kind;
-  switch (waiter.kind) {
-    case Kind::Start:
+void Runtime::forget_waiter(std::list<Waiter>::iterator it) {
+  if (it->timeout != 0) timers_.cancel(it->timeout);
+  core::close_request(it->request, *supervisor_);
+  waiters_.erase(it);
+}
+
+void Runtime::settle_requests() {
+  settle_needed_ = false;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    auto next = std::next(it);
+    if (!clients_.connected(it->client)) {
+      forget_waiter(it);
+    } else if (auto settlement = core::settle(it->request, *supervisor_)) {
+      answer(*it, *settlement);
+      forget_waiter(it);
+    }
+    it = next;
+  }
+}
+
+void Runtime::answer(const Waiter& waiter, const core::Settlement& settlement) {
+  using Kind = core::PendingRequest::Kind;
+  switch (waiter.request.kind) {
+    case Kind::Start: {
+      control::StartReply reply;
+      for (const auto& r : settlement.results)
+        reply.results.push_back({r.name, to_start_outcome(r.outcome), r.message});
+      send(waiter.client, control::encode_reply(waiter.id, reply));
+      return;
+    }
     case Kind::Restart: {
-      // Every process must have reached RUNNING, or failed.
-      std::vector<control::StartResult> results;
-      for (const auto& name : waiter.processes) {
-        const core::ManagedProcess* process = supervisor_->find(name);
-        auto preset = waiter.preset.find(name);
-        if (preset != waiter.preset.end()) {
-          std::string message =
-              preset->second == control::StartOutcome::Failed
-                  ? (supervisor_->shutting_down() ? "shutting down" : "being removed")
-                  : "";
-          results.push_back({name, preset->second, message});
-          continue;
-        }
-        if (!process) {
-          results.push_back({name, control::StartOutcome::Failed, "removed"});
-          continue;
-        }
-        const core::ProcessMachine& machine = process->machine();
-        if (waiter.kind == Kind::Restart && !waiter.restarted.count(name)) return false;
-        switch (machine.state()) {
-          case ProcessState::Running:
-            results.push_back({name, control::StartOutcome::Started, ""});
-            break;
-          case ProcessState::Fatal:
-            results.push_back({name, control::StartOutcome::Failed,
-                               machine.last_error().empty() ? "FATAL" : machine.last_error()});
-            break;
-          case ProcessState::Stopped:
-          case ProcessState::Exited: {
-            const auto& exit = machine.last_exit();
-            results.push_back({name, control::StartOutcome::Failed,
-                               exit ? core::exit_text(exit->exit_code, exit->exit_signal, exit->core_dumped)
-                                    : "stopped before it was running"});
-            break;
-          }
-          case ProcessState::Backoff:
-            if (machine.restart_delayed()) {
-              // It was RUNNING and died soon after: a crash loop that may
-              // go on for ever; the start has failed (the restarts go on).
-              const auto& exit = machine.last_exit();
-              results.push_back(
-                  {name, control::StartOutcome::Failed,
-                   (exit ? core::exit_text(exit->exit_code, exit->exit_signal, exit->core_dumped)
-                         : std::string("exited")) +
-                       " soon after it started; restarting with a delay"});
-              break;
-            }
-            return false;  // a failed start's retry: not decided yet
-          default:
-            return false;  // STARTING, STOPPING: not decided yet
-        }
+      control::RestartReply reply;
+      for (const auto& r : settlement.results) {
+        reply.results.push_back({r.name,
+                                 r.outcome == core::Outcome::Failed
+                                     ? control::RestartOutcome::Failed
+                                     : control::RestartOutcome::Started,
+                                 r.message, r.needed_sigkill});
       }
-      if (waiter.kind == Kind::Start) {
-        send(waiter.client, control::encode_reply(waiter.id, control::StartReply{results}));
-      } else {
-        control::RestartReply reply;
-        for (const auto& r : results) {
-          reply.results.push_back({r.name,
-                                   r.result == control::StartOutcome::Failed
-                                       ? control::RestartOutcome::Failed
-                                       : control::RestartOutcome::Started,
-                                   r.message, waiter.needed_sigkill[r.name]});
-        }
-        send(waiter.client, control::encode_reply(waiter.id, reply));
-      }
-      return true;
+      send(waiter.client, control::encode_reply(waiter.id, reply));
+      return;
     }
     case Kind::Stop: {
       control::StopReply reply;
-      for (const auto& name : waiter.processes) {
-        const core::ManagedProcess* process = supervisor_->find(name);
+      for (const auto& r : settlement.results) {
         control::StopResult result;
-        result.name = name;
-        // A process a reload replaced or removed has stopped; its name may
-        // already stand for the new definition's process.
-        if (!process || waiter.removed.count(name)) {
-          result.result = control::StopOutcome::Stopped;
-          reply.results.push_back(result);
-          continue;
+        result.name = r.name;
+        result.result = r.outcome == core::Outcome::NotRunning ? control::StopOutcome::NotRunning
+                                                               : control::StopOutcome::Stopped;
+        if (r.exit && r.exit->stop_duration) {
+          result.needed_sigkill = r.exit->needed_sigkill();
+          result.stop_duration = to_seconds(*r.exit->stop_duration);
+          result.exit_code = r.exit->exit_code;
+          result.exit_signal = r.exit->exit_signal;
         }
-        const core::ProcessMachine& machine = process->machine();
-        if (!is_idle(machine.state())) return false;
-        const auto& exit = machine.last_exit();
-        if (waiter.not_running.count(name)) {
-          result.result = control::StopOutcome::NotRunning;
-        } else {
-          // Stopped on this request: the machine recorded how the stop went
-          // (a process stopped in BACKOFF has no child and no record).
-          result.result = control::StopOutcome::Stopped;
-          if (exit && exit->stop_duration) {
-            result.needed_sigkill = exit->needed_sigkill;
-            result.stop_duration = to_seconds(*exit->stop_duration);
-            result.exit_code = exit->exit_code;
-            result.exit_signal = exit->exit_signal;
-          }
-        }
-        reply.results.push_back(result);
+        reply.results.push_back(std::move(result));
       }
       send(waiter.client, control::encode_reply(waiter.id, reply));
-      return true;
+      return;
     }
-    case Kind::Update: {
-      for (const auto& name : waiter.changes.removed) {
-        if (supervisor_->resolve_names({name}).ok()) return false;  // still stopping
-      }
-      for (const auto* list : {&waiter.changes.added, &waiter.changes.changed}) {
-        for (const auto& name : *list) {
-          core::NameResolution resolution = supervisor_->resolve_names({name});
-          if (!resolution.ok()) return false;  // being replaced
-          for (const auto& process_name : resolution.processes) {
-            const core::ManagedProcess* process = supervisor_->find(process_name);
-            ProcessState state = process->machine().state();
-            if (process->is_leaving() || state == ProcessState::Starting ||
-                state == ProcessState::Backoff || state == ProcessState::Stopping) {
-              return false;
-            }
-          }
-        }
-      }
-      send(waiter.client, control::encode_reply(waiter.id, waiter.changes));
-      return true;
-    }
-    case Kind::Wait: {
-      control::WaitReply reply;
-      bool unexpected = false;
-      for (const auto& name : waiter.processes) {
-        const core::ManagedProcess* process = supervisor_->find(name);
-        if (!process) {
-          reply.results.push_back({name, "REMOVED"});
-          unexpected = true;
-          continue;
-        }
-        ProcessState state = process->machine().state();
-        reply.results.push_back({name, std::string(core::to_string(state))});
-        if (state == waiter.target) continue;
-        bool dead_end = state == ProcessState::Fatal ||
-                        (waiter.target == ProcessState::Running &&
-                         (state == ProcessState::Exited || state == ProcessState::Stopped));
-        if (dead_end) {
-          unexpected = true;
-        } else {
-          return false;
-        }
-      }
-      if (unexpected) {
-        send(waiter.client, control::encode_wait_error(
-                                waiter.id, control::ErrorCode::UnexpectedState,
-                                "a process reached a state it cannot leave by itself", reply));
+    case Kind::Wait:
+      if (settlement.unexpected) {
+        send(waiter.client,
+             control::encode_wait_error(waiter.id, control::ErrorCode::UnexpectedState,
+                                        "a process reached a state it cannot leave by itself",
+                                        wait_reply(settlement.results)));
       } else {
-        send(waiter.client, control::encode_reply(waiter.id, reply));
+        send(waiter.client, control::encode_reply(waiter.id, wait_reply(settlement.results)));
       }
-      return true;
-    }
+      return;
+    case Kind::Update:
+      send(waiter.client,
+           control::encode_reply(waiter.id,
+                                 control::ConfigChanges{waiter.request.added, waiter.request.changed,
+                                                        waiter.request.removed_programs}));
+      return;
   }
-  return false;
 }
 
-void Runtime::answer_wait_timeout(Waiter& waiter) {
-  control::WaitReply current;
-  for (const auto& name : waiter.processes) {
-    const core::ManagedProcess* process = supervisor_->find(name);
-    current.results.push_back(
-        {name, process ? std::string(core::to_string(process->machine().state())) : "REMOVED"});
-  }
-  send(waiter.client, control::encode_wait_error(waiter.id, control::ErrorCode::Timeout,
-                                                 "timed out before every process was " +
-                                                     std::string(core::to_string(waiter.target)),
-                                                 current));
+void Runtime::answer_wait_timeout(const Waiter& waiter) {
+  send(waiter.client,
+       control::encode_wait_error(
+           waiter.id, control::ErrorCode::Timeout,
+           "timed out before every process was " +
+               std::string(core::to_string(waiter.request.target)),
+           wait_reply(core::current_states(waiter.request, *supervisor_))));
 }
 
 void Runtime::publish_event(const std::string& process, const core::StateChanged& change) {
@@ -520,18 +377,12 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   event.group = managed ? managed->program_name() : process;
   event.from = std::string(core::to_string(change.from));
   event.to = std::string(core::to_string(change.to));
-  if (managed) {
-    event.pid = managed->machine().pid();
-    const auto& exit = managed->machine().last_exit();
-    bool caused_by_exit =
-        change.from == ProcessState::Running || change.from == ProcessState::Stopping ||
-        (change.from == ProcessState::Starting && change.to != ProcessState::Running &&
-         change.to != ProcessState::Stopping);
-    if (caused_by_exit && exit && event.pid == 0) {
-      event.pid = exit->pid;
-      event.exit_code = exit->exit_code;
-      event.exit_signal = exit->exit_signal;
-    }
+  if (managed) event.pid = managed->machine().pid();
+  // The end of a run that caused the change (not a failed spawn: nothing ran).
+  if (change.exit && change.exit->reason != core::ExitReason::SpawnFailed && event.pid == 0) {
+    event.pid = change.exit->pid;
+    event.exit_code = change.exit->exit_code;
+    event.exit_signal = change.exit->exit_signal;
   }
   event.reason = change.reason;
   event.time = to_unix(std::chrono::system_clock::now());
@@ -552,7 +403,7 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
     return;
   }
   const std::string& name = names->front();
-  const logging::ProcessOutput& output = *runtimes_.at(name).output;
+  const logging::ProcessOutput& output = *handles_.at(name).output;
   const auto& sink =
       output.sink(tail.stream == control::Stream::Stdout ? logging::StreamKind::Stdout
                                                          : logging::StreamKind::Stderr);
@@ -582,7 +433,7 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
       [this, client, id](std::string_view chunk) {
         send(client, control::encode_reply(id, control::TailReply{std::string(chunk)}));
       },
-      [this, client] { server_->close_after_flush(client); });
+      [this, client] { clients_.close_after_flush(client); });
 }
 
 void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool apply) {
@@ -611,11 +462,10 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
   }
   // Answered once the changes are done (removed programs stopped, changed
   // ones restarted), like stop: the script that runs `update` can go on.
-  Waiter waiter = make_waiter(Waiter::Kind::Update, client, id, {});
-  waiter.changes = control::ConfigChanges{result->added, result->changed, result->removed};
-  add_waiter(std::move(waiter));
-  execute(std::move(result->actions));
-  check_waiters();
+  core::PendingRequest request = core::open_update(*result);
+  std::vector<core::ProcessAction> actions = std::move(result->actions);
+  execute(std::move(actions));
+  add_waiter(client, id, std::move(request));
 }
 
 }  // namespace minisup::daemon

@@ -1,34 +1,23 @@
 // Runtime: the lifecycle half (spawn, signals, deadlines, reaping, reload,
-// shutdown). The control half is in dispatch.cc.
+// shutdown). The request half is in dispatch.cc.
 #include "supervisor/daemon/runtime.h"
 
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+#include <set>
 #include <type_traits>
+#include <utility>
 
 #include "supervisor/config/load_config.h"
 #include "supervisor/core/signal_names.h"
 #include "supervisor/core/text.h"
 #include "supervisor/logging/daemon_log.h"
-#include "supervisor/sys/signals.h"
-#include "supervisor/sys/spawn.h"
-#include "supervisor/sys/sys_error.h"
 
 namespace minisup::daemon {
 
 namespace {
-
-/// How long minisupd waits, at exit, for leftover group members it sent
-/// SIGKILL to (they die at once; this only bounds a kernel that is slow).
-constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
 
 /// Heap trimming: after a batch of this many actions (a start or stop of
 /// many processes), at once; after a big reply (dispatch.cc), this long
@@ -36,184 +25,110 @@ constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
 constexpr std::size_t kTrimAfterActions = 64;
 constexpr auto kTrimDelay = std::chrono::milliseconds(100);
 
-/// How long execute() works before it lets the loop serve others (a spawn
-/// waits for its child's exec: about 1 ms each).
-constexpr auto kSliceBudget = std::chrono::milliseconds(20);
-
-sigset_t handled_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2}) sigaddset(&set, sig);
-  return set;
-}
-
 std::string describe_pid(const std::string& process, int pid) {
   return pid > 0 ? fmt::format("{} (pid {})", process, pid) : process;
 }
 
+std::size_t index_of(core::DeadlineKind kind) { return static_cast<std::size_t>(kind); }
+
 }  // namespace
 
-Runtime::Runtime(config::Config config)
+Runtime::Runtime(config::Config config, System& system, Timers& timers, Clients& clients,
+                 Options options)
     : config_(std::move(config)),
-      steady_origin_(std::chrono::steady_clock::now()),
+      system_(system),
+      timers_(timers),
+      clients_(clients),
+      options_(std::move(options)),
+      steady_origin_(timers.now()),
       wall_origin_(std::chrono::system_clock::now()) {
-  logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
-  for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
-
-  // A closed pipe or an over-large file must become an error return, not
-  // minisupd's death (PITFALLS 9). Children get default dispositions back.
-  sys::ignore_signal(SIGPIPE);
-  sys::ignore_signal(SIGXFSZ);
-  // Timer slack defaults to 50 us and grows with load; deadlines such as
-  // stopwaitsecs should fire as close to the instant as the kernel can.
-  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-  // Many programs need many descriptors (pipes, pidfds, log files); the soft
-  // limit (often 1024) is raised to the hard one. Children get the limit
-  // minisupd was started with back (spawn()).
-  original_nofile_ = sys::raise_nofile_limit();
-  if (struct rlimit now{}; getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur != original_nofile_.rlim_cur)
-    spdlog::debug("descriptor limit raised from {} to {}", original_nofile_.rlim_cur, now.rlim_cur);
-
-  loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
-  loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
-
-  // The socket is checked (and a live one refused) before any program starts.
-  control::ControlServer::Handlers handlers;
-  handlers.on_line = [this](ClientId client, const control::ControlServer::Peer& peer,
-                            std::string_view line) { on_client_line(client, peer, line); };
-  handlers.on_disconnect = [this](ClientId client) { on_client_disconnect(client); };
-  handlers.on_log = [](std::string_view message) { spdlog::warn("control: {}", message); };
-  // Whom the server may evict at its client cap: not a client still waiting
-  // for an answer (start/stop/restart/wait/update, tail -f, events).
-  handlers.holds_answer = [this](ClientId client) {
-    if (tail_followers_.count(client) != 0 || event_subscribers_.count(client) != 0) return true;
-    for (const Waiter& waiter : waiters_) {
-      if (waiter.client == client) return true;
-    }
-    return false;
-  };
-  control::ControlServer::Access access;
-  access.uids = config_.supervisor.socket_uids;
-  access.gid = config_.supervisor.socket_group;
-  access.group_members = config_.supervisor.socket_group_members;
-  server_ = std::make_unique<control::ControlServer>(
-      loop_, config_.supervisor.socket, config_.supervisor.socket_mode, std::move(handlers),
-      control::ControlServer::Limits{}, std::move(access));
-
-  console_ = std::make_shared<logging::ConsoleWriter>(loop_);
-  console_->set_name_width(logging::console_name_width(config_.programs));
+  system_.outputs_configured(config_.programs);
   supervisor_ = std::make_unique<core::Supervisor>(config_);
   for (const core::ManagedProcess* process : supervisor_->processes()) setup_process(*process);
   drop_program_copies();
 }
 
 Runtime::~Runtime() {
-  // Remove waiters' timers and followers before the loop goes away.
   tail_followers_.clear();
+  for (const Waiter& waiter : waiters_) {
+    if (waiter.timeout != 0) timers_.cancel(waiter.timeout);
+  }
   waiters_.clear();
-  runtimes_.clear();
-  server_.reset();
-}
-
-int Runtime::run() {
-  // Orphaned descendants of our children are handed to us, so that we reap
-  // them (as PID 1 the kernel hands us everything anyway). Set here, not in
-  // the constructor: the flag is not inherited across --daemon's fork.
-  sys::set_child_subreaper();
-  if (config_.supervisor.pidfile) {
-    std::ofstream out(*config_.supervisor.pidfile, std::ios::trunc);
-    out << getpid() << '\n';
-    if (!out) {
-      spdlog::error("write pidfile {}: {}", config_.supervisor.pidfile->string(),
-                    std::strerror(errno));
-    } else {
-      pidfile_written_ = true;
+  for (auto& [name, handles] : handles_) {
+    for (auto timer : handles.deadlines) {
+      if (timer != 0) timers_.cancel(timer);
     }
   }
-  spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
-               MINISUP_VERSION, getpid(), config_.file.string(), config_.supervisor.socket.string(),
-               supervisor_->processes().size());
-  std::vector<core::ProcessAction> autostart = supervisor_->start_autostart(loop_.now());
+  handles_.clear();
+  for (auto timer : {trim_timer_, slice_timer_, reload_timer_}) {
+    if (timer != 0) timers_.cancel(timer);
+  }
+}
+
+void Runtime::start() {
+  std::vector<core::ProcessAction> autostart = supervisor_->start_autostart(timers_.now());
   // The config's parse tree and loading scratch are gone: trim, unless the
-  // batch is big enough for execute() to do it anyway.
+  // batch is big enough for run_slice() to do it anyway.
   const bool trims_itself = autostart.size() >= kTrimAfterActions;
   execute(std::move(autostart));
   if (!trims_itself) ::malloc_trim(0);
-  if (!supervisor_->shutting_down() || !supervisor_->shutdown_complete()) loop_.run();
+}
 
-  // Every program is down. Members of their groups that outlived them (a
-  // leader that did not use stopasgroup) must not outlive minisupd: they
-  // would be orphaned or, under PID 1, killed uncleanly by the kernel.
+bool Runtime::finished() const {
+  return supervisor_->shutting_down() && supervisor_->shutdown_complete() &&
+         pending_actions_.empty();
+}
+
+int Runtime::kill_leftover_groups() {
   int leftovers = 0;
-  for (auto& [name, rt] : runtimes_) {
-    if (rt.pgid > 0 && sys::group_alive(rt.pgid)) {
-      spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL", name, rt.pgid);
-      sys::signal_group(rt.pgid, SIGKILL);
-      ++leftovers;
-    }
+  for (const core::ManagedProcess* process : supervisor_->processes()) {
+    // The group id is the last leader's pid (the core keeps it in the exit
+    // record once the leader is gone).
+    const auto& exit = process->machine().last_exit();
+    const int pgid = process->machine().process_group() != 0 ? process->machine().process_group()
+                     : exit                                  ? exit->pid
+                                                             : 0;
+    if (pgid <= 0 || !system_.group_alive(pgid)) continue;
+    spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL",
+                 process->name(), pgid);
+    system_.signal_group(pgid, SIGKILL);
+    ++leftovers;
   }
-  if (leftovers > 0) {
-    auto deadline = std::chrono::steady_clock::now() + kLeftoverReapTimeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      pid_t pid = waitpid(-1, &status, WNOHANG);
-      if (pid < 0) break;  // ECHILD: nothing left
-      if (pid == 0) usleep(1000);
-    }
-  }
-  sys::reap_all();
-  console_->flush(std::chrono::milliseconds(500));
-  if (pidfile_written_) {
-    std::error_code ignored;
-    std::filesystem::remove(*config_.supervisor.pidfile, ignored);
-  }
-  spdlog::info("minisupd stopped");
-  spdlog::default_logger()->flush();
-  return 0;
+  return leftovers;
 }
 
 void Runtime::setup_process(const core::ManagedProcess& process) {
-  ProcessRuntime& rt = runtimes_[process.name()];
-  rt.output = std::make_unique<logging::ProcessOutput>(process.program_config(),
-                                                       process.process_config(), console_);
+  Handles& handles = handles_[process.name()];
+  handles.output = system_.make_output(process.program_config(), process.process_config());
 }
 
 void Runtime::execute(std::vector<core::ProcessAction> actions) {
   if (actions.empty() && (running_slice_ || slice_timer_ != 0)) return;
   for (core::ProcessAction& action : actions) pending_actions_.push_back(std::move(action));
   std::vector<core::ProcessAction>().swap(actions);
-  // Inside a slice (a waiter answered from it started something), or with a
-  // rest waiting for the next slice: those take the new actions in turn.
+  // Inside a slice, or with a rest waiting for the next slice: those take
+  // the new actions in turn.
   if (running_slice_ || slice_timer_ != 0) return;
   run_slice();
 }
 
 void Runtime::run_slice() {
   running_slice_ = true;
-  const auto slice_end = std::chrono::steady_clock::now() + kSliceBudget;
-  bool changed = false;
+  const auto slice_end = timers_.now() + options_.slice_budget;
   std::size_t performed = 0;
-  for (;;) {
-    while (!pending_actions_.empty()) {
-      if (performed > 0 && std::chrono::steady_clock::now() >= slice_end) break;
-      core::ProcessAction action = std::move(pending_actions_.front());
-      pending_actions_.pop_front();
-      ++performed;
-      changed |= std::holds_alternative<core::StateChanged>(action.action) ||
-                 std::holds_alternative<core::RemoveProcess>(action.action);
-      perform(action);  // what it feeds back joins the end of the queue
-    }
-    // Answering waiters may decide more actions (a restart's start half).
-    if (changed) {
-      changed = false;
-      check_waiters();
-    }
-    if (pending_actions_.empty() || std::chrono::steady_clock::now() >= slice_end) break;
+  while (!pending_actions_.empty()) {
+    if (performed > 0 && timers_.now() >= slice_end) break;
+    core::ProcessAction action = std::move(pending_actions_.front());
+    pending_actions_.pop_front();
+    ++performed;
+    perform(action);  // what it feeds back joins the end of the queue
   }
   running_slice_ = false;
+  // Settling only answers; it decides nothing, so it adds no action.
+  if (settle_needed_) settle_requests();
   if (!pending_actions_.empty()) {
     // The rest waits for the next loop round: clients are served first.
-    slice_timer_ = loop_.add_timer(loop_.now(), [this] {
+    slice_timer_ = timers_.arm(timers_.now(), [this] {
       slice_timer_ = 0;
       run_slice();
     });
@@ -224,41 +139,49 @@ void Runtime::run_slice() {
   // completed have just freed their actions, queue and scratch: give the
   // pages back now.
   if (performed >= kTrimAfterActions) ::malloc_trim(0);
-  if (supervisor_->shutting_down() && supervisor_->shutdown_complete()) loop_.stop();
+  if (finished() && !finished_reported_) {
+    finished_reported_ = true;
+    if (on_finished_) on_finished_();
+  }
 }
 
 void Runtime::schedule_trim() {
   if (trim_timer_ != 0) return;
-  trim_timer_ = loop_.add_timer(loop_.now() + kTrimDelay, [this] {
+  trim_timer_ = timers_.arm(timers_.now() + kTrimDelay, [this] {
     trim_timer_ = 0;
     ::malloc_trim(0);
   });
 }
 
+void Runtime::report(const std::string& process, core::Incarnation incarnation,
+                     const core::Event& fact) {
+  for (auto& next : supervisor_->report(process, incarnation, fact, timers_.now()))
+    pending_actions_.push_back(std::move(next));
+}
+
 void Runtime::perform(const core::ProcessAction& action) {
   const std::string& name = action.process;
-  auto feed = [&](const core::Event& event) {
-    for (auto& next : supervisor_->handle(name, event, loop_.now()))
-      pending_actions_.push_back(std::move(next));
-  };
   std::visit(
       [&](const auto& a) {
         using T = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<T, core::Spawn>) {
-          const core::ManagedProcess* process = supervisor_->find(name);
-          if (process) feed(spawn(*process));
+          perform_spawn(name, a);
         } else if constexpr (std::is_same_v<T, core::SendSignal>) {
           send_signal(name, a);
         } else if constexpr (std::is_same_v<T, core::ArmDeadline>) {
-          arm_deadline(name, a.kind, a.at);
+          arm_deadline(name, a);
         } else if constexpr (std::is_same_v<T, core::CancelDeadline>) {
           cancel_deadline(name, a.kind);
+        } else if constexpr (std::is_same_v<T, core::ProbeGroup>) {
+          const core::ManagedProcess* process = supervisor_->find(name);
+          if (process == nullptr || process->machine().process_group() <= 0) return;
+          const bool alive = system_.group_alive(process->machine().process_group());
+          report(name, process->machine().incarnation(), core::GroupProbed{alive});
         } else if constexpr (std::is_same_v<T, core::StateChanged>) {
           on_state_changed(name, a);
         } else if constexpr (std::is_same_v<T, core::RecordExit>) {
-          spdlog::debug("{}: exit recorded: {}", describe_pid(name, a.record.pid),
-                        core::exit_text(a.record.exit_code, a.record.exit_signal,
-                                        a.record.core_dumped));
+          spdlog::debug("{}: exit recorded: {} ({})", describe_pid(name, a.record.pid),
+                        a.record.text(), core::to_string(a.record.reason));
         } else if constexpr (std::is_same_v<T, core::Notice>) {
           const core::ManagedProcess* process = supervisor_->find(name);
           int pid = process ? process->machine().pid() : 0;
@@ -267,213 +190,131 @@ void Runtime::perform(const core::ProcessAction& action) {
           if (const core::ManagedProcess* process = supervisor_->find(name))
             setup_process(*process);
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
-          auto it = runtimes_.find(name);
-          if (it != runtimes_.end()) {
+          auto it = handles_.find(name);
+          if (it != handles_.end()) {
             for (auto timer : it->second.deadlines) {
-              if (timer != 0) loop_.cancel_timer(timer);
+              if (timer != 0) timers_.cancel(timer);
             }
-            runtimes_.erase(it);
+            handles_.erase(it);
           }
-          for (Waiter& waiter : waiters_) waiter.removed.insert(name);
+          for (Waiter& waiter : waiters_) waiter.request.note_removed(name);
+          settle_needed_ = true;
         }
       },
       action.action);
 }
 
-std::vector<std::string> Runtime::child_environment(const core::ManagedProcess& process) const {
-  // minisupd's environment, then [supervisor] environment, then the
-  // program's, then the MINISUP_* variables: later ones win.
-  std::map<std::string, std::string> env = config::process_environment();
-  for (const auto& [key, value] : config_.supervisor.environment) env[key] = value;
-  const config::ProcessConfig& pc = process.process_config();
-  for (const auto& [key, value] : pc.environment) env[key] = value;
-  env["MINISUP_PROGRAM"] = process.program_name();
-  env["MINISUP_PROCESS_NAME"] = pc.name;
-  env["MINISUP_PROCESS_NUM"] = std::to_string(pc.process_num);
-  std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [key, value] : env) out.push_back(key + "=" + value);
-  return out;
-}
-
-core::Event Runtime::spawn(const core::ManagedProcess& process) {
-  ProcessRuntime& rt = runtimes_[process.name()];
-  const config::ProgramConfig& program = process.program_config();
-  const config::ProcessConfig& pc = process.process_config();
-
-  sys::SpawnRequest request;
-  request.argv = pc.command;
-  request.envp = child_environment(process);
-  if (pc.directory) request.directory = *pc.directory;
-  request.umask = program.umask;
-  // Should minisupd be killed outright, its children get their stop signal
-  // rather than living on unsupervised next to a restarted minisupd's.
-  request.death_signal = program.stopsignal;
-  if (original_nofile_.rlim_cur != RLIM_INFINITY) {
-    struct rlimit now {};
-    if (getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur != original_nofile_.rlim_cur)
-      request.rlimits.push_back({RLIMIT_NOFILE, original_nofile_.rlim_cur, now.rlim_max});
-  }
-  if (program.user) {
-    auto user = sys::resolve_user(*program.user);
-    if (auto* error = std::get_if<std::string>(&user)) return core::SpawnFailed{*error};
-    request.user = std::get<sys::UserIds>(std::move(user));
-  }
-  logging::OutputPipes pipes;
-  try {
-    pipes = rt.output->create_pipes();
-  } catch (const std::exception& e) {
-    return core::SpawnFailed{e.what()};
-  }
-  request.stdout_fd = pipes.child_stdout();
-  request.stderr_fd = pipes.child_stderr();
-  auto result = sys::spawn_process(request);
+void Runtime::perform_spawn(const std::string& name, const core::Spawn& spawn) {
+  const core::ManagedProcess* process = supervisor_->find(name);
+  auto handles = handles_.find(name);
+  if (process == nullptr || handles == handles_.end()) return;
+  // A Spawn decided for an incarnation the machine has left behind (it was
+  // stopped while the spawn waited in the queue) is not carried out.
+  if (process->machine().incarnation() != spawn.incarnation) return;
+  SpawnPlan plan = plan_spawn(process->program_config(), process->process_config(),
+                              config_.supervisor.environment, options_.environment,
+                              options_.child_rlimits);
+  auto result = system_.spawn(plan, *handles->second.output);
   if (auto* error = std::get_if<std::string>(&result)) {
-    rt.last_spawn_error = *error;
-    return core::SpawnFailed{*error};
+    report(name, spawn.incarnation, core::SpawnFailed{*error});
+    return;
   }
-  auto& child = std::get<sys::SpawnedChild>(result);
-  try {
-    rt.output->start_capture(loop_, std::move(pipes));
-  } catch (const std::exception& e) {
-    spdlog::error("{}: capture output: {}", process.name(), e.what());
-  }
-  rt.pidfd = std::move(child.pidfd);
-  rt.pgid = child.pid;
-  rt.group_lingering = false;
-  rt.last_spawn_error.clear();
-  by_pid_[child.pid] = process.name();
-  spdlog::debug("{}: spawned {}", describe_pid(process.name(), child.pid), pc.command.front());
-  return core::Spawned{child.pid};
+  const int pid = std::get<int>(result);
+  children_[pid] = Child{name, spawn.incarnation};
+  spdlog::debug("{}: spawned {}", describe_pid(name, pid), plan.argv.front());
+  report(name, spawn.incarnation, core::Spawned{pid});
 }
 
-void Runtime::send_signal(const std::string& process, const core::SendSignal& signal) {
-  auto it = runtimes_.find(process);
-  if (it == runtimes_.end()) return;
-  ProcessRuntime& rt = it->second;
+void Runtime::send_signal(const std::string& name, const core::SendSignal& signal) {
+  const core::ManagedProcess* process = supervisor_->find(name);
+  if (process == nullptr) return;
+  const core::ProcessMachine& machine = process->machine();
+  const int pid = machine.pid();
+  const int pgid = machine.process_group();
   bool sent = false;
   try {
     if (signal.to_group) {
       // The group id is the leader's pid; it cannot be reused while the
-      // group has members, and we only get here while the leader is unreaped
-      // or the group is known to linger.
-      if (rt.pgid > 0 && (rt.pidfd || rt.group_lingering))
-        sent = sys::signal_group(rt.pgid, signal.signal);
-    } else if (rt.pidfd) {
-      sent = sys::send_signal(rt.pidfd.get(), signal.signal);
+      // group has members, and the core keeps it only while the leader is
+      // unreaped or its group lingers.
+      if (pgid > 0 && (pid > 0 || machine.group_lingering()))
+        sent = system_.signal_group(pgid, signal.signal);
+    } else if (pid > 0) {
+      sent = system_.signal_process(pid, signal.signal);
     }
     // A process that was stopped (SIGSTOP, a debugger) cannot act on its
     // stop signal until it is continued; s6 does the same.
     if (sent && signal.signal != SIGKILL && signal.signal != SIGCONT) {
       if (signal.to_group) {
-        sys::signal_group(rt.pgid, SIGCONT);
-      } else if (rt.pidfd) {
-        sys::send_signal(rt.pidfd.get(), SIGCONT);
+        system_.signal_group(pgid, SIGCONT);
+      } else {
+        system_.signal_process(pid, SIGCONT);
       }
     }
   } catch (const std::exception& e) {
-    spdlog::error("{}: send {}: {}", process, core::signal_name(signal.signal), e.what());
+    spdlog::error("{}: send {}: {}", name, core::signal_name(signal.signal), e.what());
     return;
   }
-  spdlog::debug("{}: sent {}{}{}", describe_pid(process, rt.pgid), core::signal_name(signal.signal),
-                signal.to_group ? " to its process group" : "", sent ? "" : " (already gone)");
+  spdlog::debug("{}: sent {}{}{}", describe_pid(name, pid > 0 ? pid : pgid),
+                core::signal_name(signal.signal), signal.to_group ? " to its process group" : "",
+                sent ? "" : " (already gone)");
 }
 
-void Runtime::arm_deadline(const std::string& process, core::DeadlineKind kind, TimePoint at) {
-  cancel_deadline(process, kind);
-  auto it = runtimes_.find(process);
-  if (it == runtimes_.end()) return;
-  it->second.deadlines[static_cast<std::size_t>(kind)] = loop_.add_timer(at, [this, process, kind] {
-    auto rt = runtimes_.find(process);
-    if (rt != runtimes_.end()) rt->second.deadlines[static_cast<std::size_t>(kind)] = 0;
-    execute(supervisor_->handle(process, core::DeadlineExpired{kind}, loop_.now()));
+void Runtime::arm_deadline(const std::string& name, const core::ArmDeadline& deadline) {
+  cancel_deadline(name, deadline.kind);
+  auto it = handles_.find(name);
+  if (it == handles_.end()) return;
+  const core::DeadlineKind kind = deadline.kind;
+  const core::Incarnation incarnation = deadline.incarnation;
+  it->second.deadlines[index_of(kind)] = timers_.arm(deadline.at, [this, name, kind, incarnation] {
+    auto handles = handles_.find(name);
+    if (handles != handles_.end()) handles->second.deadlines[index_of(kind)] = 0;
+    report(name, incarnation, core::DeadlineExpired{kind});
+    execute({});
   });
 }
 
-void Runtime::cancel_deadline(const std::string& process, core::DeadlineKind kind) {
-  auto it = runtimes_.find(process);
-  if (it == runtimes_.end()) return;
-  auto& timer = it->second.deadlines[static_cast<std::size_t>(kind)];
+void Runtime::cancel_deadline(const std::string& name, core::DeadlineKind kind) {
+  auto it = handles_.find(name);
+  if (it == handles_.end()) return;
+  auto& timer = it->second.deadlines[index_of(kind)];
   if (timer == 0) return;
-  loop_.cancel_timer(timer);
+  timers_.cancel(timer);
   timer = 0;
 }
 
-void Runtime::on_state_changed(const std::string& process, const core::StateChanged& change) {
-  const core::ManagedProcess* managed = supervisor_->find(process);
+void Runtime::on_state_changed(const std::string& name, const core::StateChanged& change) {
+  const core::ManagedProcess* process = supervisor_->find(name);
   int pid = 0;
-  if (managed) pid = managed->machine().pid();
-  if (pid == 0) {
-    auto it = runtimes_.find(process);
-    if (it != runtimes_.end()) pid = it->second.pgid;
-  }
+  if (process) pid = process->machine().pid();
+  if (pid == 0 && change.exit) pid = change.exit->pid;
   auto level = change.to == core::ProcessState::Fatal || change.to == core::ProcessState::Backoff
                    ? spdlog::level::warn
                    : spdlog::level::info;
-  spdlog::log(level, "{}: {} -> {}{}{}", describe_pid(process, pid), core::to_string(change.from),
+  spdlog::log(level, "{}: {} -> {}{}{}", describe_pid(name, pid), core::to_string(change.from),
               core::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
-  publish_event(process, change);
+  publish_event(name, change);
+  settle_needed_ = true;
 }
 
-void Runtime::on_signal(const signalfd_siginfo& info) {
-  switch (static_cast<int>(info.ssi_signo)) {
-    case SIGCHLD:
-      reap_children();
-      break;
-    case SIGTERM:
-    case SIGINT:
-    case SIGQUIT:
-      begin_shutdown(fmt::format(
-          "{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
-      break;
-    case SIGHUP:
-      request_reload("SIGHUP");
-      break;
-    case SIGUSR2:
-      reopen_logs();
-      break;
-    default:
-      break;
-  }
-}
-
-void Runtime::reap_children() {
+void Runtime::children_exited() {
   bool orphan_reaped = false;
-  for (const sys::Reaped& reaped : sys::reap_all()) {
-    auto it = by_pid_.find(reaped.pid);
-    if (it == by_pid_.end()) {
+  for (const sys::Reaped& reaped : system_.reap()) {
+    auto it = children_.find(reaped.pid);
+    if (it == children_.end()) {
       spdlog::debug("reaped pid {} ({}), not a supervised process", reaped.pid,
                     core::exit_text(reaped.exit_code, reaped.exit_signal, reaped.core_dumped));
       orphan_reaped = true;
       continue;
     }
-    std::string name = it->second;
-    by_pid_.erase(it);
-    auto rt_it = runtimes_.find(name);
-    if (rt_it == runtimes_.end()) continue;
-    ProcessRuntime& rt = rt_it->second;
-    rt.pidfd.reset();
-    core::ChildExited exited{reaped.exit_code, reaped.exit_signal, false, reaped.core_dumped};
-    const core::ManagedProcess* process = supervisor_->find(name);
-    if (process && process->machine().policy().killasgroup &&
-        process->machine().state() == core::ProcessState::Stopping) {
-      exited.group_alive = sys::group_alive(rt.pgid);
-      rt.group_lingering = exited.group_alive;
-    }
-    execute(supervisor_->handle(name, exited, loop_.now()));
+    Child child = std::move(it->second);
+    children_.erase(it);
+    report(child.process, child.incarnation,
+           core::ChildExited{reaped.exit_code, reaped.exit_signal, reaped.core_dumped});
   }
-  if (orphan_reaped) {
-    // A lingering group member may have been the last one.
-    std::vector<std::string> emptied;
-    for (auto& [name, rt] : runtimes_) {
-      if (rt.group_lingering && !sys::group_alive(rt.pgid)) {
-        rt.group_lingering = false;
-        emptied.push_back(name);
-      }
-    }
-    for (const auto& name : emptied)
-      execute(supervisor_->handle(name, core::GroupEmptied{}, loop_.now()));
-  }
+  // A lingering group's last member may have been the orphan.
+  if (orphan_reaped) execute(supervisor_->orphan_reaped());
+  execute({});
 }
 
 void Runtime::begin_shutdown(const std::string& why) {
@@ -482,8 +323,11 @@ void Runtime::begin_shutdown(const std::string& why) {
     return;
   }
   spdlog::info("graceful shutdown ({})", why);
-  execute(supervisor_->begin_shutdown(loop_.now()));
-  if (supervisor_->shutdown_complete() && pending_actions_.empty()) loop_.stop();
+  execute(supervisor_->begin_shutdown(timers_.now()));
+  if (finished() && !finished_reported_ && !running_slice_ && slice_timer_ == 0) {
+    finished_reported_ = true;
+    if (on_finished_) on_finished_();
+  }
 }
 
 config::LoadResult Runtime::load_again(const std::string& why) {
@@ -499,7 +343,7 @@ config::LoadResult Runtime::load_again(const std::string& why) {
 
 std::optional<core::ReloadResult> Runtime::apply_new_config(config::Config new_config,
                                                             const std::string& why) {
-  core::ReloadResult result = supervisor_->apply_config(new_config, loop_.now());
+  core::ReloadResult result = supervisor_->apply_config(new_config, timers_.now());
   if (!result.applied) {
     spdlog::warn("{}: refused during shutdown", why);
     return std::nullopt;
@@ -515,7 +359,7 @@ std::optional<core::ReloadResult> Runtime::apply_new_config(config::Config new_c
   }
   config_ = std::move(new_config);
   logging::set_daemon_log_level(config_.supervisor.loglevel);
-  console_->set_name_width(logging::console_name_width(config_.programs));
+  system_.outputs_configured(config_.programs);
   drop_program_copies();
   return result;
 }
@@ -552,7 +396,7 @@ void Runtime::request_reload(const std::string& why) {
     ++reloads_folded_;
     return;
   }
-  reload_timer_ = loop_.add_timer(loop_.now(), [this, why] {
+  reload_timer_ = timers_.arm(timers_.now(), [this, why] {
     reload_timer_ = 0;
     const int folded = std::exchange(reloads_folded_, 0);
     if (folded > 0) spdlog::info("{}: {} more signal(s) folded into this reload", why, folded);
@@ -564,7 +408,7 @@ void Runtime::reopen_logs() {
   spdlog::info("SIGUSR2: reopening log files");
   std::string error;
   if (!logging::reopen_daemon_log(&error)) spdlog::error("reopen the daemon log: {}", error);
-  for (auto& [name, rt] : runtimes_) rt.output->reopen();
+  for (auto& [name, handles] : handles_) handles.output->reopen();
 }
 
 std::chrono::system_clock::time_point Runtime::to_wall(TimePoint t) const {

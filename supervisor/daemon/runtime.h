@@ -1,201 +1,193 @@
-// Runtime: minisupd's engine room. It carries out what the pure core
-// decides, using the system layer (sys/), the event loop (loop/), child
-// output (logging/) and the control socket (control/).
+// Runtime: carries out what the pure core decides, through the seam
+// (system.h): System for processes and their output, Timers for time,
+// Clients for the control socket's clients. It owns no loop, no socket and
+// makes no system call itself, so unit tests drive it through fakes
+// (tests/unit/daemon/); Daemon (daemon.h) wires it to the real ones.
 //
 // One event, followed end to end:
-//   kernel (SIGCHLD via signalfd) -> reap_children() -> core::Supervisor::
-//   handle(process, ChildExited) -> actions -> execute() runs each one
-//   (spawn, signal, arm a timer, log the state change, wake the clients that
-//   wait for it).
+//   kernel (SIGCHLD) -> Daemon -> children_exited() -> System::reap() ->
+//   core::Supervisor::report(process, incarnation, ChildExited) -> actions
+//   -> execute() runs each one (spawn, signal, arm a timer, log the state
+//   change) -> settle_requests() answers the clients whose request is now
+//   settled (core/requests.h decides when).
 //
-// Everything runs on the loop's single thread. Every callback the loop
-// makes into the runtime is guarded by the loop's one catch-all (set as its
-// error hook): a failure is logged and the daemon goes on serving.
-//
-// Requests that take time (start waits for RUNNING or failure, stop for
-// STOPPED, wait for a state) are kept as Waiters and answered from
-// check_waiters(), which runs after every batch of state changes; the
-// client is never blocked and neither is anybody else.
+// What the runtime keeps per process is only handles: the timers armed for
+// it, its output, and which incarnation they belong to. Pid and process
+// group are the core's (ProcessMachine).
 #pragma once
-
-#include <sys/resource.h>
-#include <sys/types.h>
 
 #include <array>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/program_config.h"
-#include "supervisor/control/control_server.h"
 #include "supervisor/control/event_history.h"
 #include "supervisor/control/protocol.h"
+#include "supervisor/core/requests.h"
 #include "supervisor/core/supervisor.h"
-#include "supervisor/logging/child_log.h"
+#include "supervisor/daemon/system.h"
 #include "supervisor/logging/tail.h"
-#include "supervisor/loop/event_loop.h"
-#include "supervisor/sys/unique_fd.h"
 
 namespace minisup::daemon {
 
 class Runtime {
  public:
-  /// Sets up the loop, the signal handling and the control socket for
-  /// `config`. Nothing is started yet. Throws control::SocketInUseError when
-  /// another minisupd serves the socket, sys::SysError (or another
-  /// std::exception) for other set-up failures.
-  explicit Runtime(config::Config config);
+  using TimePoint = core::TimePoint;
+  using ClientId = Clients::ClientId;
+
+  struct Options {
+    /// Resource limits children get back (minisupd's RLIMIT_NOFILE as it
+    /// was started with, when it raised its own).
+    std::vector<sys::SpawnRlimit> child_rlimits;
+    /// minisupd's own environment, the base of every child's.
+    std::map<std::string, std::string> environment;
+    /// minisupd's pid (`minisupctl pid`).
+    int pid = 0;
+    /// How long execute() works before it lets the loop serve others.
+    std::chrono::nanoseconds slice_budget = std::chrono::milliseconds(20);
+  };
+
+  /// Sets up one STOPPED process per process of `config`; nothing starts.
+  Runtime(config::Config config, System& system, Timers& timers, Clients& clients,
+          Options options);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  /// Writes the pidfile (when configured), starts the autostart programs in
-  /// priority order and serves until a graceful shutdown has completed.
-  /// Returns minisupd's exit code (0 after a clean shutdown).
-  int run();
+  /// Starts the autostart programs in priority order.
+  void start();
+  /// A request line from a client (its uid and pid for the log).
+  void on_request(ClientId client, int uid, int pid, std::string_view line);
+  /// A client went away: its waiting requests are dropped.
+  void on_disconnect(ClientId client);
+  /// The client waits for an answer (a request, tail -f, events): the
+  /// control server must not evict it.
+  bool holds_answer(ClientId client) const;
+  /// SIGCHLD: reap and report every exit.
+  void children_exited();
+  /// SIGTERM/SIGINT/SIGQUIT or `shutdown`: the ordered shutdown.
+  void begin_shutdown(const std::string& why);
+  /// SIGHUP: a reload on the next round; more requests before it ran are
+  /// folded into it (one reload pending at most).
+  void request_reload(const std::string& why);
+  /// SIGUSR2: reopen every log file.
+  void reopen_logs();
+  /// Called once the shutdown is complete (every process idle, nothing
+  /// left to do): the Daemon stops its loop.
+  void set_on_finished(std::function<void()> callback) { on_finished_ = std::move(callback); }
+  /// The shutdown is complete and no action is pending.
+  bool finished() const;
+  /// At exit: SIGKILL to the process groups of supervised programs that
+  /// still have members (a leader without stopasgroup left them); returns
+  /// how many groups got it.
+  int kill_leftover_groups();
 
-  using TimePoint = core::TimePoint;
-  using ClientId = control::ControlServer::ClientId;
-
-  /// What the runtime keeps for one process, next to its core machine.
-  struct ProcessRuntime {
-    sys::UniqueFd pidfd;           ///< the running leader; empty once reaped
-    pid_t pgid = 0;                ///< process group of the last child (= its pid)
-    bool group_lingering = false;  ///< leader reaped while its group lives on
-    /// The armed timer of each DeadlineKind (0: none).
-    std::array<loop::EventLoop::TimerId, 3> deadlines{};
-    std::unique_ptr<logging::ProcessOutput> output;
-    std::string last_spawn_error;
-  };
-
-  /// A request answered later: start/stop/restart/wait.
-  struct Waiter {
-    enum class Kind { Start, Stop, Restart, Wait, Update };
-    Kind kind = Kind::Start;
-    ClientId client = 0;
-    nlohmann::json id;
-    std::vector<std::string> processes;
-    core::ProcessState target = core::ProcessState::Running;  ///< Wait only
-    std::optional<loop::EventLoop::TimerId> timeout;          ///< Wait only
-    /// Start/Restart: what each process was when asked (already started?)
-    std::map<std::string, control::StartOutcome> preset;
-    /// Restart: processes whose stop part is done, and what it needed.
-    std::set<std::string> restarted;
-    std::map<std::string, bool> needed_sigkill;
-    /// Stop: processes that were not running when asked.
-    std::set<std::string> not_running;
-    /// Update: what changed; answered once removed programs are gone and
-    /// added/changed ones have settled (RUNNING, or failed, or not started).
-    control::ConfigChanges changes;
-    /// Processes a reload replaced or removed since the request (a name
-    /// may already stand for a new process).
-    std::set<std::string> removed;
-  };
+  const core::Supervisor& supervisor() const { return *supervisor_; }
+  const config::Config& config() const { return config_; }
 
  private:
+  /// What the runtime keeps for one process, next to its core machine.
+  struct Handles {
+    /// The armed timer of each DeadlineKind (0: none).
+    std::array<Timers::TimerId, 3> deadlines{};
+    std::unique_ptr<logging::ProcessOutput> output;
+  };
+  /// A live child: whose, and which incarnation.
+  struct Child {
+    std::string process;
+    core::Incarnation incarnation = 0;
+  };
+  /// A request answered later (start/stop/restart/wait/update).
+  struct Waiter {
+    ClientId client = 0;
+    nlohmann::json id;
+    core::PendingRequest request;
+    Timers::TimerId timeout = 0;  ///< wait only, 0: none
+  };
+
   // ---- lifecycle (runtime.cc) ----
   void setup_process(const core::ManagedProcess& process);
-  /// Carries out `actions` (and what performing them feeds back) in order.
-  /// Work is done in slices of about kSliceBudget: when a slice is over, the
-  /// rest waits for the next loop round, so the control socket is served in
-  /// between (a `start` of thousands of programs never stalls a `status`).
-  /// Actions that arrive while a rest is waiting queue up behind it, so the
-  /// order of actions is always the order they were decided in.
+  /// Carries out `actions` (and what performing them feeds back) in order,
+  /// in slices of about Options::slice_budget: the rest waits for the next
+  /// round, so the control socket is served in between. Actions that arrive
+  /// while a rest is waiting queue up behind it.
   void execute(std::vector<core::ProcessAction> actions);
-  /// Runs queued actions until the queue is empty or the slice is over.
   void run_slice();
   void perform(const core::ProcessAction& action);
-  /// Spawns `process` and returns the event to feed back (Spawned/SpawnFailed).
-  core::Event spawn(const core::ManagedProcess& process);
+  void perform_spawn(const std::string& process, const core::Spawn& spawn);
   void send_signal(const std::string& process, const core::SendSignal& signal);
-  void arm_deadline(const std::string& process, core::DeadlineKind kind, TimePoint at);
+  void arm_deadline(const std::string& process, const core::ArmDeadline& deadline);
   void cancel_deadline(const std::string& process, core::DeadlineKind kind);
   void on_state_changed(const std::string& process, const core::StateChanged& change);
-  void on_signal(const signalfd_siginfo& info);
-  void reap_children();
-  void begin_shutdown(const std::string& why);
-  /// Loads config_.file again; errors are logged (and returned).
+  /// A fact about incarnation `incarnation` of `process`, fed back.
+  void report(const std::string& process, core::Incarnation incarnation,
+              const core::Event& fact);
   config::LoadResult load_again(const std::string& why);
-  /// Hands a valid new config to the core (reload) and makes it current;
-  /// returns what changed and the actions to execute, or nullopt when
-  /// refused (shutdown in progress).
   std::optional<core::ReloadResult> apply_new_config(config::Config new_config,
                                                      const std::string& why);
-  /// Frees config_.programs once the Supervisor holds the definitions.
   void drop_program_copies();
-  /// The configuration in force, rebuilt from the Supervisor's definitions
-  /// (for `reread`'s comparison).
   config::Config current_config() const;
-  /// SIGHUP: load_again + apply_new_config + execute.
   void reload(const std::string& why);
-  /// SIGHUP: a reload on the next loop round; signals that arrive before it
-  /// ran are folded into it (one reload pending at most).
-  void request_reload(const std::string& why);
-  void reopen_logs();
-  std::vector<std::string> child_environment(const core::ManagedProcess& process) const;
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
-
-  /// Hands the heap's free pages back to the kernel (malloc_trim) a moment
-  /// after a burst that allocated much and freed it again: a `status` of
-  /// hundreds of processes, a reload. Otherwise those pages stay in the
-  /// middle of the heap and count in the RSS. One timer per burst, so an
-  /// idle minisupd still never wakes up. (A big batch of actions trims at
-  /// its end: execute().)
   void schedule_trim();
 
-  // ---- control (dispatch.cc) ----
-  /// Sends a line to a client (a reply or an event); a big one schedules a
-  /// trim.
+  // ---- requests (dispatch.cc) ----
   void send(ClientId client, std::string&& line);
-  void on_client_line(ClientId client, const control::ControlServer::Peer& peer,
-                      std::string_view line);
-  void on_client_disconnect(ClientId client);
   void dispatch(ClientId client, const control::Request& request);
   control::ProcessInfo process_info(const core::ManagedProcess& process) const;
-  /// Resolves names; on failure sends no_such_program and returns nullopt.
   std::optional<std::vector<std::string>> resolve(ClientId client, const nlohmann::json& id,
                                                   const std::vector<std::string>& names);
-  void add_waiter(Waiter waiter);
-  void check_waiters();
-  /// Tries to answer `waiter`; returns true when it was answered.
-  bool try_answer(Waiter& waiter);
-  void answer_wait_timeout(Waiter& waiter);
+  /// Keeps `request` until it is settled (answered at once if it is).
+  void add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
+                  std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  /// Answers every waiter whose request is settled; drops those whose
+  /// client is gone. Never decides anything, so never re-enters.
+  void settle_requests();
+  void answer(const Waiter& waiter, const core::Settlement& settlement);
+  void answer_wait_timeout(const Waiter& waiter);
+  void forget_waiter(std::list<Waiter>::iterator it);
   void publish_event(const std::string& process, const core::StateChanged& change);
+  void handle_signal(ClientId client, const nlohmann::json& id,
+                     const control::SignalCommand& command);
   void handle_tail(ClientId client, const nlohmann::json& id, const control::TailCommand& tail);
   void handle_reread(ClientId client, const nlohmann::json& id, bool apply);
 
   config::Config config_;
-  loop::EventLoop loop_;
+  System& system_;
+  Timers& timers_;
+  Clients& clients_;
+  Options options_;
   std::unique_ptr<core::Supervisor> supervisor_;
-  std::unordered_map<std::string, ProcessRuntime> runtimes_;
-  std::unordered_map<pid_t, std::string> by_pid_;  ///< live leaders only
-  std::shared_ptr<logging::ConsoleWriter> console_;
-  std::unique_ptr<control::ControlServer> server_;
+  std::unordered_map<std::string, Handles> handles_;
+  std::unordered_map<int, Child> children_;  ///< live leaders, by pid
   std::list<Waiter> waiters_;
-  bool checking_waiters_ = false;
+  bool settle_needed_ = false;  ///< a state changed since the last settle
   control::EventHistory events_;
   std::map<ClientId, nlohmann::json> event_subscribers_;
   std::map<ClientId, std::unique_ptr<logging::TailFollower>> tail_followers_;
   TimePoint steady_origin_;
   std::chrono::system_clock::time_point wall_origin_;
-  bool pidfile_written_ = false;
-  loop::EventLoop::TimerId trim_timer_ = 0;  ///< schedule_trim()'s, 0 when none
+  Timers::TimerId trim_timer_ = 0;  ///< schedule_trim()'s, 0 when none
   /// Actions decided but not carried out yet (execute()).
   std::deque<core::ProcessAction> pending_actions_;
-  bool running_slice_ = false;               ///< inside run_slice()
-  loop::EventLoop::TimerId slice_timer_ = 0;  ///< the next slice, 0 when none
-  loop::EventLoop::TimerId reload_timer_ = 0;  ///< a pending SIGHUP reload
-  int reloads_folded_ = 0;                     ///< SIGHUPs folded into it
-  /// RLIMIT_NOFILE as minisupd was started with it (children get it back).
-  struct rlimit original_nofile_ {};
+  bool running_slice_ = false;       ///< inside run_slice()
+  Timers::TimerId slice_timer_ = 0;  ///< the next slice, 0 when none
+  Timers::TimerId reload_timer_ = 0;  ///< a pending SIGHUP reload
+  int reloads_folded_ = 0;            ///< SIGHUPs folded into it
+  bool finished_reported_ = false;
+  std::function<void()> on_finished_;
 };
 
 }  // namespace minisup::daemon

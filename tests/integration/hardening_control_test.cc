@@ -236,13 +236,21 @@ TEST(HardeningControl, StatusIsAnsweredAtTheDescriptorLimitWithoutLogFlood) {
 // Peer credentials
 // ---------------------------------------------------------------------------
 
-/// Runs minisupctl -s SOCKET ARGS as uid/gid 65534 (nobody).
+/// Runs minisupctl -s SOCKET ARGS as uid/gid 65534 (nobody). The binary is
+/// copied into the daemon's directory first: the build tree may sit where
+/// nobody cannot reach it (a checkout under /root, mode 0700).
 CommandResult ctl_as_nobody(const Daemon& d, const std::vector<std::string>& args) {
+  const fs::path ctl = d.dir() / "minisupctl-copy";
+  if (!fs::exists(ctl)) {
+    fs::copy_file(MINISUPCTL_PATH, ctl);
+    fs::permissions(ctl, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+  }
   char out_template[] = "/tmp/minisup-test-out-XXXXXX";
   char err_template[] = "/tmp/minisup-test-err-XXXXXX";
   int out_fd = mkstemp(out_template);
   int err_fd = mkstemp(err_template);
-  std::vector<std::string> argv{MINISUPCTL_PATH, "-s", d.socket_path().string()};
+  std::vector<std::string> argv{ctl.string(), "-s", d.socket_path().string()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());

@@ -18,7 +18,7 @@
 
 #include "supervisor/config/load_config.h"
 #include "supervisor/control/control_server.h"
-#include "supervisor/daemon/runtime.h"
+#include "supervisor/daemon/daemon.h"
 
 namespace {
 
@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
       control::remove_stale_socket(loaded.config->supervisor.socket);
       daemonize();
     }
-    daemon::Runtime runtime(std::move(*loaded.config));
-    return runtime.run();
+    daemon::Daemon minisupd(std::move(*loaded.config));
+    return minisupd.run();
   } catch (const std::exception& e) {
     std::cerr << "minisupd: " << e.what() << '\n';
     return kExitRuntime;

@@ -1,0 +1,174 @@
+// Daemon: see daemon.h.
+#include "supervisor/daemon/daemon.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "supervisor/config/load_config.h"
+#include "supervisor/core/signal_names.h"
+#include "supervisor/logging/daemon_log.h"
+#include "supervisor/sys/signals.h"
+#include "supervisor/sys/spawn.h"
+
+namespace minisup::daemon {
+
+namespace {
+
+/// How long minisupd waits, at exit, for leftover group members it sent
+/// SIGKILL to (they die at once; this only bounds a kernel that is slow).
+constexpr auto kLeftoverReapTimeout = std::chrono::seconds(2);
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2}) sigaddset(&set, sig);
+  return set;
+}
+
+}  // namespace
+
+void Daemon::ServerClients::send(ClientId client, std::string&& line) {
+  server->send(client, std::move(line));
+}
+bool Daemon::ServerClients::connected(ClientId client) const { return server->connected(client); }
+void Daemon::ServerClients::close_after_flush(ClientId client) { server->close_after_flush(client); }
+void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
+
+Daemon::Daemon(config::Config config) : config_(std::move(config)) {
+  logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
+  for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
+
+  // A closed pipe or an over-large file must become an error return, not
+  // minisupd's death (doc/pitfalls.md, "Signals that kill the supervisor").
+  // Children get default dispositions back.
+  sys::ignore_signal(SIGPIPE);
+  sys::ignore_signal(SIGXFSZ);
+  // Timer slack defaults to 50 us and grows with load; deadlines such as
+  // stopwaitsecs should fire as close to the instant as the kernel can.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  // Many programs need many descriptors (pipes, pidfds, log files); the soft
+  // limit (often 1024) is raised to the hard one. Children get the limit
+  // minisupd was started with back (Runtime::Options::child_rlimits).
+  Runtime::Options options;
+  const struct rlimit original = sys::raise_nofile_limit();
+  if (struct rlimit now{}; original.rlim_cur != RLIM_INFINITY && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+                           now.rlim_cur != original.rlim_cur) {
+    spdlog::debug("descriptor limit raised from {} to {}", original.rlim_cur, now.rlim_cur);
+    options.child_rlimits.push_back({RLIMIT_NOFILE, original.rlim_cur, now.rlim_max});
+  }
+  options.environment = config::process_environment();
+  options.pid = static_cast<int>(getpid());
+
+  loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
+  loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
+
+  // The socket is checked (and a live one refused) before any program starts.
+  control::ControlServer::Handlers handlers;
+  handlers.on_line = [this](ClientId client, const control::ControlServer::Peer& peer,
+                            std::string_view line) {
+    runtime_->on_request(client, static_cast<int>(peer.uid), static_cast<int>(peer.pid), line);
+  };
+  handlers.on_disconnect = [this](ClientId client) { runtime_->on_disconnect(client); };
+  handlers.on_log = [](std::string_view message) { spdlog::warn("control: {}", message); };
+  // Whom the server may evict at its client cap: not a client still waiting
+  // for an answer (start/stop/restart/wait/update, tail -f, events).
+  handlers.holds_answer = [this](ClientId client) { return runtime_->holds_answer(client); };
+  control::ControlServer::Access access;
+  access.uids = config_.supervisor.socket_uids;
+  access.gid = config_.supervisor.socket_group;
+  access.group_members = config_.supervisor.socket_group_members;
+  server_ = std::make_unique<control::ControlServer>(
+      loop_, config_.supervisor.socket, config_.supervisor.socket_mode, std::move(handlers),
+      control::ControlServer::Limits{}, std::move(access));
+  clients_.server = server_.get();
+
+  console_ = std::make_shared<logging::ConsoleWriter>(loop_);
+  system_ = std::make_unique<RealSystem>(loop_, console_);
+  timers_ = std::make_unique<LoopTimers>(loop_);
+  runtime_ =
+      std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, std::move(options));
+  runtime_->set_on_finished([this] { loop_.stop(); });
+}
+
+Daemon::~Daemon() {
+  // The runtime's timers and followers go before the loop does.
+  runtime_.reset();
+  server_.reset();
+}
+
+int Daemon::run() {
+  const config::Config& config = runtime_->config();
+  // Orphaned descendants of our children are handed to us, so that we reap
+  // them (as PID 1 the kernel hands us everything anyway). Set here, not in
+  // the constructor: the flag is not inherited across --daemon's fork.
+  sys::set_child_subreaper();
+  if (config.supervisor.pidfile) {
+    std::ofstream out(*config.supervisor.pidfile, std::ios::trunc);
+    out << getpid() << '\n';
+    if (!out) {
+      spdlog::error("write pidfile {}: {}", config.supervisor.pidfile->string(),
+                    std::strerror(errno));
+    } else {
+      pidfile_written_ = true;
+    }
+  }
+  spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
+               MINISUP_VERSION, getpid(), config.file.string(), config.supervisor.socket.string(),
+               runtime_->supervisor().processes().size());
+  runtime_->start();
+  if (!runtime_->finished()) loop_.run();
+
+  // Every program is down. Members of their groups that outlived them (a
+  // leader that did not use stopasgroup) must not outlive minisupd: they
+  // would be orphaned or, under PID 1, killed uncleanly by the kernel.
+  if (runtime_->kill_leftover_groups() > 0) {
+    auto deadline = std::chrono::steady_clock::now() + kLeftoverReapTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid < 0) break;  // ECHILD: nothing left
+      if (pid == 0) usleep(1000);
+    }
+  }
+  sys::reap_all();
+  console_->flush(std::chrono::milliseconds(500));
+  if (pidfile_written_) {
+    std::error_code ignored;
+    std::filesystem::remove(*runtime_->config().supervisor.pidfile, ignored);
+  }
+  spdlog::info("minisupd stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+void Daemon::on_signal(const signalfd_siginfo& info) {
+  switch (static_cast<int>(info.ssi_signo)) {
+    case SIGCHLD:
+      runtime_->children_exited();
+      break;
+    case SIGTERM:
+    case SIGINT:
+    case SIGQUIT:
+      runtime_->begin_shutdown(fmt::format(
+          "{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
+      break;
+    case SIGHUP:
+      runtime_->request_reload("SIGHUP");
+      break;
+    case SIGUSR2:
+      runtime_->reopen_logs();
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace minisup::daemon

@@ -1,0 +1,62 @@
+// Daemon: minisupd's wiring. It owns the event loop, the signal handling,
+// the control socket and the real System and Timers, and hands every event
+// to the Runtime (runtime.h), which decides nothing itself but carries out
+// what the core decides.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <memory>
+
+#include "supervisor/config/program_config.h"
+#include "supervisor/control/control_server.h"
+#include "supervisor/daemon/real_system.h"
+#include "supervisor/daemon/runtime.h"
+#include "supervisor/logging/child_log.h"
+#include "supervisor/loop/event_loop.h"
+
+namespace minisup::daemon {
+
+class Daemon {
+ public:
+  using ClientId = Clients::ClientId;
+
+  /// Sets up the loop, the signal handling and the control socket for
+  /// `config`. Nothing is started yet. Throws control::SocketInUseError when
+  /// another minisupd serves the socket, sys::SysError (or another
+  /// std::exception) for other set-up failures.
+  explicit Daemon(config::Config config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Writes the pidfile (when configured), starts the autostart programs in
+  /// priority order and serves until a graceful shutdown has completed.
+  /// Returns minisupd's exit code (0 after a clean shutdown).
+  int run();
+
+ private:
+  /// The control server as the Runtime's Clients.
+  class ServerClients final : public Clients {
+   public:
+    void send(ClientId client, std::string&& line) override;
+    bool connected(ClientId client) const override;
+    void close_after_flush(ClientId client) override;
+    void hold_until_exit(ClientId client) override;
+    control::ControlServer* server = nullptr;
+  };
+
+  void on_signal(const signalfd_siginfo& info);
+
+  config::Config config_;  ///< until run(): the Runtime then holds it
+  loop::EventLoop loop_;
+  std::shared_ptr<logging::ConsoleWriter> console_;
+  std::unique_ptr<RealSystem> system_;
+  std::unique_ptr<LoopTimers> timers_;
+  ServerClients clients_;
+  std::unique_ptr<control::ControlServer> server_;
+  std::unique_ptr<Runtime> runtime_;
+  bool pidfile_written_ = false;
+};
+
+}  // namespace minisup::daemon

@@ -1,0 +1,29 @@
+// The spawn plan: see spawn_plan.h.
+#include "supervisor/daemon/spawn_plan.h"
+
+namespace minisup::daemon {
+
+SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
+                     const std::map<std::string, std::string>& supervisor_environment,
+                     const std::map<std::string, std::string>& base,
+                     const std::vector<sys::SpawnRlimit>& rlimits) {
+  SpawnPlan plan;
+  plan.process = process.name;
+  plan.argv = process.command;
+  std::map<std::string, std::string> env = base;
+  for (const auto& [key, value] : supervisor_environment) env[key] = value;
+  for (const auto& [key, value] : process.environment) env[key] = value;
+  env["MINISUP_PROGRAM"] = program.name;
+  env["MINISUP_PROCESS_NAME"] = process.name;
+  env["MINISUP_PROCESS_NUM"] = std::to_string(process.process_num);
+  plan.envp.reserve(env.size());
+  for (const auto& [key, value] : env) plan.envp.push_back(key + "=" + value);
+  if (process.directory) plan.directory = *process.directory;
+  plan.umask = program.umask;
+  plan.user = program.user;
+  plan.death_signal = program.stopsignal;
+  plan.rlimits = rlimits;
+  return plan;
+}
+
+}  // namespace minisup::daemon

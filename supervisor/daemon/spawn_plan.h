@@ -1,0 +1,42 @@
+// What a child gets, built in one place: argv, environment, working
+// directory, umask, user, resource limits, death signal. Later features
+// (cgroups, held sockets) extend the plan, not the spawn code.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/config/program_config.h"
+#include "supervisor/sys/spawn.h"
+
+namespace minisup::daemon {
+
+struct SpawnPlan {
+  std::string process;             ///< the process name, for messages
+  std::vector<std::string> argv;   ///< never empty
+  std::vector<std::string> envp;   ///< "KEY=VALUE", the complete environment
+  std::optional<std::string> directory;
+  std::optional<mode_t> umask;
+  std::optional<std::string> user;  ///< resolved by the System at spawn
+  /// Signal the child gets should minisupd die without stopping it.
+  int death_signal = 0;
+  /// Set in the child before the user switch (minisupd's original
+  /// RLIMIT_NOFILE when it raised its own).
+  std::vector<sys::SpawnRlimit> rlimits;
+  bool operator==(const SpawnPlan&) const = default;
+};
+
+/// The plan for one process of `program`. Environment: `base` (minisupd's
+/// own), then [supervisor] environment, then the process's, then
+/// MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
+/// ones win.
+SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
+                     const std::map<std::string, std::string>& supervisor_environment,
+                     const std::map<std::string, std::string>& base,
+                     const std::vector<sys::SpawnRlimit>& rlimits);
+
+}  // namespace minisup::daemon
