@@ -483,6 +483,34 @@ TEST(CtlRestart, GivesANewPid) {
   EXPECT_EQ(d.stop(), 0);
 }
 
+TEST(CtlRestart, AllStartsNothingBeforeEveryStopIsDone) {
+  // "slow" (priority 1) takes a second to stop; "off" (priority 2) is
+  // stopped. `restart all` must not start "off" while "slow" is still
+  // stopping: the start half comes after every stop, in priority order.
+  Daemon d("[program.slow]\n" + child_cmd("--after 60 --term-delay 1") +
+           "startsecs = 0\nstopwaitsecs = 5\npriority = 1\n" +
+           sleeper("off", "autostart = false\npriority = 2\n"));
+  d.start();
+  ASSERT_EQ(d.ctl({"wait", "slow", "--timeout", "5"}).code, 0);
+  const int old_pid = pid_of(d, "slow");
+  CommandResult r = d.ctl({"restart", "all"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "slow: started\noff: started\n");
+  const json slow = d.process("slow");
+  const json off = d.process("off");
+  const double slow_exited = slow.value("exited_at", 0.0);
+  const double slow_started = slow.value("started_at", 0.0);
+  const double off_started = off.value("started_at", 0.0);
+  EXPECT_NE(pid_of(d, "slow"), old_pid);
+  EXPECT_FALSE(process_alive(old_pid));
+  // The stop took about a second (--term-delay 1); both starts came after it.
+  EXPECT_GT(slow_exited, 0.0) << slow.dump();
+  EXPECT_GE(off_started, slow_exited) << slow.dump() << off.dump();
+  EXPECT_GE(slow_started, slow_exited) << slow.dump();
+  EXPECT_EQ(d.state("off"), "RUNNING");
+  EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(CtlGroups, AllGroupStarAndGroupN) {
   Daemon d(sleeper("web", "numprocs = 3\n") + sleeper("solo"));
   d.start();
