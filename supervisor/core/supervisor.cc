@@ -2,11 +2,18 @@
 #include "supervisor/core/supervisor.h"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <tuple>
 
 namespace minisup::core {
 namespace {
+
+/// STARTING, RUNNING or STOPPING: what keeps a shutdown level current.
+bool is_busy(ProcessState state) {
+  return state == ProcessState::Starting || state == ProcessState::Running ||
+         state == ProcessState::Stopping;
+}
 
 bool is_active(ProcessState state) {
   return state == ProcessState::Starting || state == ProcessState::Running ||
@@ -137,7 +144,10 @@ std::vector<ProcessAction> Supervisor::begin_shutdown(TimePoint now) {
   std::vector<ProcessAction> out;
   if (shutting_down_) return out;
   shutting_down_ = true;
-  for (auto& [name, process] : processes_) process->machine_.inhibit_restarts();
+  for (auto& [name, process] : processes_) {
+    process->machine_.inhibit_restarts();
+    if (process->machine_.state() == ProcessState::Backoff) backoff_in_shutdown_.push_back(name);
+  }
   advance(now, out);
   return out;
 }
@@ -266,12 +276,7 @@ NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) 
   return resolution;
 }
 
-bool Supervisor::shutdown_complete() const {
-  if (!shutting_down_) return false;
-  return std::all_of(order_.begin(), order_.end(), [](const ManagedProcess* process) {
-    return is_idle(process->machine().state());
-  });
-}
+bool Supervisor::shutdown_complete() const { return shutting_down_ && not_idle_ == 0; }
 
 bool Supervisor::can_start(const std::string& process) const {
   const ManagedProcess* target = find(process);
@@ -339,9 +344,18 @@ void Supervisor::rebuild_order() {
 
 void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now,
                       std::vector<ProcessAction>& out) {
-  for (Action& action : process.machine_.handle(event, now)) {
-    out.push_back(ProcessAction{process.name(), std::move(action)});
+  const ProcessState before = process.machine_.state();
+  std::vector<Action> actions = process.machine_.handle(event, now);
+  const ProcessState after = process.machine_.state();
+  if (before != after) {
+    if (is_busy(before)) --busy_at_level_[process.priority()];
+    if (is_busy(after)) ++busy_at_level_[process.priority()];
+    if (is_idle(before)) ++not_idle_;
+    if (is_idle(after)) --not_idle_;
+    if (shutting_down_ && after == ProcessState::Backoff)
+      backoff_in_shutdown_.push_back(process.name());
   }
+  for (Action& action : actions) out.push_back(ProcessAction{process.name(), std::move(action)});
 }
 
 void Supervisor::stop_leaving(const std::string& program, TimePoint now,
@@ -388,27 +402,27 @@ void Supervisor::advance_restarts(TimePoint now, std::vector<ProcessAction>& out
 
 void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out) {
   // BACKOFF counts as stopping at once, whatever its level.
-  std::optional<int> level;  // the highest priority still STARTING/RUNNING/STOPPING
-  // order_ holds const views of the processes_ we own (and may change):
-  // casting the const away is cheaper than a lookup by name per process,
-  // which made a 1,000-process shutdown O(N^2 log N).
-  for (const ManagedProcess* view : order_) {
-    ManagedProcess& process = const_cast<ManagedProcess&>(*view);
-    const ProcessState state = process.machine_.state();
-    if (state == ProcessState::Backoff) {
-      feed(process, StopRequest{}, now, out);
-    } else if (!is_idle(state)) {
-      level = std::max(level.value_or(process.priority()), process.priority());
-    }
+  for (const std::string& name : std::exchange(backoff_in_shutdown_, {})) {
+    ManagedProcess* process = find_mutable(name);
+    if (process != nullptr && process->machine_.state() == ProcessState::Backoff)
+      feed(*process, StopRequest{}, now, out);
   }
-  if (!level) return;
-  // The current level: stop everything that still runs there, together.
-  // (A StopRequest never makes a process idle at once, so this level stays
-  // current until the runtime reports the exits.)
+  // The current level: the highest priority still STARTING/RUNNING/STOPPING.
+  while (!busy_at_level_.empty() && busy_at_level_.rbegin()->second == 0)
+    busy_at_level_.erase(std::prev(busy_at_level_.end()));
+  if (busy_at_level_.empty()) return;
+  const int level = busy_at_level_.rbegin()->first;
+  if (stopped_level_ == level) return;  // its stops went out; waiting for the exits
+  // Stop everything that still runs there, together. (A StopRequest never
+  // makes a process idle at once, and nothing starts during a shutdown, so
+  // this level stays current until the runtime reports the exits.)
+  stopped_level_ = level;
   for (const ManagedProcess* view : order_) {
-    if (view->priority() != *level) continue;
+    if (view->priority() != level) continue;
     const ProcessState state = view->machine().state();
     if (state == ProcessState::Starting || state == ProcessState::Running) {
+      // order_ holds const views of the processes_ we own: casting the const
+      // away is cheaper than a lookup by name.
       feed(const_cast<ManagedProcess&>(*view), StopRequest{}, now, out);
     }
   }
