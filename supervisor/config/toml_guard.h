@@ -8,7 +8,7 @@
 // (`a.b."c".d`, also counted inside values, where a float like `1.5` is a
 // chain of 2) and the deepest nesting of `[`/`{`. A file over either limit
 // is refused with the position where the chain or nesting began. The file
-// size cap (kMaxConfigBytes) is applied when reading, in load_config.cc
+// size cap (kMaxConfigBytes) is applied when reading, in config_file.cc
 // (to the size fstat reports, and again while reading).
 #pragma once
 

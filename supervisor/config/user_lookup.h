@@ -12,10 +12,19 @@
 // anything else = a name. A numeric uid must have a passwd entry too, as in
 // supervisord: the spawn needs the entry's primary group and name (for
 // the supplementary groups), so a bare uid could never be started anyway.
+//
+// Also the lookups of [supervisor] `socket_uids` and `socket_group`: names
+// are resolved when the config is loaded, once, so that the control socket
+// compares numbers only (an NSS lookup per connection could block the loop).
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace minisup::config {
 
@@ -24,5 +33,22 @@ namespace minisup::config {
 /// not exist (no passwd entry for uid 4242)`, or, when the lookup itself
 /// failed (an NSS source that is down), `cannot be looked up: <strerror>`.
 std::optional<std::string> check_user_exists(const std::string& user);
+
+/// Largest uid/gid: (uid_t)-1 means "no change" to chown and is no one's.
+inline constexpr std::int64_t kMaxId = std::numeric_limits<std::uint32_t>::max() - 1;
+
+/// A user name (or, when no user has that name, a number) to a uid;
+/// nullopt with `problem` ("does not exist", "cannot be looked up: ...").
+std::optional<uid_t> lookup_uid(const std::string& name, std::string& problem);
+
+/// A group name (or number) to a gid, with the names its entry lists as
+/// members appended to `members`; nullopt with `problem` as lookup_uid.
+std::optional<gid_t> lookup_gid(const std::string& name, std::vector<std::string>& members,
+                                std::string& problem);
+
+/// The uids of group `gid`'s users: `member_names` (its entry's list; for
+/// a gid given as a number, null: looked up here) that name a user, plus
+/// every user whose primary group it is. Sorted, unique.
+std::vector<uid_t> group_members(gid_t gid, const std::vector<std::string>* member_names);
 
 }  // namespace minisup::config

@@ -1,7 +1,7 @@
 // Small, pure parsers for the textual forms of config values: sizes
 // ("50MB"), signals ("TERM", "SIGTERM", "15"), octal modes ("022"), and the
 // "did you mean" suggestion for misspelt keys. They know nothing of TOML or
-// of source positions: the loader (load_config.cc) adds the key and the
+// of source positions: the loader (loader.h) adds the key and the
 // file:line:col to the message they return.
 #pragma once
 

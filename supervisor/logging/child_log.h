@@ -44,6 +44,10 @@
 // when the file is renamed (see tail.h, TailFollower).
 //
 // Everything here runs on the event loop's thread; nothing is thread-safe.
+//
+// Sources, by role: output_sink.cc (StreamFollowers, OutputSink, SinkUse),
+// log_file.cc (LogFile), console_sink.cc (ConsoleWriter, ConsoleSink),
+// child_log.cc (OutputCapture, ProcessOutput).
 #pragma once
 
 #include <sys/types.h>

@@ -1,0 +1,86 @@
+#include "supervisor/config/config_file.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+#include "supervisor/config/toml_guard.h"
+
+namespace minisup::config::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// What a file is, for "not a regular file (a FIFO)".
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+
+}  // namespace
+
+// The open never blocks: O_NONBLOCK makes opening a FIFO return at once
+// (a blocking open would wait for a writer, and a reload with it, forever),
+// and fstat on the open descriptor (no stat-then-open race) refuses it.
+// For a regular file O_NONBLOCK changes nothing.
+std::string read_file_capped(const fs::path& path, std::string& error, bool& not_regular) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    error = "cannot open: " + std::system_category().message(errno);
+    return {};
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    error = "cannot stat: " + std::system_category().message(errno);
+    ::close(fd);
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = fmt::format("not a regular file ({})", file_kind(st.st_mode));
+    not_regular = true;
+    ::close(fd);
+    return {};
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
+    error = fmt::format("file is larger than {} bytes (4 MiB), refused", kMaxConfigBytes);
+    ::close(fd);
+    return {};
+  }
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = "cannot read: " + std::system_category().message(errno);
+      break;
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > kMaxConfigBytes) {
+      error = fmt::format("file is larger than {} bytes (4 MiB), refused", kMaxConfigBytes);
+      break;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return error.empty() ? text : std::string{};
+}
+
+fs::path resolve_path(const fs::path& dir, const std::string& text) {
+  fs::path path(text);
+  if (path.is_relative()) path = dir / path;
+  return path.lexically_normal();
+}
+
+}  // namespace minisup::config::detail

@@ -1,0 +1,189 @@
+// The Loader behind load_config() (load_config.h): internal to the config
+// module.
+//
+// A Loader lives for one call and collects every error. Its pipeline reads
+// top to bottom in load(); the steps live in one file each, by role:
+//   load_config.cc         the pipeline, diagnostics, files and includes;
+//   loader_values.cc       value checks: one TOML value of one type each;
+//   supervisor_section.cc  [supervisor] (defaults, paths, socket access);
+//   program_section.cc     the top level and each [program.NAME] table;
+//   expand_programs.cc     drafts -> processes (numprocs, ${VAR}, AUTO logs).
+// Helpers that know no Loader (reading a file, quoting values, NSS
+// lookups) are in config_file.h, value_text.h and user_lookup.h.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "supervisor/config/config_error.h"
+#include "supervisor/config/expand_vars.h"
+#include "supervisor/config/load_config.h"
+#include "supervisor/config/program_config.h"
+
+namespace minisup::config::detail {
+
+namespace fs = std::filesystem;
+
+/// One config file being loaded.
+struct SourceFile {
+  fs::path shown;      ///< as given to load_config() or as found by a glob
+  fs::path directory;  ///< absolute: relative paths in the file resolve here
+  int index = 0;       ///< 0 = the main file, then include order
+};
+
+/// A position in a SourceFile. Cheap to copy, unlike SourceLocation (whose
+/// std::filesystem::path allocates): it becomes one only for an error.
+struct Pos {
+  const SourceFile* file = nullptr;
+  int line = 0;  ///< 0 = the file as a whole
+  int column = 0;
+};
+
+/// A string value and where it was written.
+struct Located {
+  std::string text;
+  Pos where;
+};
+
+/// A [program.NAME] table between validation and expansion.
+struct ProgramDraft {
+  ProgramConfig program;
+  const SourceFile* file = nullptr;
+  Pos header;  ///< the [program.NAME] header
+  /// Split words (string form) or elements (array form), unexpanded.
+  std::vector<Located> command;
+  std::optional<Located> directory;
+  std::vector<std::pair<std::string, Located>> environment;
+  std::optional<Located> stdout_logfile;  ///< nullopt = AUTO by default
+  std::optional<Located> stderr_logfile;
+};
+
+/// A value to validate: the key as shown in messages, the node, and where
+/// the value was written (errors point at the value).
+struct Field {
+  std::string key;
+  const toml::node& node;
+  Pos where;
+};
+
+/// The position of `region`'s beginning in `file`.
+inline Pos location(const SourceFile& file, const toml::source_region& region) {
+  return Pos{&file, static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+}
+
+/// `pos` as the SourceLocation of an error (the file as shown).
+inline SourceLocation to_location(const Pos& pos) {
+  return SourceLocation{pos.file->shown.string(), pos.line, pos.column};
+}
+
+/// Loads one config.
+class Loader {
+ public:
+  explicit Loader(const Environment& env) : env_(env) {}
+
+  /// The whole pipeline of load_config().
+  LoadResult load(const fs::path& file);
+
+ private:
+  // ---- diagnostics and files (load_config.cc) ----
+
+  /// Records an error once (the same error of each numprocs process is one).
+  void error(const Pos& where, std::string message);
+  /// Records a warning once; warnings have the errors' form.
+  void warn(const Pos& where, std::string message);
+  /// Sorts the errors by file and position; builds the Config if none.
+  LoadResult finish();
+  const SourceFile& add_file(const fs::path& shown, const fs::path& absolute_file);
+  /// Reads, guards (toml_guard.h) and parses `file`. `include_pattern`:
+  /// the glob that found an included file (named in the error when that
+  /// file is a FIFO, a directory...).
+  std::optional<toml::table> read_and_parse(const SourceFile& file,
+                                            std::string_view include_pattern = {});
+  /// Expands the `include` globs and reads each file found.
+  void read_includes(const SourceFile& main);
+  Config build_config();
+
+  // ---- value checks (loader_values.cc): each returns nullopt after
+  // reporting an error ----
+
+  std::optional<bool> as_bool(const Field& f);
+  std::optional<std::int64_t> as_int(const Field& f, std::int64_t min, std::int64_t max);
+  std::optional<Duration> as_seconds(const Field& f);
+  std::optional<std::string> as_string(const Field& f, bool allow_empty = false);
+  /// A log file value: a path, "AUTO", "NONE" or "console".
+  std::optional<std::string> as_logfile(const Field& f);
+  std::optional<mode_t> as_mode(const Field& f, std::string_view example);
+  std::optional<std::uint64_t> as_size(const Field& f);
+  /// An environment table: keys are names without `=`, values strings.
+  std::vector<std::pair<std::string, Located>> as_environment(const Field& f,
+                                                              const SourceFile& file);
+  void unknown_key(const toml::key& key, const SourceFile& file, std::string_view table,
+                   std::span<const std::string_view> known);
+  /// Expands `${VAR}` in a value, reporting `KEY uses ${X}, which is not set`.
+  std::optional<std::string> expand(const Located& value, std::string_view key,
+                                    const VariableLookup& lookup);
+  /// A path value: a non-empty string, `${VAR}` expanded, made absolute
+  /// against the directory of `file`.
+  std::optional<fs::path> as_path(const Field& f, const SourceFile& file,
+                                  const VariableLookup& lookup);
+
+  // ---- [supervisor] (supervisor_section.cc) ----
+
+  /// Reads [supervisor] into supervisor_ and variables_.
+  void read_supervisor(const toml::table& root, const SourceFile& file);
+  void read_socket_uids(const Field& f, const SourceFile& file);
+  void read_socket_group(const Field& f);
+  void read_loglevel(const Field& f);
+  void read_include_list(const Field& f, const SourceFile& file);
+
+  // ---- top level and [program.NAME] (program_section.cc) ----
+
+  void read_top_level(const toml::table& root, const SourceFile& file, bool is_main);
+  void read_programs(const toml::node& node, const toml::key& key, const SourceFile& file);
+  void read_program(const toml::key& key, const toml::node& node, const SourceFile& file);
+  void read_command(const Field& f, ProgramDraft& draft);
+  void read_autorestart(const Field& f, ProgramConfig& p);
+  void read_exitcodes(const Field& f, ProgramConfig& p, const SourceFile& file);
+  void read_stopsignal(const Field& f, ProgramConfig& p);
+  /// An unknown user is an error at the key (user_lookup.h); each name is
+  /// looked up once per load, however many programs use it.
+  void check_user(const Field& f, const std::string& user);
+
+  // ---- expansion into processes (expand_programs.cc) ----
+
+  std::optional<LogTarget> log_target(const std::optional<Located>& value, std::string_view key,
+                                      std::string_view stream, const ProgramDraft& draft,
+                                      const ProcessConfig& process, const VariableLookup& lookup);
+  void expand_program(ProgramDraft& draft);
+  /// An explicit log path of a numprocs program must differ per process.
+  void check_numprocs_log(const ProgramDraft& draft, const std::optional<Located>& value,
+                          std::string_view key, LogTarget ProcessConfig::*member);
+  /// Two streams writing (and rotating) one file interfere: warn.
+  void check_shared_logs();
+
+  const Environment& env_;
+  fs::path main_file_;
+  std::deque<SourceFile> files_;  // a deque: drafts point into it
+  SupervisorConfig supervisor_;
+  std::vector<Pos> include_where_;                // parallel to supervisor_.include
+  std::map<std::string, std::string> variables_;  // env + [supervisor] environment
+  std::vector<ProgramDraft> drafts_;
+  std::map<std::string, std::size_t> program_index_;
+  std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
+  std::vector<std::pair<int, ConfigError>> errors_;                // with the file's index
+  std::set<std::string> seen_errors_;
+  std::vector<std::string> warnings_;
+  std::set<std::string> seen_warnings_;
+};
+
+}  // namespace minisup::config::detail
