@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,8 @@ struct ExitRecord {
   std::optional<int> exit_signal;  ///< set when a signal killed it
   bool core_dumped = false;        ///< the signal left a core dump (WCOREDUMP)
   int pid = 0;                     ///< also its process group id
+  /// The run (incarnation, see action.h) that ended.
+  std::uint64_t incarnation = 0;
   bool expected = false;           ///< exit code in exitcodes (never for a signal)
   /// When it was reaped (monotonic clock; the runtime converts for display).
   std::chrono::steady_clock::time_point when{};

@@ -228,12 +228,13 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
   } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
     if (leader_exit_) return;  // the leader already ended with ChildExited
     // STOPPING -> STOPPED: the spawn failed, so nothing is left to stop.
+    ExitRecord record = spawn_failed_record(now);  // names the forked pid, if any
     cancel(DeadlineKind::Stopwaitsecs, out);
     pid_ = 0;
     process_group_ = 0;
     stop_requested_at_.reset();
     last_error_ = failed->message;
-    change_state(ProcessState::Stopped, failed->message, out, spawn_failed_record(now));
+    change_state(ProcessState::Stopped, failed->message, out, std::move(record));
   } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
     if (pid_ == 0) return;  // no leader to reap (not spawned, or reaped)
     ExitRecord record = make_exit_record(*exited, now);
@@ -452,6 +453,7 @@ ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint n
   record.exit_signal = exit.exit_signal;
   record.core_dumped = exit.core_dumped && exit.exit_signal.has_value();
   record.reason = exit.exit_signal ? ExitReason::Killed : ExitReason::Exited;
+  record.incarnation = incarnation_;
   record.when = now;
   record.expected =
       exit.exit_code.has_value() && std::find(policy_.exitcodes.begin(), policy_.exitcodes.end(),
@@ -462,6 +464,7 @@ ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint n
 ExitRecord ProcessMachine::spawn_failed_record(TimePoint now) const {
   ExitRecord record;
   record.reason = ExitReason::SpawnFailed;
+  record.incarnation = incarnation_;
   record.pid = process_group_;  // nonzero when it failed after the fork
   record.when = now;
   return record;

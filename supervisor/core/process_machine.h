@@ -163,6 +163,10 @@ class ProcessMachine {
   bool group_lingering() const { return leader_exit_.has_value(); }
   /// The current (or last) spawn's number; 0 before the first Spawn.
   Incarnation incarnation() const { return incarnation_; }
+  /// A machine that replaces another of the same name (a reload) goes on
+  /// counting from that one's last incarnation, so that no fact about the
+  /// old process can pass for one about the new.
+  void continue_incarnations_from(Incarnation last) { incarnation_ = last; }
   /// When the current (or last) child was spawned (Spawned, or the Spawn
   /// request until Spawned arrives).
   TimePoint started_at() const { return started_at_; }

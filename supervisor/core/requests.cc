@@ -101,7 +101,9 @@ std::optional<Settlement> settle_stop(const PendingRequest& request,
       if (!is_idle(machine.state())) return std::nullopt;
       if (request.not_running.count(name) != 0) {
         result.outcome = Outcome::NotRunning;
-      } else if (const auto& exit = machine.last_exit(); exit && exit->stop_duration) {
+      } else if (const auto& exit = machine.last_exit();
+                 exit && exit->stop_duration &&
+                 exit->incarnation == request.incarnation_when_asked.at(name)) {
         // Stopped on this request: the machine recorded how the stop went
         // (a process stopped in BACKOFF has no child and no record).
         result.exit = exit;
@@ -213,8 +215,9 @@ Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& process
   opened.request.processes = processes;
   for (const std::string& name : processes) {
     const ManagedProcess* process = supervisor.find(name);
-    if (process != nullptr && is_idle(process->machine().state()))
-      opened.request.not_running.insert(name);
+    if (process == nullptr) continue;
+    if (is_idle(process->machine().state())) opened.request.not_running.insert(name);
+    opened.request.incarnation_when_asked[name] = process->machine().incarnation();
   }
   opened.actions = supervisor.request_stop(processes, now);
   return opened;

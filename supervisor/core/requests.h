@@ -68,6 +68,10 @@ struct PendingRequest {
   /// start/restart: decided when asked (AlreadyStarted, or Failed).
   std::map<std::string, Outcome> preset;
   std::set<std::string> not_running;  ///< stop: idle when asked
+  /// stop: each process's incarnation when asked; only an exit of that
+  /// incarnation tells how this stop went (a process stopped in BACKOFF
+  /// after a failed spawn has no record of its own).
+  std::map<std::string, Incarnation> incarnation_when_asked;
   /// Processes a reload replaced or removed since the request (the name
   /// may already stand for a new process): note_removed().
   std::set<std::string> removed;

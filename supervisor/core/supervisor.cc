@@ -110,6 +110,7 @@ std::pair<RestartId, std::vector<ProcessAction>> Supervisor::request_restart(
     if (state == ProcessState::Starting || state == ProcessState::Running ||
         state == ProcessState::Stopping) {
       progress.stopping.push_back(name);
+      progress.incarnation_when_asked[name] = process->machine_.incarnation();
       feed(*process, StopRequest{}, now, out);
     }
   }
@@ -303,6 +304,10 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
   for (std::size_t i = 0; i < program->processes.size(); ++i) {
     auto process = std::unique_ptr<ManagedProcess>(new ManagedProcess(program, i));
     if (shutting_down_) process->machine_.inhibit_restarts();
+    if (auto retired = retired_incarnations_.find(process->name());
+        retired != retired_incarnations_.end()) {
+      process->machine_.continue_incarnations_from(retired->second);
+    }
     const std::string name = process->name();
     processes_[name] = std::move(process);
     if (out != nullptr) out->push_back(ProcessAction{name, AddProcess{}});
@@ -312,6 +317,7 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
 void Supervisor::remove_processes_of(const std::string& program, std::vector<ProcessAction>& out) {
   for (auto it = processes_.begin(); it != processes_.end();) {
     if (it->second->program_name() == program) {
+      retired_incarnations_[it->first] = it->second->machine_.incarnation();
       out.push_back(ProcessAction{it->first, RemoveProcess{}});
       it = processes_.erase(it);
     } else {
@@ -370,8 +376,11 @@ void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
   // The shutdown first: stopping a BACKOFF process may let a removal or a
   // replacement complete.
   if (shutting_down_) advance_shutdown(now, out);
-  complete_reloads(now, out);
+  // Restarts before reloads: a process that a reload replaces once it is
+  // stopped must count as stopped for a restart waiting for it, not be
+  // waited for again as the replacement.
   if (!restarts_.empty()) advance_restarts(now, out);
+  complete_reloads(now, out);
 }
 
 void Supervisor::advance_restarts(TimePoint now, std::vector<ProcessAction>& out) {
@@ -390,7 +399,8 @@ void Supervisor::advance_restarts(TimePoint now, std::vector<ProcessAction>& out
     for (const std::string& name : progress.stopping) {
       const ManagedProcess* process = find(name);
       const auto& exit = process ? process->machine().last_exit() : std::nullopt;
-      progress.needed_sigkill[name] = exit && exit->needed_sigkill();
+      progress.needed_sigkill[name] = exit && exit->needed_sigkill() &&
+                                      exit->incarnation == progress.incarnation_when_asked[name];
     }
     if (shutting_down_) continue;
     for (const std::string& name : progress.processes) {

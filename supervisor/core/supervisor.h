@@ -115,6 +115,9 @@ struct RestartProgress {
   bool started = false;
   /// Per process of `stopping`: its stop needed SIGKILL (set when started).
   std::map<std::string, bool> needed_sigkill;
+  /// Per process of `stopping`: its incarnation when asked (only an exit of
+  /// that run tells how the stop went).
+  std::map<std::string, Incarnation> incarnation_when_asked;
 };
 
 /// True when every key of the two program definitions is the same (what
@@ -265,6 +268,9 @@ class Supervisor {
   std::vector<std::string> backoff_in_shutdown_;
   /// The priority level whose processes were last sent a stop.
   std::optional<int> stopped_level_;
+  /// The last incarnation of each process name a reload removed: a new
+  /// process of that name counts on from it.
+  std::map<std::string, Incarnation> retired_incarnations_;
 };
 
 }  // namespace minisup::core

@@ -266,12 +266,17 @@ void Runtime::arm_deadline(const std::string& name, const core::ArmDeadline& dea
   if (it == handles_.end()) return;
   const core::DeadlineKind kind = deadline.kind;
   const core::Incarnation incarnation = deadline.incarnation;
-  it->second.deadlines[index_of(kind)] = timers_.arm(deadline.at, [this, name, kind, incarnation] {
+  // The callback learns its own id once armed: a late callback of a timer
+  // that was replaced must not clear the slot of the one that replaced it.
+  auto self = std::make_shared<Timers::TimerId>(0);
+  *self = timers_.arm(deadline.at, [this, name, kind, incarnation, self] {
     auto handles = handles_.find(name);
-    if (handles != handles_.end()) handles->second.deadlines[index_of(kind)] = 0;
+    if (handles != handles_.end() && handles->second.deadlines[index_of(kind)] == *self)
+      handles->second.deadlines[index_of(kind)] = 0;
     report(name, incarnation, core::DeadlineExpired{kind});
     execute({});
   });
+  it->second.deadlines[index_of(kind)] = *self;
 }
 
 void Runtime::cancel_deadline(const std::string& name, core::DeadlineKind kind) {

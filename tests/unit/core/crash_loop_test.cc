@@ -35,25 +35,26 @@ TEST(CrashLoop, FirstQuickExitRestartsAtOnceThenOneTwoFourSeconds) {
   spawn_at(m, 100, t);
 
   // 1st quick exit: immediate restart.
-  auto actions = m.handle(ChildExited{1, std::nullopt, false}, t + 10ms);
+  auto actions = m.handle(ChildExited{1, std::nullopt}, t + 10ms);
   EXPECT_EQ(m.state(), S::Starting);
-  EXPECT_EQ(only<Spawn>(actions).size(), 1u);
+  EXPECT_EQ(only<Spawn>(actions), (std::vector<Spawn>{{2}}));
   EXPECT_TRUE(only<ArmDeadline>(actions).empty());
   t += 10ms;
 
   const config::Duration expected[] = {1s, 2s, 4s, 8s, 16s, 32s, 60s, 60s, 60s};
   int pid = 101;
+  Incarnation incarnation = 2;  // the one spawned by the immediate restart
   for (config::Duration delay : expected) {
     SCOPED_TRACE(std::chrono::duration<double>(delay).count());
     spawn_at(m, pid++, t);
-    actions = m.handle(ChildExited{1, std::nullopt, false}, t + 10ms);
+    actions = m.handle(ChildExited{1, std::nullopt}, t + 10ms);
     t += 10ms;
     EXPECT_EQ(m.state(), S::Backoff);
     EXPECT_TRUE(m.restart_delayed());
     EXPECT_TRUE(only<Spawn>(actions).empty());
     const auto armed = only<ArmDeadline>(actions);
     ASSERT_EQ(armed.size(), 1u);
-    EXPECT_EQ(armed[0], (ArmDeadline{DeadlineKind::Backoff, t + delay}));
+    EXPECT_EQ(armed[0], (ArmDeadline{DeadlineKind::Backoff, t + delay, incarnation}));
     ASSERT_TRUE(m.retry_at().has_value());
     EXPECT_EQ(*m.retry_at(), t + delay);
     // Nothing happens before the delay; a stale timer of another kind is ignored.
@@ -63,7 +64,8 @@ TEST(CrashLoop, FirstQuickExitRestartsAtOnceThenOneTwoFourSeconds) {
     EXPECT_EQ(m.state(), S::Starting);
     EXPECT_FALSE(m.restart_delayed());
     EXPECT_FALSE(m.retry_at().has_value());
-    EXPECT_EQ(only<Spawn>(actions).size(), 1u);
+    EXPECT_EQ(only<Spawn>(actions), (std::vector<Spawn>{{++incarnation}}));
+    EXPECT_EQ(m.incarnation(), incarnation);
   }
   EXPECT_EQ(m.quick_exits(), 10);
   EXPECT_EQ(m.failed_starts(), 0);  // never counts towards FATAL
@@ -73,39 +75,42 @@ TEST(CrashLoop, BackoffReasonSaysWhyAndWhen) {
   ProcessMachine m{crash_policy()};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 1s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 1s);
   spawn_at(m, 101, kT0 + 1s);
-  const auto actions = m.handle(ChildExited{std::nullopt, SIGABRT, false, true}, kT0 + 2s);
+  const auto actions = m.handle(ChildExited{std::nullopt, SIGABRT, /*core_dumped=*/true}, kT0 + 2s);
   const auto changes = only<StateChanged>(actions);
   ASSERT_EQ(changes.size(), 2u);
-  EXPECT_EQ(changes[0], (StateChanged{S::Running, S::Exited, "killed by SIGABRT (core dumped)"}));
+  ASSERT_TRUE(m.last_exit().has_value());
+  EXPECT_EQ(changes[0], (StateChanged{S::Running, S::Exited, "killed by SIGABRT (core dumped)",
+                                      m.last_exit()}));
   EXPECT_EQ(changes[1].from, S::Exited);
   EXPECT_EQ(changes[1].to, S::Backoff);
   EXPECT_EQ(changes[1].reason,
             "autorestart is true; exited 2 times in a row within 10.0 s of starting, restart in "
             "1.0 s");
-  ASSERT_TRUE(m.last_exit().has_value());
   EXPECT_TRUE(m.last_exit()->core_dumped);
+  EXPECT_EQ(m.last_exit()->exit_signal, SIGABRT);
+  EXPECT_EQ(m.last_exit()->reason, ExitReason::Killed);
 }
 
 TEST(CrashLoop, StayingUpTheWindowStartsTheCountOver) {
   ProcessMachine m{crash_policy()};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 1s);  // quick 1: at once
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 1s);  // quick 1: at once
   spawn_at(m, 101, kT0 + 1s);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 2s);  // quick 2: 1 s
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 2s);  // quick 2: 1 s
   ASSERT_EQ(m.state(), S::Backoff);
   m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 3s);
   spawn_at(m, 102, kT0 + 3s);
   // Up for exactly the window: not a quick exit; restarted at once, count 0.
-  auto actions = m.handle(ChildExited{1, std::nullopt, false}, kT0 + 3s + kQuickExitWindow);
+  auto actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 3s + kQuickExitWindow);
   EXPECT_EQ(m.state(), S::Starting);
   EXPECT_EQ(only<Spawn>(actions).size(), 1u);
   EXPECT_EQ(m.quick_exits(), 0);
   // The next quick exit is again the first of a series: at once.
   spawn_at(m, 103, kT0 + 20s);
-  actions = m.handle(ChildExited{1, std::nullopt, false}, kT0 + 21s);
+  actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 21s);
   EXPECT_EQ(m.state(), S::Starting);
   EXPECT_EQ(m.quick_exits(), 1);
 }
@@ -117,7 +122,7 @@ TEST(CrashLoop, WindowCountsFromRunningNotFromTheSpawn) {
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
   m.handle(DeadlineExpired{DeadlineKind::Startsecs}, kT0 + 5s);  // RUNNING at +5 s
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 14s);     // 9 s after: quick
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 14s);             // 9 s after: quick
   EXPECT_EQ(m.quick_exits(), 1);
   EXPECT_EQ(m.state(), S::Starting);
 }
@@ -126,9 +131,9 @@ TEST(CrashLoop, StopInRestartDelayStopsAtOnceAndStartBeginsANewSeries) {
   ProcessMachine m{crash_policy()};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 1s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 1s);
   spawn_at(m, 101, kT0 + 1s);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 2s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 2s);
   ASSERT_EQ(m.state(), S::Backoff);
   auto actions = m.handle(StopRequest{}, kT0 + 2500ms);
   EXPECT_EQ(m.state(), S::Stopped);
@@ -146,9 +151,9 @@ TEST(CrashLoop, StartRequestInRestartDelaySpawnsNow) {
   ProcessMachine m{crash_policy()};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 1s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 1s);
   spawn_at(m, 101, kT0 + 1s);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 2s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 2s);
   ASSERT_EQ(m.state(), S::Backoff);
   auto actions = m.handle(StartRequest{}, kT0 + 2100ms);
   EXPECT_EQ(m.state(), S::Starting);
@@ -161,9 +166,9 @@ TEST(CrashLoop, InhibitedRestartsEndTheLoop) {
   ProcessMachine m{crash_policy()};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 1s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 1s);
   spawn_at(m, 101, kT0 + 1s);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 2s);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 2s);
   ASSERT_EQ(m.state(), S::Backoff);
   m.inhibit_restarts();
   EXPECT_TRUE(only<Spawn>(m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 3s)).empty());
@@ -178,7 +183,7 @@ TEST(CrashLoop, ExpectedExitWithUnexpectedModeIsNotRestartedAtAll) {
   ProcessMachine m{policy};
   m.handle(StartRequest{}, kT0);
   spawn_at(m, 100, kT0);
-  m.handle(ChildExited{0, std::nullopt, false}, kT0 + 1s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 1s);
   EXPECT_EQ(m.state(), S::Exited);
   EXPECT_EQ(m.quick_exits(), 0);
 }

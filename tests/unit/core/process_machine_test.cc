@@ -34,9 +34,9 @@ TEST(StopWaitSecs, StopFromRunningSendsStopSignalAndArmsDeadline) {
   ProcessMachine m = running_machine();
   const auto actions = m.handle(StopRequest{}, kT0 + 5s);
   EXPECT_EQ(actions, (std::vector<Action>{
-                         StateChanged{S::Running, S::Stopping, "sent SIGTERM"},
+                         StateChanged{S::Running, S::Stopping, "sent SIGTERM", std::nullopt},
                          SendSignal{SIGTERM, false},
-                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 15s},
+                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 15s, 1},
                      }));
   EXPECT_EQ(m.state(), S::Stopping);
   EXPECT_EQ(m.pid(), 100);
@@ -51,28 +51,30 @@ TEST(StopWaitSecs, EscalatesToSigkillAtTheDeadline) {
   EXPECT_EQ(actions, (std::vector<Action>{
                          SendSignal{SIGKILL, false},
                          Notice{"did not exit 10.0 s after SIGTERM; sent SIGKILL"},
-                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 20s},
+                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 20s, 1},
                      }));
   EXPECT_EQ(m.state(), S::Stopping);
   EXPECT_TRUE(m.sigkill_sent());
 
-  const auto exit = m.handle(ChildExited{std::nullopt, SIGKILL, false}, kT0 + 15s + 2ms);
+  const auto exit = m.handle(ChildExited{std::nullopt, SIGKILL}, kT0 + 15s + 2ms);
   EXPECT_EQ(m.state(), S::Stopped);
   ASSERT_TRUE(m.last_exit().has_value());
   const ExitRecord& record = *m.last_exit();
   EXPECT_EQ(record.pid, 100);
   EXPECT_EQ(record.exit_signal, SIGKILL);
   EXPECT_EQ(record.exit_code, std::nullopt);
-  EXPECT_TRUE(record.needed_sigkill);
+  EXPECT_TRUE(record.needed_sigkill());
+  EXPECT_EQ(record.reason, ExitReason::NeededSigkill);
   EXPECT_FALSE(record.expected);
   EXPECT_EQ(record.stop_duration, 10s + 2ms);
   EXPECT_EQ(record.when, kT0 + 15s + 2ms);
-  EXPECT_EQ(exit, (std::vector<Action>{
-                      CancelDeadline{DeadlineKind::Stopwaitsecs},
-                      RecordExit{record},
-                      StateChanged{S::Stopping, S::Stopped,
-                                   "killed by SIGKILL 10.0 s after SIGTERM (needed SIGKILL)"},
-                  }));
+  EXPECT_EQ(exit,
+            (std::vector<Action>{
+                CancelDeadline{DeadlineKind::Stopwaitsecs},
+                RecordExit{record},
+                StateChanged{S::Stopping, S::Stopped,
+                             "killed by SIGKILL 10.0 s after SIGTERM (needed SIGKILL)", record},
+            }));
   EXPECT_EQ(m.pid(), 0);
   EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), std::nullopt);
 }
@@ -80,12 +82,13 @@ TEST(StopWaitSecs, EscalatesToSigkillAtTheDeadline) {
 TEST(StopWaitSecs, GracefulExitCancelsTheDeadline) {
   ProcessMachine m = running_machine();
   m.handle(StopRequest{}, kT0 + 5s);
-  const auto actions = m.handle(ChildExited{0, std::nullopt, false}, kT0 + 5s + 120ms);
+  const auto actions = m.handle(ChildExited{0, std::nullopt}, kT0 + 5s + 120ms);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_EQ(only<CancelDeadline>(actions),
             (std::vector<CancelDeadline>{{DeadlineKind::Stopwaitsecs}}));
   EXPECT_EQ(last_reason(actions), "exited with status 0 0.12 s after SIGTERM");
-  EXPECT_FALSE(m.last_exit()->needed_sigkill);
+  EXPECT_FALSE(m.last_exit()->needed_sigkill());
+  EXPECT_EQ(m.last_exit()->reason, ExitReason::Exited);
   EXPECT_TRUE(m.last_exit()->expected);
   EXPECT_EQ(m.last_exit()->stop_duration, 120ms);
   // The deadline, had it been fired late anyway, does nothing.
@@ -102,10 +105,10 @@ TEST(StopWaitSecs, StillAliveAfterSigkillIsReportedOnceNotKilledAgain) {
   EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), std::nullopt);  // no more reminders
   EXPECT_EQ(m.state(), S::Stopping);
   // When it is finally reaped, it is STOPPED with needed_sigkill.
-  const auto exit = m.handle(ChildExited{std::nullopt, SIGKILL, false}, kT0 + 60s);
+  const auto exit = m.handle(ChildExited{std::nullopt, SIGKILL}, kT0 + 60s);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_TRUE(only<CancelDeadline>(exit).empty());  // nothing armed any more
-  EXPECT_TRUE(m.last_exit()->needed_sigkill);
+  EXPECT_TRUE(m.last_exit()->needed_sigkill());
   EXPECT_EQ(m.last_exit()->stop_duration, 55s);
 }
 
@@ -114,18 +117,18 @@ TEST(StopWaitSecs, ZeroSendsSigkillRightAfterTheStopSignal) {
   policy.stopwaitsecs = 0s;
   ProcessMachine m = running_machine(policy);
   const auto actions = m.handle(StopRequest{}, kT0 + 5s);
-  EXPECT_EQ(
-      actions,
-      (std::vector<Action>{
-          StateChanged{S::Running, S::Stopping, "sent SIGTERM, then SIGKILL (stopwaitsecs is 0)"},
-          SendSignal{SIGTERM, false},
-          SendSignal{SIGKILL, false},
-          ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s},
-      }));
+  EXPECT_EQ(actions,
+            (std::vector<Action>{
+                StateChanged{S::Running, S::Stopping,
+                             "sent SIGTERM, then SIGKILL (stopwaitsecs is 0)", std::nullopt},
+                SendSignal{SIGTERM, false},
+                SendSignal{SIGKILL, false},
+                ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s, 1},
+            }));
   EXPECT_TRUE(m.sigkill_sent());
-  m.handle(ChildExited{std::nullopt, SIGKILL, false}, kT0 + 5s + 1ms);
+  m.handle(ChildExited{std::nullopt, SIGKILL}, kT0 + 5s + 1ms);
   EXPECT_EQ(m.state(), S::Stopped);
-  EXPECT_TRUE(m.last_exit()->needed_sigkill);
+  EXPECT_TRUE(m.last_exit()->needed_sigkill());
 }
 
 TEST(StopSignal, ConfiguredSignalIsSentAndNamedInReasons) {
@@ -168,37 +171,111 @@ TEST(KillAsGroup, OnlySigkillGoesToTheGroup) {
                                   "process group"}}));
 }
 
-TEST(KillAsGroup, LingeringGroupKeepsTheProcessStoppingUntilGroupEmptied) {
+TEST(KillAsGroup, LeaderExitWhileStoppingProbesTheGroup) {
+  ProcessPolicy policy;
+  policy.stopasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  const auto actions = m.handle(ChildExited{0, std::nullopt}, kT0 + 5s + 100ms);
+  EXPECT_EQ(actions, (std::vector<Action>{ProbeGroup{}}));
+  EXPECT_EQ(m.state(), S::Stopping);
+  EXPECT_TRUE(m.group_lingering());  // until the probe answers
+  EXPECT_EQ(m.pid(), 0);             // the leader is reaped: never signal its pid again
+  EXPECT_EQ(m.process_group(), 100);
+  EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), kT0 + 15s);
+  EXPECT_EQ(m.last_exit(), std::nullopt);  // recorded when the stop ends
+  // A second report of the leader's exit cannot happen; if it did, it is ignored.
+  EXPECT_TRUE(m.handle(ChildExited{0, std::nullopt}, kT0 + 6s).empty());
+  // So is a late SpawnFailed for the leader (its run already ended).
+  EXPECT_TRUE(m.handle(SpawnFailed{"exec /x: Permission denied"}, kT0 + 6s).empty());
+  EXPECT_EQ(m.state(), S::Stopping);
+}
+
+TEST(KillAsGroup, GroupFoundEmptyAtOnceEndsTheStopWithoutLingering) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 5s + 100ms);
+  const auto actions = m.handle(GroupProbed{false}, kT0 + 5s + 100ms);
+  EXPECT_EQ(m.state(), S::Stopped);
+  EXPECT_FALSE(m.group_lingering());
+  EXPECT_EQ(m.process_group(), 0);
+  ASSERT_TRUE(m.last_exit().has_value());
+  const ExitRecord& record = *m.last_exit();
+  EXPECT_EQ(record.exit_code, 0);
+  EXPECT_EQ(record.pid, 100);
+  EXPECT_EQ(record.reason, ExitReason::Exited);
+  EXPECT_EQ(record.stop_duration, 100ms);
+  EXPECT_EQ(actions, (std::vector<Action>{
+                         CancelDeadline{DeadlineKind::Stopwaitsecs},
+                         RecordExit{record},
+                         StateChanged{S::Stopping, S::Stopped,
+                                      "exited with status 0 0.10 s after SIGTERM", record},
+                     }));
+}
+
+TEST(KillAsGroup, LingeringGroupKeepsTheProcessStoppingUntilProbedEmpty) {
   ProcessPolicy policy;
   policy.stopasgroup = true;
   ProcessMachine m = running_machine(policy);
   m.handle(StopRequest{}, kT0 + 5s);
   // The leader exits on SIGTERM; a worker of its group does not (yet).
-  auto actions = m.handle(ChildExited{0, std::nullopt, true}, kT0 + 5s + 100ms);
-  EXPECT_TRUE(actions.empty());
+  EXPECT_EQ(m.handle(ChildExited{0, std::nullopt}, kT0 + 5s + 100ms),
+            (std::vector<Action>{ProbeGroup{}}));
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 5s + 100ms).empty());
   EXPECT_EQ(m.state(), S::Stopping);
-  EXPECT_EQ(m.pid(), 0);  // the leader is reaped: never signal its pid again
+  EXPECT_TRUE(m.group_lingering());
+  EXPECT_EQ(m.pid(), 0);
   EXPECT_EQ(m.process_group(), 100);
   EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), kT0 + 15s);
-  // A second report of the leader's exit cannot happen; if it did, it is ignored.
-  EXPECT_TRUE(m.handle(ChildExited{0, std::nullopt, false}, kT0 + 6s).empty());
+  // Another probe (after an orphan was reaped) finds it still alive.
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 6s).empty());
+  EXPECT_EQ(m.state(), S::Stopping);
 
-  actions = m.handle(GroupEmptied{}, kT0 + 7s);
+  const auto actions = m.handle(GroupProbed{false}, kT0 + 7s);
   EXPECT_EQ(m.state(), S::Stopped);
+  EXPECT_FALSE(m.group_lingering());
   ASSERT_TRUE(m.last_exit().has_value());
   EXPECT_EQ(m.last_exit()->exit_code, 0);  // the leader's status
   EXPECT_EQ(m.last_exit()->pid, 100);
   EXPECT_EQ(m.last_exit()->when, kT0 + 5s + 100ms);
   EXPECT_EQ(m.last_exit()->stop_duration, 2s);  // until the group was gone
-  EXPECT_FALSE(m.last_exit()->needed_sigkill);
+  EXPECT_FALSE(m.last_exit()->needed_sigkill());
+  EXPECT_EQ(m.last_exit()->reason, ExitReason::Exited);
   EXPECT_EQ(actions, (std::vector<Action>{
                          CancelDeadline{DeadlineKind::Stopwaitsecs},
                          RecordExit{*m.last_exit()},
                          StateChanged{S::Stopping, S::Stopped,
                                       "exited with status 0; its process group was gone 2.0 s "
-                                      "after SIGTERM"},
+                                      "after SIGTERM",
+                                      m.last_exit()},
                      }));
   EXPECT_EQ(m.process_group(), 0);
+  // A late answer changes nothing.
+  EXPECT_TRUE(m.handle(GroupProbed{false}, kT0 + 8s).empty());
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 8s).empty());
+}
+
+TEST(KillAsGroup, LingeringIsForgottenByTheNextStop) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 5s + 100ms);
+  m.handle(GroupProbed{true}, kT0 + 5s + 100ms);
+  m.handle(GroupProbed{false}, kT0 + 6s);
+  ASSERT_EQ(m.state(), S::Stopped);
+  // A new run whose group is gone with its leader: no "process group" in the reason.
+  m.handle(StartRequest{}, kT0 + 10s);
+  m.handle(Spawned{200}, kT0 + 10s);
+  m.handle(DeadlineExpired{DeadlineKind::Startsecs}, kT0 + 11s);
+  m.handle(StopRequest{}, kT0 + 12s);
+  EXPECT_EQ(m.handle(ChildExited{0, std::nullopt}, kT0 + 12s + 500ms),
+            (std::vector<Action>{ProbeGroup{}}));
+  const auto actions = m.handle(GroupProbed{false}, kT0 + 12s + 500ms);
+  EXPECT_EQ(last_reason(actions), "exited with status 0 0.50 s after SIGTERM");
+  EXPECT_EQ(m.last_exit()->pid, 200);
 }
 
 TEST(KillAsGroup, LingeringGroupGetsSigkillAtTheDeadline) {
@@ -206,38 +283,90 @@ TEST(KillAsGroup, LingeringGroupGetsSigkillAtTheDeadline) {
   policy.killasgroup = true;
   ProcessMachine m = running_machine(policy);
   m.handle(StopRequest{}, kT0 + 5s);
-  m.handle(ChildExited{0, std::nullopt, true}, kT0 + 6s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
+  m.handle(GroupProbed{true}, kT0 + 6s);
   auto actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
   EXPECT_EQ(actions,
             (std::vector<Action>{
                 SendSignal{SIGKILL, true},
                 Notice{"process group still alive 10.0 s after SIGTERM (its leader exited); sent "
                        "SIGKILL to the group"},
-                ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 20s},
+                ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 20s, 1},
             }));
   EXPECT_EQ(m.state(), S::Stopping);
-  m.handle(GroupEmptied{}, kT0 + 15s + 3ms);
+  EXPECT_TRUE(m.sigkill_sent());
+  actions = m.handle(GroupProbed{false}, kT0 + 15s + 3ms);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_EQ(m.last_exit()->exit_code, 0);
-  EXPECT_TRUE(m.last_exit()->needed_sigkill);
+  EXPECT_TRUE(m.last_exit()->needed_sigkill());
+  EXPECT_EQ(m.last_exit()->reason, ExitReason::NeededSigkill);
+  EXPECT_EQ(last_reason(actions),
+            "exited with status 0; its process group was gone 10.0 s after SIGTERM (needed "
+            "SIGKILL)");
 }
 
-TEST(KillAsGroup, GroupAliveIsIgnoredWithoutGroupSignals) {
+TEST(KillAsGroup, DeadlineBeforeTheProbeAnswersKillsTheGroupNotThePid) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 14s);  // probe not answered yet
+  const auto actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
+  EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGKILL, true}}));
+}
+
+TEST(KillAsGroup, GroupStillAliveAfterSigkillIsReportedOnce) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
+  m.handle(GroupProbed{true}, kT0 + 6s);
+  m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
+  const auto actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 20s);
+  EXPECT_EQ(actions,
+            (std::vector<Action>{Notice{"process group still alive 5.0 s after SIGKILL"}}));
+  EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), std::nullopt);
+  EXPECT_EQ(m.state(), S::Stopping);
+  EXPECT_TRUE(m.group_lingering());
+}
+
+TEST(KillAsGroup, NoProbeWithoutGroupSignals) {
   ProcessMachine m = running_machine();
   m.handle(StopRequest{}, kT0 + 5s);
-  m.handle(ChildExited{0, std::nullopt, true}, kT0 + 6s);
+  const auto actions = m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
   EXPECT_EQ(m.state(), S::Stopped);
-  EXPECT_TRUE(m.handle(GroupEmptied{}, kT0 + 7s).empty());
+  EXPECT_TRUE(only<ProbeGroup>(actions).empty());
+  EXPECT_FALSE(m.group_lingering());
+  EXPECT_TRUE(m.handle(GroupProbed{false}, kT0 + 7s).empty());
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 7s).empty());
+  EXPECT_EQ(m.state(), S::Stopped);
 }
 
-TEST(KillAsGroup, GroupAliveMattersOnlyWhileStopping) {
+TEST(KillAsGroup, NoProbeOutsideStopping) {
   ProcessPolicy policy;
   policy.stopasgroup = true;
   policy.autorestart = config::AutoRestart::Never;
   ProcessMachine m = running_machine(policy);
-  m.handle(ChildExited{0, std::nullopt, true}, kT0 + 6s);
+  const auto actions = m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
   EXPECT_EQ(m.state(), S::Exited);
+  EXPECT_TRUE(only<ProbeGroup>(actions).empty());
+  EXPECT_FALSE(m.group_lingering());
   EXPECT_EQ(m.process_group(), 0);
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 7s).empty());
+  EXPECT_EQ(m.state(), S::Exited);
+}
+
+TEST(KillAsGroup, NoProbeWhenStartingFails) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m{policy};
+  m.handle(StartRequest{}, kT0);
+  m.handle(Spawned{100}, kT0);
+  const auto actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 100ms);
+  EXPECT_EQ(m.state(), S::Backoff);
+  EXPECT_TRUE(only<ProbeGroup>(actions).empty());
+  EXPECT_FALSE(m.group_lingering());
 }
 
 // ---- Stop in other states ----
@@ -246,14 +375,14 @@ TEST(Stop, InBackoffStopsAtOnce) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 200ms);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 200ms);
   ASSERT_EQ(m.state(), S::Backoff);
   const auto actions = m.handle(StopRequest{}, kT0 + 500ms);
-  EXPECT_EQ(actions,
-            (std::vector<Action>{
-                CancelDeadline{DeadlineKind::Backoff},
-                StateChanged{S::Backoff, S::Stopped, "stop requested while waiting to retry"},
-            }));
+  EXPECT_EQ(actions, (std::vector<Action>{
+                         CancelDeadline{DeadlineKind::Backoff},
+                         StateChanged{S::Backoff, S::Stopped,
+                                      "stop requested while waiting to retry", std::nullopt},
+                     }));
   EXPECT_EQ(m.retry_at(), std::nullopt);
   EXPECT_TRUE(m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 1200ms).empty());
   EXPECT_EQ(m.state(), S::Stopped);
@@ -269,7 +398,7 @@ TEST(Stop, InStartingCancelsStartsecs) {
   EXPECT_EQ(m.state(), S::Stopping);
   // A startsecs timer that fires anyway does not make it RUNNING.
   EXPECT_TRUE(m.handle(DeadlineExpired{DeadlineKind::Startsecs}, kT0 + 1s).empty());
-  m.handle(ChildExited{std::nullopt, SIGTERM, false}, kT0 + 400ms);
+  m.handle(ChildExited{std::nullopt, SIGTERM}, kT0 + 400ms);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_EQ(m.failed_starts(), 0);  // a requested stop is no failed start
 }
@@ -278,17 +407,17 @@ TEST(Stop, BeforeSpawnedSignalsAsSoonAsThePidIsKnown) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   auto actions = m.handle(StopRequest{}, kT0 + 1ms);
-  EXPECT_EQ(actions,
-            (std::vector<Action>{
-                StateChanged{S::Starting, S::Stopping, "stop requested before the spawn completed"},
-            }));
+  EXPECT_EQ(actions, (std::vector<Action>{
+                         StateChanged{S::Starting, S::Stopping,
+                                      "stop requested before the spawn completed", std::nullopt},
+                     }));
   actions = m.handle(Spawned{321}, kT0 + 2ms);
   EXPECT_EQ(actions, (std::vector<Action>{
                          SendSignal{SIGTERM, false},
-                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s + 2ms},
+                         ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s + 2ms, 1},
                      }));
   EXPECT_EQ(m.pid(), 321);
-  m.handle(ChildExited{std::nullopt, SIGTERM, false}, kT0 + 5ms);
+  m.handle(ChildExited{std::nullopt, SIGTERM}, kT0 + 5ms);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_EQ(m.last_exit()->pid, 321);
   EXPECT_EQ(m.last_exit()->stop_duration, 3ms);
@@ -316,7 +445,7 @@ TEST(StartRetries, BackoffOneTwoThreeSecondsThenFatalAfterStartretriesPlusOneSpa
     spawns += static_cast<int>(only<Spawn>(actions).size());
     m.handle(Spawned{1000 + attempt}, t);
     t += 200ms;
-    actions = m.handle(ChildExited{1, std::nullopt, false}, t);
+    actions = m.handle(ChildExited{1, std::nullopt}, t);
     for (const ArmDeadline& arm : only<ArmDeadline>(actions)) {
       EXPECT_EQ(arm.kind, DeadlineKind::Backoff);
       delays.push_back(arm.at - t);
@@ -339,12 +468,12 @@ TEST(StartRetries, BackoffReasonShowsTheRetrySchedule) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  auto actions = m.handle(ChildExited{1, std::nullopt, false}, kT0 + 200ms);
+  auto actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 200ms);
   EXPECT_EQ(last_reason(actions), "exited with status 1 after 0.20 s; retry 1/3 in 1.0 s");
   actions = m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 1200ms);
   EXPECT_EQ(last_reason(actions), "retry 1/3");
   m.handle(Spawned{101}, kT0 + 1200ms);
-  actions = m.handle(ChildExited{std::nullopt, SIGSEGV, false}, kT0 + 1250ms);
+  actions = m.handle(ChildExited{std::nullopt, SIGSEGV}, kT0 + 1250ms);
   EXPECT_EQ(last_reason(actions), "killed by SIGSEGV after 0.050 s; retry 2/3 in 2.0 s");
   EXPECT_EQ(m.last_error(), "");  // an exit is no spawn error
 }
@@ -355,7 +484,7 @@ TEST(StartRetries, ZeroMeansFatalAtTheFirstFailedStart) {
   ProcessMachine m{policy};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  const auto actions = m.handle(ChildExited{2, std::nullopt, false}, kT0 + 1ms);
+  const auto actions = m.handle(ChildExited{2, std::nullopt}, kT0 + 1ms);
   EXPECT_EQ(m.state(), S::Fatal);
   EXPECT_TRUE(only<ArmDeadline>(actions).empty());
   EXPECT_EQ(m.last_error(), "exited with status 2 after 0.001 s; gave up after 0 retries");
@@ -402,7 +531,7 @@ TEST(StartRetries, ReachingRunningResetsTheCount) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 100ms);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 100ms);
   EXPECT_EQ(m.failed_starts(), 1);
   m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 1100ms);
   m.handle(Spawned{101}, kT0 + 1100ms);
@@ -421,7 +550,8 @@ TEST(StartRetries, UserStartFromFatalBeginsANewSeries) {
   ASSERT_EQ(m.state(), S::Fatal);
   const auto actions = m.handle(StartRequest{}, kT0 + 10s);
   EXPECT_EQ(actions,
-            (std::vector<Action>{StateChanged{S::Fatal, S::Starting, "start requested"}, Spawn{}}));
+            (std::vector<Action>{
+                StateChanged{S::Fatal, S::Starting, "start requested", std::nullopt}, Spawn{2}}));
   EXPECT_EQ(m.failed_starts(), 0);
   EXPECT_EQ(m.last_error(), "");
 }
@@ -430,11 +560,12 @@ TEST(StartRetries, UserStartInBackoffSpawnsNowAndKeepsCounting) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 100ms);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 100ms);
   const auto actions = m.handle(StartRequest{}, kT0 + 300ms);
-  EXPECT_EQ(actions, (std::vector<Action>{CancelDeadline{DeadlineKind::Backoff},
-                                          StateChanged{S::Backoff, S::Starting, "start requested"},
-                                          Spawn{}}));
+  EXPECT_EQ(actions,
+            (std::vector<Action>{
+                CancelDeadline{DeadlineKind::Backoff},
+                StateChanged{S::Backoff, S::Starting, "start requested", std::nullopt}, Spawn{2}}));
   EXPECT_EQ(m.failed_starts(), 1);
   EXPECT_EQ(m.retry_at(), std::nullopt);
   // The cancelled retry timer, fired late, is ignored.
@@ -449,12 +580,13 @@ TEST(StartSecs, ZeroIsRunningAtSpawned) {
   ProcessMachine m{policy};
   m.handle(StartRequest{}, kT0);
   const auto actions = m.handle(Spawned{77}, kT0 + 1ms);
-  EXPECT_EQ(actions, (std::vector<Action>{StateChanged{S::Starting, S::Running,
-                                                       "spawned with pid 77 (startsecs is 0)"}}));
+  EXPECT_EQ(actions,
+            (std::vector<Action>{StateChanged{
+                S::Starting, S::Running, "spawned with pid 77 (startsecs is 0)", std::nullopt}}));
   EXPECT_EQ(m.pid(), 77);
   EXPECT_EQ(m.started_at(), kT0 + 1ms);
   // An exit is then an exit from RUNNING: EXITED (and autorestart), not BACKOFF.
-  m.handle(ChildExited{0, std::nullopt, false}, kT0 + 2ms);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 2ms);
   EXPECT_EQ(m.state(), S::Exited);
 }
 
@@ -464,7 +596,7 @@ TEST(StartSecs, FractionsAreArmedExactly) {
   ProcessMachine m{policy};
   m.handle(StartRequest{}, kT0);
   const auto actions = m.handle(Spawned{5}, kT0 + 3ms);
-  EXPECT_EQ(actions, (std::vector<Action>{ArmDeadline{DeadlineKind::Startsecs, kT0 + 253ms}}));
+  EXPECT_EQ(actions, (std::vector<Action>{ArmDeadline{DeadlineKind::Startsecs, kT0 + 253ms, 1}}));
   EXPECT_EQ(m.process_group(), 5);
 }
 
@@ -496,11 +628,12 @@ TEST(AutoRestart, EachModeAndExitKind) {
     policy.autorestart = c.autorestart;
     policy.exitcodes = {0, 2};
     ProcessMachine m = running_machine(policy);
-    const auto actions = m.handle(ChildExited{c.exit_code, c.exit_signal, false}, kT0 + 9s);
+    const auto actions = m.handle(ChildExited{c.exit_code, c.exit_signal}, kT0 + 9s);
     const auto changes = only<StateChanged>(actions);
     ASSERT_GE(changes.size(), 1u);
-    EXPECT_EQ(changes[0], (StateChanged{S::Running, S::Exited, c.reason}));
     ASSERT_TRUE(m.last_exit().has_value());
+    EXPECT_EQ(changes[0], (StateChanged{S::Running, S::Exited, c.reason, m.last_exit()}));
+    EXPECT_EQ(m.last_exit()->reason, c.exit_signal ? ExitReason::Killed : ExitReason::Exited);
     EXPECT_EQ(m.last_exit()->expected, c.exit_code && (*c.exit_code == 0 || *c.exit_code == 2));
     EXPECT_EQ(m.last_exit()->exit_signal, c.exit_signal);
     EXPECT_EQ(m.last_exit()->stop_duration, std::nullopt);
@@ -522,7 +655,7 @@ TEST(AutoRestart, EachModeAndExitKind) {
 
 TEST(AutoRestart, RecordExitComesBeforeTheStateChange) {
   ProcessMachine m = running_machine();
-  const auto actions = m.handle(ChildExited{3, std::nullopt, false}, kT0 + 9s);
+  const auto actions = m.handle(ChildExited{3, std::nullopt}, kT0 + 9s);
   ASSERT_GE(actions.size(), 2u);
   EXPECT_TRUE(std::holds_alternative<RecordExit>(actions[0]));
   EXPECT_EQ(std::get<RecordExit>(actions[0]).record.pid, 100);
@@ -534,7 +667,7 @@ TEST(AutoRestart, InhibitedRestartsLeaveTheProcessExited) {
   policy.autorestart = config::AutoRestart::Always;
   ProcessMachine m = running_machine(policy);
   m.inhibit_restarts();
-  const auto actions = m.handle(ChildExited{1, std::nullopt, false}, kT0 + 9s);
+  const auto actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 9s);
   EXPECT_EQ(m.state(), S::Exited);
   EXPECT_TRUE(only<Spawn>(actions).empty());
 }
@@ -544,7 +677,7 @@ TEST(AutoRestart, InhibitedRestartsMeanNoRetryAfterAFailedStart) {
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
   m.inhibit_restarts();
-  const auto actions = m.handle(ChildExited{1, std::nullopt, false}, kT0 + 100ms);
+  const auto actions = m.handle(ChildExited{1, std::nullopt}, kT0 + 100ms);
   EXPECT_EQ(m.state(), S::Backoff);
   EXPECT_TRUE(only<ArmDeadline>(actions).empty());
   EXPECT_EQ(m.retry_at(), std::nullopt);
@@ -559,7 +692,7 @@ TEST(AutoRestart, RetryArmedBeforeInhibitionDoesNotSpawn) {
   ProcessMachine m{ProcessPolicy{}};
   m.handle(StartRequest{}, kT0);
   m.handle(Spawned{100}, kT0);
-  m.handle(ChildExited{1, std::nullopt, false}, kT0 + 100ms);
+  m.handle(ChildExited{1, std::nullopt}, kT0 + 100ms);
   m.inhibit_restarts();
   EXPECT_TRUE(m.handle(DeadlineExpired{DeadlineKind::Backoff}, kT0 + 1100ms).empty());
   EXPECT_EQ(m.state(), S::Backoff);
@@ -591,12 +724,18 @@ TEST(ProcessPolicy, FromProgramConfig) {
 
 TEST(Describe, ActionsAndEventsReadWell) {
   EXPECT_EQ(describe(Action{SendSignal{SIGTERM, true}}), "SendSignal(SIGTERM, group)");
-  EXPECT_EQ(describe(Action{ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s}}, kT0),
+  EXPECT_EQ(describe(Action{ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 10s, 3}}, kT0),
             "ArmDeadline(stopwaitsecs, +10.0 s)");
-  EXPECT_EQ(describe(Action{StateChanged{S::Running, S::Stopping, "sent SIGTERM"}}),
+  EXPECT_EQ(describe(Action{Spawn{3}}), "Spawn(#3)");
+  EXPECT_EQ(describe(Action{ProbeGroup{}}), "ProbeGroup");
+  EXPECT_EQ(describe(Action{StateChanged{S::Running, S::Stopping, "sent SIGTERM", std::nullopt}}),
             "StateChanged(RUNNING -> STOPPING: sent SIGTERM)");
-  EXPECT_EQ(describe(Event{ChildExited{std::nullopt, SIGKILL, true}}),
-            "ChildExited(killed by SIGKILL, group alive)");
+  EXPECT_EQ(describe(Event{ChildExited{std::nullopt, SIGKILL}}), "ChildExited(killed by SIGKILL)");
+  EXPECT_EQ(describe(Event{ChildExited{std::nullopt, SIGABRT, /*core_dumped=*/true}}),
+            "ChildExited(killed by SIGABRT (core dumped))");
+  EXPECT_EQ(describe(Event{ChildExited{3, std::nullopt}}), "ChildExited(exited with status 3)");
+  EXPECT_EQ(describe(Event{GroupProbed{true}}), "GroupProbed(alive)");
+  EXPECT_EQ(describe(Event{GroupProbed{false}}), "GroupProbed(empty)");
   EXPECT_EQ(describe(Event{Spawned{12}}), "Spawned(pid 12)");
   EXPECT_EQ(describe(Event{DeadlineExpired{DeadlineKind::Backoff}}), "DeadlineExpired(backoff)");
 }

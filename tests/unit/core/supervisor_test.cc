@@ -1,6 +1,7 @@
 // Supervisor: start order, name resolution, ordered shutdown and reload,
-// driven through a tiny fake runtime (spawns succeed at once with increasing
-// pids, deadlines fire when the fake clock passes them).
+// driven through a tiny fake runtime (FakeRuntime, core_test_support.h:
+// spawns succeed at once with increasing pids, deadlines fire when the fake
+// clock passes them, every fact is reported for its incarnation).
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -14,113 +15,14 @@ namespace minisup::core {
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::FakeRuntime;
 using testing_support::make_config;
 using testing_support::make_program;
 using testing_support::names_with;
 using testing_support::only;
+using testing_support::Signal;
+using testing_support::state_of;
 using S = ProcessState;
-
-struct Signal {
-  std::string process;
-  int signal;
-  bool to_group;
-  bool operator==(const Signal&) const = default;
-};
-
-void PrintTo(const Signal& s, std::ostream* os) {
-  *os << s.process << ":" << s.signal << (s.to_group ? "(group)" : "");
-}
-
-/// Carries out a Supervisor's actions the way daemon/runtime would, minus
-/// the processes: Spawn is answered with Spawned{next pid} right after the
-/// batch, deadlines are kept and fired by advance_to().
-class FakeRuntime {
- public:
-  explicit FakeRuntime(Supervisor& supervisor) : supervisor_(supervisor) {
-    for (const ManagedProcess* process : supervisor.processes()) known_.insert(process->name());
-  }
-
-  void run(const std::vector<ProcessAction>& actions) {
-    std::vector<std::string> spawns;
-    for (const ProcessAction& a : actions) {
-      log_.push_back(a);
-      EXPECT_TRUE(known_.count(a.process) != 0 || std::holds_alternative<AddProcess>(a.action))
-          << "action for a process the runtime does not know: " << a.process;
-      if (std::holds_alternative<Spawn>(a.action)) {
-        spawns.push_back(a.process);
-      } else if (const auto* s = std::get_if<SendSignal>(&a.action)) {
-        signals_.push_back(Signal{a.process, s->signal, s->to_group});
-      } else if (const auto* arm = std::get_if<ArmDeadline>(&a.action)) {
-        deadlines_[{a.process, arm->kind}] = arm->at;
-      } else if (const auto* cancel = std::get_if<CancelDeadline>(&a.action)) {
-        deadlines_.erase({a.process, cancel->kind});
-      } else if (std::holds_alternative<AddProcess>(a.action)) {
-        EXPECT_TRUE(known_.insert(a.process).second) << "added twice: " << a.process;
-      } else if (std::holds_alternative<RemoveProcess>(a.action)) {
-        EXPECT_EQ(known_.erase(a.process), 1u) << "removed unknown: " << a.process;
-        for (const auto& [key, at] : deadlines_) {
-          EXPECT_NE(key.first, a.process) << "removed with a deadline armed";
-        }
-      }
-    }
-    for (const std::string& name : spawns) {
-      const int pid = next_pid_++;
-      pids_[name] = pid;
-      run(supervisor_.handle(name, Spawned{pid}, now_));
-    }
-  }
-
-  /// Fires every deadline due up to `t`, in time order, then sets the clock.
-  void advance_to(TimePoint t) {
-    for (;;) {
-      auto due = deadlines_.end();
-      for (auto it = deadlines_.begin(); it != deadlines_.end(); ++it) {
-        if (it->second <= t && (due == deadlines_.end() || it->second < due->second)) due = it;
-      }
-      if (due == deadlines_.end()) break;
-      const auto [process, kind] = due->first;
-      now_ = due->second;
-      deadlines_.erase(due);
-      run(supervisor_.handle(process, DeadlineExpired{kind}, now_));
-    }
-    now_ = t;
-  }
-  void advance(std::chrono::nanoseconds d) { advance_to(now_ + d); }
-
-  /// The child of `process` exits with `code` (or is killed by `signal`).
-  void exit(const std::string& process, std::optional<int> code,
-            std::optional<int> signal = std::nullopt) {
-    run(supervisor_.handle(process, ChildExited{code, signal, false}, now_));
-  }
-
-  /// Starts every autostart process and lets startsecs pass: all RUNNING.
-  void start_all() {
-    run(supervisor_.start_autostart(now_));
-    advance(1s);
-  }
-
-  void clear() {
-    log_.clear();
-    signals_.clear();
-  }
-
-  TimePoint now_ = kT0;
-  std::vector<ProcessAction> log_;
-  std::vector<Signal> signals_;
-  std::map<std::string, int> pids_;
-  std::set<std::string> known_;
-
- private:
-  Supervisor& supervisor_;
-  std::map<std::pair<std::string, DeadlineKind>, TimePoint> deadlines_;
-  int next_pid_ = 100;
-};
-
-S state_of(const Supervisor& supervisor, const std::string& name) {
-  const ManagedProcess* process = supervisor.find(name);
-  EXPECT_NE(process, nullptr) << name;
-  return process == nullptr ? S::Stopped : process->machine().state();
-}
 
 std::vector<std::string> process_names(const Supervisor& supervisor) {
   std::vector<std::string> names;
@@ -180,7 +82,7 @@ TEST(StartAutostart, AllRunAfterStartsecs) {
 TEST(Supervisor, EventForAnUnknownProcessIsIgnored) {
   Supervisor supervisor{make_config({make_program("web")})};
   EXPECT_TRUE(supervisor.handle("ghost", StartRequest{}, kT0).empty());
-  EXPECT_TRUE(supervisor.handle("ghost", ChildExited{0, std::nullopt, false}, kT0).empty());
+  EXPECT_TRUE(supervisor.handle("ghost", ChildExited{0, std::nullopt}, kT0).empty());
   EXPECT_TRUE(supervisor.request_start({"ghost"}, kT0).empty());
 }
 
@@ -275,7 +177,7 @@ TEST(Shutdown, StopsLevelsFromTheHighestPriorityDownWaitingForTheSlowest) {
   EXPECT_EQ(runtime.signals_, (std::vector<Signal>{{"b2", SIGKILL, false}}));
   runtime.clear();
   runtime.exit("b2", std::nullopt, SIGKILL);
-  EXPECT_TRUE(supervisor.find("b2")->machine().last_exit()->needed_sigkill);
+  EXPECT_TRUE(supervisor.find("b2")->machine().last_exit()->needed_sigkill());
   EXPECT_EQ(runtime.signals_, (std::vector<Signal>{{"a", SIGTERM, false}}));
   EXPECT_FALSE(supervisor.shutdown_complete());
 
