@@ -1,4 +1,4 @@
-// A guard in front of toml++ against hostile input (PITFALLS.md #8).
+// A guard in front of toml++ against hostile input (doc/pitfalls.md §8).
 //
 // toml++ 3.3.0 recurses per part of a dotted key and crashes (stack
 // overflow) on a key with 100,000 parts; deep nesting of arrays and inline

@@ -47,7 +47,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
 
   // A closed pipe or an over-large file must become an error return, not
-  // minisupd's death (doc/pitfalls.md, "Signals that kill the supervisor").
+  // minisupd's death (doc/pitfalls.md §9).
   // Children get default dispositions back.
   sys::ignore_signal(SIGPIPE);
   sys::ignore_signal(SIGXFSZ);

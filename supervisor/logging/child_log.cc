@@ -223,7 +223,7 @@ ProcessOutput::~ProcessOutput() {
 
 OutputPipes ProcessOutput::create_pipes() const {
   // sys::make_pipe: O_CLOEXEC on both ends, so no other child inherits
-  // them (our EOF would then wait for that unrelated child, PITFALLS 2);
+  // them (our EOF would then wait for that unrelated child, doc/pitfalls.md §2);
   // the read end is non-blocking, the child's end blocking as programs
   // expect. The child gets its end by dup2 onto fd 1/2.
   OutputPipes pipes;

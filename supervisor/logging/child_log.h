@@ -11,7 +11,7 @@
 // pipe, is registered with the EventLoop, reads everything the child writes
 // and hands it to the sink. The capture owns itself while the pipe is open:
 // EOF (not the process's exit: a grandchild may hold the write end, see
-// PITFALLS 2) unregisters and frees it, so the runtime may forget a process
+// doc/pitfalls.md §2) unregisters and frees it, so the runtime may forget a process
 // while its capture keeps draining. With redirect_stderr the child's fds 1
 // and 2 are the same pipe: one capture, one sink.
 //

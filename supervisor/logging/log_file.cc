@@ -149,7 +149,7 @@ void LogFile::refresh() noexcept {
   if (!is_regular_) return;
   size_ = static_cast<std::uint64_t>(st.st_size);
   if (st.st_nlink == 0) {
-    // Deleted under us: everything written now would vanish (PITFALLS 9).
+    // Deleted under us: everything written now would vanish (doc/pitfalls.md §9).
     reattach();
     return;
   }

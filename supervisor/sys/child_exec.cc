@@ -107,7 +107,7 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
 
   // If minisupd is killed outright (SIGKILL, OOM), its children must not
   // live on unsupervised, to be duplicated by the next minisupd
-  // (PITFALLS 4). Set after the user switch, which clears it. If minisupd
+  // (doc/pitfalls.md §4). Set after the user switch, which clears it. If minisupd
   // died before this point we are already orphaned: give up.
   if (plan.death_signal != 0) {
     if (::prctl(PR_SET_PDEATHSIG, plan.death_signal, 0, 0, 0) != 0)

@@ -1,7 +1,7 @@
 // Pipes and descriptor flags for the event loop and child output.
 //
 // Model: the read end of every pipe minisupd drains is non-blocking (the loop
-// must never block, PITFALLS.md 12); the write end, handed to a child as its
+// must never block, doc/pitfalls.md §12); the write end, handed to a child as its
 // stdout or stderr, stays blocking because that is what programs expect.
 // Both ends are close-on-exec, so a pipe reaches a child only by dup2.
 #pragma once

@@ -2,13 +2,13 @@
 //
 // Model: a child is signalled through its pidfd (pidfd_send_signal), never by
 // a stored pid, because once a child is reaped its pid can be reused by a
-// stranger (PITFALLS.md 5); the pidfd then answers ESRCH instead. A process
+// stranger (doc/pitfalls.md §5); the pidfd then answers ESRCH instead. A process
 // group is signalled by its pgid (= the child's pid, see spawn.h) with
 // kill(-pgid); that is only done while the leader is known to be unreaped or
 // the group is known to have live members. ESRCH is a normal outcome (the
 // exit is on its way) and is reported as `false`, not as an error.
 //
-// Reaping: SIGCHLD does not queue (PITFALLS.md 1), so each SIGCHLD wakeup
+// Reaping: SIGCHLD does not queue (doc/pitfalls.md §1), so each SIGCHLD wakeup
 // calls reap_all(), which collects every exited child, including orphans
 // handed to minisupd as a subreaper or PID 1, and pids it has already
 // reaped itself (a failed spawn, see spawn.h) simply do not show up.

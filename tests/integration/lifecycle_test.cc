@@ -518,7 +518,7 @@ TEST(Pid1, ReapsEveryZombieAndShutsDownOnSigterm) {
 }
 
 TEST(Daemon, ChildrenGetTheirStopSignalWhenMinisupdIsKilled) {
-  // PITFALLS 4: a SIGKILLed supervisor must not leave children running,
+  // doc/pitfalls.md §4: a SIGKILLed supervisor must not leave children running,
   // to be duplicated by the next one.
   Daemon d;
   fs::path pidfile = d.dir() / "child.pid";

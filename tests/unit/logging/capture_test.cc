@@ -89,7 +89,7 @@ TEST(OutputCapture, EofIsNotExitAnotherHolderKeepsItOpen) {
   auto sink = std::make_shared<StringSink>();
   sys::Pipe pipe = sys::make_pipe();
   // The child exits at once; our extra write end plays the grandchild that
-  // inherited stdout and lives on (PITFALLS 2).
+  // inherited stdout and lives on (doc/pitfalls.md §2).
   pid_t pid = spawn({"echo", "from the child"}, pipe.write.get(), pipe.write.get());
   reap(pid);
   auto capture = OutputCapture::start(loop, std::move(pipe.read), sink);

@@ -36,7 +36,7 @@ std::string read_available(int fd) {
 class ConsoleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ::signal(SIGPIPE, SIG_IGN);  // as minisupd does (PITFALLS 9)
+    ::signal(SIGPIPE, SIG_IGN);  // as minisupd does (doc/pitfalls.md §9)
   }
   std::shared_ptr<ConsoleWriter> make_writer(
       std::size_t width, ConsoleWriter::Color color = ConsoleWriter::Color::Never,
