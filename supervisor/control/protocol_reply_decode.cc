@@ -1,11 +1,9 @@
 // Reading reply lines of the control protocol back (see protocol.h):
 // parse_reply(), the typed decode_* functions, and decode_status_line().
-#include <cerrno>
-#include <charconv>
 #include <climits>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
 
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/protocol_tables.h"
@@ -112,50 +110,6 @@ std::optional<ReplyLine> parse_reply(std::string_view line) {
     if (!code || !message) return std::nullopt;
     reply.error_code = std::move(*code);
     reply.error_message = std::move(*message);
-  }
-  return reply;
-}
-
-std::optional<ProcessInfo> decode_process_info(const json& o) {
-  if (!o.is_object()) return std::nullopt;
-  ProcessInfo p;
-  auto name = get_string(o, "name");
-  auto state = get_string(o, "state");
-  if (!name || !state) return std::nullopt;
-  p.name = std::move(*name);
-  p.state = std::move(*state);
-  p.group = get_string(o, "group").value_or(p.name);
-  p.pid = get_int(o, "pid").value_or(0);
-  p.uptime = get_seconds(o, "uptime");
-  p.started_at = get_time(o, "started_at");
-  p.exit_code = get_int(o, "exit_code");
-  p.exit_signal = get_int(o, "exit_signal");
-  p.core_dumped = get_bool(o, "core_dumped").value_or(false);
-  p.exited_at = get_time(o, "exited_at");
-  p.needed_sigkill = get_bool(o, "needed_sigkill");
-  p.stop_duration = get_seconds(o, "stop_duration");
-  p.description = get_string(o, "description").value_or("");
-  p.spawn_error = get_string(o, "spawn_error");
-  if (const json* retry = member(o, "retry"); retry && retry->is_object()) {
-    p.retry = RetryInfo{get_int(*retry, "attempt").value_or(0), get_int(*retry, "of").value_or(0),
-                        get_seconds(*retry, "in_seconds").value_or(Seconds(0)),
-                        get_bool(*retry, "restart").value_or(false)};
-  }
-  if (const json* dropped = member(o, "dropped_bytes"); dropped && dropped->is_number_unsigned()) {
-    p.dropped_bytes = dropped->get<std::uint64_t>();
-  }
-  return p;
-}
-
-std::optional<StatusReply> decode_status_reply(const json& body) {
-  const json* processes = member(body, "processes");
-  if (!processes || !processes->is_array()) return std::nullopt;
-  StatusReply reply;
-  reply.processes.reserve(processes->size());
-  for (const auto& item : *processes) {
-    auto p = decode_process_info(item);
-    if (!p) return std::nullopt;
-    reply.processes.push_back(std::move(*p));
   }
   return reply;
 }
@@ -287,456 +241,423 @@ std::optional<std::variant<StateEvent, GapEvent>> decode_event(const json& body)
 }
 
 // ---------------------------------------------------------------------------
-// Fast status decoding
+// Status decoding (nlohmann's SAX interface: no DOM)
 // ---------------------------------------------------------------------------
 
 namespace {
 
-/// A pull parser over one JSON text: no DOM, no allocation beyond the
-/// strings it returns. Any syntax error makes it fail (ok() false) and every
-/// later call fail too, so callers check once at the end of a step.
-class JsonCursor {
+/// The iterator nlohmann reads a line through: a pointer into the line that
+/// also records, in `*mark`, how far the parser has read. When the parser
+/// reports '[' or ']', the bracket is the last character it read (brackets
+/// need no look-ahead), which gives the "processes" array's byte range.
+class TrackingIterator {
  public:
-  explicit JsonCursor(std::string_view text) : s_(text) {}
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
 
-  bool ok() const { return !failed_; }
-  std::size_t position() const { return i_; }
-  bool at_end() {
-    skip_ws();
-    return i_ == s_.size();
-  }
+  TrackingIterator(const char* at, const char** mark) : at_(at), mark_(mark) {}
 
-  /// The next non-blank character ('\0' at the end or after a failure).
-  char peek() {
-    skip_ws();
-    return !failed_ && i_ < s_.size() ? s_[i_] : '\0';
+  reference operator*() const { return *at_; }
+  TrackingIterator& operator++() {
+    *mark_ = ++at_;
+    return *this;
   }
-  /// Consumes `c` if it comes next.
-  bool consume(char c) {
-    if (peek() != c || c == '\0') return false;
-    ++i_;
-    return true;
+  TrackingIterator operator++(int) {
+    TrackingIterator before = *this;
+    ++*this;
+    return before;
   }
-  bool expect(char c) {
-    if (!consume(c)) fail();
-    return !failed_;
-  }
+  bool operator==(const TrackingIterator& other) const { return at_ == other.at_; }
+  bool operator!=(const TrackingIterator& other) const { return at_ != other.at_; }
 
-  /// Reads a string value into `out`.
-  bool string(std::string& out) {
-    out.clear();
-    if (!expect('"')) return false;
-    for (;;) {
-      const std::size_t start = i_;
-      while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' &&
-             static_cast<unsigned char>(s_[i_]) >= 0x20)
-        ++i_;
-      out.append(s_.data() + start, i_ - start);
-      if (i_ >= s_.size()) return fail();
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (c != '\\') return fail();  // raw control character
-      if (i_ >= s_.size()) return fail();
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned code = 0;
-          if (!hex4(code)) return false;
-          if (code >= 0xD800 && code <= 0xDBFF) {
-            unsigned low = 0;
-            if (i_ + 1 >= s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') return fail();
-            i_ += 2;
-            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return fail();
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-          } else if (code >= 0xDC00 && code <= 0xDFFF) {
-            return fail();
-          }
-          append_utf8(out, code);
-          break;
-        }
-        default:
-          return fail();
-      }
-    }
+ private:
+  const char* at_;
+  const char** mark_;
+};
+
+/// One JSON number as the SAX parser reported it.
+struct Number {
+  double value = 0;
+  std::optional<long long> integer;       ///< an integer that fits long long
+  std::optional<std::uint64_t> unsigned_;  ///< a non-negative integer (number_unsigned)
+
+  /// The value as an int field reads it: nullopt unless an integer in range.
+  std::optional<int> as_int() const {
+    if (!integer || *integer < INT_MIN || *integer > INT_MAX) return std::nullopt;
+    return static_cast<int>(*integer);
   }
+};
 
-  /// A validated JSON number to double; false when it overflows. strtod on a
-  /// NUL-terminated copy rather than std::from_chars<double>: libstdc++ 12's
-  /// floating-point charconv is ~130 KB of code (and needs libm), all of it
-  /// resident in minisupd for this one call. minisup never calls setlocale:
-  /// the decimal point is '.'.
-  static bool to_double(const char* first, const char* last, double& value) {
-    const auto length = static_cast<std::size_t>(last - first);
-    char small[64];
-    std::string large;
-    const char* text = small;
-    if (length < sizeof small) {
-      std::memcpy(small, first, length);
-      small[length] = '\0';
-    } else {
-      large.assign(first, last);
-      text = large.c_str();
-    }
-    char* end = nullptr;
-    errno = 0;
-    value = std::strtod(text, &end);
-    // ERANGE also means underflow (1e-310 is subnormal, 1e-400 becomes 0),
-    // which JSON readers (nlohmann) accept: only overflow is out of range.
-    return end == text + length && !(errno == ERANGE && std::isinf(value));
+/// A SAX handler (nlohmann::json::sax_parse) that builds a StatusLine from a
+/// `status` reply: {"ok": true, "processes": [ProcessInfo...], ...}. Field
+/// types are checked as decode_event() & co. read theirs: a string field
+/// holding anything but a string (or, for the optional ones, null) fails the
+/// whole line; an int field holding a fraction or a number out of range reads
+/// as absent. Unknown members, at any level, are skipped whatever they hold.
+class StatusHandler {
+ public:
+  explicit StatusHandler(const char* const* mark) : mark_(mark) {}
+
+  /// The processes read; valid once the parse succeeded and complete().
+  StatusReply& reply() { return reply_; }
+  /// True when the line was a whole, successful status reply.
+  bool complete() const { return level_ == Level::Done && ok_ && have_processes_; }
+  /// Where the "processes" array starts and ends (one past its ']').
+  const char* processes_begin() const { return processes_begin_; }
+  const char* processes_end() const { return processes_end_; }
+
+  // The nlohmann SAX interface. Returning false stops the parse.
+  bool null() { return skipping() || scalar(Scalar::Null); }
+  bool boolean(bool value) {
+    boolean_ = value;
+    return skipping() || scalar(Scalar::Boolean);
   }
-
-  /// Reads a number; `integer` tells whether it had no fraction/exponent.
-  bool number(double& value, bool& integer, long long& integer_value) {
-    skip_ws();
-    const std::size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
-    const std::size_t digits = i_;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
-    if (i_ == digits) return fail();
-    if (s_[digits] == '0' && i_ - digits > 1) return fail();  // no leading zeros in JSON
-    integer = true;
-    if (i_ < s_.size() && s_[i_] == '.') {
-      integer = false;
-      const std::size_t frac = ++i_;
-      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
-      if (i_ == frac) return fail();
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      integer = false;
-      ++i_;
-      if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
-      const std::size_t exp = i_;
-      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
-      if (i_ == exp) return fail();
-    }
-    const char* first = s_.data() + start;
-    const char* last = s_.data() + i_;
-    integer_value = 0;
-    if (integer && std::from_chars(first, last, integer_value).ec == std::errc()) {
-      // Rounds as strtod would; "-0" is 0, as nlohmann reads it.
-      value = static_cast<double>(integer_value);
-      return true;
-    }
-    integer = false;  // a fraction, an exponent, or beyond long long
-    if (!to_double(first, last, value)) return fail();
-    return true;
+  bool number_integer(std::int64_t value) {
+    number_ = Number{static_cast<double>(value), value, std::nullopt};
+    return skipping() || scalar(Scalar::Number);
   }
-
-  /// Reads a JSON number; `value` is set when it is a non-negative integer
-  /// that fits 64 unsigned bits (as nlohmann's number_unsigned), else reset.
-  bool unsigned_number(std::optional<std::uint64_t>& value) {
-    skip_ws();
-    const std::size_t start = i_;
-    double d;
-    bool is_integer;
-    long long n;
-    if (!number(d, is_integer, n)) return false;
-    value.reset();
-    std::uint64_t u = 0;
-    const char* first = s_.data() + start;
-    const char* last = s_.data() + i_;
-    if (first != last && *first != '-' && std::from_chars(first, last, u).ec == std::errc() &&
-        std::from_chars(first, last, u).ptr == last)
-      value = u;
-    return true;
+  bool number_unsigned(std::uint64_t value) {
+    number_ = Number{static_cast<double>(value), std::nullopt, value};
+    if (value <= static_cast<std::uint64_t>(LLONG_MAX))
+      number_.integer = static_cast<long long>(value);
+    return skipping() || scalar(Scalar::Number);
   }
-
-  /// Reads `null`; true when it was there (nothing consumed otherwise).
-  bool null() { return word("null"); }
-
-  bool boolean(bool& value) {
-    if (word("true")) {
-      value = true;
-      return true;
-    }
-    if (word("false")) {
-      value = false;
-      return true;
-    }
-    return fail();
+  bool number_float(double value, const std::string& /*text*/) {
+    number_ = Number{value, std::nullopt, std::nullopt};
+    return skipping() || scalar(Scalar::Number);
   }
-
-  /// Skips one value of any type (nesting at most kMaxNestingDepth... x2).
-  bool skip(int depth = 0) {
-    if (depth > 2 * kMaxNestingDepth) return fail();
-    switch (peek()) {
-      case '"': {
-        std::string ignored;
-        return string(ignored);
-      }
-      case '{':
-        ++i_;
-        if (consume('}')) return true;
-        do {
-          if (!skip_string() || !expect(':') || !skip(depth + 1)) return false;
-        } while (consume(','));
-        return expect('}');
-      case '[':
-        ++i_;
-        if (consume(']')) return true;
-        do {
-          if (!skip(depth + 1)) return false;
-        } while (consume(','));
-        return expect(']');
-      case 't':
-      case 'f': {
-        bool ignored;
-        return boolean(ignored);
-      }
-      case 'n':
-        return null() || fail();
-      default: {
-        double d;
-        bool integer;
-        long long n;
-        return number(d, integer, n);
-      }
-    }
-  }
-
-  bool fail() {
-    failed_ = true;
-    i_ = s_.size();
+  bool string(std::string& value) { return skipping() || scalar_string(value); }
+  bool binary(nlohmann::json::binary_t& /*value*/) { return false; }  // not in JSON text
+  bool start_object(std::size_t /*elements*/);
+  bool end_object();
+  bool start_array(std::size_t /*elements*/);
+  bool end_array();
+  bool key(std::string& name);
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) {
     return false;
   }
 
  private:
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
-      ++i_;
-  }
+  /// Where the parser is: which object or array the next event belongs to.
+  enum class Level { Start, Top, Processes, Process, Retry, Done };
+  /// The member whose value comes next (Other: one this decoder skips).
+  enum class Field {
+    Other,
+    Ok,
+    Processes,
+    Name,
+    Group,
+    State,
+    Description,
+    SpawnError,
+    Pid,
+    ExitCode,
+    ExitSignal,
+    NeededSigkill,
+    CoreDumped,
+    DroppedBytes,
+    Uptime,
+    StartedAt,
+    ExitedAt,
+    StopDuration,
+    Retry,
+    Attempt,
+    Of,
+    InSeconds,
+    Restart,
+  };
+  enum class Scalar { Null, Boolean, Number };
 
-  bool word(std::string_view w) {
-    skip_ws();
-    if (s_.substr(i_, w.size()) != w) return false;
-    i_ += w.size();
+  /// True while inside a skipped value (its scalars, keys and nesting).
+  bool skipping() const { return skip_depth_ > 0; }
+  /// Starts skipping a nested value of an unknown member; fails otherwise.
+  bool nest_skipped() {
+    if (field_ != Field::Other) return false;
+    ++skip_depth_;
     return true;
   }
 
-  bool skip_string() {
-    if (!expect('"')) return false;
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (c == '\\') ++i_;
-    }
-    return fail();
-  }
+  bool scalar(Scalar kind);
+  bool scalar_string(std::string& value);
+  ProcessInfo& process() { return reply_.processes.back(); }
 
-  bool hex4(unsigned& code) {
-    if (i_ + 4 > s_.size()) return fail();
-    code = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      code <<= 4;
-      if (c >= '0' && c <= '9') {
-        code |= static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        code |= static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        code |= static_cast<unsigned>(c - 'A' + 10);
-      } else {
-        return fail();
-      }
-    }
-    return true;
-  }
-
-  static void append_utf8(std::string& out, unsigned code) {
-    if (code < 0x80) {
-      out += static_cast<char>(code);
-    } else if (code < 0x800) {
-      out += static_cast<char>(0xC0 | (code >> 6));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-      out += static_cast<char>(0xE0 | (code >> 12));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (code >> 18));
-      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    }
-  }
-
-  std::string_view s_;
-  std::size_t i_ = 0;
-  bool failed_ = false;
+  const char* const* mark_;
+  Level level_ = Level::Start;
+  Field field_ = Field::Other;
+  int skip_depth_ = 0;
+  bool ok_ = false;
+  bool have_processes_ = false;
+  bool have_name_ = false;
+  bool have_group_ = false;
+  bool have_state_ = false;
+  bool boolean_ = false;
+  Number number_;
+  RetryInfo retry_;
+  StatusReply reply_;
+  const char* processes_begin_ = nullptr;
+  const char* processes_end_ = nullptr;
 };
 
-/// Iterates the members of an object: calls `member(key)` with the cursor
-/// before each value; `member` must consume the value.
-template <typename Fn>
-bool for_each_member(JsonCursor& c, std::string& key, Fn member) {
-  if (!c.expect('{')) return false;
-  if (c.consume('}')) return true;
-  do {
-    if (!c.string(key) || !c.expect(':')) return false;
-    // string_view comparisons: sizes first, no strlen (this loop is hot).
-    if (!member(std::string_view(key))) return c.fail();
-  } while (c.consume(','));
-  return c.expect('}');
-}
-
-bool read_optional_int(JsonCursor& c, std::optional<int>& out) {
-  if (c.null()) {
-    out.reset();
+bool StatusHandler::start_object(std::size_t) {
+  if (skipping()) {
+    ++skip_depth_;
     return true;
   }
-  double d;
-  bool integer;
-  long long n;
-  if (!c.number(d, integer, n)) return false;
-  if (!integer || n < INT_MIN || n > INT_MAX) {
-    out.reset();  // as the DOM decoder: not an int means absent
-    return true;
-  }
-  out = static_cast<int>(n);
-  return true;
-}
-
-bool read_optional_double(JsonCursor& c, std::optional<double>& out) {
-  if (c.null()) {
-    out.reset();
-    return true;
-  }
-  double d;
-  bool integer;
-  long long n;
-  if (!c.number(d, integer, n)) return false;
-  out = d;
-  return true;
-}
-
-bool read_process(JsonCursor& c, std::string& key, ProcessInfo& p) {
-  bool have_name = false;
-  bool have_state = false;
-  bool have_group = false;
-  std::optional<double> number;
-  std::optional<int> integer;
-  const bool parsed = for_each_member(c, key, [&](std::string_view k) {
-    if (k == "name") return have_name = c.string(p.name);
-    if (k == "group") return have_group = c.string(p.group);
-    if (k == "state") return have_state = c.string(p.state);
-    if (k == "description") return c.null() || c.string(p.description);
-    if (k == "spawn_error") {
-      if (c.null()) return true;
-      p.spawn_error.emplace();
-      return c.string(*p.spawn_error);
-    }
-    if (k == "pid") {
-      if (!read_optional_int(c, integer)) return false;
-      p.pid = integer.value_or(0);
+  switch (level_) {
+    case Level::Start:
+      level_ = Level::Top;
       return true;
-    }
-    if (k == "exit_code") return read_optional_int(c, p.exit_code);
-    if (k == "exit_signal") return read_optional_int(c, p.exit_signal);
-    if (k == "needed_sigkill") {
-      if (c.null()) return true;
-      bool b;
-      if (!c.boolean(b)) return false;
-      p.needed_sigkill = b;
+    case Level::Processes:
+      reply_.processes.emplace_back();
+      have_name_ = have_group_ = have_state_ = false;
+      level_ = Level::Process;
       return true;
-    }
-    if (k == "core_dumped") return c.null() || c.boolean(p.core_dumped);
-    if (k == "dropped_bytes") {
-      if (c.null()) return true;
-      std::optional<std::uint64_t> n;
-      if (!c.unsigned_number(n)) return false;
-      p.dropped_bytes = n.value_or(0);
-      return true;
-    }
-    if (k == "uptime" || k == "started_at" || k == "exited_at" || k == "stop_duration") {
-      if (!read_optional_double(c, number)) return false;
-      if (number) {
-        if (k == "uptime") p.uptime = Seconds(*number);
-        if (k == "started_at") p.started_at = UnixTime(Seconds(*number));
-        if (k == "exited_at") p.exited_at = UnixTime(Seconds(*number));
-        if (k == "stop_duration") p.stop_duration = Seconds(*number);
+    case Level::Process:
+      if (field_ == Field::Retry) {
+        retry_ = RetryInfo{};
+        level_ = Level::Retry;
+        return true;
       }
+      return nest_skipped();
+    case Level::Top:
+    case Level::Retry:
+      return nest_skipped();
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::end_object() {
+  if (skipping()) {
+    --skip_depth_;
+    return true;
+  }
+  switch (level_) {
+    case Level::Top:
+      level_ = Level::Done;
       return true;
-    }
-    if (k == "retry") {
-      if (c.null()) return true;
-      RetryInfo retry;
-      std::string inner;
-      const bool ok = for_each_member(c, inner, [&](std::string_view rk) {
-        if (rk == "attempt" || rk == "of") {
-          if (!read_optional_int(c, integer)) return false;
-          (rk == "attempt" ? retry.attempt : retry.of) = integer.value_or(0);
-          return true;
-        }
-        if (rk == "in_seconds") {
-          if (!read_optional_double(c, number)) return false;
-          retry.in = Seconds(number.value_or(0));
-          return true;
-        }
-        if (rk == "restart") return c.null() || c.boolean(retry.restart);
-        return c.skip();
-      });
-      if (ok) p.retry = retry;
-      return ok;
-    }
-    return c.skip();
-  });
-  if (!parsed || !have_name || !have_state) return false;
-  if (!have_group) p.group = p.name;
+    case Level::Process:
+      if (!have_name_ || !have_state_) return false;
+      if (!have_group_) process().group = process().name;
+      level_ = Level::Processes;
+      return true;
+    case Level::Retry:
+      process().retry = retry_;
+      level_ = Level::Process;
+      return true;
+    case Level::Start:
+    case Level::Processes:
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::start_array(std::size_t) {
+  if (skipping()) {
+    ++skip_depth_;
+    return true;
+  }
+  switch (level_) {
+    case Level::Top:
+      if (field_ == Field::Processes) {
+        reply_.processes.clear();  // a repeated member: the last one counts
+        processes_begin_ = *mark_ - 1;
+        level_ = Level::Processes;
+        return true;
+      }
+      return nest_skipped();
+    case Level::Process:
+    case Level::Retry:
+      return nest_skipped();
+    case Level::Start:
+    case Level::Processes:  // an element that is not an object
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::end_array() {
+  if (skipping()) {
+    --skip_depth_;
+    return true;
+  }
+  if (level_ != Level::Processes) return false;
+  processes_end_ = *mark_;
+  have_processes_ = true;
+  level_ = Level::Top;
   return true;
+}
+
+bool StatusHandler::key(std::string& name) {
+  if (skipping()) return true;
+  const std::string_view k = name;
+  field_ = Field::Other;
+  switch (level_) {
+    case Level::Top:
+      if (k == "ok") field_ = Field::Ok;
+      if (k == "processes") field_ = Field::Processes;
+      return true;
+    case Level::Process:
+      if (k == "name") field_ = Field::Name;
+      else if (k == "group") field_ = Field::Group;
+      else if (k == "state") field_ = Field::State;
+      else if (k == "pid") field_ = Field::Pid;
+      else if (k == "uptime") field_ = Field::Uptime;
+      else if (k == "started_at") field_ = Field::StartedAt;
+      else if (k == "exit_code") field_ = Field::ExitCode;
+      else if (k == "exit_signal") field_ = Field::ExitSignal;
+      else if (k == "core_dumped") field_ = Field::CoreDumped;
+      else if (k == "exited_at") field_ = Field::ExitedAt;
+      else if (k == "needed_sigkill") field_ = Field::NeededSigkill;
+      else if (k == "stop_duration") field_ = Field::StopDuration;
+      else if (k == "description") field_ = Field::Description;
+      else if (k == "spawn_error") field_ = Field::SpawnError;
+      else if (k == "retry") field_ = Field::Retry;
+      else if (k == "dropped_bytes") field_ = Field::DroppedBytes;
+      return true;
+    case Level::Retry:
+      if (k == "attempt") field_ = Field::Attempt;
+      else if (k == "of") field_ = Field::Of;
+      else if (k == "in_seconds") field_ = Field::InSeconds;
+      else if (k == "restart") field_ = Field::Restart;
+      return true;
+    case Level::Start:
+    case Level::Processes:
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::scalar_string(std::string& value) {
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  switch (field_) {
+    case Field::Other:
+      return true;
+    case Field::Name:
+      have_name_ = true;
+      process().name = value;
+      return true;
+    case Field::Group:
+      have_group_ = true;
+      process().group = value;
+      return true;
+    case Field::State:
+      have_state_ = true;
+      process().state = value;
+      return true;
+    case Field::Description:
+      process().description = value;
+      return true;
+    case Field::SpawnError:
+      process().spawn_error = value;
+      return true;
+    default:
+      return false;  // a string where a number, boolean or structure belongs
+  }
+}
+
+bool StatusHandler::scalar(Scalar kind) {
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  if (field_ == Field::Other) return true;
+  const bool is_null = kind == Scalar::Null;
+  const bool is_number = kind == Scalar::Number;
+  const bool is_boolean = kind == Scalar::Boolean;
+  // Each known member: which kinds it takes, and what it does with them.
+  switch (field_) {
+    case Field::Ok:
+      if (!is_boolean) return false;
+      ok_ = boolean_;
+      return true;
+    case Field::Description:
+    case Field::SpawnError:
+    case Field::Retry:
+      return is_null;  // these keep their default
+    case Field::NeededSigkill:
+      if (is_number) return false;
+      if (is_boolean) process().needed_sigkill = boolean_;
+      return true;
+    case Field::CoreDumped:
+      if (is_number) return false;
+      if (is_boolean) process().core_dumped = boolean_;
+      return true;
+    case Field::Restart:
+      if (is_number) return false;
+      if (is_boolean) retry_.restart = boolean_;
+      return true;
+    default:
+      break;
+  }
+  // The numeric members: null or a number.
+  if (is_boolean) return false;
+  const Number n = is_null ? Number{} : number_;
+  const std::optional<double> value = is_null ? std::nullopt : std::optional<double>(n.value);
+  switch (field_) {
+    case Field::Pid:
+      process().pid = n.as_int().value_or(0);
+      return true;
+    case Field::ExitCode:
+      process().exit_code = n.as_int();
+      return true;
+    case Field::ExitSignal:
+      process().exit_signal = n.as_int();
+      return true;
+    case Field::DroppedBytes:
+      process().dropped_bytes = n.unsigned_.value_or(0);
+      return true;
+    case Field::Uptime:
+      if (value) process().uptime = Seconds(*value);
+      return true;
+    case Field::StartedAt:
+      if (value) process().started_at = UnixTime(Seconds(*value));
+      return true;
+    case Field::ExitedAt:
+      if (value) process().exited_at = UnixTime(Seconds(*value));
+      return true;
+    case Field::StopDuration:
+      if (value) process().stop_duration = Seconds(*value);
+      return true;
+    case Field::Attempt:
+      retry_.attempt = n.as_int().value_or(0);
+      return true;
+    case Field::Of:
+      retry_.of = n.as_int().value_or(0);
+      return true;
+    case Field::InSeconds:
+      retry_.in = Seconds(value.value_or(0));
+      return true;
+    default:
+      return false;  // Processes, Name, Group, State: not a scalar
+  }
 }
 
 }  // namespace
 
 std::optional<StatusLine> decode_status_line(std::string_view line) {
-  JsonCursor c(line);
-  std::string key;
+  const char* mark = line.data();
+  StatusHandler handler(&mark);
+  const bool parsed =
+      json::sax_parse(TrackingIterator(line.data(), &mark),
+                      TrackingIterator(line.data() + line.size(), &mark), &handler);
+  if (!parsed || !handler.complete()) return std::nullopt;
+  const char* begin = handler.processes_begin();
+  const char* end = handler.processes_end();
+  // The brackets must be where the handler saw them (see TrackingIterator).
+  if (begin < line.data() || end > line.data() + line.size() || begin >= end || *begin != '[' ||
+      end[-1] != ']') {
+    return std::nullopt;
+  }
   StatusLine result;
-  bool ok = false;
-  bool have_processes = false;
-  const bool parsed = for_each_member(c, key, [&](std::string_view k) {
-    if (k == "ok") return c.boolean(ok);
-    if (k == "processes") {
-      if (c.peek() != '[') return false;
-      const std::size_t start = c.position();
-      c.consume('[');
-      if (!c.consume(']')) {
-        do {
-          ProcessInfo p;
-          if (!read_process(c, key, p)) return false;
-          result.reply.processes.push_back(std::move(p));
-        } while (c.consume(','));
-        if (!c.expect(']')) return false;
-      }
-      result.processes_json = line.substr(start, c.position() - start);
-      return have_processes = true;
-    }
-    return c.skip();
-  });
-  if (!parsed || !c.ok() || !c.at_end() || !ok || !have_processes) return std::nullopt;
+  result.reply = std::move(handler.reply());
+  result.processes_json = line.substr(static_cast<std::size_t>(begin - line.data()),
+                                      static_cast<std::size_t>(end - begin));
   return result;
 }
 
