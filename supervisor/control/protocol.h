@@ -41,6 +41,8 @@
 #include <variant>
 #include <vector>
 
+#include "supervisor/config/process_state_names.h"
+
 namespace minisup::control {
 
 // ---------------------------------------------------------------------------
@@ -247,19 +249,12 @@ std::variant<Request, ProtocolError> parse_request(std::string_view line);
 std::string encode_request(const Request& request);
 
 // ---------------------------------------------------------------------------
-// Signals (names without a signal.h lookup at the call site)
+// Signals and states: named by the tables of config/signal_names.h
+// (config::parse_signal, config::signal_name: "SIGTERM", "SIGRTMIN+2") and
+// config/process_state_names.h (config::kProcessStateNames, which `state`
+// fields always hold one of)
 // ---------------------------------------------------------------------------
 
-/// Parses "TERM", "SIGTERM", "term", "15", "RTMIN+2"; nullopt when unknown
-/// or out of 1 ... SIGRTMAX.
-std::optional<int> parse_signal(std::string_view text);
-/// "SIGTERM", "SIGRTMIN+2"; "SIG<n>" for a number with no name.
-std::string signal_name(int signal);
-
-/// The process states as the protocol spells them (core::to_string's
-/// spelling); `state` fields always hold one of these.
-inline constexpr std::string_view kStateNames[] = {"STOPPED",  "STARTING", "RUNNING", "BACKOFF",
-                                                   "STOPPING", "EXITED",   "FATAL"};
 /// Upper-cases `text` and returns it when it is a state name, else nullopt.
 std::optional<std::string> normalize_state_name(std::string_view text);
 
@@ -292,7 +287,7 @@ struct RetryInfo {
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0"
   std::string group;  ///< the program: "web"
-  std::string state;  ///< one of kStateNames
+  std::string state;  ///< one of config::kProcessStateNames
   int pid = 0;        ///< 0 when no child runs
   /// How long the current child has run; set in STARTING, RUNNING, STOPPING.
   std::optional<Seconds> uptime;

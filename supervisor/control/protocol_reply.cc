@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/protocol_json_writer.h"
 
@@ -18,7 +19,7 @@ using namespace detail;
 
 std::string exit_phrase(const ProcessInfo& info) {
   if (info.exit_signal)
-    return "killed by " + signal_name(*info.exit_signal) + (info.core_dumped ? " (core dumped)" : "");
+    return "killed by " + config::signal_name(*info.exit_signal) + (info.core_dumped ? " (core dumped)" : "");
   if (info.exit_code) return fmt::format("exited with status {}", *info.exit_code);
   return {};
 }
@@ -124,7 +125,7 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p) {
   w.key("exit_signal").value(p.exit_signal);
   w.key("exit_signal_name");
   if (p.exit_signal) {
-    w.value(signal_name(*p.exit_signal));
+    w.value(config::signal_name(*p.exit_signal));
   } else {
     w.null();
   }

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/protocol_json_writer.h"
 
@@ -118,7 +119,7 @@ Command parse_command(CommandKind kind, const json& o) {
       if (!sig) reject("signal: required (a name like \"TERM\" or a number)");
       std::optional<int> number;
       if (sig->is_string()) {
-        number = parse_signal(sig->get_ref<const std::string&>());
+        number = config::parse_signal(sig->get_ref<const std::string&>());
         if (!number)
           throw Reject{ErrorCode::BadSignal,
                        fmt::format("unknown signal: {}", sig->get_ref<const std::string&>())};

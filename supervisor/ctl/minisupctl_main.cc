@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "supervisor/config/load_config.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/control/render.h"
 #include "supervisor/ctl/client.h"
@@ -136,7 +137,7 @@ control::Request build_request(const Options& o) {
       request.command = control::RestartCommand{o.names};
       break;
     case CommandKind::Signal: {
-      std::optional<int> number = control::parse_signal(o.signal);
+      std::optional<int> number = config::parse_signal(o.signal);
       if (!number) throw UsageError(fmt::format("unknown signal: {}", o.signal));
       request.command = control::SignalCommand{*number, o.names};
       break;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 
 using namespace minisup::control;
@@ -153,7 +154,7 @@ class Gen {
     return flag() ? std::optional<UnixTime>(UnixTime(Seconds(number()))) : std::nullopt;
   }
   std::string state() {
-    return flag() ? std::string(fdp_.PickValueInArray(kStateNames)) : str();
+    return flag() ? std::string(fdp_.PickValueInArray(minisup::config::kProcessStateNames)) : str();
   }
 
   /// A request id and what it must read back as (nullopt: do not compare,
@@ -306,7 +307,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t i = 0; i < r.processes.size(); ++i) {
         const json& p = reply.body["processes"][i];
         const auto& exit_signal = r.processes[i].exit_signal;
-        if (exit_signal ? p["exit_signal_name"] != repair(signal_name(*exit_signal))
+        if (exit_signal ? p["exit_signal_name"] != repair(minisup::config::signal_name(*exit_signal))
                         : !p["exit_signal_name"].is_null())
           fail("exit_signal_name", line);
       }

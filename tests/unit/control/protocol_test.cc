@@ -10,6 +10,8 @@
 #include <cmath>
 #include <random>
 
+#include "supervisor/config/signal_names.h"
+
 namespace minisup::control {
 namespace {
 
@@ -317,6 +319,8 @@ TEST(Names, CommandKindsMatchVariantOrder) {
 }
 
 TEST(Names, Signals) {
+  using config::parse_signal;
+  using config::signal_name;
   EXPECT_EQ(parse_signal("KILL"), SIGKILL);
   EXPECT_EQ(parse_signal("sigint"), SIGINT);
   EXPECT_EQ(parse_signal("15"), SIGTERM);
@@ -333,7 +337,23 @@ TEST(Names, Signals) {
   EXPECT_EQ(signal_name(200), "SIG200");
 }
 
+TEST(Names, RealTimeSignalsAreNamedByTheSharedTable) {
+  ProcessInfo p;
+  p.name = p.group = "rt";
+  p.state = "EXITED";
+  p.exit_signal = SIGRTMIN + 3;
+  const json j = json::parse(encode_reply(nullptr, StatusReply{{p}}))["processes"][0];
+  EXPECT_EQ(j["exit_signal_name"], "SIGRTMIN+3");
+  EXPECT_EQ(j["exit_signal_name"], config::signal_name(SIGRTMIN + 3));
+  EXPECT_EQ(describe(p).rfind("killed by SIGRTMIN+3", 0), 0u) << describe(p);
+  EXPECT_EQ(parse_ok(R"({"cmd":"signal","signal":"RTMAX-1","names":["a"]})").command,
+            Command(SignalCommand{SIGRTMAX - 1, {"a"}}));
+}
+
 TEST(Names, States) {
+  for (std::string_view state : config::kProcessStateNames) {
+    EXPECT_EQ(normalize_state_name(state), std::string(state));
+  }
   EXPECT_EQ(normalize_state_name("running"), "RUNNING");
   EXPECT_EQ(normalize_state_name("Fatal"), "FATAL");
   EXPECT_EQ(normalize_state_name("RUN"), std::nullopt);
