@@ -27,7 +27,7 @@
 
 #include "bench/minisupd_harness.h"
 #include "supervisor/control/protocol.h"
-#include "supervisor/control/render.h"
+#include "supervisor/ctl/render.h"
 
 extern char** environ;
 
@@ -287,7 +287,7 @@ void BM_RenderStatusTable(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    std::string table = minisup::control::render_status(parsed->reply.processes, false);
+    std::string table = minisup::ctl::render_status(parsed->reply.processes, false);
     benchmark::DoNotOptimize(table);
   }
 }

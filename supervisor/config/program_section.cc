@@ -15,6 +15,7 @@
 
 #include "supervisor/config/loader.h"
 #include "supervisor/config/shell_words.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/config/user_lookup.h"
 #include "supervisor/config/value_parsers.h"
 #include "supervisor/config/value_text.h"

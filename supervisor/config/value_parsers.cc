@@ -3,42 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <csignal>
 #include <limits>
 #include <vector>
 
 namespace minisup::config {
 namespace {
-
-struct SignalEntry {
-  std::string_view name;
-  int number;
-};
-
-// Linux signal names (signal(7)); POLL and IOT are aliases kept for
-// supervisord configs that use them.
-constexpr std::array kSignals{
-    SignalEntry{"HUP", SIGHUP},   SignalEntry{"INT", SIGINT},
-    SignalEntry{"QUIT", SIGQUIT}, SignalEntry{"ILL", SIGILL},
-    SignalEntry{"TRAP", SIGTRAP}, SignalEntry{"ABRT", SIGABRT},
-    SignalEntry{"BUS", SIGBUS},   SignalEntry{"FPE", SIGFPE},
-    SignalEntry{"KILL", SIGKILL}, SignalEntry{"USR1", SIGUSR1},
-    SignalEntry{"SEGV", SIGSEGV}, SignalEntry{"USR2", SIGUSR2},
-    SignalEntry{"PIPE", SIGPIPE}, SignalEntry{"ALRM", SIGALRM},
-    SignalEntry{"TERM", SIGTERM}, SignalEntry{"STKFLT", SIGSTKFLT},
-    SignalEntry{"CHLD", SIGCHLD}, SignalEntry{"CONT", SIGCONT},
-    SignalEntry{"STOP", SIGSTOP}, SignalEntry{"TSTP", SIGTSTP},
-    SignalEntry{"TTIN", SIGTTIN}, SignalEntry{"TTOU", SIGTTOU},
-    SignalEntry{"URG", SIGURG},   SignalEntry{"XCPU", SIGXCPU},
-    SignalEntry{"XFSZ", SIGXFSZ}, SignalEntry{"VTALRM", SIGVTALRM},
-    SignalEntry{"PROF", SIGPROF}, SignalEntry{"WINCH", SIGWINCH},
-    SignalEntry{"IO", SIGIO},     SignalEntry{"PWR", SIGPWR},
-    SignalEntry{"SYS", SIGSYS},   SignalEntry{"POLL", SIGPOLL},
-    SignalEntry{"IOT", SIGIOT},
-};
-
-// The highest signal number Linux knows (SIGRTMAX on x86-64 and arm64).
-constexpr int kMaxSignal = 64;
 
 char to_lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
@@ -108,37 +77,6 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   }
   if (*number > std::numeric_limits<std::uint64_t>::max() / multiplier) return std::nullopt;
   return *number * multiplier;
-}
-
-std::optional<int> parse_signal(std::string_view text) {
-  if (all_digits(text)) {
-    const auto number = parse_decimal(text);
-    if (!number || *number < 1 || *number > static_cast<std::uint64_t>(kMaxSignal))
-      return std::nullopt;
-    return static_cast<int>(*number);
-  }
-  std::string_view name = text;
-  if (name.size() > 3 && iequals(name.substr(0, 3), "SIG")) name.remove_prefix(3);
-  for (const auto& entry : kSignals) {
-    if (iequals(name, entry.name)) return entry.number;
-  }
-  return std::nullopt;
-}
-
-std::string signal_name(int signo) {
-  for (const auto& entry : kSignals) {
-    if (entry.number == signo) return std::string(entry.name);
-  }
-  return std::to_string(signo);
-}
-
-std::string known_signal_names() {
-  std::string names;
-  for (const auto& entry : kSignals) {
-    if (!names.empty()) names += ", ";
-    names += entry.name;
-  }
-  return names;
 }
 
 std::optional<mode_t> parse_octal_mode(std::string_view text) {

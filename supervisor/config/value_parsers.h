@@ -1,7 +1,7 @@
 // Small, pure parsers for the textual forms of config values: sizes
-// ("50MB"), signals ("TERM", "SIGTERM", "15"), octal modes ("022"), and the
-// "did you mean" suggestion for misspelt keys. They know nothing of TOML or
-// of source positions: the loader (loader.h) adds the key and the
+// ("50MB"), octal modes ("022"), and the "did you mean" suggestion for
+// misspelt keys (signals: signal_names.h). They know nothing of TOML or of
+// source positions: the loader (loader.h) adds the key and the
 // file:line:col to the message they return.
 #pragma once
 
@@ -20,20 +20,6 @@ namespace minisup::config {
 /// "50MB" = 52428800, "512kb", "10B", "1024". Returns nullopt for anything
 /// else ("50XB", "1.5GB", "", "-1") or when the result overflows 64 bits.
 std::optional<std::uint64_t> parse_size(std::string_view text);
-
-/// Parses a signal: a name with or without the SIG prefix
-/// (case-insensitive: "TERM", "SIGterm", "usr1"), or a decimal number
-/// 1..64. Returns the signal number, or nullopt when unknown.
-std::optional<int> parse_signal(std::string_view text);
-
-/// The short name of signal `signo` ("TERM" for 15, "RTMIN+2" style names
-/// are not produced: real-time signals come back as their number), or the
-/// decimal number when it has no name.
-std::string signal_name(int signo);
-
-/// The signal names parse_signal() accepts, without the SIG prefix, comma
-/// separated ("HUP, INT, QUIT, ..."), for error messages.
-std::string known_signal_names();
 
 /// Parses an octal permission mode written as a string: 1 to 4 octal digits
 /// with an optional "0o" prefix ("022", "0022", "0700", "0o755"), at most

@@ -18,7 +18,7 @@ std::string_view program_part(std::string_view process) {
 
 EventHistory::EventHistory(std::size_t capacity)
     : capacity_(std::max<std::size_t>(capacity, 1)),
-      names_(std::begin(kStateNames), std::end(kStateNames)) {}
+      names_(config::kProcessStateNames.begin(), config::kProcessStateNames.end()) {}
 
 std::uint8_t EventHistory::intern(const std::string& name) {
   auto it = std::find(names_.begin(), names_.end(), name);

@@ -62,7 +62,7 @@ class EventHistory {
   std::size_t capacity_;
   std::uint64_t last_seq_ = 0;
   std::deque<Kept> events_;
-  /// The state names seen: kStateNames first, then any other name a caller
+  /// The state names seen: config::kProcessStateNames first, then any other name a caller
   /// uses (256 in all at most; push() throws std::length_error beyond).
   std::vector<std::string> names_;
 };

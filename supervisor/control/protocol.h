@@ -41,6 +41,8 @@
 #include <variant>
 #include <vector>
 
+#include "supervisor/config/process_state_names.h"
+
 namespace minisup::control {
 
 // ---------------------------------------------------------------------------
@@ -247,19 +249,12 @@ std::variant<Request, ProtocolError> parse_request(std::string_view line);
 std::string encode_request(const Request& request);
 
 // ---------------------------------------------------------------------------
-// Signals (names without a signal.h lookup at the call site)
+// Signals and states: named by the tables of config/signal_names.h
+// (config::parse_signal, config::signal_name: "SIGTERM", "SIGRTMIN+2") and
+// config/process_state_names.h (config::kProcessStateNames, which `state`
+// fields always hold one of)
 // ---------------------------------------------------------------------------
 
-/// Parses "TERM", "SIGTERM", "term", "15", "RTMIN+2"; nullopt when unknown
-/// or out of 1 ... SIGRTMAX.
-std::optional<int> parse_signal(std::string_view text);
-/// "SIGTERM", "SIGRTMIN+2"; "SIG<n>" for a number with no name.
-std::string signal_name(int signal);
-
-/// The process states as the protocol spells them (core::to_string's
-/// spelling); `state` fields always hold one of these.
-inline constexpr std::string_view kStateNames[] = {"STOPPED",  "STARTING", "RUNNING", "BACKOFF",
-                                                   "STOPPING", "EXITED",   "FATAL"};
 /// Upper-cases `text` and returns it when it is a state name, else nullopt.
 std::optional<std::string> normalize_state_name(std::string_view text);
 
@@ -292,7 +287,7 @@ struct RetryInfo {
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0"
   std::string group;  ///< the program: "web"
-  std::string state;  ///< one of kStateNames
+  std::string state;  ///< one of config::kProcessStateNames
   int pid = 0;        ///< 0 when no child runs
   /// How long the current child has run; set in STARTING, RUNNING, STOPPING.
   std::optional<Seconds> uptime;
@@ -552,8 +547,6 @@ std::optional<ReplyLine> parse_reply(std::string_view line);
 
 // Typed decoders: nullopt when `body` does not have the reply's shape.
 // Missing optional fields take their defaults, unknown fields are ignored.
-std::optional<ProcessInfo> decode_process_info(const nlohmann::json& object);
-std::optional<StatusReply> decode_status_reply(const nlohmann::json& body);
 std::optional<StartReply> decode_start_reply(const nlohmann::json& body);
 std::optional<StopReply> decode_stop_reply(const nlohmann::json& body);
 std::optional<RestartReply> decode_restart_reply(const nlohmann::json& body);
@@ -565,7 +558,7 @@ std::optional<VersionReply> decode_version_reply(const nlohmann::json& body);
 /// A stream line of `events`: StateEvent or GapEvent; nullopt for anything else.
 std::optional<std::variant<StateEvent, GapEvent>> decode_event(const nlohmann::json& body);
 
-/// A successful `status` reply line, decoded by the fast path.
+/// A successful `status` reply line, decoded by decode_status_line().
 struct StatusLine {
   StatusReply reply;
   /// The "processes" array exactly as it appears in the line (valid JSON),
@@ -573,11 +566,12 @@ struct StatusLine {
   std::string_view processes_json;
 };
 
-/// Fast path for the largest reply: decodes a whole `status` reply line
-/// (without its '\n') in one pass, with no intermediate DOM (a status of
-/// 1,000 processes is ~300 KB; minisupctl must stay quick). nullopt when the
-/// line is not valid JSON, not ok, or not a status reply: then use
-/// parse_reply(), which also handles errors.
+/// Decodes a whole `status` reply line (without its '\n'), the largest
+/// reply, in one pass through nlohmann's SAX interface with no intermediate
+/// DOM (a status of 1,000 processes is ~350 KB; minisupctl must stay quick).
+/// Missing optional fields take their defaults, unknown fields are ignored.
+/// nullopt when the line is not valid JSON, not ok, or not a status reply:
+/// then use parse_reply(), which also handles errors.
 std::optional<StatusLine> decode_status_line(std::string_view line);
 
 /// Wire names of the outcomes ("started", "already_started", ...).

@@ -3,7 +3,7 @@
 
 #include <type_traits>
 
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/core/text.h"
 
 namespace minisup::core {
@@ -50,7 +50,7 @@ std::string describe(const Action& action, TimePoint origin) {
         if constexpr (std::is_same_v<T, Spawn>) {
           return "Spawn(#" + std::to_string(a.incarnation) + ")";
         } else if constexpr (std::is_same_v<T, SendSignal>) {
-          return "SendSignal(" + signal_name(a.signal) + (a.to_group ? ", group)" : ")");
+          return "SendSignal(" + config::signal_name(a.signal) + (a.to_group ? ", group)" : ")");
         } else if constexpr (std::is_same_v<T, ArmDeadline>) {
           return "ArmDeadline(" + std::string(to_string(a.kind)) + ", +" +
                  seconds_text(a.at - origin) + ")";

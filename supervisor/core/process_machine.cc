@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/core/text.h"
 
 namespace minisup::core {
@@ -384,7 +384,7 @@ void ProcessMachine::restart_after_exit(TimePoint now, Actions& out) {
 
 void ProcessMachine::begin_stop(TimePoint now, Actions& out) {
   cancel(DeadlineKind::Startsecs, out);
-  std::string reason = "sent " + signal_name(policy_.stopsignal);
+  std::string reason = "sent " + config::signal_name(policy_.stopsignal);
   if (policy_.stopasgroup) reason += " to its process group";
   if (policy_.stopwaitsecs <= config::Duration::zero()) {
     reason += ", then SIGKILL (stopwaitsecs is 0)";
@@ -414,7 +414,7 @@ void ProcessMachine::escalate_stop(TimePoint now, Actions& out) {
   emit<SendSignal>(out, {SIGKILL, to_group});
   sigkill_sent_ = true;
   const std::string waited = seconds_text(now - stop_requested_at_.value_or(now)) + " after " +
-                             signal_name(policy_.stopsignal);
+                             config::signal_name(policy_.stopsignal);
   if (leader_exit_) {
     emit<Notice>(out, {"process group still alive " + waited +
                        " (its leader exited); sent SIGKILL to the group"});
@@ -438,7 +438,7 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
   std::string reason = record.text();
   if (record.stop_duration) {
     const std::string after =
-        seconds_text(*record.stop_duration) + " after " + signal_name(policy_.stopsignal);
+        seconds_text(*record.stop_duration) + " after " + config::signal_name(policy_.stopsignal);
     reason += group_lingered ? "; its process group was gone " + after : " " + after;
   }
   if (record.needed_sigkill()) reason += " (needed SIGKILL)";

@@ -1,30 +1,20 @@
 // Process states: see process_state.h.
 #include "supervisor/core/process_state.h"
 
-#include <algorithm>
-#include <cctype>
+#include "supervisor/config/process_state_names.h"
 
 namespace minisup::core {
 
+static_assert(kAllProcessStates.size() == config::kProcessStateNames.size(),
+              "every ProcessState needs a name in config::kProcessStateNames, in enum order");
+static_assert(static_cast<std::size_t>(kAllProcessStates.back()) + 1 ==
+                  config::kProcessStateNames.size(),
+              "kAllProcessStates lists every state, in declaration order");
+
 std::string_view to_string(ProcessState state) {
-  // No default: -Wswitch flags a state added to the enum but not named here.
-  switch (state) {
-    case ProcessState::Stopped:
-      return "STOPPED";
-    case ProcessState::Starting:
-      return "STARTING";
-    case ProcessState::Running:
-      return "RUNNING";
-    case ProcessState::Backoff:
-      return "BACKOFF";
-    case ProcessState::Stopping:
-      return "STOPPING";
-    case ProcessState::Exited:
-      return "EXITED";
-    case ProcessState::Fatal:
-      return "FATAL";
-  }
-  return "UNKNOWN";  // not reached: an enum value outside the declared ones
+  const auto index = static_cast<std::size_t>(state);
+  if (index >= config::kProcessStateNames.size()) return "UNKNOWN";  // not a declared value
+  return config::kProcessStateNames[index];
 }
 
 bool is_idle(ProcessState state) {
@@ -33,15 +23,7 @@ bool is_idle(ProcessState state) {
 }
 
 std::optional<ProcessState> parse_process_state(std::string_view text) {
-  for (ProcessState state : kAllProcessStates) {
-    std::string_view name = to_string(state);
-    if (name.size() == text.size() &&
-        std::equal(name.begin(), name.end(), text.begin(), [](char n, char t) {
-          return n == std::toupper(static_cast<unsigned char>(t));
-        })) {
-      return state;
-    }
-  }
+  if (auto index = config::find_process_state_name(text)) return kAllProcessStates[*index];
   return std::nullopt;
 }
 

@@ -27,7 +27,8 @@ inline constexpr std::array kAllProcessStates{
 /// STOPPED, EXITED and FATAL. (BACKOFF has no child but a retry pending.)
 bool is_idle(ProcessState state);
 
-/// "STOPPED", "STARTING", ... (upper case, as shown by status).
+/// "STOPPED", "STARTING", ... (upper case, as shown by status): the entry of
+/// config::kProcessStateNames, the one table of state names.
 std::string_view to_string(ProcessState state);
 
 /// Parses "RUNNING", "running", ...; nullopt when unknown.

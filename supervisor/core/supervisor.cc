@@ -22,20 +22,6 @@ bool is_active(ProcessState state) {
 
 }  // namespace
 
-bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig& b) {
-  // Every field but `where`, spelled out so that a field added to
-  // ProgramConfig is seen here (keep this list in the struct's order).
-  return a.name == b.name && a.user == b.user && a.umask == b.umask && a.autostart == b.autostart &&
-         a.autorestart == b.autorestart && a.exitcodes == b.exitcodes &&
-         a.startsecs == b.startsecs && a.startretries == b.startretries &&
-         a.stopsignal == b.stopsignal && a.stopwaitsecs == b.stopwaitsecs &&
-         a.stopasgroup == b.stopasgroup && a.killasgroup == b.killasgroup &&
-         a.priority == b.priority && a.numprocs == b.numprocs &&
-         a.stdout_logfile_settings == b.stdout_logfile_settings &&
-         a.stderr_logfile_settings == b.stderr_logfile_settings &&
-         a.redirect_stderr == b.redirect_stderr && a.processes == b.processes;
-}
-
 ManagedProcess::ManagedProcess(std::shared_ptr<const config::ProgramConfig> program,
                                std::size_t index)
     : program_(std::move(program)),
@@ -193,7 +179,7 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
 
     const config::ProgramConfig& in_force =
         entry.pending == Pending::Replace ? *entry.replacement : *entry.current;
-    if (same_definition(in_force, program)) {
+    if (in_force.equals_definition(program)) {
       // Unchanged: keep the machines; take the new object anyway, so that
       // `where` is up to date.
       if (entry.pending == Pending::Replace) {

@@ -120,10 +120,6 @@ struct RestartProgress {
   std::map<std::string, Incarnation> incarnation_when_asked;
 };
 
-/// True when every key of the two program definitions is the same (what
-/// `reread` calls unchanged): all fields but `where`, processes included.
-bool same_definition(const config::ProgramConfig& a, const config::ProgramConfig& b);
-
 class Supervisor {
  public:
   /// Creates one STOPPED process per ProcessConfig of every program of

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 
 namespace minisup::core {
 
@@ -19,7 +19,7 @@ std::string exit_text(const std::optional<int>& exit_code, const std::optional<i
                       bool core_dumped) {
   if (exit_code) return "exited with status " + std::to_string(*exit_code);
   if (exit_signal)
-    return "killed by " + signal_name(*exit_signal) + (core_dumped ? " (core dumped)" : "");
+    return "killed by " + config::signal_name(*exit_signal) + (core_dumped ? " (core dumped)" : "");
   return "exited";
 }
 

@@ -1,49 +1,78 @@
 // Connection implementation (see client.h).
 #include "supervisor/ctl/client.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
-#include "supervisor/control/unix_address.h"
-#include "supervisor/sys/sys_error.h"
-
 namespace minisup::ctl {
+namespace {
+
+/// The text of an errno value (GNU strerror_r, which never fails).
+std::string error_text(int err) {
+  char buf[256];
+  return ::strerror_r(err, buf, sizeof buf);
+}
+
+/// connect()s `fd` to the Unix socket at `path`; returns 0 or the errno
+/// (ENAMETOOLONG when even the detour below is too long). Throws
+/// ConnectError when the directory of a long path cannot be opened.
+/// A path too long for sun_path (107 bytes) is reached through its
+/// directory, opened O_PATH: /proc/self/fd/N/NAME resolves like the real
+/// path (as control/unix_address does for minisupd's bind()).
+int connect_unix(int fd, const std::filesystem::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string text = path.string();
+  Fd directory;
+  if (text.size() >= sizeof(addr.sun_path)) {
+    std::filesystem::path parent = path.parent_path();
+    if (parent.empty()) parent = ".";
+    directory = Fd(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!directory) {
+      const int err = errno;
+      if (err == ENOENT) return err;  // no directory, so no socket: minisupd is not running
+      throw ConnectError(fmt::format("open: {}: {}", parent.string(), error_text(err)), false);
+    }
+    text = fmt::format("/proc/self/fd/{}/{}", directory.get(), path.filename().string());
+    if (text.size() >= sizeof(addr.sun_path)) return ENAMETOOLONG;
+  }
+  std::memcpy(addr.sun_path, text.data(), text.size());
+  addr.sun_path[text.size()] = '\0';
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + text.size() + 1);
+  for (;;) {
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), length) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+}  // namespace
 
 Connection Connection::open(const std::filesystem::path& socket) {
-  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw ConnectError(fmt::format("socket: {}", sys::error_text(errno)), false);
-  control::UnixAddress address;
-  try {
-    address = control::make_unix_address(socket);
-  } catch (const sys::SysError& e) {
-    if (e.error() == ENOENT) {
-      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()),
-                         true);
-    }
-    throw ConnectError(e.what(), false);
-  } catch (const std::exception& e) {
-    throw ConnectError(e.what(), false);
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw ConnectError(fmt::format("socket: {}", error_text(errno)), false);
+  const int err = connect_unix(fd.get(), socket);
+  if (err == 0) return Connection(std::move(fd));
+  if (err == ENOENT) {
+    throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()),
+                       true);
   }
-  while (::connect(fd.get(), address.get(), address.length) != 0) {
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err == ENOENT) {
-      throw ConnectError(fmt::format("minisupd is not running (no socket at {})", socket.string()),
-                         true);
-    }
-    if (err == ECONNREFUSED) {
-      throw ConnectError(
-          fmt::format("minisupd is not running (connection refused at {})", socket.string()), true);
-    }
-    throw ConnectError(fmt::format("connect: {}: {}", socket.string(), sys::error_text(err)),
-                       false);
+  if (err == ECONNREFUSED) {
+    throw ConnectError(
+        fmt::format("minisupd is not running (connection refused at {})", socket.string()), true);
   }
-  return Connection(std::move(fd));
+  if (err == ENAMETOOLONG) {
+    throw ConnectError(fmt::format("socket path too long: {}", socket.string()), false);
+  }
+  throw ConnectError(fmt::format("connect: {}: {}", socket.string(), error_text(err)), false);
 }
 
 void Connection::send_line(std::string_view line) {
@@ -54,7 +83,7 @@ void Connection::send_line(std::string_view line) {
     const ssize_t n = ::send(fd_.get(), data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error(fmt::format("write to minisupd: {}", sys::error_text(errno)));
+      throw std::runtime_error(fmt::format("write to minisupd: {}", error_text(errno)));
     }
     done += static_cast<std::size_t>(n);
   }
@@ -81,7 +110,7 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
       const int ready =
           ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30)));
       if (ready < 0 && errno != EINTR)
-        throw std::runtime_error(fmt::format("poll: {}", sys::error_text(errno)));
+        throw std::runtime_error(fmt::format("poll: {}", error_text(errno)));
       if (ready <= 0) continue;
     }
     char chunk[65536];
@@ -93,7 +122,7 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
     } else if (errno == ECONNRESET) {
       eof_ = true;  // minisupd closed with our unread bytes pending: same as EOF
     } else if (errno != EINTR) {
-      throw std::runtime_error(fmt::format("read from minisupd: {}", sys::error_text(errno)));
+      throw std::runtime_error(fmt::format("read from minisupd: {}", error_text(errno)));
     }
   }
 }

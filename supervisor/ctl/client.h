@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "supervisor/sys/unique_fd.h"
+#include "supervisor/ctl/fd.h"
 
 namespace minisup::ctl {
 
@@ -53,9 +53,9 @@ class Connection {
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
  private:
-  explicit Connection(sys::UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit Connection(Fd fd) : fd_(std::move(fd)) {}
 
-  sys::UniqueFd fd_;
+  Fd fd_;
   std::string buffer_;
   std::size_t scanned_ = 0;  ///< no '\n' in buffer_[0, scanned_)
   bool eof_ = false;

@@ -13,7 +13,7 @@
 #include <fstream>
 
 #include "supervisor/config/load_config.h"
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/logging/daemon_log.h"
 #include "supervisor/sys/signals.h"
 #include "supervisor/sys/spawn.h"
@@ -158,7 +158,7 @@ void Daemon::on_signal(const signalfd_siginfo& info) {
     case SIGINT:
     case SIGQUIT:
       runtime_->begin_shutdown(fmt::format(
-          "{} from pid {}", core::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
+          "{} from pid {}", config::signal_name(static_cast<int>(info.ssi_signo)), info.ssi_pid));
       break;
     case SIGHUP:
       runtime_->request_reload("SIGHUP");

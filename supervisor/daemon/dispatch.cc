@@ -6,7 +6,7 @@
 
 #include "supervisor/config/config_diff.h"
 #include "supervisor/config/load_config.h"
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/core/text.h"
 #include "supervisor/daemon/runtime.h"
 
@@ -213,7 +213,7 @@ void Runtime::handle_signal(ClientId client, const nlohmann::json& id,
     const bool sent = pid > 0 && system_.signal_process(pid, command.signal);
     reply.results.push_back(
         {name, sent ? control::SignalOutcome::Signalled : control::SignalOutcome::NotRunning});
-    if (sent) spdlog::info("{}: sent {} on request", name, core::signal_name(command.signal));
+    if (sent) spdlog::info("{}: sent {} on request", name, config::signal_name(command.signal));
   }
   send(client, control::encode_reply(id, reply));
 }

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "supervisor/config/load_config.h"
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/core/text.h"
 #include "supervisor/logging/daemon_log.h"
 
@@ -252,11 +252,11 @@ void Runtime::send_signal(const std::string& name, const core::SendSignal& signa
       }
     }
   } catch (const std::exception& e) {
-    spdlog::error("{}: send {}: {}", name, core::signal_name(signal.signal), e.what());
+    spdlog::error("{}: send {}: {}", name, config::signal_name(signal.signal), e.what());
     return;
   }
   spdlog::debug("{}: sent {}{}{}", describe_pid(name, pid > 0 ? pid : pgid),
-                core::signal_name(signal.signal), signal.to_group ? " to its process group" : "",
+                config::signal_name(signal.signal), signal.to_group ? " to its process group" : "",
                 sent ? "" : " (already gone)");
 }
 

@@ -12,8 +12,8 @@
 //     invalid UTF-8 becomes U+FFFD (per byte; repair() below is an
 //     independent implementation of that rule), non-finite numbers become
 //     null, an empty ProcessInfo::description becomes describe(info);
-//   - for status, the fast path decode_status_line() agrees with
-//     parse_reply() + decode_status_reply().
+//   - for status, decode_status_line()'s processes_json is the line's
+//     "processes" array.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 
 using namespace minisup::control;
@@ -153,7 +154,7 @@ class Gen {
     return flag() ? std::optional<UnixTime>(UnixTime(Seconds(number()))) : std::nullopt;
   }
   std::string state() {
-    return flag() ? std::string(fdp_.PickValueInArray(kStateNames)) : str();
+    return flag() ? std::string(fdp_.PickValueInArray(minisup::config::kProcessStateNames)) : str();
   }
 
   /// A request id and what it must read back as (nullopt: do not compare,
@@ -298,7 +299,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       line = encode_reply(id, r);
       const ReplyLine reply = envelope(line, true, want_id);
-      same(decode_status_reply(reply.body), e, "status did not round-trip", line);
       auto fast = decode_status_line(line);
       if (!fast) fail("decode_status_line() refused a status reply", line);
       if (!(fast->reply == e)) fail("decode_status_line() differs", line);
@@ -307,7 +307,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t i = 0; i < r.processes.size(); ++i) {
         const json& p = reply.body["processes"][i];
         const auto& exit_signal = r.processes[i].exit_signal;
-        if (exit_signal ? p["exit_signal_name"] != repair(signal_name(*exit_signal))
+        if (exit_signal ? p["exit_signal_name"] != repair(minisup::config::signal_name(*exit_signal))
                         : !p["exit_signal_name"].is_null())
           fail("exit_signal_name", line);
       }

@@ -225,11 +225,14 @@ TEST_F(ProgramKeys, Stopsignal) {
   EXPECT_EQ(load_ok(web("stopsignal = \"hup\"")).programs.at(0).stopsignal, SIGHUP);
   EXPECT_EQ(load_ok(web("stopsignal = 9")).programs.at(0).stopsignal, SIGKILL);
   EXPECT_EQ(load_ok(web("stopsignal = \"10\"")).programs.at(0).stopsignal, 10);
+  EXPECT_EQ(load_ok(web("stopsignal = \"RTMIN+2\"")).programs.at(0).stopsignal, SIGRTMIN + 2);
+  EXPECT_EQ(load_ok(web("stopsignal = \"SIGRTMAX-1\"")).programs.at(0).stopsignal, SIGRTMAX - 1);
   const std::string unknown = only_error(web("stopsignal = \"FOO\""));
   EXPECT_THAT(unknown, ::testing::StartsWith(
                            "minisup.toml:3:14: stopsignal names an unknown signal \"FOO\"; "
                            "expected one of HUP, INT, QUIT,"));
   EXPECT_THAT(unknown, HasSubstr("TERM"));
+  EXPECT_THAT(unknown, HasSubstr("RTMIN, RTMIN+n, RTMAX-n, RTMAX"));
   EXPECT_THAT(unknown, ::testing::EndsWith("(with or without SIG), or a number"));
   EXPECT_EQ(only_error(web("stopsignal = 0")),
             "minisup.toml:3:14: stopsignal must be a signal number between 1 and 64, got 0");

@@ -39,25 +39,6 @@ TEST(ParseSize, RejectsOtherForms) {
   EXPECT_EQ(parse_size("17179869184GB"), std::nullopt);         // 2^34 GB overflows
 }
 
-TEST(ParseSignal, NamesWithOrWithoutSigAndNumbers) {
-  EXPECT_EQ(parse_signal("TERM"), SIGTERM);
-  EXPECT_EQ(parse_signal("SIGTERM"), SIGTERM);
-  EXPECT_EQ(parse_signal("sigint"), SIGINT);
-  EXPECT_EQ(parse_signal("usr1"), SIGUSR1);
-  EXPECT_EQ(parse_signal("KILL"), SIGKILL);
-  EXPECT_EQ(parse_signal("15"), 15);
-  EXPECT_EQ(parse_signal("64"), 64);
-  EXPECT_EQ(parse_signal("0"), std::nullopt);
-  EXPECT_EQ(parse_signal("65"), std::nullopt);
-  EXPECT_EQ(parse_signal("FOO"), std::nullopt);
-  EXPECT_EQ(parse_signal("SIG"), std::nullopt);
-  EXPECT_EQ(parse_signal(""), std::nullopt);
-  EXPECT_EQ(signal_name(SIGTERM), "TERM");
-  EXPECT_EQ(signal_name(SIGHUP), "HUP");
-  EXPECT_EQ(signal_name(40), "40");
-  EXPECT_THAT(known_signal_names(), ::testing::StartsWith("HUP, INT, QUIT"));
-}
-
 TEST(ParseOctalMode, AcceptsOneToFourOctalDigits) {
   EXPECT_EQ(parse_octal_mode("022"), 022u);
   EXPECT_EQ(parse_octal_mode("0022"), 022u);

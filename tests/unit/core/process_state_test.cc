@@ -1,11 +1,13 @@
-// ProcessState names and signal names: the vocabulary shown to users.
+// ProcessState names and exit texts: the vocabulary shown to users.
 #include "supervisor/core/process_state.h"
 
 #include <gtest/gtest.h>
 
 #include <csignal>
 
-#include "supervisor/core/signal_names.h"
+#include "supervisor/config/process_state_names.h"
+#include "supervisor/config/signal_names.h"
+#include "supervisor/core/text.h"
 
 namespace minisup::core {
 namespace {
@@ -49,49 +51,20 @@ TEST(ProcessState, IdleStatesHaveNothingPending) {
   EXPECT_FALSE(is_idle(ProcessState::Stopping));
 }
 
-TEST(SignalNames, NamesCommonSignals) {
-  EXPECT_EQ(signal_name(SIGTERM), "SIGTERM");
-  EXPECT_EQ(signal_name(SIGKILL), "SIGKILL");
-  EXPECT_EQ(signal_name(SIGSEGV), "SIGSEGV");
-  EXPECT_EQ(signal_name(SIGHUP), "SIGHUP");
-  EXPECT_EQ(signal_name(SIGUSR2), "SIGUSR2");
-  EXPECT_EQ(signal_name(SIGCHLD), "SIGCHLD");
-}
-
-TEST(SignalNames, NumbersWithoutANameAreSpelledOut) {
-  EXPECT_EQ(signal_name(40), "signal 40");
-  EXPECT_EQ(signal_name(0), "signal 0");
-  EXPECT_EQ(signal_name(-3), "signal -3");
-}
-
-TEST(SignalNames, ParseAcceptsNamesWithOrWithoutSigInAnyCase) {
-  EXPECT_EQ(parse_signal("TERM"), SIGTERM);
-  EXPECT_EQ(parse_signal("SIGTERM"), SIGTERM);
-  EXPECT_EQ(parse_signal("term"), SIGTERM);
-  EXPECT_EQ(parse_signal("sigkill"), SIGKILL);
-  EXPECT_EQ(parse_signal("SigUsr1"), SIGUSR1);
-  EXPECT_EQ(parse_signal("IO"), SIGIO);
-}
-
-TEST(SignalNames, ParseAcceptsNumbersInRange) {
-  EXPECT_EQ(parse_signal("15"), 15);
-  EXPECT_EQ(parse_signal("1"), 1);
-  EXPECT_EQ(parse_signal("64"), 64);
-  EXPECT_EQ(parse_signal("040"), 40);
-}
-
-TEST(SignalNames, ParseRejectsEverythingElse) {
-  for (const char* text : {"", "0", "65", "1234", "-1", "+15", "15 ", " TERM", "SIG", "TERMX",
-                           "SIGSIGTERM", "NOPE", "1.5"}) {
-    EXPECT_EQ(parse_signal(text), std::nullopt) << '"' << text << '"';
+TEST(ProcessState, NamesComeFromTheSharedTable) {
+  ASSERT_EQ(kAllProcessStates.size(), config::kProcessStateNames.size());
+  for (std::size_t i = 0; i < kAllProcessStates.size(); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(kAllProcessStates[i]), i);
+    EXPECT_EQ(to_string(kAllProcessStates[i]), config::kProcessStateNames[i]);
   }
 }
 
-TEST(SignalNames, EveryNameParsesBackToItsNumber) {
-  for (int signal = 1; signal <= kMaxSignal; ++signal) {
-    const std::string name = signal_name(signal);
-    if (name.rfind("signal ", 0) == 0) continue;
-    EXPECT_EQ(parse_signal(name), signal) << name;
+TEST(ExitText, NamesRealTimeSignalsAsTheSharedTableDoes) {
+  // The text of state-change reasons (log lines, `events`).
+  EXPECT_EQ(exit_text(std::nullopt, SIGRTMIN + 6, false), "killed by SIGRTMIN+6");
+  EXPECT_EQ(exit_text(std::nullopt, SIGRTMIN, true), "killed by SIGRTMIN (core dumped)");
+  for (int signal = 1; signal <= SIGRTMAX; ++signal) {
+    EXPECT_EQ(exit_text(std::nullopt, signal, false), "killed by " + config::signal_name(signal));
   }
 }
 

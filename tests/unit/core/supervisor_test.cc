@@ -516,11 +516,11 @@ TEST(Reload, ReplacementDuringShutdownIsNotStarted) {
 
 // ---- Definition comparison ----
 
-TEST(SameDefinition, IgnoresWhereButSeesEveryKey) {
+TEST(EqualsDefinition, IgnoresWhereButSeesEveryKey) {
   const config::ProgramConfig base = make_program("web", 10, 2);
   config::ProgramConfig moved = base;
   moved.where = config::SourceLocation{"/elsewhere.toml", 7, 1};
-  EXPECT_TRUE(same_definition(base, moved));
+  EXPECT_TRUE(base.equals_definition(moved));
 
   std::vector<std::function<void(config::ProgramConfig&)>> edits = {
       [](auto& p) { p.user = "www-data"; },
@@ -548,7 +548,7 @@ TEST(SameDefinition, IgnoresWhereButSeesEveryKey) {
   for (std::size_t i = 0; i < edits.size(); ++i) {
     config::ProgramConfig edited = base;
     edits[i](edited);
-    EXPECT_FALSE(same_definition(base, edited)) << "edit #" << i;
+    EXPECT_FALSE(base.equals_definition(edited)) << "edit #" << i;
   }
 }
 

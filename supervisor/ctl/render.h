@@ -18,7 +18,6 @@
 //   7  start/restart: a program failed to start; other commands: minisupd
 //      unreachable
 //   99 wait: the timeout passed
-// (It lives in module control rather than ctl so that unit_control tests it.)
 #pragma once
 
 #include <string>
@@ -27,7 +26,20 @@
 
 #include "supervisor/control/protocol.h"
 
-namespace minisup::control {
+namespace minisup::ctl {
+
+// The protocol's types, as every function below takes them.
+using control::ClearReply;
+using control::CommandKind;
+using control::ConfigChanges;
+using control::GapEvent;
+using control::ProcessInfo;
+using control::RestartReply;
+using control::SignalReply;
+using control::StartReply;
+using control::StateEvent;
+using control::StopReply;
+using control::WaitReply;
 
 inline constexpr int kExitSuccess = 0;
 inline constexpr int kExitFailure = 1;
@@ -90,4 +102,4 @@ std::string render_event(const StateEvent& event);
 /// events: `(missed events 5 to 9: no longer buffered by minisupd)`.
 std::string render_gap(const GapEvent& gap);
 
-}  // namespace minisup::control
+}  // namespace minisup::ctl

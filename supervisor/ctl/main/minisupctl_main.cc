@@ -3,7 +3,7 @@
 // Model: parse the command line (CLI11), find the socket (-s, else the
 // config of -c, else MINISUP_SOCKET, else the config found in ./ or /etc),
 // send one request (protocol.h), read the reply or the stream of replies,
-// print it (control/render.h, or the JSON itself with --json) and exit with
+// print it (ctl/render.h, or the JSON itself with --json) and exit with
 // the LSB code render.h decides. Startup is kept cheap: the config is only
 // read when no socket was named.
 #include <fmt/format.h>
@@ -19,9 +19,10 @@
 #include <vector>
 
 #include "supervisor/config/load_config.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
-#include "supervisor/control/render.h"
 #include "supervisor/ctl/client.h"
+#include "supervisor/ctl/render.h"
 
 namespace minisup::ctl {
 namespace {
@@ -96,14 +97,14 @@ std::filesystem::path socket_from_config(
     print_error(
         "no config file found (looked for ./minisup.toml and /etc/minisup/minisup.toml); "
         "use -c FILE or -s SOCKET");
-    throw Exit{control::kExitBadArguments};
+    throw Exit{kExitBadArguments};
   }
   config::LoadResult loaded = config::load_config(*file, config::process_environment());
   if (!loaded.errors.empty() || !loaded.config) {
     std::string text = fmt::format("cannot read the socket path from {}:", file->string());
     for (const auto& error : loaded.errors) text += "\n  " + error.to_string();
     print_error(text);
-    throw Exit{control::kExitBadArguments};
+    throw Exit{kExitBadArguments};
   }
   return loaded.config->supervisor.socket;
 }
@@ -136,7 +137,7 @@ control::Request build_request(const Options& o) {
       request.command = control::RestartCommand{o.names};
       break;
     case CommandKind::Signal: {
-      std::optional<int> number = control::parse_signal(o.signal);
+      std::optional<int> number = config::parse_signal(o.signal);
       if (!number) throw UsageError(fmt::format("unknown signal: {}", o.signal));
       request.command = control::SignalCommand{*number, o.names};
       break;
@@ -221,10 +222,10 @@ std::optional<std::string> read_line(Connection& connection, const Options& o,
     if (o.kind == CommandKind::Wait) {
       print_error(
           fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
-      throw Exit{control::kExitWaitTimeout};
+      throw Exit{kExitWaitTimeout};
     }
     print_error(fmt::format("no reply from minisupd within {} s", timeout->count() / 1000));
-    throw Exit{control::exit_code_unreachable(o.kind)};
+    throw Exit{exit_code_unreachable(o.kind)};
   }
 }
 
@@ -233,7 +234,7 @@ control::ReplyLine parse_or_fail(const std::string& line) {
   std::optional<control::ReplyLine> reply = control::parse_reply(line);
   if (!reply) {
     print_error(fmt::format("unexpected reply from minisupd: {}", line.substr(0, 200)));
-    throw Exit{control::kExitFailure};
+    throw Exit{kExitFailure};
   }
   return std::move(*reply);
 }
@@ -248,7 +249,7 @@ std::optional<control::ReplyLine> read_reply(Connection& connection, const Optio
 
 [[noreturn]] void bad_reply(const control::ReplyLine& reply) {
   print_error(fmt::format("unexpected reply from minisupd: {}", reply.body.dump().substr(0, 200)));
-  throw Exit{control::kExitFailure};
+  throw Exit{kExitFailure};
 }
 
 /// Prints an error reply the generic way and returns the exit code.
@@ -261,7 +262,7 @@ int report_error(const Options& o, const control::ReplyLine& reply) {
     for (const auto& n : reply.body["names"]) {
       if (n.is_string()) names.push_back(n.get<std::string>());
     }
-    print(control::render_no_such_program(names));
+    print(render_no_such_program(names));
   } else {
     std::string text = reply.error_message;
     if (auto it = reply.body.find("errors"); it != reply.body.end() && it->is_array()) {
@@ -271,7 +272,7 @@ int report_error(const Options& o, const control::ReplyLine& reply) {
     }
     print_error(text);
   }
-  return control::exit_code_for_error(o.kind, reply.error_code);
+  return exit_code_for_error(o.kind, reply.error_code);
 }
 
 template <typename T>
@@ -286,7 +287,7 @@ template <typename OnLine>
 int follow_stream(Connection& connection, const Options& o, OnLine on_line) {
   for (;;) {
     std::optional<control::ReplyLine> reply = read_reply(connection, o, std::nullopt);
-    if (!reply) return control::kExitSuccess;  // minisupd went away: the stream ended
+    if (!reply) return kExitSuccess;  // minisupd went away: the stream ended
     if (!reply->ok) return report_error(o, *reply);
     on_line(*reply);
     std::fflush(stdout);
@@ -307,7 +308,7 @@ int run(const Options& o, Connection& connection) {
   std::optional<std::string> first_line = read_line(connection, o, reply_timeout(o));
   if (!first_line && !send_error.empty()) {
     print_error(send_error);
-    return control::exit_code_unreachable(o.kind);
+    return exit_code_unreachable(o.kind);
   }
   if (first_line && o.kind == CommandKind::Status) {
     // The big one: decoded without a DOM (see decode_status_line).
@@ -316,9 +317,9 @@ int run(const Options& o, Connection& connection) {
         print(status->processes_json);
         print("\n");
       } else {
-        print(control::render_status(status->reply.processes, use_color()));
+        print(render_status(status->reply.processes, use_color()));
       }
-      return control::exit_code_for_status(status->reply.processes);
+      return exit_code_for_status(status->reply.processes);
     }
   }
   std::optional<control::ReplyLine> first;
@@ -326,16 +327,16 @@ int run(const Options& o, Connection& connection) {
   if (!first) {
     if (o.kind == CommandKind::Shutdown) {
       if (!o.json) print("Shut down\n");
-      return control::kExitSuccess;
+      return kExitSuccess;
     }
     print_error("minisupd closed the connection without replying");
-    return control::exit_code_unreachable(o.kind);
+    return exit_code_unreachable(o.kind);
   }
   const control::ReplyLine& reply = *first;
   if (!reply.ok) {
     if (o.kind == CommandKind::Wait && !o.json && reply.body.contains("results")) {
       if (auto current = control::decode_wait_reply(reply.body))
-        print(control::render_wait(*current));
+        print(render_wait(*current));
     }
     return report_error(o, reply);
   }
@@ -345,29 +346,29 @@ int run(const Options& o, Connection& connection) {
       bad_reply(reply);  // an ok reply that decode_status_line could not read
     case CommandKind::Start: {
       auto r = decode_or_fail(reply, control::decode_start_reply);
-      o.json ? print_json(reply.body) : print(control::render_start(r));
-      return control::exit_code_for_start(r);
+      o.json ? print_json(reply.body) : print(render_start(r));
+      return exit_code_for_start(r);
     }
     case CommandKind::Stop: {
       auto r = decode_or_fail(reply, control::decode_stop_reply);
-      o.json ? print_json(reply.body) : print(control::render_stop(r));
-      return control::exit_code_for_stop(r, o.require_graceful);
+      o.json ? print_json(reply.body) : print(render_stop(r));
+      return exit_code_for_stop(r, o.require_graceful);
     }
     case CommandKind::Restart: {
       auto r = decode_or_fail(reply, control::decode_restart_reply);
-      o.json ? print_json(reply.body) : print(control::render_restart(r));
-      return control::exit_code_for_restart(r);
+      o.json ? print_json(reply.body) : print(render_restart(r));
+      return exit_code_for_restart(r);
     }
     case CommandKind::Signal: {
       auto r = decode_or_fail(reply, control::decode_signal_reply);
-      o.json ? print_json(reply.body) : print(control::render_signal(r));
-      return control::kExitSuccess;
+      o.json ? print_json(reply.body) : print(render_signal(r));
+      return kExitSuccess;
     }
     case CommandKind::Pid: {
       auto it = reply.body.find("pid");
       if (it == reply.body.end() || !it->is_number_integer()) bad_reply(reply);
       o.json ? print_json(reply.body) : print(fmt::format("{}\n", it->get<long long>()));
-      return control::kExitSuccess;
+      return kExitSuccess;
     }
     case CommandKind::Tail: {
       auto print_chunk = [&](const control::ReplyLine& chunk) {
@@ -381,13 +382,13 @@ int run(const Options& o, Connection& connection) {
       };
       print_chunk(reply);
       std::fflush(stdout);
-      if (!o.follow) return control::kExitSuccess;
+      if (!o.follow) return kExitSuccess;
       return follow_stream(connection, o, print_chunk);
     }
     case CommandKind::Clear: {
       auto r = decode_or_fail(reply, control::decode_clear_reply);
-      o.json ? print_json(reply.body) : print(control::render_clear(r));
-      return control::kExitSuccess;
+      o.json ? print_json(reply.body) : print(render_clear(r));
+      return kExitSuccess;
     }
     case CommandKind::Reread:
     case CommandKind::Update: {
@@ -395,15 +396,15 @@ int run(const Options& o, Connection& connection) {
       if (o.json) {
         print_json(reply.body);
       } else {
-        print(o.kind == CommandKind::Reread ? control::render_reread(r)
-                                            : control::render_update(r));
+        print(o.kind == CommandKind::Reread ? render_reread(r)
+                                            : render_update(r));
       }
-      return control::kExitSuccess;
+      return kExitSuccess;
     }
     case CommandKind::Wait: {
       auto r = decode_or_fail(reply, control::decode_wait_reply);
-      o.json ? print_json(reply.body) : print(control::render_wait(r));
-      return control::kExitSuccess;
+      o.json ? print_json(reply.body) : print(render_wait(r));
+      return kExitSuccess;
     }
     case CommandKind::Shutdown: {
       o.json ? print_json(reply.body) : print("Shut down\n");
@@ -411,12 +412,12 @@ int run(const Options& o, Connection& connection) {
       // minisupd closes the connection when it exits: wait for that.
       while (connection.read_line(std::nullopt)) {
       }
-      return control::kExitSuccess;
+      return kExitSuccess;
     }
     case CommandKind::Version: {
       auto r = decode_or_fail(reply, control::decode_version_reply);
       o.json ? print_json(reply.body) : print(r.version + "\n");
-      return control::kExitSuccess;
+      return kExitSuccess;
     }
     case CommandKind::Events: {
       if (o.json) print_json(reply.body);
@@ -429,14 +430,14 @@ int run(const Options& o, Connection& connection) {
         auto event = control::decode_event(line.body);
         if (!event) return;  // a kind of line newer than this client
         if (auto* state = std::get_if<control::StateEvent>(&*event)) {
-          print(control::render_event(*state));
+          print(render_event(*state));
         } else {
-          print(control::render_gap(std::get<control::GapEvent>(*event)));
+          print(render_gap(std::get<control::GapEvent>(*event)));
         }
       });
     }
   }
-  return control::kExitFailure;
+  return kExitFailure;
 }
 
 // ---------------------------------------------------------------------------
@@ -513,14 +514,14 @@ int main_impl(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? control::kExitSuccess : control::kExitBadArguments;
+    return code == 0 ? kExitSuccess : kExitBadArguments;
   }
   for (const Sub& sub : subs) {
     if (sub.app->parsed()) o.kind = sub.kind;
   }
   if (o.timeout && !std::isfinite(*o.timeout)) {
     print_error("--timeout: expected a number of seconds");
-    return control::kExitBadArguments;
+    return kExitBadArguments;
   }
 
   try {
@@ -534,13 +535,13 @@ int main_impl(int argc, char** argv) {
     return e.code;
   } catch (const UsageError& e) {
     print_error(e.what());
-    return control::kExitBadArguments;
+    return kExitBadArguments;
   } catch (const ConnectError& e) {
     print_error(e.what());
-    return control::exit_code_unreachable(o.kind);
+    return exit_code_unreachable(o.kind);
   } catch (const std::exception& e) {
     print_error(e.what());
-    return control::kExitFailure;
+    return kExitFailure;
   }
 }
 

@@ -1,11 +1,13 @@
-// control/render: minisupctl's text output and its LSB exit codes.
-#include "supervisor/control/render.h"
+// ctl/render: minisupctl's text output and its LSB exit codes.
+#include "supervisor/ctl/render.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
 
-namespace minisup::control {
+namespace minisup::ctl {
 namespace {
+
+using namespace control;
 
 ProcessInfo process(std::string name, std::string state, std::string description) {
   ProcessInfo p;
@@ -150,4 +152,4 @@ TEST(ExitCodes, ErrorsAndUnreachable) {
 }
 
 }  // namespace
-}  // namespace minisup::control
+}  // namespace minisup::ctl

@@ -1,5 +1,5 @@
 // minisupctl's output and exit codes (see render.h).
-#include "supervisor/control/render.h"
+#include "supervisor/ctl/render.h"
 
 #include <fmt/format.h>
 #include <time.h>
@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
-namespace minisup::control {
+namespace minisup::ctl {
+
+using namespace control;
 
 namespace {
 
@@ -246,4 +248,4 @@ std::string render_gap(const GapEvent& gap) {
                      gap.last_missed);
 }
 
-}  // namespace minisup::control
+}  // namespace minisup::ctl

@@ -1,0 +1,361 @@
+// Reply lines of the control protocol (see protocol.h): encode_reply(),
+// encode_event(), encode_error() and the descriptions (describe(),
+// format_uptime()) they carry.
+#include <fmt/format.h>
+#include <time.h>
+
+#include <chrono>
+
+#include "supervisor/config/signal_names.h"
+#include "supervisor/control/protocol.h"
+#include "supervisor/control/protocol_json_writer.h"
+
+namespace minisup::control {
+
+namespace {
+
+using nlohmann::json;
+using namespace detail;
+
+std::string exit_phrase(const ProcessInfo& info) {
+  if (info.exit_signal)
+    return "killed by " + config::signal_name(*info.exit_signal) + (info.core_dumped ? " (core dumped)" : "");
+  if (info.exit_code) return fmt::format("exited with status {}", *info.exit_code);
+  return {};
+}
+
+std::string format_date(UnixTime when) {
+  // Converting a double beyond time_t is undefined (found by fuzz_reply):
+  // no date for NaN or absurd times (localtime_r fails past year 2^31 anyway).
+  // (std::chrono::floor, not std::floor: minisupd links no libm.)
+  const double count = when.time_since_epoch().count();
+  if (!(count < 1e17 && count > -1e17)) return {};
+  const auto seconds = static_cast<time_t>(
+      std::chrono::floor<std::chrono::seconds>(when.time_since_epoch()).count());
+  struct tm tm {};
+  if (localtime_r(&seconds, &tm) == nullptr) return {};
+  char buf[64];
+  const std::size_t n = strftime(buf, sizeof buf, "%b %d %H:%M:%S", &tm);
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Descriptions
+// ---------------------------------------------------------------------------
+
+std::string format_uptime(Seconds uptime) {
+  // Clamped before the conversion, which is undefined for a double beyond
+  // long long (found by fuzz_reply); NaN and negatives are 0.
+  const double seconds = uptime.count();
+  long long total = 0;
+  if (seconds >= 9e18) {
+    total = 9'000'000'000'000'000'000;
+  } else if (seconds > 0) {
+    total = static_cast<long long>(seconds);
+  }
+  const long long days = total / 86400;
+  total %= 86400;
+  std::string clock = fmt::format("{}:{:02}:{:02}", total / 3600, (total % 3600) / 60, total % 60);
+  if (days == 0) return clock;
+  return fmt::format("{} day{}, {}", days, days == 1 ? "" : "s", clock);
+}
+
+std::string describe(const ProcessInfo& info) {
+  const std::string& s = info.state;
+  if (s == "RUNNING") {
+    return fmt::format("pid {}, uptime {}", info.pid,
+                       format_uptime(info.uptime.value_or(Seconds(0))));
+  }
+  if (s == "STARTING" || s == "STOPPING") {
+    return info.pid > 0 ? fmt::format("pid {}", info.pid) : std::string();
+  }
+  if (s == "BACKOFF") {
+    std::string text;
+    std::string why = info.spawn_error ? *info.spawn_error : exit_phrase(info);
+    if (info.retry && info.retry->restart) {
+      text = fmt::format("restart in {:.1f}s ({} quick exits in a row", info.retry->in.count(),
+                         info.retry->attempt);
+      return text + (why.empty() ? ")" : "; " + why + ")");
+    }
+    if (info.retry) {
+      text = fmt::format("retry {}/{} in {:.1f}s", info.retry->attempt, info.retry->of,
+                         info.retry->in.count());
+    }
+    if (!why.empty()) text += text.empty() ? why : fmt::format(" ({})", why);
+    return text;
+  }
+  if (s == "FATAL") {
+    if (info.spawn_error) return *info.spawn_error;
+    const std::string how = exit_phrase(info);
+    return how.empty() ? "could not be started" : fmt::format("exited too quickly ({})", how);
+  }
+  if (s == "EXITED" || s == "STOPPED") {
+    std::string how;
+    if (s == "STOPPED" && info.needed_sigkill.value_or(false)) {
+      how = "needed SIGKILL";
+    } else {
+      how = exit_phrase(info);
+    }
+    if (how.empty()) return s == "STOPPED" ? "Not started" : std::string();
+    if (s == "STOPPED" && info.stop_duration)
+      how += fmt::format(" after {:.1f} s", info.stop_duration->count());
+    if (info.exited_at) how += ", " + format_date(*info.exited_at);
+    return how;
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Replies
+// ---------------------------------------------------------------------------
+
+namespace {
+
+void write_process_info(JsonWriter& w, const ProcessInfo& p) {
+  w.begin_object();
+  w.key("name").value(p.name);
+  w.key("group").value(p.group);
+  w.key("state").value(p.state);
+  w.key("pid").value(p.pid);
+  w.key("uptime").value(p.uptime);
+  w.key("started_at").value(p.started_at);
+  w.key("exit_code").value(p.exit_code);
+  w.key("exit_signal").value(p.exit_signal);
+  w.key("exit_signal_name");
+  if (p.exit_signal) {
+    w.value(config::signal_name(*p.exit_signal));
+  } else {
+    w.null();
+  }
+  w.key("core_dumped").value(p.core_dumped);
+  w.key("exited_at").value(p.exited_at);
+  w.key("needed_sigkill").value(p.needed_sigkill);
+  w.key("stop_duration").value(p.stop_duration);
+  w.key("description").value(p.description.empty() ? describe(p) : p.description);
+  w.key("spawn_error").value(p.spawn_error);
+  w.key("retry");
+  if (p.retry) {
+    w.begin_object();
+    w.key("attempt").value(p.retry->attempt);
+    w.key("of").value(p.retry->of);
+    w.key("in_seconds").value(p.retry->in);
+    w.key("restart").value(p.retry->restart);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("dropped_bytes").value(p.dropped_bytes);
+  w.end_object();
+}
+
+/// Writes "results": [...] with `one(writer, result)` per element.
+template <typename Results, typename Fn>
+void write_results(JsonWriter& w, const Results& results, Fn one) {
+  w.key("results").begin_array();
+  for (const auto& r : results) {
+    w.begin_object();
+    one(w, r);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+std::string finish(JsonWriter& w) {
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace
+
+std::string encode_reply(const json& id, const StatusReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.reserve(64 + reply.processes.size() * 480);  // ~400 bytes per process
+  w.key("processes").begin_array();
+  for (const auto& p : reply.processes) write_process_info(w, p);
+  w.end_array();
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const StartReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_results(w, reply.results, [](JsonWriter& w, const StartResult& r) {
+    w.key("name").value(r.name);
+    w.key("result").value(to_string(r.result));
+    w.key("message").value(r.message);
+  });
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const StopReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_results(w, reply.results, [](JsonWriter& w, const StopResult& r) {
+    w.key("name").value(r.name);
+    w.key("result").value(to_string(r.result));
+    w.key("needed_sigkill").value(r.needed_sigkill);
+    w.key("stop_duration").value(r.stop_duration);
+    w.key("exit_code").value(r.exit_code);
+    w.key("exit_signal").value(r.exit_signal);
+  });
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const RestartReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_results(w, reply.results, [](JsonWriter& w, const RestartResult& r) {
+    w.key("name").value(r.name);
+    w.key("result").value(to_string(r.result));
+    w.key("message").value(r.message);
+    w.key("needed_sigkill").value(r.needed_sigkill);
+  });
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const SignalReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_results(w, reply.results, [](JsonWriter& w, const SignalResult& r) {
+    w.key("name").value(r.name);
+    w.key("result").value(to_string(r.result));
+  });
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const PidReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("pid").value(reply.pid);
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const TailReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("data").value(reply.data);
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const ClearReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_results(w, reply.names, [](JsonWriter& w, const std::string& name) {
+    w.key("name").value(name);
+    w.key("result").value("cleared");
+  });
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const ConfigChanges& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("added").value(reply.added);
+  w.key("changed").value(reply.changed);
+  w.key("removed").value(reply.removed);
+  return finish(w);
+}
+
+namespace {
+void write_wait_results(JsonWriter& w, const WaitReply& reply) {
+  write_results(w, reply.results, [](JsonWriter& w, const WaitResult& r) {
+    w.key("name").value(r.name);
+    w.key("state").value(r.state);
+  });
+}
+
+void write_error(JsonWriter& w, ErrorCode code, std::string_view message) {
+  w.key("error").begin_object();
+  w.key("code").value(to_string(code));
+  w.key("message").value(message);
+  w.end_object();
+}
+}  // namespace
+
+std::string encode_reply(const json& id, const WaitReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  write_wait_results(w, reply);
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const VersionReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("version").value(reply.version);
+  w.key("protocol").value(reply.protocol);
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const ShutdownReply&) {
+  JsonWriter w = begin_reply(id, true);
+  return finish(w);
+}
+
+std::string encode_reply(const json& id, const SubscribedReply& reply) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("subscribed").value(true);
+  w.key("seq").value(reply.seq);
+  return finish(w);
+}
+
+std::string encode_event(const json& id, const StateEvent& e) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("event").value("state");
+  w.key("seq").value(e.seq);
+  w.key("process").value(e.process);
+  w.key("group").value(e.group);
+  w.key("from").value(e.from);
+  w.key("to").value(e.to);
+  w.key("pid").value(e.pid);
+  w.key("exit_code").value(e.exit_code);
+  w.key("exit_signal").value(e.exit_signal);
+  w.key("reason").value(e.reason);
+  w.key("time").value(e.time);
+  return finish(w);
+}
+
+std::string encode_event(const json& id, const GapEvent& e) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("event").value("gap");
+  w.key("first_missed").value(e.first_missed);
+  w.key("last_missed").value(e.last_missed);
+  return finish(w);
+}
+
+std::string encode_error(const json& id, ErrorCode code, std::string_view message) {
+  JsonWriter w = begin_reply(id, false);
+  write_error(w, code, message);
+  return finish(w);
+}
+
+std::string encode_error(const json& id, ErrorCode code, std::string_view message,
+                         const json& extra) {
+  JsonWriter w = begin_reply(id, false);
+  write_error(w, code, message);
+  if (extra.is_object()) {
+    for (const auto& [key, value] : extra.items()) {
+      if (key == "id" || key == "ok" || key == "error") continue;  // the envelope wins
+      w.key(key).raw(dump_json(value));
+    }
+  }
+  return finish(w);
+}
+
+std::string encode_error(const ProtocolError& error) {
+  return encode_error(error.id, error.code, error.message);
+}
+
+std::string encode_no_such_program(const json& id, const std::vector<std::string>& unknown) {
+  std::string list;
+  for (const auto& name : unknown) {
+    if (!list.empty()) list += ", ";
+    list += name;
+  }
+  JsonWriter w = begin_reply(id, false);
+  write_error(w, ErrorCode::NoSuchProgram, fmt::format("no such process: {}", list));
+  w.key("names").value(unknown);
+  return finish(w);
+}
+
+std::string encode_wait_error(const json& id, ErrorCode code, std::string_view message,
+                              const WaitReply& current) {
+  JsonWriter w = begin_reply(id, false);
+  write_error(w, code, message);
+  write_wait_results(w, current);
+  return finish(w);
+}
+
+}  // namespace minisup::control

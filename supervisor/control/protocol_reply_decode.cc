@@ -1,0 +1,664 @@
+// Reading reply lines of the control protocol back (see protocol.h):
+// parse_reply(), the typed decode_* functions, and decode_status_line().
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+
+#include "supervisor/control/protocol.h"
+#include "supervisor/control/protocol_tables.h"
+
+namespace minisup::control {
+
+namespace {
+
+using nlohmann::json;
+using namespace detail;
+
+// ---------------------------------------------------------------------------
+// Reply decoding helpers
+// ---------------------------------------------------------------------------
+
+const json* member(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::optional<std::string> get_string(const json& o, const char* key) {
+  const json* v = member(o, key);
+  if (!v || !v->is_string()) return std::nullopt;
+  return v->get<std::string>();
+}
+
+std::optional<int> get_int(const json& o, const char* key) {
+  const json* v = member(o, key);
+  if (!v || !v->is_number_integer()) return std::nullopt;
+  const auto n = v->get<long long>();
+  if (n < INT_MIN || n > INT_MAX) return std::nullopt;
+  return static_cast<int>(n);
+}
+
+std::optional<double> get_double(const json& o, const char* key) {
+  const json* v = member(o, key);
+  if (!v || !v->is_number()) return std::nullopt;
+  return v->get<double>();
+}
+
+std::optional<bool> get_bool(const json& o, const char* key) {
+  const json* v = member(o, key);
+  if (!v || !v->is_boolean()) return std::nullopt;
+  return v->get<bool>();
+}
+
+std::optional<std::vector<std::string>> get_strings(const json& o, const char* key) {
+  const json* v = member(o, key);
+  if (!v || !v->is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& item : *v) {
+    if (!item.is_string()) return std::nullopt;
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+std::optional<Seconds> get_seconds(const json& o, const char* key) {
+  if (auto d = get_double(o, key)) return Seconds(*d);
+  return std::nullopt;
+}
+
+std::optional<UnixTime> get_time(const json& o, const char* key) {
+  if (auto d = get_double(o, key)) return UnixTime(Seconds(*d));
+  return std::nullopt;
+}
+
+/// Decodes body["results"] element by element with `one`; nullopt when
+/// "results" is missing or any element fails.
+template <typename Result, typename Fn>
+std::optional<std::vector<Result>> decode_results(const json& body, Fn one) {
+  const json* results = member(body, "results");
+  if (!results || !results->is_array()) return std::nullopt;
+  std::vector<Result> out;
+  out.reserve(results->size());
+  for (const auto& item : *results) {
+    if (!item.is_object()) return std::nullopt;
+    std::optional<Result> r = one(item);
+    if (!r) return std::nullopt;
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Reading replies
+// ---------------------------------------------------------------------------
+
+std::optional<ReplyLine> parse_reply(std::string_view line) {
+  ReplyLine reply;
+  reply.body = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (reply.body.is_discarded() || !reply.body.is_object()) return std::nullopt;
+  auto ok = get_bool(reply.body, "ok");
+  if (!ok) return std::nullopt;
+  reply.ok = *ok;
+  if (const json* id = member(reply.body, "id")) reply.id = *id;
+  if (!reply.ok) {
+    const json* error = member(reply.body, "error");
+    if (!error || !error->is_object()) return std::nullopt;
+    auto code = get_string(*error, "code");
+    auto message = get_string(*error, "message");
+    if (!code || !message) return std::nullopt;
+    reply.error_code = std::move(*code);
+    reply.error_message = std::move(*message);
+  }
+  return reply;
+}
+
+std::optional<StartReply> decode_start_reply(const json& body) {
+  auto results = decode_results<StartResult>(body, [](const json& o) -> std::optional<StartResult> {
+    auto name = get_string(o, "name");
+    auto result = get_string(o, "result");
+    if (!name || !result) return std::nullopt;
+    auto outcome = lookup<StartOutcome>(kStartOutcomeNames, *result);
+    if (!outcome) return std::nullopt;
+    return StartResult{std::move(*name), *outcome, get_string(o, "message").value_or("")};
+  });
+  if (!results) return std::nullopt;
+  return StartReply{std::move(*results)};
+}
+
+std::optional<StopReply> decode_stop_reply(const json& body) {
+  auto results = decode_results<StopResult>(body, [](const json& o) -> std::optional<StopResult> {
+    auto name = get_string(o, "name");
+    auto result = get_string(o, "result");
+    if (!name || !result) return std::nullopt;
+    auto outcome = lookup<StopOutcome>(kStopOutcomeNames, *result);
+    if (!outcome) return std::nullopt;
+    return StopResult{std::move(*name),
+                      *outcome,
+                      get_bool(o, "needed_sigkill").value_or(false),
+                      get_seconds(o, "stop_duration"),
+                      get_int(o, "exit_code"),
+                      get_int(o, "exit_signal")};
+  });
+  if (!results) return std::nullopt;
+  return StopReply{std::move(*results)};
+}
+
+std::optional<RestartReply> decode_restart_reply(const json& body) {
+  auto results =
+      decode_results<RestartResult>(body, [](const json& o) -> std::optional<RestartResult> {
+        auto name = get_string(o, "name");
+        auto result = get_string(o, "result");
+        if (!name || !result) return std::nullopt;
+        auto outcome = lookup<RestartOutcome>(kRestartOutcomeNames, *result);
+        if (!outcome) return std::nullopt;
+        return RestartResult{std::move(*name), *outcome, get_string(o, "message").value_or(""),
+                             get_bool(o, "needed_sigkill").value_or(false)};
+      });
+  if (!results) return std::nullopt;
+  return RestartReply{std::move(*results)};
+}
+
+std::optional<SignalReply> decode_signal_reply(const json& body) {
+  auto results =
+      decode_results<SignalResult>(body, [](const json& o) -> std::optional<SignalResult> {
+        auto name = get_string(o, "name");
+        auto result = get_string(o, "result");
+        if (!name || !result) return std::nullopt;
+        auto outcome = lookup<SignalOutcome>(kSignalOutcomeNames, *result);
+        if (!outcome) return std::nullopt;
+        return SignalResult{std::move(*name), *outcome};
+      });
+  if (!results) return std::nullopt;
+  return SignalReply{std::move(*results)};
+}
+
+std::optional<ClearReply> decode_clear_reply(const json& body) {
+  auto results =
+      decode_results<std::string>(body, [](const json& o) { return get_string(o, "name"); });
+  if (!results) return std::nullopt;
+  return ClearReply{std::move(*results)};
+}
+
+std::optional<ConfigChanges> decode_config_changes(const json& body) {
+  auto added = get_strings(body, "added");
+  auto changed = get_strings(body, "changed");
+  auto removed = get_strings(body, "removed");
+  if (!added || !changed || !removed) return std::nullopt;
+  return ConfigChanges{std::move(*added), std::move(*changed), std::move(*removed)};
+}
+
+std::optional<WaitReply> decode_wait_reply(const json& body) {
+  auto results = decode_results<WaitResult>(body, [](const json& o) -> std::optional<WaitResult> {
+    auto name = get_string(o, "name");
+    auto state = get_string(o, "state");
+    if (!name || !state) return std::nullopt;
+    return WaitResult{std::move(*name), std::move(*state)};
+  });
+  if (!results) return std::nullopt;
+  return WaitReply{std::move(*results)};
+}
+
+std::optional<VersionReply> decode_version_reply(const json& body) {
+  auto version = get_string(body, "version");
+  if (!version) return std::nullopt;
+  return VersionReply{std::move(*version), get_int(body, "protocol").value_or(1)};
+}
+
+std::optional<std::variant<StateEvent, GapEvent>> decode_event(const json& body) {
+  auto kind = get_string(body, "event");
+  if (!kind) return std::nullopt;
+  auto get_u64 = [&](const char* key) -> std::optional<std::uint64_t> {
+    const json* v = member(body, key);
+    if (!v || !v->is_number_unsigned()) return std::nullopt;
+    return v->get<std::uint64_t>();
+  };
+  if (*kind == "gap") {
+    auto first = get_u64("first_missed");
+    auto last = get_u64("last_missed");
+    if (!first || !last) return std::nullopt;
+    return GapEvent{*first, *last};
+  }
+  if (*kind != "state") return std::nullopt;
+  StateEvent e;
+  auto seq = get_u64("seq");
+  auto process = get_string(body, "process");
+  auto from = get_string(body, "from");
+  auto to = get_string(body, "to");
+  if (!seq || !process || !from || !to) return std::nullopt;
+  e.seq = *seq;
+  e.process = std::move(*process);
+  e.group = get_string(body, "group").value_or(e.process);
+  e.from = std::move(*from);
+  e.to = std::move(*to);
+  e.pid = get_int(body, "pid").value_or(0);
+  e.exit_code = get_int(body, "exit_code");
+  e.exit_signal = get_int(body, "exit_signal");
+  e.reason = get_string(body, "reason").value_or("");
+  e.time = get_time(body, "time").value_or(UnixTime{});
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// Status decoding (nlohmann's SAX interface: no DOM)
+// ---------------------------------------------------------------------------
+
+namespace {
+
+/// The iterator nlohmann reads a line through: a pointer into the line that
+/// also records, in `*mark`, how far the parser has read. When the parser
+/// reports '[' or ']', the bracket is the last character it read (brackets
+/// need no look-ahead), which gives the "processes" array's byte range.
+class TrackingIterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  TrackingIterator(const char* at, const char** mark) : at_(at), mark_(mark) {}
+
+  reference operator*() const { return *at_; }
+  TrackingIterator& operator++() {
+    *mark_ = ++at_;
+    return *this;
+  }
+  TrackingIterator operator++(int) {
+    TrackingIterator before = *this;
+    ++*this;
+    return before;
+  }
+  bool operator==(const TrackingIterator& other) const { return at_ == other.at_; }
+  bool operator!=(const TrackingIterator& other) const { return at_ != other.at_; }
+
+ private:
+  const char* at_;
+  const char** mark_;
+};
+
+/// One JSON number as the SAX parser reported it.
+struct Number {
+  double value = 0;
+  std::optional<long long> integer;       ///< an integer that fits long long
+  std::optional<std::uint64_t> unsigned_;  ///< a non-negative integer (number_unsigned)
+
+  /// The value as an int field reads it: nullopt unless an integer in range.
+  std::optional<int> as_int() const {
+    if (!integer || *integer < INT_MIN || *integer > INT_MAX) return std::nullopt;
+    return static_cast<int>(*integer);
+  }
+};
+
+/// A SAX handler (nlohmann::json::sax_parse) that builds a StatusLine from a
+/// `status` reply: {"ok": true, "processes": [ProcessInfo...], ...}. Field
+/// types are checked as decode_event() & co. read theirs: a string field
+/// holding anything but a string (or, for the optional ones, null) fails the
+/// whole line; an int field holding a fraction or a number out of range reads
+/// as absent. Unknown members, at any level, are skipped whatever they hold.
+class StatusHandler {
+ public:
+  explicit StatusHandler(const char* const* mark) : mark_(mark) {}
+
+  /// The processes read; valid once the parse succeeded and complete().
+  StatusReply& reply() { return reply_; }
+  /// True when the line was a whole, successful status reply.
+  bool complete() const { return level_ == Level::Done && ok_ && have_processes_; }
+  /// Where the "processes" array starts and ends (one past its ']').
+  const char* processes_begin() const { return processes_begin_; }
+  const char* processes_end() const { return processes_end_; }
+
+  // The nlohmann SAX interface. Returning false stops the parse.
+  bool null() { return skipping() || scalar(Scalar::Null); }
+  bool boolean(bool value) {
+    boolean_ = value;
+    return skipping() || scalar(Scalar::Boolean);
+  }
+  bool number_integer(std::int64_t value) {
+    number_ = Number{static_cast<double>(value), value, std::nullopt};
+    return skipping() || scalar(Scalar::Number);
+  }
+  bool number_unsigned(std::uint64_t value) {
+    number_ = Number{static_cast<double>(value), std::nullopt, value};
+    if (value <= static_cast<std::uint64_t>(LLONG_MAX))
+      number_.integer = static_cast<long long>(value);
+    return skipping() || scalar(Scalar::Number);
+  }
+  bool number_float(double value, const std::string& /*text*/) {
+    number_ = Number{value, std::nullopt, std::nullopt};
+    return skipping() || scalar(Scalar::Number);
+  }
+  bool string(std::string& value) { return skipping() || scalar_string(value); }
+  bool binary(nlohmann::json::binary_t& /*value*/) { return false; }  // not in JSON text
+  bool start_object(std::size_t /*elements*/);
+  bool end_object();
+  bool start_array(std::size_t /*elements*/);
+  bool end_array();
+  bool key(std::string& name);
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) {
+    return false;
+  }
+
+ private:
+  /// Where the parser is: which object or array the next event belongs to.
+  enum class Level { Start, Top, Processes, Process, Retry, Done };
+  /// The member whose value comes next (Other: one this decoder skips).
+  enum class Field {
+    Other,
+    Ok,
+    Processes,
+    Name,
+    Group,
+    State,
+    Description,
+    SpawnError,
+    Pid,
+    ExitCode,
+    ExitSignal,
+    NeededSigkill,
+    CoreDumped,
+    DroppedBytes,
+    Uptime,
+    StartedAt,
+    ExitedAt,
+    StopDuration,
+    Retry,
+    Attempt,
+    Of,
+    InSeconds,
+    Restart,
+  };
+  enum class Scalar { Null, Boolean, Number };
+
+  /// True while inside a skipped value (its scalars, keys and nesting).
+  bool skipping() const { return skip_depth_ > 0; }
+  /// Starts skipping a nested value of an unknown member; fails otherwise.
+  bool nest_skipped() {
+    if (field_ != Field::Other) return false;
+    ++skip_depth_;
+    return true;
+  }
+
+  bool scalar(Scalar kind);
+  bool scalar_string(std::string& value);
+  ProcessInfo& process() { return reply_.processes.back(); }
+
+  const char* const* mark_;
+  Level level_ = Level::Start;
+  Field field_ = Field::Other;
+  int skip_depth_ = 0;
+  bool ok_ = false;
+  bool have_processes_ = false;
+  bool have_name_ = false;
+  bool have_group_ = false;
+  bool have_state_ = false;
+  bool boolean_ = false;
+  Number number_;
+  RetryInfo retry_;
+  StatusReply reply_;
+  const char* processes_begin_ = nullptr;
+  const char* processes_end_ = nullptr;
+};
+
+bool StatusHandler::start_object(std::size_t) {
+  if (skipping()) {
+    ++skip_depth_;
+    return true;
+  }
+  switch (level_) {
+    case Level::Start:
+      level_ = Level::Top;
+      return true;
+    case Level::Processes:
+      reply_.processes.emplace_back();
+      have_name_ = have_group_ = have_state_ = false;
+      level_ = Level::Process;
+      return true;
+    case Level::Process:
+      if (field_ == Field::Retry) {
+        retry_ = RetryInfo{};
+        level_ = Level::Retry;
+        return true;
+      }
+      return nest_skipped();
+    case Level::Top:
+    case Level::Retry:
+      return nest_skipped();
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::end_object() {
+  if (skipping()) {
+    --skip_depth_;
+    return true;
+  }
+  switch (level_) {
+    case Level::Top:
+      level_ = Level::Done;
+      return true;
+    case Level::Process:
+      if (!have_name_ || !have_state_) return false;
+      if (!have_group_) process().group = process().name;
+      level_ = Level::Processes;
+      return true;
+    case Level::Retry:
+      process().retry = retry_;
+      level_ = Level::Process;
+      return true;
+    case Level::Start:
+    case Level::Processes:
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::start_array(std::size_t) {
+  if (skipping()) {
+    ++skip_depth_;
+    return true;
+  }
+  switch (level_) {
+    case Level::Top:
+      if (field_ == Field::Processes) {
+        reply_.processes.clear();  // a repeated member: the last one counts
+        processes_begin_ = *mark_ - 1;
+        level_ = Level::Processes;
+        return true;
+      }
+      return nest_skipped();
+    case Level::Process:
+    case Level::Retry:
+      return nest_skipped();
+    case Level::Start:
+    case Level::Processes:  // an element that is not an object
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::end_array() {
+  if (skipping()) {
+    --skip_depth_;
+    return true;
+  }
+  if (level_ != Level::Processes) return false;
+  processes_end_ = *mark_;
+  have_processes_ = true;
+  level_ = Level::Top;
+  return true;
+}
+
+bool StatusHandler::key(std::string& name) {
+  if (skipping()) return true;
+  const std::string_view k = name;
+  field_ = Field::Other;
+  switch (level_) {
+    case Level::Top:
+      if (k == "ok") field_ = Field::Ok;
+      if (k == "processes") field_ = Field::Processes;
+      return true;
+    case Level::Process:
+      if (k == "name") field_ = Field::Name;
+      else if (k == "group") field_ = Field::Group;
+      else if (k == "state") field_ = Field::State;
+      else if (k == "pid") field_ = Field::Pid;
+      else if (k == "uptime") field_ = Field::Uptime;
+      else if (k == "started_at") field_ = Field::StartedAt;
+      else if (k == "exit_code") field_ = Field::ExitCode;
+      else if (k == "exit_signal") field_ = Field::ExitSignal;
+      else if (k == "core_dumped") field_ = Field::CoreDumped;
+      else if (k == "exited_at") field_ = Field::ExitedAt;
+      else if (k == "needed_sigkill") field_ = Field::NeededSigkill;
+      else if (k == "stop_duration") field_ = Field::StopDuration;
+      else if (k == "description") field_ = Field::Description;
+      else if (k == "spawn_error") field_ = Field::SpawnError;
+      else if (k == "retry") field_ = Field::Retry;
+      else if (k == "dropped_bytes") field_ = Field::DroppedBytes;
+      return true;
+    case Level::Retry:
+      if (k == "attempt") field_ = Field::Attempt;
+      else if (k == "of") field_ = Field::Of;
+      else if (k == "in_seconds") field_ = Field::InSeconds;
+      else if (k == "restart") field_ = Field::Restart;
+      return true;
+    case Level::Start:
+    case Level::Processes:
+    case Level::Done:
+      return false;
+  }
+  return false;
+}
+
+bool StatusHandler::scalar_string(std::string& value) {
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  switch (field_) {
+    case Field::Other:
+      return true;
+    case Field::Name:
+      have_name_ = true;
+      process().name = value;
+      return true;
+    case Field::Group:
+      have_group_ = true;
+      process().group = value;
+      return true;
+    case Field::State:
+      have_state_ = true;
+      process().state = value;
+      return true;
+    case Field::Description:
+      process().description = value;
+      return true;
+    case Field::SpawnError:
+      process().spawn_error = value;
+      return true;
+    default:
+      return false;  // a string where a number, boolean or structure belongs
+  }
+}
+
+bool StatusHandler::scalar(Scalar kind) {
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  if (field_ == Field::Other) return true;
+  const bool is_null = kind == Scalar::Null;
+  const bool is_number = kind == Scalar::Number;
+  const bool is_boolean = kind == Scalar::Boolean;
+  // Each known member: which kinds it takes, and what it does with them.
+  switch (field_) {
+    case Field::Ok:
+      if (!is_boolean) return false;
+      ok_ = boolean_;
+      return true;
+    case Field::Description:
+    case Field::SpawnError:
+    case Field::Retry:
+      return is_null;  // these keep their default
+    case Field::NeededSigkill:
+      if (is_number) return false;
+      if (is_boolean) process().needed_sigkill = boolean_;
+      return true;
+    case Field::CoreDumped:
+      if (is_number) return false;
+      if (is_boolean) process().core_dumped = boolean_;
+      return true;
+    case Field::Restart:
+      if (is_number) return false;
+      if (is_boolean) retry_.restart = boolean_;
+      return true;
+    default:
+      break;
+  }
+  // The numeric members: null or a number.
+  if (is_boolean) return false;
+  const Number n = is_null ? Number{} : number_;
+  const std::optional<double> value = is_null ? std::nullopt : std::optional<double>(n.value);
+  switch (field_) {
+    case Field::Pid:
+      process().pid = n.as_int().value_or(0);
+      return true;
+    case Field::ExitCode:
+      process().exit_code = n.as_int();
+      return true;
+    case Field::ExitSignal:
+      process().exit_signal = n.as_int();
+      return true;
+    case Field::DroppedBytes:
+      process().dropped_bytes = n.unsigned_.value_or(0);
+      return true;
+    case Field::Uptime:
+      if (value) process().uptime = Seconds(*value);
+      return true;
+    case Field::StartedAt:
+      if (value) process().started_at = UnixTime(Seconds(*value));
+      return true;
+    case Field::ExitedAt:
+      if (value) process().exited_at = UnixTime(Seconds(*value));
+      return true;
+    case Field::StopDuration:
+      if (value) process().stop_duration = Seconds(*value);
+      return true;
+    case Field::Attempt:
+      retry_.attempt = n.as_int().value_or(0);
+      return true;
+    case Field::Of:
+      retry_.of = n.as_int().value_or(0);
+      return true;
+    case Field::InSeconds:
+      retry_.in = Seconds(value.value_or(0));
+      return true;
+    default:
+      return false;  // Processes, Name, Group, State: not a scalar
+  }
+}
+
+}  // namespace
+
+std::optional<StatusLine> decode_status_line(std::string_view line) {
+  const char* mark = line.data();
+  StatusHandler handler(&mark);
+  const bool parsed =
+      json::sax_parse(TrackingIterator(line.data(), &mark),
+                      TrackingIterator(line.data() + line.size(), &mark), &handler);
+  if (!parsed || !handler.complete()) return std::nullopt;
+  const char* begin = handler.processes_begin();
+  const char* end = handler.processes_end();
+  // The brackets must be where the handler saw them (see TrackingIterator).
+  if (begin < line.data() || end > line.data() + line.size() || begin >= end || *begin != '[' ||
+      end[-1] != ']') {
+    return std::nullopt;
+  }
+  StatusLine result;
+  result.reply = std::move(handler.reply());
+  result.processes_json = line.substr(static_cast<std::size_t>(begin - line.data()),
+                                      static_cast<std::size_t>(end - begin));
+  return result;
+}
+
+}  // namespace minisup::control
