@@ -688,7 +688,7 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
   std::signal(SIGPIPE, SIG_IGN);
-  std::cout << fmt::format("minisupd: {}\nload average at start: {}\n", MINISUPD_PATH,
+  std::cout << fmt::format("minisupd: {}\nload average at start: {}\n", minisupd_path(),
                            load_average());
   try {
     IdleProbe idle;

@@ -10,6 +10,11 @@
 // started with PR_SET_PDEATHSIG = SIGTERM, so a bench killed from outside
 // still makes it shut down its children. The header is included by several
 // bench/*.cc files, each a program of its own, so everything here is inline.
+//
+// The binaries are those of the same build (MINISUPD_PATH, MINISUPCTL_PATH)
+// unless the environment names others: MINISUPD=/path/minisupd and
+// MINISUPCTL=/path/minisupctl run the benches against another build (e.g.
+// an older commit's, for before/after figures).
 #pragma once
 
 #include <errno.h>
@@ -26,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,13 +43,28 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <initializer_list>
 #include <vector>
+
+extern char** environ;
 
 namespace minisup::bench {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+
+/// The minisupd binary to run: $MINISUPD, else the one of this build.
+inline const char* minisupd_path() {
+  const char* env = std::getenv("MINISUPD");
+  return env != nullptr && env[0] != '\0' ? env : MINISUPD_PATH;
+}
+
+/// The minisupctl binary to run: $MINISUPCTL, else the one of this build.
+inline const char* minisupctl_path() {
+  const char* env = std::getenv("MINISUPCTL");
+  return env != nullptr && env[0] != '\0' ? env : MINISUPCTL_PATH;
+}
 
 /// Milliseconds from `from` to `to` as a double.
 inline double ms_between(Clock::time_point from, Clock::time_point to) {
@@ -153,6 +174,73 @@ inline bool ignores_signal(pid_t pid, int signal) {
     }
   }
   return false;
+}
+
+// ---------------------------------------------------------------------------
+// Running a command
+// ---------------------------------------------------------------------------
+
+/// Wall-clock and CPU time of one command run, in ms.
+struct ProcessRun {
+  double wall = 0;
+  double cpu = 0;  ///< the command's own user + system time (its rusage)
+  int code = 0;    ///< exit code, or 128 + signal
+};
+
+/// Runs `args` (args[0] a path) with stdin, stdout and stderr on /dev/null
+/// and waits; returns the time from fork to its exit and its CPU time;
+/// throws when it does not exit with one of `ok`.
+inline ProcessRun run_process(const std::vector<std::string>& args, std::initializer_list<int> ok) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const auto t0 = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) throw sys_error("fork");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execve(argv[0], argv.data(), environ);
+    ::_exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0) {
+    if (errno != EINTR) throw sys_error("wait4");
+  }
+  const double ms = ms_between(t0, Clock::now());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (std::find(ok.begin(), ok.end(), code) == ok.end()) {
+    throw std::runtime_error(args[0] + " exited with " + std::to_string(code));
+  }
+  auto cpu = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
+  };
+  return {ms, cpu(usage.ru_utime) + cpu(usage.ru_stime), code};
+}
+
+/// Raises this process's RLIMIT_NOFILE (which minisupd inherits) to at
+/// least `wanted` descriptors when it can: the soft limit up to the hard
+/// one, and as root the hard one too (up to /proc/sys/fs/nr_open). Returns
+/// the soft limit in force afterwards.
+inline rlim_t raise_nofile_limit(rlim_t wanted) {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return 0;
+  if (files.rlim_max < wanted && ::geteuid() == 0) {
+    rlim_t nr_open = wanted;
+    std::ifstream in("/proc/sys/fs/nr_open");
+    if (in >> nr_open) nr_open = std::min(nr_open, wanted);
+    rlimit raised{nr_open, nr_open};
+    if (nr_open > files.rlim_max && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  if (files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  return files.rlim_cur;
 }
 
 // ---------------------------------------------------------------------------
@@ -298,7 +386,8 @@ class Daemon {
       }
       int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (null >= 0) ::dup2(null, 0);
-      ::execl(MINISUPD_PATH, MINISUPD_PATH, "-c", config.c_str(), static_cast<char*>(nullptr));
+      const char* path = minisupd_path();
+      ::execl(path, path, "-c", config.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     const auto deadline = Clock::now() + std::chrono::seconds(10);

@@ -3,9 +3,10 @@
 //   (a) the round trip over the raw control socket: one connection, then
 //       {"cmd":"status"} sent and the whole reply line read, 200 times
 //       (median, p99);
-//   (b) a whole `minisupctl status` process (fork, exec, connect, request,
-//       render, exit; output to /dev/null), 50 times (median), also with
-//       --json; and `supervisorctl status` against a supervisord running
+//   (b) a whole `minisupctl -s SOCKET status` process (fork, exec, connect,
+//       request, render, exit; output to /dev/null), 50 times (median), also
+//       `-c FILE status` (the socket found in the config, whose programs
+//       are not read: target within 1.3x of -s) and --json; and `supervisorctl status` against a supervisord running
 //       the same 1,000 programs, when both are installed;
 //   (c) micro-benchmarks (Google Benchmark) of the pieces, in this process:
 //       encoding the 1,000-process reply (the daemon's side), parsing it and
@@ -54,46 +55,6 @@ std::string config_text(const TempDir& dir, int count) {
         i);
   }
   return out;
-}
-
-/// Wall-clock and CPU time of one run, in ms.
-struct Timing {
-  double wall = 0;
-  double cpu = 0;
-};
-
-/// Runs `argv` with stdout and stderr on /dev/null and waits; returns the
-/// time from fork to its exit and the CPU time it used (its rusage);
-/// throws when it does not exit with one of `ok`.
-Timing run_process(const std::vector<std::string>& args, std::initializer_list<int> ok) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const auto t0 = Clock::now();
-  pid_t pid = ::fork();
-  if (pid < 0) throw sys_error("fork");
-  if (pid == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execve(argv[0], argv.data(), environ);
-    ::_exit(127);
-  }
-  int status = 0;
-  rusage usage{};
-  while (::wait4(pid, &status, 0, &usage) < 0) {
-    if (errno != EINTR) throw sys_error("wait4");
-  }
-  const double ms = ms_between(t0, Clock::now());
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (std::find(ok.begin(), ok.end(), code) == ok.end()) {
-    throw std::runtime_error(fmt::format("{} exited with {}", args[0], code));
-  }
-  auto cpu = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0;
-  };
-  return {ms, cpu(usage.ru_utime) + cpu(usage.ru_stime)};
 }
 
 /// The first executable `name` in PATH, or "".
@@ -219,19 +180,22 @@ void measure_with_daemon(int count) {
 
   // (b) whole minisupctl processes. `status` exits 0: every process RUNNING.
   const std::string sock = daemon.socket().string();
+  const std::string ctl = minisupctl_path();
+  const std::string config_file = (dir / "minisup.toml").string();
   struct Variant {
     const char* label;
     std::vector<std::string> args;
     std::vector<double> wall, cpu;
   };
   std::vector<Variant> variants{
-      {"minisupctl status", {MINISUPCTL_PATH, "-s", sock, "status"}, {}, {}},
-      {"minisupctl --json status", {MINISUPCTL_PATH, "-s", sock, "--json", "status"}, {}, {}},
-      {"minisupctl version", {MINISUPCTL_PATH, "-s", sock, "version"}, {}, {}},
+      {"minisupctl -s SOCKET status", {ctl, "-s", sock, "status"}, {}, {}},
+      {"minisupctl -c FILE status", {ctl, "-c", config_file, "status"}, {}, {}},
+      {"minisupctl --json status", {ctl, "-s", sock, "--json", "status"}, {}, {}},
+      {"minisupctl version", {ctl, "-s", sock, "version"}, {}, {}},
   };
   for (int i = 0; i < kCtlRuns + 3; ++i) {  // interleaved; the first 3 warm up
     for (auto& v : variants) {
-      Timing t = run_process(v.args, {0});
+      ProcessRun t = run_process(v.args, {0});
       if (i >= 3) {
         v.wall.push_back(t.wall);
         v.cpu.push_back(t.cpu);
@@ -248,6 +212,11 @@ void measure_with_daemon(int count) {
   std::cout << fmt::format("   target: whole `minisupctl status` < 5 ms: {} (median {:.2f} ms)\n",
                            median(variants[0].wall) < 5.0 ? "ok" : "MISSED",
                            median(variants[0].wall));
+  const double c_ratio = median(variants[1].wall) / median(variants[0].wall);
+  std::cout << fmt::format(
+      "   target: `-c FILE status` within 1.3x of `-s SOCKET status`: {} ({:.2f}x; CPU {:.2f} vs "
+      "{:.2f} ms)\n",
+      c_ratio <= 1.3 ? "ok" : "MISSED", c_ratio, median(variants[1].cpu), median(variants[0].cpu));
   compare_supervisorctl(count);
   std::cout << '\n';
 }

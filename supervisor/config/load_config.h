@@ -53,6 +53,36 @@ struct LoadResult {
 /// Never throws for bad input: problems are returned in `errors`.
 LoadResult load_config(const std::filesystem::path& file, const Environment& env);
 
+/// What find_socket() found: the socket when `errors` is empty.
+struct SocketLookup {
+  std::filesystem::path socket;
+  /// The errors in what decides the socket (or, when the whole config had
+  /// to be read, in the whole config), each at file:line:col.
+  std::vector<ConfigError> errors;
+  /// True when the file could not be cut down (see find_socket()) and the
+  /// whole config was loaded.
+  bool loaded_whole_config = false;
+};
+
+/// The control socket that load_config(file, env) would give, without
+/// reading the programs (minisupctl -c FILE). Only the main file can set
+/// it ([supervisor] is not allowed in included files), so includes are
+/// not read. The main file is read, its regions other than the root table
+/// and [supervisor] (and `[supervisor.*]` subtables) are dropped without
+/// being parsed (toml_sections.h), and what is left is guarded, parsed and
+/// read by the same code as in load_config(): the default (`minisup.sock`
+/// next to the file), [supervisor] environment, `socket` with `${VAR}`
+/// expanded and resolved against the file's directory, the length check.
+/// So whenever load_config() succeeds, this gives the same socket; it also
+/// gives one when only other parts are broken (a program, an include, an
+/// unknown [supervisor] key: minisupd reports those). Errors in what
+/// decides the socket (a syntax error in the kept part, `socket` not a
+/// string, an unset `${VAR}`, a path too long) are returned at
+/// file:line:col. A file whose structure the cut is not sure of (a string
+/// or array left open: not valid TOML) is loaded whole with load_config(),
+/// whose errors are then returned. Never throws for bad input.
+SocketLookup find_socket(const std::filesystem::path& file, const Environment& env);
+
 /// The config file to use: `explicit_file` when given, else ./minisup.toml
 /// when it exists, else /etc/minisup/minisup.toml when it exists; nullopt
 /// when none exists.

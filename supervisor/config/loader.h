@@ -10,6 +10,7 @@
 //   expand_programs.cc     drafts -> processes (numprocs, ${VAR}, AUTO logs).
 // Helpers that know no Loader (reading a file, quoting values, NSS
 // lookups) are in config_file.h, value_text.h and user_lookup.h.
+// find_socket.cc runs a Loader on the [supervisor] part alone.
 #pragma once
 
 #include <toml++/toml.h>
@@ -94,6 +95,12 @@ class Loader {
   /// The whole pipeline of load_config().
   LoadResult load(const fs::path& file);
 
+  /// find_socket()'s fast path (find_socket.cc): the main file cut down to
+  /// its root table and [supervisor] (toml_sections.h), guarded, parsed,
+  /// and read by read_socket_settings(). nullopt when the cut is not sure
+  /// of the file's structure: the caller loads the whole config instead.
+  std::optional<SocketLookup> find_socket(const fs::path& file);
+
  private:
   // ---- diagnostics and files (load_config.cc) ----
 
@@ -141,6 +148,13 @@ class Loader {
 
   /// Reads [supervisor] into supervisor_ and variables_.
   void read_supervisor(const toml::table& root, const SourceFile& file);
+  /// What decides the socket: the default next to `file`, [supervisor]
+  /// environment (into supervisor_ and variables_), `socket`, the path's
+  /// length. Returns the [supervisor] table (nullptr when there is none or
+  /// it is not a table).
+  const toml::table* read_socket_settings(const toml::table& root, const SourceFile& file);
+  /// `${VAR}` lookups in variables_.
+  VariableLookup variable_lookup() const;
   void read_socket_uids(const Field& f, const SourceFile& file);
   void read_socket_group(const Field& f);
   void read_loglevel(const Field& f);

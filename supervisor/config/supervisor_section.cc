@@ -3,6 +3,10 @@
 // values may use its variables), paths resolved against the file's
 // directory with `${VAR}` expanded, socket_uids and socket_group looked up,
 // and the socket path's length checked against what a Unix socket allows.
+// What decides the socket (the default, `environment`, `socket`, the length
+// check) is one function, read_socket_settings(), which find_socket()
+// (find_socket.cc) runs alone: both paths give the same socket by
+// construction.
 #include <fmt/format.h>
 
 #include <array>
@@ -25,10 +29,9 @@ constexpr std::size_t kMaxSocketPath = 107;
 
 }  // namespace
 
-void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
+const toml::table* Loader::read_socket_settings(const toml::table& root, const SourceFile& file) {
   SupervisorConfig& sup = supervisor_;
   sup.socket = file.directory / "minisup.sock";
-  sup.childlogdir = file.directory / "logs";
   Pos socket_where{&file, 1, 1};
 
   const toml::node* node = root.get("supervisor");
@@ -56,48 +59,13 @@ void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
   }
   variables_ = env_;
   for (const auto& [name, value] : sup.environment) variables_[name] = value;
-  const VariableLookup lookup = [this](std::string_view name) -> const std::string* {
-    auto it = variables_.find(std::string(name));
-    return it == variables_.end() ? nullptr : &it->second;
-  };
 
   if (table != nullptr) {
-    for (auto&& [key, value] : *table) {
-      const std::string name(key.str());
-      const Field f{name, value, location(file, value.source())};
-      if (name == "environment") {
-        continue;
-      } else if (name == "socket") {
-        if (auto path = as_path(f, file, lookup)) {
-          sup.socket = *path;
-          socket_where = f.where;
-        }
-      } else if (name == "socket_mode") {
-        if (auto mode = as_mode(f, "0700")) sup.socket_mode = *mode;
-      } else if (name == "logfile") {
-        if (auto text = as_string(f)) {
-          if (*text == "-") {
-            sup.logfile = "-";
-          } else if (auto path = as_path(f, file, lookup)) {
-            sup.logfile = path->string();
-          }
-        }
-      } else if (name == "loglevel") {
-        read_loglevel(f);
-      } else if (name == "childlogdir") {
-        if (auto path = as_path(f, file, lookup)) sup.childlogdir = *path;
-      } else if (name == "pidfile") {
-        if (auto text = as_string(f, /*allow_empty=*/true); text && !text->empty()) {
-          sup.pidfile = as_path(f, file, lookup);
-        }
-      } else if (name == "include") {
-        read_include_list(f, file);
-      } else if (name == "socket_uids") {
-        read_socket_uids(f, file);
-      } else if (name == "socket_group") {
-        read_socket_group(f);
-      } else {
-        unknown_key(key, file, "[supervisor]", kSupervisorKeys);
+    if (const toml::node* socket_node = table->get("socket")) {
+      const Field f{"socket", *socket_node, location(file, socket_node->source())};
+      if (auto path = as_path(f, file, variable_lookup())) {
+        sup.socket = *path;
+        socket_where = f.where;
       }
     }
   }
@@ -109,6 +77,55 @@ void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
         fmt::format("socket path is {} bytes long, more than the {} a Unix socket allows: {}; set "
                     "[supervisor] socket to a shorter path",
                     socket.size(), kMaxSocketPath, truncate(socket, 200)));
+  }
+  return table;
+}
+
+VariableLookup Loader::variable_lookup() const {
+  return [this](std::string_view name) -> const std::string* {
+    auto it = variables_.find(std::string(name));
+    return it == variables_.end() ? nullptr : &it->second;
+  };
+}
+
+void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
+  SupervisorConfig& sup = supervisor_;
+  sup.childlogdir = file.directory / "logs";
+  const toml::table* table = read_socket_settings(root, file);
+  if (table == nullptr) return;
+  const VariableLookup lookup = variable_lookup();
+  for (auto&& [key, value] : *table) {
+    const std::string name(key.str());
+    const Field f{name, value, location(file, value.source())};
+    if (name == "environment" || name == "socket") {
+      continue;  // read_socket_settings()
+    } else if (name == "socket_mode") {
+      if (auto mode = as_mode(f, "0700")) sup.socket_mode = *mode;
+    } else if (name == "logfile") {
+      if (auto text = as_string(f)) {
+        if (*text == "-") {
+          sup.logfile = "-";
+        } else if (auto path = as_path(f, file, lookup)) {
+          sup.logfile = path->string();
+        }
+      }
+    } else if (name == "loglevel") {
+      read_loglevel(f);
+    } else if (name == "childlogdir") {
+      if (auto path = as_path(f, file, lookup)) sup.childlogdir = *path;
+    } else if (name == "pidfile") {
+      if (auto text = as_string(f, /*allow_empty=*/true); text && !text->empty()) {
+        sup.pidfile = as_path(f, file, lookup);
+      }
+    } else if (name == "include") {
+      read_include_list(f, file);
+    } else if (name == "socket_uids") {
+      read_socket_uids(f, file);
+    } else if (name == "socket_group") {
+      read_socket_group(f);
+    } else {
+      unknown_key(key, file, "[supervisor]", kSupervisorKeys);
+    }
   }
 }
 

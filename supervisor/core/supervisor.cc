@@ -301,21 +301,27 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
 }
 
 void Supervisor::remove_processes_of(const std::string& program, std::vector<ProcessAction>& out) {
-  for (auto it = processes_.begin(); it != processes_.end();) {
-    if (it->second->program_name() == program) {
-      retired_incarnations_[it->first] = it->second->machine_.incarnation();
-      out.push_back(ProcessAction{it->first, RemoveProcess{}});
-      it = processes_.erase(it);
-    } else {
-      ++it;
-    }
+  for (ManagedProcess* process : processes_of(program)) {
+    const std::string name = process->name();
+    retired_incarnations_[name] = process->machine_.incarnation();
+    out.push_back(ProcessAction{name, RemoveProcess{}});
+    processes_.erase(name);
   }
 }
 
 std::vector<ManagedProcess*> Supervisor::processes_of(const std::string& program) {
+  // A program's processes are named `P` (numprocs 1) or `P:N`: in the
+  // name-ordered map, `P` itself and the range [`P:`, `P;`) (';' follows
+  // ':'). Looked up, not scanned: a scan of every process per program made
+  // a reload of N unchanged programs O(N^2) (1.5 s of CPU at 10,000).
   std::vector<ManagedProcess*> result;
-  for (auto& [name, process] : processes_) {
-    if (process->program_name() == program) result.push_back(process.get());
+  auto take = [&](ManagedProcess* process) {
+    if (process->program_name() == program) result.push_back(process);
+  };
+  if (auto it = processes_.find(program); it != processes_.end()) take(it->second.get());
+  for (auto it = processes_.lower_bound(program + ':'), end = processes_.lower_bound(program + ';');
+       it != end; ++it) {
+    take(it->second.get());
   }
   std::sort(result.begin(), result.end(), [](const ManagedProcess* a, const ManagedProcess* b) {
     return a->process_config().process_num < b->process_config().process_num;
@@ -432,8 +438,8 @@ void Supervisor::complete_reloads(TimePoint now, std::vector<ProcessAction>& out
     if (entry.pending == Pending::None) continue;
     ++pending_count;
     bool all_idle = true;
-    for (const ManagedProcess* process : order_) {
-      if (process->program_name() == name && !is_idle(process->machine().state())) {
+    for (const ManagedProcess* process : processes_of(name)) {
+      if (!is_idle(process->machine().state())) {
         all_idle = false;
         break;
       }

@@ -64,6 +64,12 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
     spdlog::debug("descriptor limit raised from {} to {}", original.rlim_cur, now.rlim_cur);
     options.child_rlimits.push_back({RLIMIT_NOFILE, original.rlim_cur, now.rlim_max});
   }
+  // Spawn slots: each child copies only a few descriptors, not all of ours
+  // (sys/spawn.h). Reserved now, while few are open and before any thread.
+  if (!sys::reserve_spawn_slots()) {
+    spdlog::debug("no spawn slots (close_range CLOSE_RANGE_UNSHARE unavailable): each child "
+                  "copies the whole descriptor table");
+  }
   options.environment = config::process_environment();
   options.pid = static_cast<int>(getpid());
 

@@ -39,6 +39,7 @@ const char* const kChildStepNames[kChildStepCount] = {
     "close_range",  // kStepCloseFds
     "sigprocmask",  // kStepSigmask
     "exec",         // kStepExec
+    "close_range",  // kStepUnshareFds
 };
 static_assert(sizeof kChildStepNames / sizeof kChildStepNames[0] == kChildStepCount,
               "one name per ChildStep");
@@ -70,6 +71,18 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
 
   // Every signal is blocked here (the parent blocked all of them around
   // clone), so no handler of the parent can run on this shared memory.
+
+  // Cloned with CLONE_FILES: the descriptor table is still the parent's, so
+  // nothing may change it before this. The kernel gives us a private table
+  // with only the descriptors below unshare_from (our four, in the spawn
+  // slots, and the few minisupd had open when it reserved them), instead
+  // of a copy of all of minisupd's that execve would close again one by
+  // one (spawn.h). A failure is reported through the status pipe, a write
+  // that leaves the shared table alone.
+  if (plan.unshare_from > 0 &&
+      ::close_range(static_cast<unsigned>(plan.unshare_from), ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+    fail(plan, kStepUnshareFds, errno);
+  }
 
   // A process group of its own: stopasgroup/killasgroup signal the child and
   // everything it forked as one unit (kill(-pgid)), and a Ctrl-C or SIGHUP

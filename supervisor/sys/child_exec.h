@@ -32,6 +32,7 @@ enum ChildStep : int {
   kStepCloseFds,     ///< close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)
   kStepSigmask,      ///< sigprocmask(SIG_SETMASK, empty)
   kStepExec,         ///< execve (each PATH candidate)
+  kStepUnshareFds,   ///< close_range(unshare_from, ~0U, CLOSE_RANGE_UNSHARE)
   kChildStepCount
 };
 
@@ -74,6 +75,11 @@ struct ChildPlan {
   std::size_t rlimit_count;
   int death_signal;  ///< 0 = none
   pid_t parent_pid;  ///< minisupd's pid, to detect its death before prctl
+  /// > 0: the child was cloned with CLONE_FILES (sharing the parent's
+  /// descriptor table) and its four descriptors are below this number; it
+  /// first takes a private table with only the descriptors below it. 0:
+  /// the child has a copy of the parent's table already.
+  int unshare_from;
 };
 
 /// The child's entry point for clone(): `arg` is a const ChildPlan*. Never

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <string_view>
@@ -138,7 +139,80 @@ class ChildStack {
   char* base_ = nullptr;
 };
 
+/// The spawn slots (reserve_spawn_slots()): stdin, stdout, stderr and the
+/// exec-status pipe, in this order; -1 = not reserved.
+struct SpawnSlots {
+  bool tried = false;
+  bool ok = false;
+  int fds[4] = {-1, -1, -1, -1};
+  int unshare_from = 0;  ///< above every slot
+};
+SpawnSlots g_slots;
+
+int dup3_retry(int from, int to) {
+  int r;
+  while ((r = ::dup3(from, to, O_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  return r;
+}
+
+/// While alive, the spawn slots hold the child's four descriptors; /dev/null
+/// goes back into them on release() (at the latest in the destructor), so
+/// that the parent holds no extra reference to the child's pipes (the
+/// status pipe's EOF needs it).
+class SlotsInUse {
+ public:
+  explicit SlotsInUse(int dev_null) : dev_null_(dev_null) {}
+  ~SlotsInUse() { release(); }
+  SlotsInUse(const SlotsInUse&) = delete;
+  SlotsInUse& operator=(const SlotsInUse&) = delete;
+
+  /// dup3's `fd` into slot `i`; -1 on failure (errno set).
+  int fill(int i, int fd) {
+    filled_ = true;
+    return dup3_retry(fd, g_slots.fds[i]);
+  }
+  void release() {
+    if (!filled_) return;
+    for (int fd : g_slots.fds) dup3_retry(dev_null_, fd);
+    filled_ = false;
+  }
+
+ private:
+  int dev_null_;
+  bool filled_ = false;
+};
+
 }  // namespace
+
+bool reserve_spawn_slots() noexcept {
+  if (g_slots.tried) return g_slots.ok;
+  g_slots.tried = true;
+  // The probe: with a private table (one thread) CLOSE_RANGE_UNSHARE
+  // copies nothing, and the range holds no descriptor (~0U is above any).
+  // Kernels before 5.9 answer ENOSYS or EINVAL.
+  if (::close_range(~0U, ~0U, CLOSE_RANGE_UNSHARE) != 0) return false;
+  const int dev_null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (dev_null < 0) return false;
+  int highest = 0;
+  for (int& slot : g_slots.fds) {
+    // >= 3: the child dup2's the slots onto 0, 1 and 2.
+    slot = ::fcntl(dev_null, F_DUPFD_CLOEXEC, 3);
+    if (slot < 0) {
+      for (int& taken : g_slots.fds) {
+        if (taken >= 0) ::close(taken);
+        taken = -1;
+      }
+      ::close(dev_null);
+      return false;
+    }
+    highest = std::max(highest, slot);
+  }
+  ::close(dev_null);
+  g_slots.unshare_from = highest + 1;
+  g_slots.ok = true;
+  return true;
+}
 
 std::variant<UserIds, std::string> resolve_user(const std::string& name) {
   long bufsize = ::sysconf(_SC_GETPW_R_SIZE_MAX);
@@ -243,6 +317,20 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   plan.stdout_fd = stdout_fd;
   plan.stderr_fd = stderr_fd;
   plan.status_fd = status_fd;
+  // With spawn slots the child gets its descriptors there, and a table of
+  // its own with nothing else (see spawn.h).
+  SlotsInUse slots(dev_null.get());
+  if (g_slots.ok) {
+    const int sources[4] = {stdin_fd, stdout_fd, stderr_fd, status_fd};
+    for (int i = 0; i < 4; ++i) {
+      if (slots.fill(i, sources[i]) < 0) return failure("dup3", "spawn slot", errno);
+    }
+    plan.stdin_fd = g_slots.fds[0];
+    plan.stdout_fd = g_slots.fds[1];
+    plan.stderr_fd = g_slots.fds[2];
+    plan.status_fd = g_slots.fds[3];
+    plan.unshare_from = g_slots.unshare_from;
+  }
   plan.directory = request.directory ? request.directory->c_str() : nullptr;
   plan.set_umask = request.umask.has_value();
   plan.umask = request.umask.value_or(0);
@@ -277,10 +365,14 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     // CLONE_VFORK: we resume only once the child has exec'ed or exited.
     // CLONE_PIDFD: the kernel stores a close-on-exec pidfd in `pidfd`.
     // SIGCHLD: the exit is reported like any child's.
-    pid = ::clone(detail::run_child, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                  &plan, &pidfd);
+    // CLONE_FILES (with spawn slots): the child shares our descriptor
+    // table until it takes a small one of its own (child_exec.cc).
+    const int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
+                      (plan.unshare_from > 0 ? CLONE_FILES : 0);
+    pid = ::clone(detail::run_child, stack.top(), flags, &plan, &pidfd);
     if (pid < 0) clone_errno = errno;
   }
+  slots.release();
   if (pid < 0) return failure("clone", "", clone_errno);
   UniqueFd pidfd_owner(pidfd);
 

@@ -13,7 +13,10 @@
 //     sorted by (priority, name), have unique names, numprocs processes,
 //     each with a non-empty argv and absolute paths;
 //   - check_summary() and diff_configs(c, c) work, and a config differs
-//     in nothing from itself.
+//     in nothing from itself;
+//   - find_socket() (minisupctl -c's fast path, which reads only the
+//     [supervisor] part) gives the Config's socket whenever the load
+//     succeeds, and never fails where the load succeeds.
 //
 // Include globs are confined to the tree: this file defines glob(), which
 // the loader's call binds to (the executable's definition comes first),
@@ -206,6 +209,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   CHECK(result.config.has_value() == result.errors.empty(), "config present iff no errors");
   check_errors(result);
   if (result.config) check_config(*result.config, main);
+  const SocketLookup found = find_socket(main, env);
+  for (const ConfigError& e : found.errors) {
+    CHECK(in_tree(e.where.file) && !e.message.empty(), e.to_string());
+  }
+  if (result.config) {
+    CHECK(found.errors.empty(), "find_socket failed where load_config succeeded: " +
+                                    (found.errors.empty() ? "" : found.errors[0].to_string()));
+    CHECK(found.socket == result.config->supervisor.socket,
+          found.socket.string() + " != " + result.config->supervisor.socket.string());
+  }
 
   fs::remove(main, ec);
   fs::remove_all(confd, ec);

@@ -5,7 +5,8 @@
 // send one request (protocol.h), read the reply or the stream of replies,
 // print it (ctl/render.h, or the JSON itself with --json) and exit with
 // the LSB code render.h decides. Startup is kept cheap: the config is only
-// read when no socket was named.
+// read when no socket was named, and then only its [supervisor] part
+// (config::find_socket), not the programs.
 #include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
@@ -99,14 +100,15 @@ std::filesystem::path socket_from_config(
         "use -c FILE or -s SOCKET");
     throw Exit{kExitBadArguments};
   }
-  config::LoadResult loaded = config::load_config(*file, config::process_environment());
-  if (!loaded.errors.empty() || !loaded.config) {
+  // Only what decides the socket is read, not the programs (load_config.h).
+  config::SocketLookup found = config::find_socket(*file, config::process_environment());
+  if (!found.errors.empty()) {
     std::string text = fmt::format("cannot read the socket path from {}:", file->string());
-    for (const auto& error : loaded.errors) text += "\n  " + error.to_string();
+    for (const auto& error : found.errors) text += "\n  " + error.to_string();
     print_error(text);
     throw Exit{kExitBadArguments};
   }
-  return loaded.config->supervisor.socket;
+  return found.socket;
 }
 
 std::filesystem::path find_socket(const Options& options) {

@@ -453,6 +453,40 @@ TEST(Reload, ChangedNumprocsReplacesTheProcesses) {
   EXPECT_EQ(process_names(supervisor), (std::vector<std::string>{"web:0", "web:1"}));
 }
 
+TEST(Reload, TouchesOnlyTheProcessesOfItsOwnProgramAmongSimilarNames) {
+  // A program's processes are found by name (`a`, `a:0` ... `a:11`), not by
+  // a scan: `a2`, `a-b` and `b` sort among or next to them and must be left
+  // alone; processes come in process_num order (a:2 before a:10).
+  config::Config old_config = make_config({make_program("a", 999, 12), make_program("a2"),
+                                           make_program("a-b"), make_program("b")});
+  Supervisor supervisor{old_config};
+  FakeRuntime runtime{supervisor};
+  runtime.start_all();
+  runtime.clear();
+  runtime.run(supervisor
+                  .apply_config(make_config({make_program("a2"), make_program("a-b"),
+                                             make_program("b")}),
+                                runtime.now_)
+                  .actions);
+  std::vector<Signal> expected;
+  for (int i = 0; i < 12; ++i) expected.push_back({"a:" + std::to_string(i), SIGTERM, false});
+  EXPECT_EQ(runtime.signals_, expected);
+  for (int i = 0; i < 12; ++i) runtime.exit("a:" + std::to_string(i), 0);
+  EXPECT_EQ(process_names(supervisor), (std::vector<std::string>{"a-b", "a2", "b"}));
+  EXPECT_EQ(state_of(supervisor, "a2"), S::Running);
+  EXPECT_EQ(state_of(supervisor, "a-b"), S::Running);
+
+  // Changing `a2` leaves the others running.
+  runtime.clear();
+  config::ProgramConfig changed = make_program("a2");
+  changed.stopwaitsecs = std::chrono::seconds(3);
+  runtime.run(supervisor
+                  .apply_config(make_config({changed, make_program("a-b"), make_program("b")}),
+                                runtime.now_)
+                  .actions);
+  EXPECT_EQ(runtime.signals_, (std::vector<Signal>{{"a2", SIGTERM, false}}));
+}
+
 TEST(Reload, RemovedThenAddedBackBeforeItStoppedIsReplaced) {
   Supervisor supervisor{make_config({make_program("web")})};
   FakeRuntime runtime{supervisor};

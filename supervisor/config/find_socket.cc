@@ -1,0 +1,69 @@
+// config::find_socket() (load_config.h): the socket of a config without
+// its programs, for minisupctl -c FILE. The main file is cut down to its
+// root table and [supervisor] (toml_sections.h) and read by the Loader's
+// own read_socket_settings(), the code load_config() runs for the same
+// keys; a file the cut is not sure of is loaded whole.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include "supervisor/config/config_file.h"
+#include "supervisor/config/load_config.h"
+#include "supervisor/config/loader.h"
+#include "supervisor/config/toml_guard.h"
+#include "supervisor/config/toml_sections.h"
+
+namespace minisup::config {
+namespace detail {
+
+std::optional<SocketLookup> Loader::find_socket(const fs::path& file) {
+  std::error_code ec;
+  const fs::path absolute_file = fs::absolute(file, ec).lexically_normal();
+  if (ec) return std::nullopt;  // load_config() reports it
+  main_file_ = absolute_file;
+  const SourceFile& main = add_file(file, absolute_file);
+
+  std::string read_error;
+  bool not_regular = false;
+  const std::string text = read_file_capped(main.shown, read_error, not_regular);
+  if (!read_error.empty()) return std::nullopt;  // load_config() reports it, the same way
+  std::optional<std::string> kept = keep_tables_under(text, "supervisor");
+  if (!kept) return std::nullopt;
+
+  SocketLookup result;
+  std::optional<toml::table> root;
+  if (auto problem = check_toml_limits(*kept)) {
+    error({&main, problem->line, problem->column}, problem->message);
+  } else {
+    try {
+      root = toml::parse(std::string_view(*kept), std::string_view(main.shown.native()));
+    } catch (const toml::parse_error& e) {
+      error(location(main, e.source()), std::string(e.description()));
+    }
+  }
+  if (root) read_socket_settings(*root, main);
+  std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second.where.line, a.second.where.column) <
+           std::tie(b.second.where.line, b.second.where.column);
+  });
+  for (auto& [index, e] : errors_) result.errors.push_back(std::move(e));
+  if (result.errors.empty()) result.socket = supervisor_.socket;
+  return result;
+}
+
+}  // namespace detail
+
+SocketLookup find_socket(const std::filesystem::path& file, const Environment& env) {
+  if (auto fast = detail::Loader(env).find_socket(file)) return std::move(*fast);
+  LoadResult loaded = load_config(file, env);
+  SocketLookup result;
+  result.loaded_whole_config = true;
+  result.errors = std::move(loaded.errors);
+  if (result.errors.empty() && loaded.config) result.socket = loaded.config->supervisor.socket;
+  return result;
+}
+
+}  // namespace minisup::config
