@@ -4,5 +4,5 @@
 # gracefully). Extra arguments go to minisupd, e.g. --check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+TARGETS="minisupd minisupctl" bash scripts/build.sh  # the programs, not the tests
 exec "${BUILD_DIR:-build}/minisupd" -c examples/minisup.toml "$@"
