@@ -41,43 +41,6 @@ namespace {
 using namespace minisup::bench;
 using namespace std::chrono_literals;
 
-// ---------------------------------------------------------------------------
-// The report
-// ---------------------------------------------------------------------------
-
-/// One line of the final table.
-struct Row {
-  std::string what;
-  std::string measured;
-  std::string target;
-  std::string verdict;  ///< "ok", "MISSED", or "-" (no target)
-};
-
-std::vector<Row> g_rows;
-
-void add_row(std::string what, std::string measured, std::string target = "-",
-             std::optional<bool> met = std::nullopt) {
-  g_rows.push_back({std::move(what), std::move(measured), std::move(target),
-                    met ? (*met ? "ok" : "MISSED") : "-"});
-}
-
-void print_table() {
-  std::size_t w0 = 11, w1 = 8, w2 = 6;
-  for (const auto& r : g_rows) {
-    w0 = std::max(w0, r.what.size());
-    w1 = std::max(w1, r.measured.size());
-    w2 = std::max(w2, r.target.size());
-  }
-  std::cout << '\n'
-            << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", "measurement", w0, "measured", w1,
-                           "target", w2, "verdict")
-            << std::string(w0 + w1 + w2 + 14, '-') << '\n';
-  for (const auto& r : g_rows) {
-    std::cout << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", r.what, w0, r.measured, w1, r.target,
-                             w2, r.verdict);
-  }
-}
-
 std::string ms_text(double ms) { return fmt::format("{:.2f} ms", ms); }
 
 // ---------------------------------------------------------------------------

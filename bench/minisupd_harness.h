@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -35,6 +36,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -43,7 +46,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <initializer_list>
 #include <vector>
 
 extern char** environ;
@@ -508,5 +510,42 @@ class Daemon {
   Clock::time_point started_;
   std::set<int> known_pids_;
 };
+
+// ---------------------------------------------------------------------------
+// The summary table a bench prints at the end
+// ---------------------------------------------------------------------------
+
+/// One line of the final table.
+struct ReportRow {
+  std::string what;
+  std::string measured;
+  std::string target;
+  std::string verdict;  ///< "ok", "MISSED", or "-" (no target)
+};
+
+inline std::vector<ReportRow> g_rows;
+
+inline void add_row(std::string what, std::string measured, std::string target = "-",
+                    std::optional<bool> met = std::nullopt) {
+  g_rows.push_back({std::move(what), std::move(measured), std::move(target),
+                    met ? (*met ? "ok" : "MISSED") : "-"});
+}
+
+inline void print_table() {
+  std::size_t w0 = 11, w1 = 8, w2 = 6;
+  for (const auto& r : g_rows) {
+    w0 = std::max(w0, r.what.size());
+    w1 = std::max(w1, r.measured.size());
+    w2 = std::max(w2, r.target.size());
+  }
+  std::cout << '\n'
+            << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", "measurement", w0, "measured", w1,
+                           "target", w2, "verdict")
+            << std::string(w0 + w1 + w2 + 14, '-') << '\n';
+  for (const auto& r : g_rows) {
+    std::cout << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", r.what, w0, r.measured, w1, r.target,
+                             w2, r.verdict);
+  }
+}
 
 }  // namespace minisup::bench

@@ -49,38 +49,6 @@ using namespace minisup::bench;
 using namespace std::chrono_literals;
 
 // ---------------------------------------------------------------------------
-// The report
-// ---------------------------------------------------------------------------
-
-struct Row {
-  std::string what, measured, target, verdict;
-};
-std::vector<Row> g_rows;
-
-void add_row(std::string what, std::string measured, std::string target = "-",
-             std::optional<bool> met = std::nullopt) {
-  g_rows.push_back({std::move(what), std::move(measured), std::move(target),
-                    met ? (*met ? "ok" : "MISSED") : "-"});
-}
-
-void print_table() {
-  std::size_t w0 = 11, w1 = 8, w2 = 6;
-  for (const auto& r : g_rows) {
-    w0 = std::max(w0, r.what.size());
-    w1 = std::max(w1, r.measured.size());
-    w2 = std::max(w2, r.target.size());
-  }
-  std::cout << '\n'
-            << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", "measurement", w0, "measured", w1,
-                           "target", w2, "verdict")
-            << std::string(w0 + w1 + w2 + 14, '-') << '\n';
-  for (const auto& r : g_rows) {
-    std::cout << fmt::format("{:<{}}  {:<{}}  {:<{}}  {}\n", r.what, w0, r.measured, w1, r.target,
-                             w2, r.verdict);
-  }
-}
-
-// ---------------------------------------------------------------------------
 // The control: a bare fork+execve loop, then SIGTERM and reap
 // ---------------------------------------------------------------------------
 
@@ -281,7 +249,8 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
   std::cout << fmt::format("   bare SIGTERM + waitpid loop: median {:.1f} ms (runs {})\n",
                            reap_wall, runs_text(collect(bare, &BareRun::reap_wall)));
   const std::string n = fmt::format("{}", count);
-  add_row(fmt::format("{}: control: bare fork+execve loop", n), fmt::format("{:.1f} ms", fork_wall));
+  add_row(fmt::format("{}: control: bare fork+execve loop", n),
+          fmt::format("{:.1f} ms", fork_wall));
   add_row(fmt::format("{}: control: bare SIGTERM + waitpid", n),
           fmt::format("{:.1f} ms", reap_wall));
   note_per_program("fork loop", count, fork_wall);
@@ -314,20 +283,20 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
         "     update (unchanged config): wall median {:.1f} ms, minisupd CPU {:.1f} ms\n"
         "     shutdown:     wall median {:.1f} ms (runs {}) = {:.2f}x the SIGTERM+reap loop; "
         "minisupd CPU median {:.1f} ms\n",
-        logs, spawn, runs_text(collect(runs, &DaemonRun::spawn_wall)), spawn / fork_wall,
-        spawn_cpu, runs_text(collect(runs, &DaemonRun::spawn_cpu)), median(s), minimum(s),
-        quantile(s, 0.9), median(s_cpu), median(c), minimum(c), quantile(c, 0.9), median(c_cpu),
+        logs, spawn, runs_text(collect(runs, &DaemonRun::spawn_wall)), spawn / fork_wall, spawn_cpu,
+        runs_text(collect(runs, &DaemonRun::spawn_cpu)), median(s), minimum(s), quantile(s, 0.9),
+        median(s_cpu), median(c), minimum(c), quantile(c, 0.9), median(c_cpu),
         median(c) / median(s), static_cast<double>(first.rss_kb) / 1024.0,
-        static_cast<double>(first.anon_kb) / 1024.0,
-        static_cast<double>(first.anon_kb) / count, static_cast<double>(first.hwm_kb) / 1024.0,
-        update, update_cpu, shutdown, runs_text(collect(runs, &DaemonRun::shutdown_wall)),
-        shutdown / reap_wall, shutdown_cpu);
+        static_cast<double>(first.anon_kb) / 1024.0, static_cast<double>(first.anon_kb) / count,
+        static_cast<double>(first.hwm_kb) / 1024.0, update, update_cpu, shutdown,
+        runs_text(collect(runs, &DaemonRun::shutdown_wall)), shutdown / reap_wall, shutdown_cpu);
 
     const bool big = count >= 10000;
     const std::string p = fmt::format("{} {}: ", n, logs);
     add_row(p + "start all", fmt::format("{:.1f} ms (CPU {:.1f})", spawn, spawn_cpu));
     add_row(p + "  / bare fork+execve", fmt::format("{:.2f}x", spawn / fork_wall),
-            big ? "<= 1.5x" : "-", big ? std::optional<bool>(spawn / fork_wall <= 1.5) : std::nullopt);
+            big ? "<= 1.5x" : "-",
+            big ? std::optional<bool>(spawn / fork_wall <= 1.5) : std::nullopt);
     add_row(p + "minisupctl -s SOCKET status",
             fmt::format("{:.2f} ms (CPU {:.2f})", median(s), median(s_cpu)), big ? "< 20 ms" : "-",
             big ? std::optional<bool>(median(s) < 20.0) : std::nullopt);
@@ -432,9 +401,10 @@ int main(int argc, char** argv) {
   print_table();
   if (counts.size() > 1) {
     const int a = counts.front(), b = counts.back();
-    std::cout << fmt::format("\nper program (us; anon KB), {} vs {}: ratio > ~1.3 grows faster "
-                             "than linearly\n",
-                             a, b);
+    std::cout << fmt::format(
+        "\nper program (us; anon KB), {} vs {}: ratio > ~1.3 grows faster "
+        "than linearly\n",
+        a, b);
     std::map<std::string, std::pair<double, double>> pairs;
     for (const auto& [key, value] : g_per_program_us) {
       const auto at = key.find('@');

@@ -6,8 +6,8 @@
 //   (b) a whole `minisupctl -s SOCKET status` process (fork, exec, connect,
 //       request, render, exit; output to /dev/null), 50 times (median), also
 //       `-c FILE status` (the socket found in the config, whose programs
-//       are not read: target within 1.3x of -s) and --json; and `supervisorctl status` against a supervisord running
-//       the same 1,000 programs, when both are installed;
+//       are not read: target within 1.3x of -s) and --json; and `supervisorctl status` against a
+//       supervisord running the same 1,000 programs, when both are installed;
 //   (c) micro-benchmarks (Google Benchmark) of the pieces, in this process:
 //       encoding the 1,000-process reply (the daemon's side), parsing it and
 //       rendering the table (minisupctl's side).

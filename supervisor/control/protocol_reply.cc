@@ -19,7 +19,8 @@ using namespace detail;
 
 std::string exit_phrase(const ProcessInfo& info) {
   if (info.exit_signal)
-    return "killed by " + config::signal_name(*info.exit_signal) + (info.core_dumped ? " (core dumped)" : "");
+    return "killed by " + config::signal_name(*info.exit_signal) +
+           (info.core_dumped ? " (core dumped)" : "");
   if (info.exit_code) return fmt::format("exited with status {}", *info.exit_code);
   return {};
 }

@@ -281,7 +281,7 @@ class TrackingIterator {
 /// One JSON number as the SAX parser reported it.
 struct Number {
   double value = 0;
-  std::optional<long long> integer;       ///< an integer that fits long long
+  std::optional<long long> integer;        ///< an integer that fits long long
   std::optional<std::uint64_t> unsigned_;  ///< a non-negative integer (number_unsigned)
 
   /// The value as an int field reads it: nullopt unless an integer in range.
@@ -505,28 +505,48 @@ bool StatusHandler::key(std::string& name) {
       if (k == "processes") field_ = Field::Processes;
       return true;
     case Level::Process:
-      if (k == "name") field_ = Field::Name;
-      else if (k == "group") field_ = Field::Group;
-      else if (k == "state") field_ = Field::State;
-      else if (k == "pid") field_ = Field::Pid;
-      else if (k == "uptime") field_ = Field::Uptime;
-      else if (k == "started_at") field_ = Field::StartedAt;
-      else if (k == "exit_code") field_ = Field::ExitCode;
-      else if (k == "exit_signal") field_ = Field::ExitSignal;
-      else if (k == "core_dumped") field_ = Field::CoreDumped;
-      else if (k == "exited_at") field_ = Field::ExitedAt;
-      else if (k == "needed_sigkill") field_ = Field::NeededSigkill;
-      else if (k == "stop_duration") field_ = Field::StopDuration;
-      else if (k == "description") field_ = Field::Description;
-      else if (k == "spawn_error") field_ = Field::SpawnError;
-      else if (k == "retry") field_ = Field::Retry;
-      else if (k == "dropped_bytes") field_ = Field::DroppedBytes;
+      if (k == "name")
+        field_ = Field::Name;
+      else if (k == "group")
+        field_ = Field::Group;
+      else if (k == "state")
+        field_ = Field::State;
+      else if (k == "pid")
+        field_ = Field::Pid;
+      else if (k == "uptime")
+        field_ = Field::Uptime;
+      else if (k == "started_at")
+        field_ = Field::StartedAt;
+      else if (k == "exit_code")
+        field_ = Field::ExitCode;
+      else if (k == "exit_signal")
+        field_ = Field::ExitSignal;
+      else if (k == "core_dumped")
+        field_ = Field::CoreDumped;
+      else if (k == "exited_at")
+        field_ = Field::ExitedAt;
+      else if (k == "needed_sigkill")
+        field_ = Field::NeededSigkill;
+      else if (k == "stop_duration")
+        field_ = Field::StopDuration;
+      else if (k == "description")
+        field_ = Field::Description;
+      else if (k == "spawn_error")
+        field_ = Field::SpawnError;
+      else if (k == "retry")
+        field_ = Field::Retry;
+      else if (k == "dropped_bytes")
+        field_ = Field::DroppedBytes;
       return true;
     case Level::Retry:
-      if (k == "attempt") field_ = Field::Attempt;
-      else if (k == "of") field_ = Field::Of;
-      else if (k == "in_seconds") field_ = Field::InSeconds;
-      else if (k == "restart") field_ = Field::Restart;
+      if (k == "attempt")
+        field_ = Field::Attempt;
+      else if (k == "of")
+        field_ = Field::Of;
+      else if (k == "in_seconds")
+        field_ = Field::InSeconds;
+      else if (k == "restart")
+        field_ = Field::Restart;
       return true;
     case Level::Start:
     case Level::Processes:
@@ -643,9 +663,8 @@ bool StatusHandler::scalar(Scalar kind) {
 std::optional<StatusLine> decode_status_line(std::string_view line) {
   const char* mark = line.data();
   StatusHandler handler(&mark);
-  const bool parsed =
-      json::sax_parse(TrackingIterator(line.data(), &mark),
-                      TrackingIterator(line.data() + line.size(), &mark), &handler);
+  const bool parsed = json::sax_parse(TrackingIterator(line.data(), &mark),
+                                      TrackingIterator(line.data() + line.size(), &mark), &handler);
   if (!parsed || !handler.complete()) return std::nullopt;
   const char* begin = handler.processes_begin();
   const char* end = handler.processes_end();

@@ -325,8 +325,7 @@ void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
   arm(DeadlineKind::Startsecs, now + policy_.startsecs, out);
 }
 
-void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out,
-                                ExitRecord ended) {
+void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out, ExitRecord ended) {
   cancel(DeadlineKind::Startsecs, out);
   pid_ = 0;
   process_group_ = 0;
@@ -339,8 +338,7 @@ void ProcessMachine::fail_start(std::string what, TimePoint now, Actions& out,
   }
   if (restarts_inhibited_) {
     retry_at_.reset();
-    change_state(ProcessState::Backoff, what + "; no retry (restarts are inhibited)", out,
-                 ended);
+    change_state(ProcessState::Backoff, what + "; no retry (restarts are inhibited)", out, ended);
     return;
   }
   const config::Duration delay = std::chrono::seconds(failed_starts_);

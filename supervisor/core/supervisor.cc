@@ -111,9 +111,8 @@ const RestartProgress* Supervisor::restart_progress(RestartId id) const {
 
 void Supervisor::forget_restart(RestartId id) { restarts_.erase(id); }
 
-std::vector<ProcessAction> Supervisor::report(const std::string& process,
-                                              Incarnation incarnation, const Event& fact,
-                                              TimePoint now) {
+std::vector<ProcessAction> Supervisor::report(const std::string& process, Incarnation incarnation,
+                                              const Event& fact, TimePoint now) {
   const ManagedProcess* target = find(process);
   if (target == nullptr || target->machine().incarnation() != incarnation) return {};
   return handle(process, fact, now);

@@ -39,7 +39,9 @@ void Daemon::ServerClients::send(ClientId client, std::string&& line) {
   server->send(client, std::move(line));
 }
 bool Daemon::ServerClients::connected(ClientId client) const { return server->connected(client); }
-void Daemon::ServerClients::close_after_flush(ClientId client) { server->close_after_flush(client); }
+void Daemon::ServerClients::close_after_flush(ClientId client) {
+  server->close_after_flush(client);
+}
 void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
 
 Daemon::Daemon(config::Config config) : config_(std::move(config)) {
@@ -59,7 +61,8 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   // minisupd was started with back (Runtime::Options::child_rlimits).
   Runtime::Options options;
   const struct rlimit original = sys::raise_nofile_limit();
-  if (struct rlimit now{}; original.rlim_cur != RLIM_INFINITY && getrlimit(RLIMIT_NOFILE, &now) == 0 &&
+  if (struct rlimit now{}; original.rlim_cur != RLIM_INFINITY &&
+                           getrlimit(RLIMIT_NOFILE, &now) == 0 &&
                            now.rlim_cur != original.rlim_cur) {
     spdlog::debug("descriptor limit raised from {} to {}", original.rlim_cur, now.rlim_cur);
     options.child_rlimits.push_back({RLIMIT_NOFILE, original.rlim_cur, now.rlim_max});
@@ -67,8 +70,9 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   // Spawn slots: each child copies only a few descriptors, not all of ours
   // (sys/spawn.h). Reserved now, while few are open and before any thread.
   if (!sys::reserve_spawn_slots()) {
-    spdlog::debug("no spawn slots (close_range CLOSE_RANGE_UNSHARE unavailable): each child "
-                  "copies the whole descriptor table");
+    spdlog::debug(
+        "no spawn slots (close_range CLOSE_RANGE_UNSHARE unavailable): each child "
+        "copies the whole descriptor table");
   }
   options.environment = config::process_environment();
   options.pid = static_cast<int>(getpid());
@@ -99,8 +103,8 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   console_ = std::make_shared<logging::ConsoleWriter>(loop_);
   system_ = std::make_unique<RealSystem>(loop_, console_);
   timers_ = std::make_unique<LoopTimers>(loop_);
-  runtime_ =
-      std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, std::move(options));
+  runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_,
+                                       std::move(options));
   runtime_->set_on_finished([this] { loop_.stop(); });
 }
 

@@ -141,7 +141,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
             return;
           }
           std::optional<std::chrono::nanoseconds> timeout;
-          if (cmd.timeout) timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(*cmd.timeout);
+          if (cmd.timeout)
+            timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(*cmd.timeout);
           add_waiter(client, id, core::open_wait(*names, *state), timeout);
         } else if constexpr (std::is_same_v<T, control::SignalCommand>) {
           handle_signal(client, id, cmd);
@@ -354,20 +355,19 @@ void Runtime::answer(const Waiter& waiter, const core::Settlement& settlement) {
       return;
     case Kind::Update:
       send(waiter.client,
-           control::encode_reply(waiter.id,
-                                 control::ConfigChanges{waiter.request.added, waiter.request.changed,
-                                                        waiter.request.removed_programs}));
+           control::encode_reply(
+               waiter.id, control::ConfigChanges{waiter.request.added, waiter.request.changed,
+                                                 waiter.request.removed_programs}));
       return;
   }
 }
 
 void Runtime::answer_wait_timeout(const Waiter& waiter) {
   send(waiter.client,
-       control::encode_wait_error(
-           waiter.id, control::ErrorCode::Timeout,
-           "timed out before every process was " +
-               std::string(core::to_string(waiter.request.target)),
-           wait_reply(core::current_states(waiter.request, *supervisor_))));
+       control::encode_wait_error(waiter.id, control::ErrorCode::Timeout,
+                                  "timed out before every process was " +
+                                      std::string(core::to_string(waiter.request.target)),
+                                  wait_reply(core::current_states(waiter.request, *supervisor_))));
 }
 
 void Runtime::publish_event(const std::string& process, const core::StateChanged& change) {

@@ -89,8 +89,8 @@ int Runtime::kill_leftover_groups() {
                      : exit                                  ? exit->pid
                                                              : 0;
     if (pgid <= 0 || !system_.group_alive(pgid)) continue;
-    spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL",
-                 process->name(), pgid);
+    spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL", process->name(),
+                 pgid);
     system_.signal_group(pgid, SIGKILL);
     ++leftovers;
   }
@@ -211,9 +211,9 @@ void Runtime::perform_spawn(const std::string& name, const core::Spawn& spawn) {
   // A Spawn decided for an incarnation the machine has left behind (it was
   // stopped while the spawn waited in the queue) is not carried out.
   if (process->machine().incarnation() != spawn.incarnation) return;
-  SpawnPlan plan = plan_spawn(process->program_config(), process->process_config(),
-                              config_.supervisor.environment, options_.environment,
-                              options_.child_rlimits);
+  SpawnPlan plan =
+      plan_spawn(process->program_config(), process->process_config(),
+                 config_.supervisor.environment, options_.environment, options_.child_rlimits);
   auto result = system_.spawn(plan, *handles->second.output);
   if (auto* error = std::get_if<std::string>(&result)) {
     report(name, spawn.incarnation, core::SpawnFailed{*error});

@@ -367,8 +367,8 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     // SIGCHLD: the exit is reported like any child's.
     // CLONE_FILES (with spawn slots): the child shares our descriptor
     // table until it takes a small one of its own (child_exec.cc).
-    const int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
-                      (plan.unshare_from > 0 ? CLONE_FILES : 0);
+    const int flags =
+        CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (plan.unshare_from > 0 ? CLONE_FILES : 0);
     pid = ::clone(detail::run_child, stack.top(), flags, &plan, &pidfd);
     if (pid < 0) clone_errno = errno;
   }

@@ -35,9 +35,9 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
-#include <tuple>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "supervisor/config/config_diff.h"
@@ -105,9 +105,9 @@ std::vector<std::string_view> split_files(std::string_view input) {
   std::abort();
 }
 
-#define CHECK(cond, detail)                   \
-  do {                                        \
-    if (!(cond)) fail(#cond, (detail));       \
+#define CHECK(cond, detail)             \
+  do {                                  \
+    if (!(cond)) fail(#cond, (detail)); \
   } while (0)
 
 bool in_tree(const std::string& path) {

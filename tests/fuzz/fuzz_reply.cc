@@ -189,7 +189,10 @@ class Gen {
         for (int n = fdp_.ConsumeIntegralInRange<int>(0, 3); n > 0; --n) {
           auto [v, x] = id(depth + 1);
           a.push_back(v);
-          if (x) e.push_back(*x); else comparable = false;
+          if (x)
+            e.push_back(*x);
+          else
+            comparable = false;
         }
         return {a, comparable ? std::optional<json>(e) : std::nullopt};
       }
@@ -200,7 +203,10 @@ class Gen {
           std::string key = str();
           auto [v, x] = id(depth + 1);
           o[key] = v;
-          if (x && valid_utf8(key)) e[key] = *x; else comparable = false;
+          if (x && valid_utf8(key))
+            e[key] = *x;
+          else
+            comparable = false;
         }
         return {o, comparable ? std::optional<json>(e) : std::nullopt};
       }
@@ -224,7 +230,8 @@ class Gen {
     if (flag()) p.description = str();
     if (flag()) p.spawn_error = str();
     if (flag()) p.retry = RetryInfo{integer(), integer(), Seconds(number()), flag()};
-    if (flag()) p.dropped_bytes = flag() ? u64() : fdp_.ConsumeIntegralInRange<std::uint64_t>(0, 1 << 20);
+    if (flag())
+      p.dropped_bytes = flag() ? u64() : fdp_.ConsumeIntegralInRange<std::uint64_t>(0, 1 << 20);
     return p;
   }
 
@@ -307,8 +314,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (std::size_t i = 0; i < r.processes.size(); ++i) {
         const json& p = reply.body["processes"][i];
         const auto& exit_signal = r.processes[i].exit_signal;
-        if (exit_signal ? p["exit_signal_name"] != repair(minisup::config::signal_name(*exit_signal))
-                        : !p["exit_signal_name"].is_null())
+        if (exit_signal
+                ? p["exit_signal_name"] != repair(minisup::config::signal_name(*exit_signal))
+                : !p["exit_signal_name"].is_null())
           fail("exit_signal_name", line);
       }
       break;
@@ -316,9 +324,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 1: {  // start
       StartReply r, e;
       for (int n = fdp.ConsumeIntegralInRange<int>(0, 3); n > 0; --n) {
-        StartResult x{g.str(), fdp.PickValueInArray({StartOutcome::Started,
-                                                     StartOutcome::AlreadyStarted,
-                                                     StartOutcome::Failed}),
+        StartResult x{g.str(),
+                      fdp.PickValueInArray({StartOutcome::Started, StartOutcome::AlreadyStarted,
+                                            StartOutcome::Failed}),
                       g.str()};
         r.results.push_back(x);
         e.results.push_back(StartResult{repair(x.name), x.result, repair(x.message)});
@@ -330,9 +338,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 2: {  // stop
       StopReply r, e;
       for (int n = fdp.ConsumeIntegralInRange<int>(0, 3); n > 0; --n) {
-        StopResult x{g.str(),     fdp.PickValueInArray({StopOutcome::Stopped, StopOutcome::NotRunning}),
-                     g.flag(),    g.opt_seconds(),
-                     g.opt_int(), g.opt_int()};
+        StopResult x{
+            g.str(),     fdp.PickValueInArray({StopOutcome::Stopped, StopOutcome::NotRunning}),
+            g.flag(),    g.opt_seconds(),
+            g.opt_int(), g.opt_int()};
         r.results.push_back(x);
         x.name = repair(x.name);
         x.stop_duration = finite(x.stop_duration);
@@ -349,8 +358,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                         fdp.PickValueInArray({RestartOutcome::Started, RestartOutcome::Failed}),
                         g.str(), g.flag()};
         r.results.push_back(x);
-        e.results.push_back(RestartResult{repair(x.name), x.result, repair(x.message),
-                                          x.needed_sigkill});
+        e.results.push_back(
+            RestartResult{repair(x.name), x.result, repair(x.message), x.needed_sigkill});
       }
       line = encode_reply(id, r);
       same(decode_restart_reply(envelope(line, true, want_id).body), e, "restart", line);
@@ -399,14 +408,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       WaitReply r, e;
       for (int n = fdp.ConsumeIntegralInRange<int>(0, 3); n > 0; --n) {
         r.results.push_back(WaitResult{g.str(), g.state()});
-        e.results.push_back(WaitResult{repair(r.results.back().name),
-                                       repair(r.results.back().state)});
+        e.results.push_back(
+            WaitResult{repair(r.results.back().name), repair(r.results.back().state)});
       }
       if (kind == 9) {
         line = encode_reply(id, r);
         same(decode_wait_reply(envelope(line, true, want_id).body), e, "wait", line);
       } else {
-        const ErrorCode code = fdp.PickValueInArray({ErrorCode::Timeout, ErrorCode::UnexpectedState});
+        const ErrorCode code =
+            fdp.PickValueInArray({ErrorCode::Timeout, ErrorCode::UnexpectedState});
         const std::string message = g.str();
         line = encode_wait_error(id, code, message, r);
         const ReplyLine reply = envelope(line, false, want_id);
@@ -436,8 +446,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case 13: {  // state event
-      StateEvent ev{g.u64(),     g.str(), g.str(), g.state(), g.state(), g.integer(),
-                    g.opt_int(), g.opt_int(), g.str(), UnixTime(Seconds(g.number()))};
+      StateEvent ev{
+          g.u64(),     g.str(),     g.str(),     g.state(), g.state(),
+          g.integer(), g.opt_int(), g.opt_int(), g.str(),   UnixTime(Seconds(g.number()))};
       line = encode_event(id, ev);
       StateEvent e = ev;
       e.process = repair(ev.process);

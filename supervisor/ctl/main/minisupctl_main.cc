@@ -337,8 +337,7 @@ int run(const Options& o, Connection& connection) {
   const control::ReplyLine& reply = *first;
   if (!reply.ok) {
     if (o.kind == CommandKind::Wait && !o.json && reply.body.contains("results")) {
-      if (auto current = control::decode_wait_reply(reply.body))
-        print(render_wait(*current));
+      if (auto current = control::decode_wait_reply(reply.body)) print(render_wait(*current));
     }
     return report_error(o, reply);
   }
@@ -398,8 +397,7 @@ int run(const Options& o, Connection& connection) {
       if (o.json) {
         print_json(reply.body);
       } else {
-        print(o.kind == CommandKind::Reread ? render_reread(r)
-                                            : render_update(r));
+        print(o.kind == CommandKind::Reread ? render_reread(r) : render_update(r));
       }
       return kExitSuccess;
     }

@@ -59,19 +59,19 @@ TEST_F(FindSocket, GivesTheFullLoadsSocketOnManyConfigs) {
   const std::string prog = kProgram;
   const Environment env{{"RUN", "/run/x"}, {"HOME", "/home/u"}};
   for (const std::string& text : std::vector<std::string>{
-           prog,                                                       // default
-           "[supervisor]\n" + prog,                                    // default, empty table
-           "[supervisor]\nsocket = \"ms.sock\"\n" + prog,              // relative
-           "[supervisor]\nsocket = \"run/../a/./ms.sock\"\n" + prog,   // normalized
-           "[supervisor]\nsocket = \"/tmp/abs.sock\"\n" + prog,        // absolute
-           "[supervisor]\nsocket = '${RUN}/lit.sock'\n" + prog,        // from the environment
-           "[supervisor]\nsocket = \"$${RUN}.sock\"\n" + prog,         // $$ is a literal $
+           prog,                                                      // default
+           "[supervisor]\n" + prog,                                   // default, empty table
+           "[supervisor]\nsocket = \"ms.sock\"\n" + prog,             // relative
+           "[supervisor]\nsocket = \"run/../a/./ms.sock\"\n" + prog,  // normalized
+           "[supervisor]\nsocket = \"/tmp/abs.sock\"\n" + prog,       // absolute
+           "[supervisor]\nsocket = '${RUN}/lit.sock'\n" + prog,       // from the environment
+           "[supervisor]\nsocket = \"$${RUN}.sock\"\n" + prog,        // $$ is a literal $
            "[supervisor]\nenvironment = { D = \"${RUN}/d\" }\nsocket = \"${D}/s.sock\"\n" + prog,
            "[supervisor]\nsocket = \"${D}/s.sock\"\nenvironment = { D = \"rel\" }\n" + prog,
            prog + "[supervisor]\nsocket = \"after-programs.sock\"\n",  // [supervisor] last
-           "supervisor.socket = \"dotted.sock\"\n" + prog,              // dotted key at the root
-           "supervisor = { socket = \"inline.sock\" }\n" + prog,        // inline table
-           "[\"supervisor\"]\nsocket = \"quoted.sock\"\n" + prog,       // quoted header key
+           "supervisor.socket = \"dotted.sock\"\n" + prog,             // dotted key at the root
+           "supervisor = { socket = \"inline.sock\" }\n" + prog,       // inline table
+           "[\"supervisor\"]\nsocket = \"quoted.sock\"\n" + prog,      // quoted header key
            "[ supervisor ] # comment\nsocket = \"spaced.sock\" # x\n" + prog,
            "[supervisor]\nsocket = \"s.sock\"\n[supervisor.environment]\nA = \"1\"\n" + prog,
            "[supervisor.environment]\nD = \"sub\"\n[supervisor]\nsocket = \"${D}.sock\"\n" + prog,
@@ -128,7 +128,7 @@ TEST_F(FindSocket, BrokenProgramsDoNotStopIt) {
            std::string("[program.web]\nstopwaitsecs = \"ten\"\n"),      // no command, bad value
            std::string("[program.web]\ncommand = \"a\"\nbogus = 1\n"),  // unknown key
            std::string("[program.web]\ncommand = \"a\"\ncommand = \"b\"\n"),  // TOML: duplicate
-           std::string("[program.web]\ncommand = = \"a\"\n"),  // TOML syntax error
+           std::string("[program.web]\ncommand = = \"a\"\n"),                 // TOML syntax error
            std::string("[program.web]\ncommand = \"${NOPE}\"\n"),
            std::string("[unknown_table]\nx = 1\n"),
        }) {
@@ -151,7 +151,7 @@ TEST_F(FindSocket, ErrorsInTheSocketPartAreReportedAtTheirPosition) {
   expect_same_errors("[supervisor]\nenvironment = 3\n" + prog);
   expect_same_errors("supervisor = 3\n" + prog);
   expect_same_errors("[supervisor]\nsocket = \"/run/" + std::string(100, 's') + ".sock\"\n" + prog);
-  expect_same_errors("[supervisor]\nsocket = \"a\" \"b\"\n" + prog);  // a syntax error
+  expect_same_errors("[supervisor]\nsocket = \"a\" \"b\"\n" + prog);          // a syntax error
   expect_same_errors("[supervisor]\nsocket = \"a\"\n[supervisor]\n" + prog);  // defined twice
   EXPECT_THAT(errors_of(find("[supervisor]\nsocket = 1\n" + prog)),
               ElementsAre("minisup.toml:2:10: socket must be a string, got 1"));
@@ -163,7 +163,8 @@ TEST_F(FindSocket, ErrorsInTheSocketPartAreReportedAtTheirPosition) {
 TEST_F(FindSocket, AFileItCannotCutIsLoadedWhole) {
   // An unterminated multi-line string: the cut is not sure where
   // [supervisor] is, so the whole config is loaded, with its errors.
-  const SocketLookup found = find("[supervisor]\nsocket = \"s.sock\"\n[program.a]\ncommand = \"\"\"\n");
+  const SocketLookup found =
+      find("[supervisor]\nsocket = \"s.sock\"\n[program.a]\ncommand = \"\"\"\n");
   EXPECT_TRUE(found.loaded_whole_config);
   EXPECT_EQ(errors_of(found), errors(load_file("minisup.toml")));
   EXPECT_FALSE(found.errors.empty());
@@ -188,15 +189,15 @@ TEST(KeepTablesUnder, KeepsTheRootAndTheNamedTablesLineForLine) {
 TEST(KeepTablesUnder, IsNotSureOfTextThatIsNotToml) {
   using detail::keep_tables_under;
   for (const char* text : {
-           "[x]\ns = \"open\n",               // one-line string open at the end of its line
-           "[x]\ns = \"\"\"open\n",           // multi-line string open at the end
-           "[x]\ns = '''open\n",              //
-           "[x]\ns = [1,\n",                  // array open at the end
-           "[x]\ns = 1]\n",                   // nothing to close
-           "[x] y = 1\n",                     // text after a header
+           "[x]\ns = \"open\n",                // one-line string open at the end of its line
+           "[x]\ns = \"\"\"open\n",            // multi-line string open at the end
+           "[x]\ns = '''open\n",               //
+           "[x]\ns = [1,\n",                   // array open at the end
+           "[x]\ns = 1]\n",                    // nothing to close
+           "[x] y = 1\n",                      // text after a header
            "[\"sup\\u0065rvisor\"]\ns = 1\n",  // a quoted key with escapes
-           "[x.]\n",                          // an empty key part
-           "[x\n",                            // an unclosed header
+           "[x.]\n",                           // an empty key part
+           "[x\n",                             // an unclosed header
        }) {
     EXPECT_EQ(keep_tables_under(text, "supervisor"), std::nullopt) << text;
   }

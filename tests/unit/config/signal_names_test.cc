@@ -56,8 +56,8 @@ TEST(SignalNames, ParseAcceptsRealTimeNames) {
   EXPECT_EQ(parse_signal("RTMAX"), SIGRTMAX);
   EXPECT_EQ(parse_signal("SIGRTMAX-1"), SIGRTMAX - 1);
   EXPECT_EQ(parse_signal("RTMAX-" + std::to_string(SIGRTMAX - SIGRTMIN)), SIGRTMIN);
-  for (const char* text : {"RTMIN+99", "RTMIN-1", "RTMAX+1", "RTMAX-99", "RTMIN+", "RTMIN+-1",
-                           "RTMIN+1x", "RTMID"}) {
+  for (const char* text :
+       {"RTMIN+99", "RTMIN-1", "RTMAX+1", "RTMAX-99", "RTMIN+", "RTMIN+-1", "RTMIN+1x", "RTMID"}) {
     EXPECT_EQ(parse_signal(text), std::nullopt) << '"' << text << '"';
   }
 }

@@ -402,10 +402,10 @@ TEST_F(ReplyTest, StatusHasEveryKeyNullWhereNotApplicable) {
   EXPECT_EQ(reply["ok"], true);
   ASSERT_EQ(reply["processes"].size(), 1u);
   const json& p = reply["processes"][0];
-  for (const char* key : {"name", "group", "state", "pid", "uptime", "started_at", "exit_code",
-                          "exit_signal", "exit_signal_name", "exited_at", "needed_sigkill",
-                          "stop_duration", "description", "spawn_error", "retry",
-                          "core_dumped", "dropped_bytes"}) {
+  for (const char* key :
+       {"name", "group", "state", "pid", "uptime", "started_at", "exit_code", "exit_signal",
+        "exit_signal_name", "exited_at", "needed_sigkill", "stop_duration", "description",
+        "spawn_error", "retry", "core_dumped", "dropped_bytes"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   EXPECT_EQ(p["name"], "web:0");

@@ -22,7 +22,8 @@ ProcessInfo crash_looping() {
 
 TEST(RestartDelayText, DescriptionSaysRestartNotRetry) {
   ProcessInfo p = crash_looping();
-  EXPECT_EQ(describe(p), "restart in 4.0s (3 quick exits in a row; killed by SIGABRT (core dumped))");
+  EXPECT_EQ(describe(p),
+            "restart in 4.0s (3 quick exits in a row; killed by SIGABRT (core dumped))");
   p.exit_signal.reset();
   p.core_dumped = false;
   p.exit_code = 1;

@@ -457,17 +457,17 @@ TEST(Reload, TouchesOnlyTheProcessesOfItsOwnProgramAmongSimilarNames) {
   // A program's processes are found by name (`a`, `a:0` ... `a:11`), not by
   // a scan: `a2`, `a-b` and `b` sort among or next to them and must be left
   // alone; processes come in process_num order (a:2 before a:10).
-  config::Config old_config = make_config({make_program("a", 999, 12), make_program("a2"),
-                                           make_program("a-b"), make_program("b")});
+  config::Config old_config = make_config(
+      {make_program("a", 999, 12), make_program("a2"), make_program("a-b"), make_program("b")});
   Supervisor supervisor{old_config};
   FakeRuntime runtime{supervisor};
   runtime.start_all();
   runtime.clear();
-  runtime.run(supervisor
-                  .apply_config(make_config({make_program("a2"), make_program("a-b"),
-                                             make_program("b")}),
-                                runtime.now_)
-                  .actions);
+  runtime.run(
+      supervisor
+          .apply_config(make_config({make_program("a2"), make_program("a-b"), make_program("b")}),
+                        runtime.now_)
+          .actions);
   std::vector<Signal> expected;
   for (int i = 0; i < 12; ++i) expected.push_back({"a:" + std::to_string(i), SIGTERM, false});
   EXPECT_EQ(runtime.signals_, expected);

@@ -110,8 +110,8 @@ TEST_F(SpawnSlots, TheChildCopiesOnlyAFewOfManyDescriptors) {
   EXPECT_GE(status_number(::getpid(), "FDSize"), 2000);
   EXPECT_LE(status_number(child.pid, "FDSize"), 64);
   std::vector<std::string> fds;
-  for (auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(child.pid) +
-                                                         "/fd")) {
+  for (auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(child.pid) + "/fd")) {
     fds.push_back(entry.path().filename().string());
   }
   std::sort(fds.begin(), fds.end());
