@@ -44,6 +44,9 @@ struct LogTarget {
     File,     ///< a file at `path` (AUTO resolves to a File under childlogdir)
     None,     ///< "NONE": discarded
     Console,  ///< "console": minisupd's stdout, lines prefixed `NAME | `
+    /// Not a TOML value: minisupd's own stdout (for stdout) or stderr (for
+    /// stderr), unprefixed; `minisupd --run NAME` gives NAME this.
+    Passthrough,
   };
   Kind kind = Kind::File;
   std::string path;  ///< absolute; empty unless kind == File
@@ -58,6 +61,65 @@ struct LogSettings {
   /// Rotated files kept (`.1` ... `.N`); 0 = none kept (the file is truncated).
   int backups = 10;
   bool operator==(const LogSettings&) const = default;
+};
+
+/// A check of a program: `ready` (STARTING -> RUNNING when it first
+/// succeeds) or `health` (a liveness check while RUNNING). DESIGN.md,
+/// "Readiness, dependencies and harness mode".
+struct Probe {
+  enum class Kind {
+    Tcp,     ///< a TCP connect to address:port succeeds
+    Http,    ///< a plain-HTTP GET of path on address:port answers 2xx
+    Exec,    ///< `exec` exits 0
+    Log,     ///< a line of stdout/stderr matches `pattern` (ready only)
+    Notify,  ///< the process sends READY=1 to $NOTIFY_SOCKET (ready only)
+  };
+  Kind kind = Kind::Tcp;
+  /// tcp/http: the host as written ("127.0.0.1", "localhost", "db") and its
+  /// address resolved when the config was loaded (numeric, "127.0.0.1" or
+  /// "::1"), and the port.
+  std::string host;
+  std::string address;
+  int port = 0;
+  /// http: the request target ("/healthz"; "/" when the URL has none) and
+  /// the URL as written (for messages).
+  std::string path;
+  std::string url;
+  /// exec: argv (string form split like `command`; `${VAR}` expanded; a
+  /// first word without `/` looked up in PATH when run).
+  std::vector<std::string> exec;
+  /// log: the ECMAScript regular expression, as written.
+  std::string pattern;
+  /// ready: the start has failed when not ready this long after the spawn
+  /// (default 60 s). health: each check's own bound (default 2 s).
+  Duration timeout = std::chrono::seconds(60);
+  /// Between two attempts: ready 0.2 s, health 10 s by default.
+  Duration interval = std::chrono::milliseconds(200);
+  /// health: failures in a row that make the process unhealthy (default 3).
+  int failures = 3;
+  bool operator==(const Probe&) const = default;
+};
+
+/// A `depends_on` condition.
+enum class DependencyCondition {
+  Started,    ///< the dependency was spawned
+  Ready,      ///< the dependency is RUNNING (the default)
+  Completed,  ///< the dependency exited with a code in its exitcodes
+};
+
+/// One entry of `depends_on`.
+struct Dependency {
+  std::string program;
+  DependencyCondition condition = DependencyCondition::Ready;
+  bool operator==(const Dependency&) const = default;
+};
+
+/// `shutdown_on`: when this program's own end shuts minisupd down.
+enum class ShutdownOn {
+  None,     ///< never (the default)
+  Exit,     ///< any exit on its own
+  Failure,  ///< an unexpected exit (code not in exitcodes, or a signal)
+  Fatal,    ///< it went FATAL
 };
 
 /// One process of a program: the program itself when numprocs = 1, else
@@ -97,6 +159,16 @@ struct ProgramConfig {
   LogSettings stdout_logfile_settings;  ///< stdout_logfile_maxbytes/_backups
   LogSettings stderr_logfile_settings;  ///< stderr_logfile_maxbytes/_backups
   bool redirect_stderr = false;         ///< stderr into the stdout log (stderr_logfile unused)
+  std::optional<Probe> ready;           ///< readiness probe; startsecs unused when set
+  std::optional<Probe> health;          ///< liveness probe (tcp, http or exec)
+  /// `depends_on`, sorted by program name, each name once.
+  std::vector<Dependency> depends_on;
+  ShutdownOn shutdown_on = ShutdownOn::None;
+  /// A job (not a TOML key): named by another program's `completed`
+  /// condition, or by `minisupd --run`. It is RUNNING at its spawn
+  /// (startsecs 0), never restarted after an exit, and an exit with a code
+  /// in exitcodes is its success.
+  bool job = false;
   /// One entry per process, in process_num order (size == numprocs).
   std::vector<ProcessConfig> processes;
 
@@ -135,6 +207,9 @@ struct SupervisorConfig {
   /// The users of socket_group, resolved when the config is loaded: its
   /// member list plus the users whose primary group it is (not a TOML key).
   std::vector<uid_t> socket_group_members;
+  /// `shutdown_timeout`: the whole graceful shutdown ends within this long
+  /// (no SIGKILL later than its start + this); nullopt = unbounded.
+  std::optional<Duration> shutdown_timeout;
 };
 
 /// A whole, valid configuration.

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -50,6 +52,61 @@ class System {
   virtual bool group_alive(int pgid) = 0;
   /// Reaps every child that has exited (supervised or not).
   virtual std::vector<sys::Reaped> reap() = 0;
+};
+
+/// Readiness and health checks, as the runtime runs them (DESIGN.md,
+/// "Readiness, dependencies and harness mode"). The runtime decides when to
+/// try (interval, timeout, failures in a row); an implementation carries
+/// out one attempt at a time and never blocks the loop: connects and HTTP
+/// requests are non-blocking, an exec probe is a child like any other.
+/// The `log` kind needs none of this (the runtime matches the lines the
+/// output's line watcher hands it, logging::ProcessOutput).
+class Probes {
+ public:
+  using AttemptId = std::uint64_t;  ///< never 0
+  using NotifyId = std::uint64_t;   ///< never 0
+
+  /// How one attempt went. `detail` says why it failed, for status and
+  /// the log: "connect 127.0.0.1:5432: Connection refused",
+  /// "GET http://127.0.0.1:8080/healthz: status 503", "exec pg_isready:
+  /// exited with status 2", "timed out after 1.0 s".
+  struct Result {
+    bool ok = false;
+    std::string detail;
+  };
+
+  /// What a process sent to its NOTIFY_SOCKET (one datagram, sd_notify
+  /// protocol): READY=1 seen, and the last STATUS= text if any.
+  struct NotifyMessage {
+    bool ready = false;
+    std::optional<std::string> status;
+  };
+
+  virtual ~Probes() = default;
+
+  /// Starts one attempt of a tcp, http or exec `probe`, ended within
+  /// `bound` (an exec probe is then killed, its process group too). `done`
+  /// is called exactly once, later (never from inside attempt()), unless
+  /// the attempt is cancelled first. An exec probe runs as `plan` says
+  /// (user, directory, environment; argv replaced by probe.exec).
+  virtual AttemptId attempt(const config::Probe& probe, const SpawnPlan& plan,
+                            std::chrono::nanoseconds bound,
+                            std::function<void(Result)> done) = 0;
+  /// Ends an attempt early (its exec child is killed and reaped later);
+  /// its `done` is never called. Unknown or finished ids are ignored.
+  virtual void cancel(AttemptId id) = 0;
+  /// A child of minisupd that is no supervised process was reaped: true
+  /// when it was an exec probe's (then its attempt ends).
+  virtual bool child_reaped(const sys::Reaped& reaped) = 0;
+
+  /// Opens a datagram socket for one process's sd_notify messages; returns
+  /// its id and the NOTIFY_SOCKET value to give the child, or an error.
+  /// Datagrams from a sender whose uid is neither root, minisupd's own nor
+  /// `uid` are dropped (and logged). `on_message` is called per datagram.
+  virtual std::variant<std::pair<NotifyId, std::string>, std::string> open_notify(
+      uid_t uid, std::function<void(const NotifyMessage&)> on_message) = 0;
+  /// Closes it (the process ended); unknown ids are ignored.
+  virtual void close_notify(NotifyId id) = 0;
 };
 
 /// Time and timers (the monotonic clock).
