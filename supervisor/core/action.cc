@@ -16,6 +16,8 @@ std::string_view to_string(DeadlineKind kind) {
       return "backoff";
     case DeadlineKind::Stopwaitsecs:
       return "stopwaitsecs";
+    case DeadlineKind::Ready:
+      return "ready";
   }
   return "unknown";
 }
@@ -34,12 +36,15 @@ std::string_view to_string(ExitReason reason) {
       return "unhealthy";
     case ExitReason::NotReady:
       return "not_ready";
+    case ExitReason::DependencyFailed:
+      return "dependency_failed";
   }
   return "unknown";
 }
 
 std::string ExitRecord::text() const {
   if (reason == ExitReason::SpawnFailed) return "spawn failed";
+  if (reason == ExitReason::DependencyFailed) return "not started";
   return exit_text(exit_code, exit_signal, core_dumped);
 }
 
@@ -56,6 +61,12 @@ std::string describe(const Action& action, TimePoint origin) {
                  seconds_text(a.at - origin) + ")";
         } else if constexpr (std::is_same_v<T, ProbeGroup>) {
           return "ProbeGroup";
+        } else if constexpr (std::is_same_v<T, StartProbe>) {
+          return std::string(a.role == ProbeRole::Ready ? "StartProbe(ready, #"
+                                                        : "StartProbe(health, #") +
+                 std::to_string(a.incarnation) + ")";
+        } else if constexpr (std::is_same_v<T, StopProbe>) {
+          return a.role == ProbeRole::Ready ? "StopProbe(ready)" : "StopProbe(health)";
         } else if constexpr (std::is_same_v<T, CancelDeadline>) {
           return "CancelDeadline(" + std::string(to_string(a.kind)) + ")";
         } else if constexpr (std::is_same_v<T, StateChanged>) {

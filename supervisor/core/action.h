@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +32,15 @@ enum class DeadlineKind {
   Startsecs,     ///< STARTING -> RUNNING
   Backoff,       ///< BACKOFF -> retry spawn
   Stopwaitsecs,  ///< STOPPING -> SIGKILL
+  Ready,         ///< STARTING with a `ready` probe: not ready in time
+};
+/// How many DeadlineKinds there are (the size of per-kind arrays).
+inline constexpr std::size_t kDeadlineKinds = 4;
+
+/// Which of a program's probes an action is about.
+enum class ProbeRole {
+  Ready,   ///< `ready`: STARTING -> RUNNING when it first succeeds
+  Health,  ///< `health`: while RUNNING, failures in a row make it unhealthy
 };
 
 /// Fork/exec the process as incarnation `incarnation`. The runtime answers
@@ -67,6 +77,22 @@ struct ArmDeadline {
 /// every lingering group after an orphan was reaped.
 struct ProbeGroup {
   bool operator==(const ProbeGroup&) const = default;
+};
+
+/// Begin probing (the program's `ready` or `health` probe) for incarnation
+/// `incarnation`: the runtime tries every `interval` and reports each
+/// outcome (ProbeSucceeded/ProbeFailed for ready, HealthChecked for
+/// health) until StopProbe or the end of the run.
+struct StartProbe {
+  ProbeRole role = ProbeRole::Ready;
+  Incarnation incarnation = 0;
+  bool operator==(const StartProbe&) const = default;
+};
+
+/// Stop probing (an attempt in progress is cancelled).
+struct StopProbe {
+  ProbeRole role = ProbeRole::Ready;
+  bool operator==(const StopProbe&) const = default;
 };
 
 /// Disarm the deadline of `kind` (no-op when not armed).
@@ -118,14 +144,15 @@ struct RemoveProcess {
 };
 
 using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup,
-                            StateChanged, RecordExit, Notice, AddProcess, RemoveProcess>;
+                            StartProbe, StopProbe, StateChanged, RecordExit, Notice, AddProcess,
+                            RemoveProcess>;
 
 /// A one-line description of an action for logs and test failures, e.g.
 /// "SendSignal(SIGTERM, group)", "ArmDeadline(stopwaitsecs, +10.000 s)" (times
 /// are shown relative to `origin`).
 std::string describe(const Action& action, TimePoint origin = TimePoint{});
 
-/// "startsecs", "backoff" or "stopwaitsecs".
+/// "startsecs", "backoff", "stopwaitsecs" or "ready".
 std::string_view to_string(DeadlineKind kind);
 
 }  // namespace minisup::core

@@ -16,12 +16,13 @@ enum class ExitReason {
   Killed,         ///< a signal killed it (exit_signal is set), SIGKILL not needed
   NeededSigkill,  ///< a stop had to send SIGKILL at stopwaitsecs
   SpawnFailed,    ///< nothing ran: fork, set-up or exec failed
-  Unhealthy,      ///< a health check ended it (reserved for health checks)
-  NotReady,       ///< it never became ready in time (reserved for readiness)
+  Unhealthy,         ///< failed health checks made minisupd stop (and restart) it
+  NotReady,          ///< it did not become ready in time and was stopped
+  DependencyFailed,  ///< never spawned: a dependency failed
 };
 
 /// "exited", "killed", "needed_sigkill", "spawn_failed", "unhealthy",
-/// "not_ready".
+/// "not_ready", "dependency_failed".
 std::string_view to_string(ExitReason reason);
 
 /// The end of one run of a process.
@@ -41,6 +42,10 @@ struct ExitRecord {
 
   /// SIGKILL had to be sent at stopwaitsecs.
   bool needed_sigkill() const { return reason == ExitReason::NeededSigkill; }
+  /// spawn_failed: the spawn error ("exec /x: No such file or directory");
+  /// dependency_failed: why ("db is FATAL").
+  std::string message;
+
   /// "exited with status 3", "killed by SIGABRT (core dumped)", or for a
   /// failed spawn "spawn failed".
   std::string text() const;

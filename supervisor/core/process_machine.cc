@@ -40,6 +40,22 @@ ProcessPolicy ProcessPolicy::from(const config::ProgramConfig& program) {
   policy.stopwaitsecs = program.stopwaitsecs;
   policy.stopasgroup = program.stopasgroup;
   policy.killasgroup = program.killasgroup || program.stopasgroup;
+  if (program.ready) {
+    policy.ready_probe = true;
+    policy.ready_timeout = program.ready->timeout;
+  }
+  if (program.health) {
+    policy.health_probe = true;
+    policy.health_failures = program.health->failures;
+  }
+  if (program.job) {
+    // A job is RUNNING at its spawn and is never restarted after its exit
+    // (DESIGN.md, "Readiness, dependencies and harness mode").
+    policy.job = true;
+    policy.startsecs = config::Duration::zero();
+    policy.autorestart = config::AutoRestart::Never;
+    policy.ready_probe = false;
+  }
   return policy;
 }
 
@@ -48,9 +64,20 @@ std::string describe(const Event& event) {
       [](const auto& e) -> std::string {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, StartRequest>) {
-          return "StartRequest";
+          return e.waiting_for.empty() ? "StartRequest" : "StartRequest(waiting for " + e.waiting_for + ")";
         } else if constexpr (std::is_same_v<T, StopRequest>) {
-          return "StopRequest";
+          return e.kill_by ? "StopRequest(kill by)" : "StopRequest";
+        } else if constexpr (std::is_same_v<T, DependenciesMet>) {
+          return "DependenciesMet";
+        } else if constexpr (std::is_same_v<T, DependencyFailed>) {
+          return "DependencyFailed(" + e.why + ")";
+        } else if constexpr (std::is_same_v<T, ProbeSucceeded>) {
+          return "ProbeSucceeded(" + e.detail + ")";
+        } else if constexpr (std::is_same_v<T, ProbeFailed>) {
+          return "ProbeFailed(" + e.detail + ")";
+        } else if constexpr (std::is_same_v<T, HealthChecked>) {
+          return std::string(e.ok ? "HealthChecked(ok" : "HealthChecked(failed") +
+                 (e.detail.empty() ? ")" : ": " + e.detail + ")");
         } else if constexpr (std::is_same_v<T, Spawned>) {
           return "Spawned(pid " + std::to_string(e.pid) + ")";
         } else if constexpr (std::is_same_v<T, SpawnFailed>) {
@@ -106,18 +133,54 @@ std::vector<Action> ProcessMachine::handle(const Event& event, TimePoint now) {
 // ---- Transitions, one function per state ----
 
 void ProcessMachine::on_idle(const Event& event, TimePoint now, Actions& out) {
-  if (std::holds_alternative<StartRequest>(event)) {
-    // STOPPED/EXITED/FATAL -> STARTING: start requested; a new series of tries.
+  if (const auto* start = std::get_if<StartRequest>(&event)) {
+    // STOPPED/EXITED/FATAL -> STARTING: start requested; a new series of
+    // tries (held without a spawn while dependencies are not met).
     failed_starts_ = 0;
     quick_exits_ = 0;
     last_error_.clear();
+    if (!start->waiting_for.empty()) {
+      waiting_for_ = start->waiting_for;
+      change_state(ProcessState::Starting, "start requested; waiting for " + waiting_for_, out);
+      return;
+    }
     change_state(ProcessState::Starting, "start requested", out);
     spawn(now, out);
   }
 }
 
 void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out) {
-  if (std::holds_alternative<StopRequest>(event)) {
+  if (!waiting_for_.empty()) {
+    // STARTING, held: no process yet, only dependencies to wait for.
+    if (const auto* start = std::get_if<StartRequest>(&event)) {
+      if (!start->waiting_for.empty()) waiting_for_ = start->waiting_for;  // now waits for another
+    } else if (std::holds_alternative<StopRequest>(event)) {
+      // STARTING -> STOPPED: stop requested while waiting for dependencies.
+      const std::string what = std::exchange(waiting_for_, {});
+      change_state(ProcessState::Stopped, "stop requested while waiting for " + what, out);
+    } else if (std::holds_alternative<DependenciesMet>(event)) {
+      // STARTING -> STARTING: the dependencies are met; spawn now.
+      waiting_for_.clear();
+      spawn(now, out);
+    } else if (const auto* failed = std::get_if<DependencyFailed>(&event)) {
+      // STARTING -> FATAL: a dependency failed; never spawned.
+      waiting_for_.clear();
+      ExitRecord record;
+      record.reason = ExitReason::DependencyFailed;
+      record.message = failed->why;
+      record.incarnation = incarnation_;
+      record.when = now;
+      last_exit_ = record;
+      last_error_ = "not started: " + failed->why;
+      emit<RecordExit>(out, {record});
+      change_state(ProcessState::Fatal, last_error_, out, std::move(record));
+    }
+    return;
+  }
+  if (const auto* stop = std::get_if<StopRequest>(&event)) {
+    kill_by_ = stop->kill_by;
+    stop_probe(ProbeRole::Ready, out);
+    cancel(DeadlineKind::Ready, out);
     if (pid_ == 0) {
       // STARTING -> STOPPING: stop requested before Spawned; the stop signal
       // goes out when Spawned arrives.
@@ -132,30 +195,88 @@ void ProcessMachine::on_starting(const Event& event, TimePoint now, Actions& out
   } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
     // STARTING -> BACKOFF or FATAL: the spawn failed.
     last_error_ = failed->message;
-    fail_start(failed->message, now, out, spawn_failed_record(now));
+    stop_probe(ProbeRole::Ready, out);
+    cancel(DeadlineKind::Ready, out);
+    ExitRecord record = spawn_failed_record(now, failed->message);
+    fail_start(failed->message, now, out, std::move(record));
   } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
     if (pid_ == 0) return;  // nothing was spawned yet: not ours
-    // STARTING -> BACKOFF or FATAL: exited before startsecs.
+    // STARTING -> BACKOFF or FATAL: exited before startsecs (or before its
+    // ready probe succeeded).
     cancel(DeadlineKind::Startsecs, out);
+    stop_probe(ProbeRole::Ready, out);
+    cancel(DeadlineKind::Ready, out);
     ExitRecord record = make_exit_record(*exited, now);
     last_exit_ = record;
     emit<RecordExit>(out, {record});
-    fail_start(record.text() + " after " + seconds_text(now - started_at_), now, out, record);
+    std::string what = record.text() + " after " + seconds_text(now - started_at_);
+    if (policy_.ready_probe) what += " before it was ready";
+    fail_start(std::move(what), now, out, record);
+  } else if (const auto* ready = std::get_if<ProbeSucceeded>(&event)) {
+    if (!probing_ready_) return;
+    // STARTING -> RUNNING: the ready probe succeeded; the retry count
+    // starts over.
+    stop_probe(ProbeRole::Ready, out);
+    cancel(DeadlineKind::Ready, out);
+    become_running("ready after " + seconds_text(now - started_at_) +
+                       (ready->detail.empty() ? "" : ": " + ready->detail),
+                   now, out);
+  } else if (const auto* probe_failed = std::get_if<ProbeFailed>(&event)) {
+    if (probing_ready_) probe_detail_ = probe_failed->detail;
   } else if (const auto* expired = std::get_if<DeadlineExpired>(&event)) {
+    if (expired->kind == DeadlineKind::Ready) {
+      // STARTING -> STOPPING: not ready in time; the stop ends in a failed
+      // start (BACKOFF or FATAL).
+      stop_probe(ProbeRole::Ready, out);
+      stop_purpose_ = StopPurpose::NotReady;
+      stop_why_ = "not ready after " + seconds_text(now - started_at_) +
+                  (probe_detail_.empty() ? "" : ": " + probe_detail_);
+      begin_stop(now, out);
+      return;
+    }
     if (expired->kind != DeadlineKind::Startsecs) return;
     // STARTING -> RUNNING: up for startsecs; the retry count starts over.
-    failed_starts_ = 0;
-    running_since_ = now;
-    change_state(ProcessState::Running, "up for " + seconds_text(now - started_at_), out);
+    become_running("up for " + seconds_text(now - started_at_), now, out);
+  }
+}
+
+void ProcessMachine::become_running(std::string reason, TimePoint now, Actions& out) {
+  failed_starts_ = 0;
+  running_since_ = now;
+  health_failures_ = 0;
+  change_state(ProcessState::Running, std::move(reason), out);
+  if (policy_.health_probe) {
+    probing_health_ = true;
+    probe_detail_.clear();
+    emit<StartProbe>(out, {ProbeRole::Health, incarnation_});
   }
 }
 
 void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out) {
-  if (std::holds_alternative<StopRequest>(event)) {
+  if (const auto* stop = std::get_if<StopRequest>(&event)) {
     // RUNNING -> STOPPING: stop requested.
+    kill_by_ = stop->kill_by;
+    stop_probe(ProbeRole::Health, out);
+    begin_stop(now, out);
+  } else if (const auto* checked = std::get_if<HealthChecked>(&event)) {
+    if (!probing_health_) return;
+    if (checked->ok) {
+      health_failures_ = 0;
+      return;
+    }
+    probe_detail_ = checked->detail;
+    if (++health_failures_ < policy_.health_failures) return;
+    // RUNNING -> STOPPING: unhealthy; the stop ends in a restart.
+    stop_probe(ProbeRole::Health, out);
+    stop_purpose_ = StopPurpose::Unhealthy;
+    stop_why_ = "unhealthy: " + std::to_string(health_failures_) + " health check" +
+                (health_failures_ == 1 ? "" : "s") + " failed in a row" +
+                (checked->detail.empty() ? "" : ", the last: " + checked->detail);
+    emit<Notice>(out, {stop_why_ + "; restarting"});
     begin_stop(now, out);
   } else if (const auto* exited = std::get_if<ChildExited>(&event)) {
     // RUNNING -> EXITED: the process ended on its own.
+    stop_probe(ProbeRole::Health, out);
     ExitRecord record = make_exit_record(*exited, now);
     last_exit_ = record;
     pid_ = 0;
@@ -174,12 +295,14 @@ void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out)
     // RUNNING -> BACKOFF or FATAL: with startsecs = 0 the process was RUNNING
     // at Spawned, and only now did the exec turn out to have failed.
     last_error_ = failed->message;
-    fail_start(failed->message, now, out, spawn_failed_record(now));
+    stop_probe(ProbeRole::Health, out);
+    ExitRecord record = spawn_failed_record(now, failed->message);
+    fail_start(failed->message, now, out, std::move(record));
   }
 }
 
 void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out) {
-  if (std::holds_alternative<StartRequest>(event)) {
+  if (const auto* start = std::get_if<StartRequest>(&event)) {
     // BACKOFF -> STARTING: start requested; retry now (the count of failed
     // starts goes on; a crash loop's count starts over).
     cancel(DeadlineKind::Backoff, out);
@@ -187,6 +310,11 @@ void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out)
     if (restart_delayed_) quick_exits_ = 0;
     restart_delayed_ = false;
     last_error_.clear();
+    if (!start->waiting_for.empty()) {
+      waiting_for_ = start->waiting_for;
+      change_state(ProcessState::Starting, "start requested; waiting for " + waiting_for_, out);
+      return;
+    }
     change_state(ProcessState::Starting, "start requested", out);
     spawn(now, out);
   } else if (std::holds_alternative<StopRequest>(event)) {
@@ -217,7 +345,20 @@ void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out)
 }
 
 void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out) {
-  if (const auto* spawned = std::get_if<Spawned>(&event)) {
+  if (const auto* stop = std::get_if<StopRequest>(&event)) {
+    // STOPPING -> STOPPING: a requested stop wins over the machine's own
+    // (the process ends STOPPED, not restarted or retried); a kill_by
+    // earlier than the SIGKILL deadline brings SIGKILL forward.
+    stop_purpose_ = StopPurpose::None;
+    if (!stop->kill_by || (kill_by_ && *kill_by_ <= *stop->kill_by)) return;
+    kill_by_ = stop->kill_by;
+    if (sigkill_sent_ || !stop_requested_at_) return;  // not signalled yet: Spawned arms it
+    if (*kill_by_ <= now) {
+      escalate_stop(now, out);
+    } else if (const auto& due = deadline(DeadlineKind::Stopwaitsecs); !due || *kill_by_ < *due) {
+      arm(DeadlineKind::Stopwaitsecs, *kill_by_, out);
+    }
+  } else if (const auto* spawned = std::get_if<Spawned>(&event)) {
     // STOPPING -> STOPPING: the stop was requested before Spawned; send the
     // stop signal now.
     if (pid_ != 0 || process_group_ != 0 || spawned->pid <= 0) return;
@@ -228,7 +369,7 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
   } else if (const auto* failed = std::get_if<SpawnFailed>(&event)) {
     if (leader_exit_) return;  // the leader already ended with ChildExited
     // STOPPING -> STOPPED: the spawn failed, so nothing is left to stop.
-    ExitRecord record = spawn_failed_record(now);  // names the forked pid, if any
+    ExitRecord record = spawn_failed_record(now, failed->message);  // names the forked pid, if any
     cancel(DeadlineKind::Stopwaitsecs, out);
     pid_ = 0;
     process_group_ = 0;
@@ -304,6 +445,10 @@ void ProcessMachine::spawn(TimePoint now, Actions& out) {
   stop_requested_at_.reset();
   leader_exit_.reset();
   group_seen_alive_ = false;
+  stop_purpose_ = StopPurpose::None;
+  kill_by_.reset();
+  probe_detail_.clear();
+  health_failures_ = 0;
   ++incarnation_;
   emit<Spawn>(out, {incarnation_});
 }
@@ -313,6 +458,13 @@ void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
   process_group_ = pid;
   started_at_ = now;
   last_error_.clear();
+  if (policy_.ready_probe) {
+    // The probe decides; its timeout counts from the spawn.
+    probing_ready_ = true;
+    emit<StartProbe>(out, {ProbeRole::Ready, incarnation_});
+    arm(DeadlineKind::Ready, now + policy_.ready_timeout, out);
+    return;
+  }
   if (policy_.startsecs <= config::Duration::zero()) {
     running_since_ = now;
     // STARTING -> RUNNING: startsecs = 0 means up at once. (failed_starts_
@@ -383,6 +535,7 @@ void ProcessMachine::restart_after_exit(TimePoint now, Actions& out) {
 void ProcessMachine::begin_stop(TimePoint now, Actions& out) {
   cancel(DeadlineKind::Startsecs, out);
   std::string reason = "sent " + config::signal_name(policy_.stopsignal);
+  if (stop_purpose_ != StopPurpose::None) reason = stop_why_ + "; " + reason;
   if (policy_.stopasgroup) reason += " to its process group";
   if (policy_.stopwaitsecs <= config::Duration::zero()) {
     reason += ", then SIGKILL (stopwaitsecs is 0)";
@@ -402,7 +555,19 @@ void ProcessMachine::send_stop_signal(TimePoint now, Actions& out) {
     arm(DeadlineKind::Stopwaitsecs, now + kSigkillGrace, out);
     return;
   }
-  arm(DeadlineKind::Stopwaitsecs, now + policy_.stopwaitsecs, out);
+  arm(DeadlineKind::Stopwaitsecs, kill_deadline(now), out);
+}
+
+TimePoint ProcessMachine::kill_deadline(TimePoint now) const {
+  const TimePoint at = now + policy_.stopwaitsecs;
+  return kill_by_ && *kill_by_ < at ? *kill_by_ : at;
+}
+
+void ProcessMachine::stop_probe(ProbeRole role, Actions& out) {
+  bool& probing = role == ProbeRole::Ready ? probing_ready_ : probing_health_;
+  if (!probing) return;
+  probing = false;
+  emit<StopProbe>(out, {role});
 }
 
 void ProcessMachine::escalate_stop(TimePoint now, Actions& out) {
@@ -428,6 +593,10 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
   cancel(DeadlineKind::Stopwaitsecs, out);
   if (stop_requested_at_) record.stop_duration = now - *stop_requested_at_;
   if (sigkill_sent_) record.reason = ExitReason::NeededSigkill;
+  // A stop the machine began itself records why (whether SIGKILL was needed
+  // then shows in the state change's text only).
+  if (stop_purpose_ == StopPurpose::NotReady) record.reason = ExitReason::NotReady;
+  if (stop_purpose_ == StopPurpose::Unhealthy) record.reason = ExitReason::Unhealthy;
   pid_ = 0;
   process_group_ = 0;
   last_exit_ = record;
@@ -441,7 +610,28 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
   }
   if (record.needed_sigkill()) reason += " (needed SIGKILL)";
   stop_requested_at_.reset();
-  change_state(ProcessState::Stopped, std::move(reason), out, record);
+  kill_by_.reset();
+  switch (std::exchange(stop_purpose_, StopPurpose::None)) {
+    case StopPurpose::None:
+      change_state(ProcessState::Stopped, std::move(reason), out, record);
+      return;
+    case StopPurpose::NotReady:
+      // STOPPING -> BACKOFF or FATAL: stopped because it was not ready in
+      // time; a failed start.
+      last_error_ = stop_why_;
+      fail_start(stop_why_, now, out, std::move(record));
+      return;
+    case StopPurpose::Unhealthy:
+      if (restarts_inhibited_) {
+        change_state(ProcessState::Stopped, stop_why_ + "; " + reason, out, std::move(record));
+        return;
+      }
+      // STOPPING -> STARTING: stopped because it was unhealthy; start again.
+      change_state(ProcessState::Starting, stop_why_ + "; " + reason + "; restarting", out,
+                   std::move(record));
+      spawn(now, out);
+      return;
+  }
 }
 
 ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint now) const {
@@ -459,9 +649,10 @@ ExitRecord ProcessMachine::make_exit_record(const ChildExited& exit, TimePoint n
   return record;
 }
 
-ExitRecord ProcessMachine::spawn_failed_record(TimePoint now) const {
+ExitRecord ProcessMachine::spawn_failed_record(TimePoint now, const std::string& message) const {
   ExitRecord record;
   record.reason = ExitReason::SpawnFailed;
+  record.message = message;
   record.incarnation = incarnation_;
   record.pid = process_group_;  // nonzero when it failed after the fork
   record.when = now;

@@ -90,15 +90,44 @@ struct ProcessPolicy {
   config::Duration stopwaitsecs = std::chrono::seconds(10);
   bool stopasgroup = false;
   bool killasgroup = false;  ///< also true when stopasgroup is
+  /// A `ready` probe decides STARTING -> RUNNING (startsecs is not used);
+  /// not ready `ready_timeout` after the spawn is a failed start.
+  bool ready_probe = false;
+  config::Duration ready_timeout = std::chrono::seconds(60);
+  /// A `health` probe runs while RUNNING; `health_failures` failures in a
+  /// row restart the process (ExitReason::Unhealthy).
+  bool health_probe = false;
+  int health_failures = 3;
+  /// A job (config::ProgramConfig::job): startsecs 0, never restarted.
+  bool job = false;
 
-  /// The policy of `program` (killasgroup is set when stopasgroup is).
+  /// The policy of `program` (killasgroup is set when stopasgroup is; a
+  /// job gets startsecs 0 and autorestart false).
   static ProcessPolicy from(const config::ProgramConfig& program);
   bool operator==(const ProcessPolicy&) const = default;
 };
 
 // ---- Requests (imperatives) ----
-struct StartRequest {};
-struct StopRequest {};
+/// Start. With `waiting_for` set (the Supervisor's dependencies are not met
+/// yet, e.g. "db"), the process goes to STARTING without a spawn and waits
+/// for DependenciesMet or DependencyFailed.
+struct StartRequest {
+  std::string waiting_for;
+};
+/// Stop. `kill_by` (a shutdown's shutdown_timeout): SIGKILL no later than
+/// this, even if stopwaitsecs would end later; sent to a process already
+/// STOPPING, it brings its SIGKILL forward.
+struct StopRequest {
+  std::optional<TimePoint> kill_by;
+};
+/// The Supervisor found the dependencies of a process that waits for them
+/// met: spawn it.
+struct DependenciesMet {};
+/// A dependency failed (`why`: "db is FATAL"): the waiting process goes
+/// FATAL without being spawned.
+struct DependencyFailed {
+  std::string why;
+};
 
 // ---- Facts (past tense), reported by the runtime ----
 /// The Spawn action succeeded: the child runs with this pid (which is also
@@ -126,9 +155,24 @@ struct GroupProbed {
 struct DeadlineExpired {
   DeadlineKind kind;
 };
+/// The `ready` probe succeeded (`detail`: what it saw, for the log).
+struct ProbeSucceeded {
+  std::string detail;
+};
+/// An attempt of the `ready` probe failed; the last one's `detail` ends up
+/// in the failed start's message.
+struct ProbeFailed {
+  std::string detail;
+};
+/// One attempt of the `health` probe ended.
+struct HealthChecked {
+  bool ok = false;
+  std::string detail;
+};
 
-using Event = std::variant<StartRequest, StopRequest, Spawned, SpawnFailed, ChildExited,
-                           GroupProbed, DeadlineExpired>;
+using Event = std::variant<StartRequest, StopRequest, DependenciesMet, DependencyFailed, Spawned,
+                           SpawnFailed, ChildExited, GroupProbed, DeadlineExpired, ProbeSucceeded,
+                           ProbeFailed, HealthChecked>;
 
 /// "StartRequest", "Spawned(pid 12)", "ChildExited(status 1)", ... for logs
 /// and test names.
@@ -188,6 +232,13 @@ class ProcessMachine {
   const std::string& last_error() const { return last_error_; }
   /// SIGKILL has been sent during the current stop.
   bool sigkill_sent() const { return sigkill_sent_; }
+  /// STARTING without a spawn: what it waits for ("db"); empty otherwise.
+  const std::string& waiting_for() const { return waiting_for_; }
+  /// The last failed attempt of the running probe (ready: this start;
+  /// health: the current run), empty when none failed.
+  const std::string& probe_detail() const { return probe_detail_; }
+  /// Health checks failed in a row so far (RUNNING with `health`).
+  int health_failures() const { return health_failures_; }
   /// Whether the deadline of `kind` is armed, and when it is due.
   std::optional<TimePoint> deadline(DeadlineKind kind) const {
     return deadlines_[static_cast<std::size_t>(kind)];
@@ -211,6 +262,8 @@ class ProcessMachine {
   void cancel(DeadlineKind kind, Actions& out);
   void spawn(TimePoint now, Actions& out);
   void on_spawned(int pid, TimePoint now, Actions& out);
+  /// STARTING -> RUNNING (startsecs passed, or the ready probe succeeded).
+  void become_running(std::string reason, TimePoint now, Actions& out);
   /// A start failed (`ended`: the exit or failed spawn that ended it).
   void fail_start(std::string what, TimePoint now, Actions& out, ExitRecord ended);
   void begin_stop(TimePoint now, Actions& out);
@@ -222,8 +275,12 @@ class ProcessMachine {
   /// STOPPING -> STOPPED with `record` (the leader's exit); `group_lingered`
   /// when it comes from GroupEmptied.
   void finish_stop(ExitRecord record, bool group_lingered, TimePoint now, Actions& out);
+  /// Ends a probe of `role` if it runs.
+  void stop_probe(ProbeRole role, Actions& out);
+  /// The SIGKILL deadline of a stop that begins now.
+  TimePoint kill_deadline(TimePoint now) const;
   /// The record StateChanged carries for a failed spawn.
-  ExitRecord spawn_failed_record(TimePoint now) const;
+  ExitRecord spawn_failed_record(TimePoint now, const std::string& message) const;
   ExitRecord make_exit_record(const ChildExited& exit, TimePoint now) const;
 
   // (Ordered to leave no padding: a daemon keeps one per process.)
@@ -245,7 +302,21 @@ class ProcessMachine {
   std::optional<ExitRecord> last_exit_;
   std::string last_error_;
   /// The armed deadlines, indexed by DeadlineKind.
-  std::array<std::optional<TimePoint>, 3> deadlines_{};
+  std::array<std::optional<TimePoint>, kDeadlineKinds> deadlines_{};
+  /// Why the current stop was begun by the machine itself: a readiness
+  /// timeout (ends in a failed start) or failed health checks (ends in a
+  /// restart); None for a requested stop.
+  enum class StopPurpose : unsigned char { None, NotReady, Unhealthy };
+  StopPurpose stop_purpose_ = StopPurpose::None;
+  bool probing_ready_ = false;
+  bool probing_health_ = false;
+  int health_failures_ = 0;
+  std::string waiting_for_;
+  std::string probe_detail_;
+  /// The message of a stop begun for StopPurpose::NotReady/Unhealthy.
+  std::string stop_why_;
+  /// The current stop's SIGKILL must come no later than this (shutdown_timeout).
+  std::optional<TimePoint> kill_by_;
   /// STOPPING with killasgroup: the leader's exit, kept until the group is
   /// gone (GroupProbed{false}).
   std::optional<ExitRecord> leader_exit_;

@@ -101,7 +101,7 @@ class Runtime {
   /// What the runtime keeps for one process, next to its core machine.
   struct Handles {
     /// The armed timer of each DeadlineKind (0: none).
-    std::array<Timers::TimerId, 3> deadlines{};
+    std::array<Timers::TimerId, core::kDeadlineKinds> deadlines{};
     std::unique_ptr<logging::ProcessOutput> output;
   };
   /// A live child: whose, and which incarnation.

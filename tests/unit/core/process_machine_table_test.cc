@@ -266,6 +266,7 @@ ExitRecord exit_record(int code, std::optional<std::chrono::nanoseconds> stop_du
 ExitRecord spawn_failed(int pid) {
   ExitRecord record;
   record.reason = ExitReason::SpawnFailed;
+  record.message = "exec /bin/x: No such file or directory";
   record.pid = pid;
   record.incarnation = 1;
   record.when = kNow;
