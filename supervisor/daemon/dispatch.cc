@@ -257,8 +257,19 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
     retry.in = to_seconds(std::max(std::chrono::nanoseconds(0), *machine.retry_at() - now));
     info.retry = retry;
   }
+  if (machine.state() == ProcessState::Starting) {
+    std::string waiting = starting_description(process);
+    if (!waiting.empty())
+      info.description = info.pid > 0 ? fmt::format("pid {}, {}", info.pid, waiting) : waiting;
+  }
   if (auto it = handles_.find(process.name()); it != handles_.end() && it->second.output) {
     info.dropped_bytes = it->second.output->dropped_bytes();
+    const std::string& status = it->second.notify_status;
+    if (!status.empty() && (machine.state() == ProcessState::Starting ||
+                            machine.state() == ProcessState::Running)) {
+      if (info.description.empty()) info.description = control::describe(info);
+      info.description += ", status: " + status;
+    }
   }
   return info;
 }

@@ -34,11 +34,12 @@ std::size_t index_of(core::DeadlineKind kind) { return static_cast<std::size_t>(
 }  // namespace
 
 Runtime::Runtime(config::Config config, System& system, Timers& timers, Clients& clients,
-                 Options options)
+                 Probes& probes, Options options)
     : config_(std::move(config)),
       system_(system),
       timers_(timers),
       clients_(clients),
+      probes_(probes),
       options_(std::move(options)),
       steady_origin_(timers.now()),
       wall_origin_(std::chrono::system_clock::now()) {
@@ -54,11 +55,7 @@ Runtime::~Runtime() {
     if (waiter.timeout != 0) timers_.cancel(waiter.timeout);
   }
   waiters_.clear();
-  for (auto& [name, handles] : handles_) {
-    for (auto timer : handles.deadlines) {
-      if (timer != 0) timers_.cancel(timer);
-    }
-  }
+  for (auto& [name, handles] : handles_) release_handles(handles);
   handles_.clear();
   for (auto timer : {trim_timer_, slice_timer_, reload_timer_}) {
     if (timer != 0) timers_.cancel(timer);
@@ -100,6 +97,29 @@ int Runtime::kill_leftover_groups() {
 void Runtime::setup_process(const core::ManagedProcess& process) {
   Handles& handles = handles_[process.name()];
   handles.output = system_.make_output(process.program_config(), process.process_config());
+  const auto& ready = process.program_config().ready;
+  if (ready && ready->kind == config::Probe::Kind::Log) {
+    try {
+      handles.ready_pattern = std::make_shared<const std::regex>(
+          ready->pattern, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      // The loader compiled it already; this cannot fail for a loaded
+      // config, but a process without its pattern just never gets ready.
+      spdlog::error("{}: ready.log pattern: {}", process.name(), e.what());
+    }
+  }
+}
+
+void Runtime::release_handles(Handles& handles) {
+  for (auto timer : handles.deadlines) {
+    if (timer != 0) timers_.cancel(timer);
+  }
+  for (ProbeRun& run : handles.probes) {
+    if (run.attempt != 0) probes_.cancel(run.attempt);
+    if (run.timer != 0) timers_.cancel(run.timer);
+    run = ProbeRun{};
+  }
+  close_notify(handles);
 }
 
 void Runtime::execute(std::vector<core::ProcessAction> actions) {
@@ -172,6 +192,10 @@ void Runtime::perform(const core::ProcessAction& action) {
           arm_deadline(name, a);
         } else if constexpr (std::is_same_v<T, core::CancelDeadline>) {
           cancel_deadline(name, a.kind);
+        } else if constexpr (std::is_same_v<T, core::StartProbe>) {
+          start_probe(name, a);
+        } else if constexpr (std::is_same_v<T, core::StopProbe>) {
+          stop_probe(name, a);
         } else if constexpr (std::is_same_v<T, core::ProbeGroup>) {
           const core::ManagedProcess* process = supervisor_->find(name);
           if (process == nullptr || process->machine().process_group() <= 0) return;
@@ -192,9 +216,7 @@ void Runtime::perform(const core::ProcessAction& action) {
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
           auto it = handles_.find(name);
           if (it != handles_.end()) {
-            for (auto timer : it->second.deadlines) {
-              if (timer != 0) timers_.cancel(timer);
-            }
+            release_handles(it->second);
             handles_.erase(it);
           }
           for (Waiter& waiter : waiters_) waiter.request.note_removed(name);
@@ -214,6 +236,7 @@ void Runtime::perform_spawn(const std::string& name, const core::Spawn& spawn) {
   SpawnPlan plan =
       plan_spawn(process->program_config(), process->process_config(),
                  config_.supervisor.environment, options_.environment, options_.child_rlimits);
+  prepare_probes(*process, spawn.incarnation, handles->second, plan);
   auto result = system_.spawn(plan, *handles->second.output);
   if (auto* error = std::get_if<std::string>(&result)) {
     report(name, spawn.incarnation, core::SpawnFailed{*error});
@@ -307,6 +330,7 @@ void Runtime::children_exited() {
   for (const sys::Reaped& reaped : system_.reap()) {
     auto it = children_.find(reaped.pid);
     if (it == children_.end()) {
+      if (probes_.child_reaped(reaped)) continue;  // an exec probe's
       spdlog::debug("reaped pid {} ({}), not a supervised process", reaped.pid,
                     core::exit_text(reaped.exit_code, reaped.exit_signal, reaped.core_dumped));
       orphan_reaped = true;

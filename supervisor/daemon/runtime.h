@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,6 +42,10 @@
 #include "supervisor/logging/tail.h"
 
 namespace minisup::daemon {
+
+/// "tcp 127.0.0.1:5432", "http http://127.0.0.1:8080/healthz", "exec
+/// pg_isready -q", "log /listening/", "READY=1": what a probe waits for.
+std::string describe_probe(const config::Probe& probe);
 
 class Runtime {
  public:
@@ -61,7 +66,7 @@ class Runtime {
 
   /// Sets up one STOPPED process per process of `config`; nothing starts.
   Runtime(config::Config config, System& system, Timers& timers, Clients& clients,
-          Options options);
+          Probes& probes, Options options);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -98,11 +103,25 @@ class Runtime {
   const config::Config& config() const { return config_; }
 
  private:
+  /// A probe (ready or health) of one process as it runs.
+  struct ProbeRun {
+    core::Incarnation incarnation = 0;  ///< the run it probes; 0: not probing
+    Probes::AttemptId attempt = 0;      ///< the attempt in progress, 0: none
+    Timers::TimerId timer = 0;          ///< the next attempt, 0: none
+  };
   /// What the runtime keeps for one process, next to its core machine.
   struct Handles {
     /// The armed timer of each DeadlineKind (0: none).
     std::array<Timers::TimerId, core::kDeadlineKinds> deadlines{};
     std::unique_ptr<logging::ProcessOutput> output;
+    /// By core::ProbeRole (ready, health).
+    std::array<ProbeRun, 2> probes{};
+    /// `ready = { log = ... }`: the pattern, compiled once per process.
+    std::shared_ptr<const std::regex> ready_pattern;
+    /// `ready = { notify = true }`: the current run's socket (0: none) and
+    /// the last STATUS= it sent.
+    Probes::NotifyId notify = 0;
+    std::string notify_status;
   };
   /// A live child: whose, and which incarnation.
   struct Child {
@@ -119,6 +138,8 @@ class Runtime {
 
   // ---- lifecycle (runtime.cc) ----
   void setup_process(const core::ManagedProcess& process);
+  /// Cancels the timers and probes of a process and closes its notify socket.
+  void release_handles(Handles& handles);
   /// Carries out `actions` (and what performing them feeds back) in order,
   /// in slices of about Options::slice_budget: the rest waits for the next
   /// round, so the control socket is served in between. Actions that arrive
@@ -142,6 +163,27 @@ class Runtime {
   void reload(const std::string& why);
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
   void schedule_trim();
+
+  // ---- probes (probing.cc) ----
+  /// Before a spawn: the log probe's line watcher, the notify socket (and
+  /// NOTIFY_SOCKET in `plan`).
+  void prepare_probes(const core::ManagedProcess& process, core::Incarnation incarnation,
+                      Handles& handles, SpawnPlan& plan);
+  void close_notify(Handles& handles);
+  void start_probe(const std::string& process, const core::StartProbe& start);
+  void stop_probe(const std::string& process, const core::StopProbe& stop);
+  void schedule_probe_attempt(const std::string& process, core::ProbeRole role,
+                              std::chrono::nanoseconds after);
+  void probe_attempt(const std::string& process, core::ProbeRole role);
+  void on_probe_result(const std::string& process, core::ProbeRole role,
+                       core::Incarnation incarnation, Probes::Result result);
+  /// Reports ProbeSucceeded on the next round (never from inside an output
+  /// or socket callback).
+  void defer_probe_success(const std::string& process, core::Incarnation incarnation,
+                           std::string detail);
+  /// STARTING: "waiting for db", "waiting for tcp 127.0.0.1:5432, 2.4 s";
+  /// empty when it just waits for startsecs.
+  std::string starting_description(const core::ManagedProcess& process) const;
 
   // ---- requests (dispatch.cc) ----
   void send(ClientId client, std::string&& line);
@@ -168,6 +210,7 @@ class Runtime {
   System& system_;
   Timers& timers_;
   Clients& clients_;
+  Probes& probes_;
   Options options_;
   std::unique_ptr<core::Supervisor> supervisor_;
   std::unordered_map<std::string, Handles> handles_;

@@ -102,9 +102,11 @@ class Probes {
   /// Opens a datagram socket for one process's sd_notify messages; returns
   /// its id and the NOTIFY_SOCKET value to give the child, or an error.
   /// Datagrams from a sender whose uid is neither root, minisupd's own nor
-  /// `uid` are dropped (and logged). `on_message` is called per datagram.
+  /// that of `user` (the program's `user`, when set) are dropped (and
+  /// logged). `on_message` is called per datagram.
   virtual std::variant<std::pair<NotifyId, std::string>, std::string> open_notify(
-      uid_t uid, std::function<void(const NotifyMessage&)> on_message) = 0;
+      const std::optional<std::string>& user,
+      std::function<void(const NotifyMessage&)> on_message) = 0;
   /// Closes it (the process ended); unknown ids are ignored.
   virtual void close_notify(NotifyId id) = 0;
 };

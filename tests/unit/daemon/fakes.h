@@ -327,6 +327,76 @@ class FakeTimers final : public Timers {
 // ---------------------------------------------------------------------------
 
 /// The control socket's clients: every line sent, parsed as JSON.
+/// Probes whose attempts the test answers: attempt() records the call and
+/// waits for answer(); open_notify() hands out ids whose callback the test
+/// calls with notify().
+class FakeProbes final : public Probes {
+ public:
+  struct Attempt {
+    AttemptId id = 0;
+    config::Probe probe;
+    std::chrono::nanoseconds bound{};
+    std::function<void(Result)> done;
+    bool cancelled = false;
+    bool answered = false;
+  };
+
+  AttemptId attempt(const config::Probe& probe, const SpawnPlan& /*plan*/,
+                    std::chrono::nanoseconds bound, std::function<void(Result)> done) override {
+    attempts_.push_back(Attempt{++next_, probe, bound, std::move(done)});
+    return attempts_.back().id;
+  }
+  void cancel(AttemptId id) override {
+    for (Attempt& a : attempts_) {
+      if (a.id == id && !a.answered) a.cancelled = true;
+    }
+  }
+  bool child_reaped(const sys::Reaped& reaped) override {
+    return probe_pids_.erase(reaped.pid) > 0;
+  }
+  std::variant<std::pair<NotifyId, std::string>, std::string> open_notify(
+      const std::optional<std::string>& /*user*/,
+      std::function<void(const NotifyMessage&)> on_message) override {
+    const NotifyId id = ++next_;
+    notify_[id] = std::move(on_message);
+    return std::pair<NotifyId, std::string>{id, "@fake-notify-" + std::to_string(id)};
+  }
+  void close_notify(NotifyId id) override { notify_.erase(id); }
+
+  /// The attempts still waiting for an answer (not cancelled).
+  std::vector<Attempt*> open_attempts() {
+    std::vector<Attempt*> open;
+    for (Attempt& a : attempts_) {
+      if (!a.cancelled && !a.answered) open.push_back(&a);
+    }
+    return open;
+  }
+  /// Answers the one open attempt (a test failure when there is not one).
+  void answer(bool ok, const std::string& detail = "") {
+    auto open = open_attempts();
+    ASSERT_EQ(open.size(), 1u);
+    open[0]->answered = true;
+    open[0]->done(Result{ok, detail});
+  }
+  std::size_t attempts() const { return attempts_.size(); }
+  const std::vector<Attempt>& all_attempts() const { return attempts_; }
+  /// A datagram on notify socket `id`.
+  void notify(NotifyId id, NotifyMessage message) { notify_.at(id)(message); }
+  /// Open notify sockets.
+  std::vector<NotifyId> open_notify_ids() const {
+    std::vector<NotifyId> ids;
+    for (const auto& [id, callback] : notify_) ids.push_back(id);
+    return ids;
+  }
+  void add_probe_pid(int pid) { probe_pids_.insert(pid); }
+
+ private:
+  std::vector<Attempt> attempts_;
+  std::map<NotifyId, std::function<void(const NotifyMessage&)>> notify_;
+  std::set<int> probe_pids_;
+  std::uint64_t next_ = 0;
+};
+
 class FakeClients final : public Clients {
  public:
   void send(ClientId client, std::string&& line) override {

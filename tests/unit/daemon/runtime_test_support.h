@@ -100,7 +100,7 @@ class RuntimeTest : public ::testing::Test {
   /// Builds the runtime (nothing starts until start()).
   void make(config::Config config, Runtime::Options options = {}) {
     runtime =
-        std::make_unique<Runtime>(std::move(config), sys, timers, clients, std::move(options));
+        std::make_unique<Runtime>(std::move(config), sys, timers, clients, probes, std::move(options));
     runtime->set_on_finished([this] { ++finished_calls; });
   }
   /// Builds the runtime and starts the autostart programs.
@@ -162,6 +162,7 @@ class RuntimeTest : public ::testing::Test {
   FakeSystem sys;
   FakeTimers timers;
   FakeClients clients;
+  FakeProbes probes;
   std::unique_ptr<Runtime> runtime;
   int finished_calls = 0;
 };
