@@ -86,7 +86,9 @@ struct Probe {
   std::string path;
   std::string url;
   /// exec: argv (string form split like `command`; `${VAR}` expanded; a
-  /// first word without `/` looked up in PATH when run).
+  /// first word without `/` looked up in PATH when run). With numprocs > 1
+  /// this is process 0's; each process's own is ProcessConfig::ready_exec
+  /// or health_exec.
   std::vector<std::string> exec;
   /// log: the ECMAScript regular expression, as written.
   std::string pattern;
@@ -137,6 +139,11 @@ struct ProcessConfig {
   std::map<std::string, std::string> environment;
   LogTarget stdout_logfile;
   LogTarget stderr_logfile;  ///< ignored when the program has redirect_stderr
+  /// The argv of this process's `ready` / `health` exec probe, `${VAR}`
+  /// expanded for this process (like `command`); empty unless that probe
+  /// is an exec probe. The program's Probe::exec is process 0's.
+  std::vector<std::string> ready_exec;
+  std::vector<std::string> health_exec;
   bool operator==(const ProcessConfig&) const = default;
 };
 
