@@ -75,9 +75,11 @@ struct Probe {
     Notify,  ///< the process sends READY=1 to $NOTIFY_SOCKET (ready only)
   };
   Kind kind = Kind::Tcp;
-  /// tcp/http: the host as written ("127.0.0.1", "localhost", "db") and its
-  /// address resolved when the config was loaded (numeric, "127.0.0.1" or
-  /// "::1"), and the port.
+  /// tcp/http: the host as written ("127.0.0.1", "localhost", "db"; an
+  /// IPv6 address without its brackets) and its address resolved when the
+  /// config was loaded (numeric, "127.0.0.1" or "::1"; an IPv4 address is
+  /// preferred when a name has both), and the port (1..65535; http: 80 when
+  /// the URL has none).
   std::string host;
   std::string address;
   int port = 0;
@@ -223,7 +225,9 @@ struct SupervisorConfig {
 struct Config {
   std::filesystem::path file;  ///< the main config file (absolute)
   SupervisorConfig supervisor;
-  /// Every program, sorted by (priority, name): the start order.
+  /// Every program, sorted by (priority, name). The start order, which
+  /// also honours depends_on, is start_order() / start_steps()
+  /// (load_config.h).
   std::vector<ProgramConfig> programs;
   /// Non-fatal findings, e.g. `conf.d/*.toml: include matches no file`.
   std::vector<std::string> warnings;
