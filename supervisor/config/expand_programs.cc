@@ -1,9 +1,9 @@
 // From drafts to processes (Loader::expand_program, loader.h): each
 // [program.NAME] becomes its numprocs processes, with `${VAR}` expanded in
 // every word of the command, the directory, the environment and the log
-// paths (MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM set
-// per process), AUTO log names made in childlogdir; then the log files that
-// processes would share are reported.
+// paths and the exec probes' words (MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM
+// set per process), AUTO log names made in childlogdir; then the log files that processes would
+// share are reported.
 #include <fmt/format.h>
 
 #include <map>
@@ -40,6 +40,20 @@ std::optional<LogTarget> Loader::log_target(const std::optional<Located>& value,
   return LogTarget{LogTarget::Kind::File, resolve_path(draft.file->directory, *expanded).string()};
 }
 
+std::vector<std::string> Loader::expand_words(const std::vector<Located>& words,
+                                              std::string_view key, const VariableLookup& lookup) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    auto word = expand(words[i], key, lookup);
+    if (!word) continue;
+    if (i == 0 && word->empty()) {
+      error(words[i].where, fmt::format("{}: the program to run is empty after expansion", key));
+    }
+    out.push_back(std::move(*word));
+  }
+  return out;
+}
+
 void Loader::expand_program(ProgramDraft& draft) {
   ProgramConfig& p = draft.program;
   std::map<std::string, std::string> overlay;
@@ -52,14 +66,7 @@ void Loader::expand_program(ProgramDraft& draft) {
     overlay["MINISUP_PROCESS_NAME"] = process.name;
     overlay["MINISUP_PROCESS_NUM"] = std::to_string(n);
 
-    for (std::size_t i = 0; i < draft.command.size(); ++i) {
-      auto word = expand(draft.command[i], "command", lookup);
-      if (!word) continue;
-      if (i == 0 && word->empty()) {
-        error(draft.command[i].where, "command: the program to run is empty after expansion");
-      }
-      process.command.push_back(std::move(*word));
-    }
+    process.command = expand_words(draft.command, "command", lookup);
     if (draft.directory) {
       if (auto dir = expand(*draft.directory, "directory", lookup)) {
         if (dir->empty()) {
@@ -78,11 +85,23 @@ void Loader::expand_program(ProgramDraft& draft) {
             log_target(draft.stdout_logfile, "stdout_logfile", "stdout", draft, process, lookup)) {
       process.stdout_logfile = *target;
     }
-    if (auto target =
-            log_target(draft.stderr_logfile, "stderr_logfile", "stderr", draft, process, lookup)) {
+    // stderr follows stdout to the console unless set: in a container
+    // everything then reaches `kubectl logs`.
+    const bool stdout_to_console =
+        draft.stdout_logfile && iequals(draft.stdout_logfile->text, "console");
+    if (!draft.stderr_logfile && stdout_to_console) {
+      process.stderr_logfile = LogTarget{LogTarget::Kind::Console, {}};
+    } else if (auto target = log_target(draft.stderr_logfile, "stderr_logfile", "stderr", draft,
+                                        process, lookup)) {
       process.stderr_logfile = *target;
     }
+    process.ready_exec = expand_words(draft.ready_exec, "ready.exec", lookup);
+    process.health_exec = expand_words(draft.health_exec, "health.exec", lookup);
     p.processes.push_back(std::move(process));
+  }
+  if (p.ready && p.ready->kind == Probe::Kind::Exec) p.ready->exec = p.processes.front().ready_exec;
+  if (p.health && p.health->kind == Probe::Kind::Exec) {
+    p.health->exec = p.processes.front().health_exec;
   }
   if (p.numprocs > 1) {
     check_numprocs_log(draft, draft.stdout_logfile, "stdout_logfile",

@@ -9,9 +9,11 @@
 //      their positions);
 //   4. expand `include` globs and read each included file the same way
 //      (only [program.NAME] tables allowed there);
-//   5. expand every draft into its processes (numprocs, `${VAR}`, AUTO log
-//      names) and check cross-program facts (shared log files);
-//   6. sort programs by (priority, name) and errors by file and position.
+//   5. check `depends_on` across programs (unknown names, cycles) and mark
+//      the jobs (programs named by a `completed` condition);
+//   6. expand every draft into its processes (numprocs, `${VAR}`, AUTO log
+//      names, exec probes) and check cross-program facts (shared log files);
+//   7. sort programs by (priority, name) and errors by file and position.
 // A Loader (loader.h) lives for one load_config() call and collects every
 // error. This file holds the pipeline, the diagnostics and the files (the
 // main one and the includes); each step has a file of its own (loader.h).
@@ -65,6 +67,7 @@ LoadResult Loader::load(const fs::path& file) {
   read_supervisor(*root, main);
   read_top_level(*root, main, /*is_main=*/true);
   read_includes(main);
+  check_dependencies();
   for (ProgramDraft& draft : drafts_) expand_program(draft);
   check_shared_logs();
   if (drafts_.empty()) warn({&main, 0, 0}, "no programs defined");

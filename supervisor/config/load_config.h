@@ -5,8 +5,9 @@
 // including file), validate every [program.NAME], expand variables and
 // numprocs, then check cross-file facts (duplicate names). Every error of
 // every file is collected, each with file:line:col; nothing stops at the
-// first. This module reads files and looks up `user` names (NSS,
-// user_lookup.h) and nothing else: no other syscalls. Only regular files are
+// first. This module reads files, looks up `user` names (NSS,
+// user_lookup.h) and resolves the hosts of tcp/http probes (getaddrinfo,
+// probe_section.cc), and nothing else: no other syscalls. Only regular files are
 // read: a FIFO (even one an include glob matches) is opened without blocking
 // and refused, never waited on.
 //
@@ -89,13 +90,43 @@ SocketLookup find_socket(const std::filesystem::path& file, const Environment& e
 std::optional<std::filesystem::path> find_config_file(
     const std::optional<std::filesystem::path>& explicit_file);
 
-/// Worst-case graceful shutdown time: the sum over priority levels of the
-/// largest stopwaitsecs in that level.
+/// The programs of `config` in the order minisupd starts them: every
+/// program after the programs it depends on (`depends_on`), and otherwise
+/// by (priority, name). Each step is a group that starts together: the
+/// programs of one priority level with no dependency between them; a
+/// program that depends on a program of the current step begins a new one.
+/// Without any depends_on, the steps are the priority levels. Names that
+/// are not programs are ignored, and a cycle (never in a loaded config)
+/// leaves its programs at the end in (priority, name) order. The pointers
+/// point into `config.programs`.
+std::vector<std::vector<const ProgramConfig*>> start_steps(const Config& config);
+
+/// start_steps() flattened: the programs in start order.
+std::vector<const ProgramConfig*> start_order(const Config& config);
+
+/// Worst-case graceful shutdown time: the steps of start_steps() stop in
+/// reverse order, the programs of a step together, so the sum over the
+/// steps of the largest stopwaitsecs in each. Without depends_on this is
+/// the sum over priority levels of the largest stopwaitsecs in that level.
+/// shutdown_timeout is not applied (check_summary() compares the two).
 Duration worst_case_shutdown(const Config& config);
 
 /// The text `minisupd --check` prints for a valid config: programs,
-/// processes, start order by priority, `worst-case shutdown: 35.0 s`, and a
-/// `warning:` line when that exceeds 30 s; warnings are included.
+/// processes, the start order (one line per step of start_steps(), a
+/// program with dependencies marked `app (after db: ready)`, a job marked
+/// `(job)`), `worst-case shutdown: 35.0 s`, and a `warning:` line when that
+/// exceeds shutdown_timeout (SIGKILL comes at the timeout) or, when that is
+/// not set, 30 s; warnings are included.
 std::string check_summary(const Config& config);
+
+/// `minisupd --run NAME [-- ARGS...]`: makes program `name` of `config` a
+/// one-shot harness run: job = true, autostart = true, startretries = 0,
+/// autorestart = Never, shutdown_on = Exit, `args` appended to its command,
+/// and its stdout and stderr log targets Passthrough (minisupd's own
+/// stdout and stderr, unprefixed; with redirect_stderr its stderr goes with
+/// its stdout). Returns an error text (and changes nothing) when there is
+/// no such program or it has numprocs > 1; nullopt on success.
+std::optional<std::string> apply_run(Config& config, const std::string& name,
+                                     const std::vector<std::string>& args);
 
 }  // namespace minisup::config

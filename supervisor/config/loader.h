@@ -7,6 +7,8 @@
 //   loader_values.cc       value checks: one TOML value of one type each;
 //   supervisor_section.cc  [supervisor] (defaults, paths, socket access);
 //   program_section.cc     the top level and each [program.NAME] table;
+//   probe_section.cc       `ready` and `health` of a program;
+//   dependencies.cc        `depends_on`: names, cycles, jobs;
 //   expand_programs.cc     drafts -> processes (numprocs, ${VAR}, AUTO logs).
 // Helpers that know no Loader (reading a file, quoting values, NSS
 // lookups) are in config_file.h, value_text.h and user_lookup.h.
@@ -67,6 +69,12 @@ struct ProgramDraft {
   std::vector<std::pair<std::string, Located>> environment;
   std::optional<Located> stdout_logfile;  ///< nullopt = AUTO by default
   std::optional<Located> stderr_logfile;
+  /// The words of an exec `ready` / `health` probe, unexpanded.
+  std::vector<Located> ready_exec;
+  std::vector<Located> health_exec;
+  /// Where each `depends_on` entry names its program (parallel to
+  /// program.depends_on once sorted), and the `depends_on` value itself.
+  std::vector<Pos> depends_on_where;
 };
 
 /// A value to validate: the key as shown in messages, the node, and where
@@ -169,6 +177,27 @@ class Loader {
   void read_autorestart(const Field& f, ProgramConfig& p);
   void read_exitcodes(const Field& f, ProgramConfig& p, const SourceFile& file);
   void read_stopsignal(const Field& f, ProgramConfig& p);
+  void read_shutdown_on(const Field& f, ProgramConfig& p);
+  /// An argv value (`command`, `ready.exec`): a string split like a shell
+  /// or a non-empty array of strings; words kept unexpanded with their
+  /// positions. nullopt after reporting an error.
+  std::optional<std::vector<Located>> read_argv(const Field& f, const SourceFile& file);
+
+  // ---- ready, health (probe_section.cc) ----
+
+  /// `ready` (is_health false) or `health`: an inline table with one probe
+  /// kind. The exec words go to `exec_words`.
+  std::optional<Probe> read_probe(const Field& f, bool is_health, const SourceFile& file,
+                                  std::vector<Located>& exec_words);
+  /// tcp/http: HOST resolved to a numeric address (getaddrinfo), once per
+  /// host and load. Returns the error text, or nullopt.
+  std::optional<std::string> resolve_host(const std::string& host, std::string& address);
+
+  // ---- depends_on (dependencies.cc) ----
+
+  void read_depends_on(const Field& f, ProgramDraft& draft);
+  /// Across programs: unknown names, cycles; marks the jobs.
+  void check_dependencies();
   /// An unknown user is an error at the key (user_lookup.h); each name is
   /// looked up once per load, however many programs use it.
   void check_user(const Field& f, const std::string& user);
@@ -179,6 +208,10 @@ class Loader {
                                       std::string_view stream, const ProgramDraft& draft,
                                       const ProcessConfig& process, const VariableLookup& lookup);
   void expand_program(ProgramDraft& draft);
+  /// `${VAR}` expanded in each word of an argv (`command`, `ready.exec`);
+  /// an empty first word is an error.
+  std::vector<std::string> expand_words(const std::vector<Located>& words, std::string_view key,
+                                        const VariableLookup& lookup);
   /// An explicit log path of a numprocs program must differ per process.
   void check_numprocs_log(const ProgramDraft& draft, const std::optional<Located>& value,
                           std::string_view key, LogTarget ProcessConfig::*member);
@@ -194,7 +227,9 @@ class Loader {
   std::vector<ProgramDraft> drafts_;
   std::map<std::string, std::size_t> program_index_;
   std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
-  std::vector<std::pair<int, ConfigError>> errors_;                // with the file's index
+  /// host -> (address, problem): each host is resolved once per load.
+  std::map<std::string, std::pair<std::string, std::optional<std::string>>> host_checks_;
+  std::vector<std::pair<int, ConfigError>> errors_;  // with the file's index
   std::set<std::string> seen_errors_;
   std::vector<std::string> warnings_;
   std::set<std::string> seen_warnings_;

@@ -75,9 +75,11 @@ struct Probe {
     Notify,  ///< the process sends READY=1 to $NOTIFY_SOCKET (ready only)
   };
   Kind kind = Kind::Tcp;
-  /// tcp/http: the host as written ("127.0.0.1", "localhost", "db") and its
-  /// address resolved when the config was loaded (numeric, "127.0.0.1" or
-  /// "::1"), and the port.
+  /// tcp/http: the host as written ("127.0.0.1", "localhost", "db"; an
+  /// IPv6 address without its brackets) and its address resolved when the
+  /// config was loaded (numeric, "127.0.0.1" or "::1"; an IPv4 address is
+  /// preferred when a name has both), and the port (1..65535; http: 80 when
+  /// the URL has none).
   std::string host;
   std::string address;
   int port = 0;
@@ -86,7 +88,9 @@ struct Probe {
   std::string path;
   std::string url;
   /// exec: argv (string form split like `command`; `${VAR}` expanded; a
-  /// first word without `/` looked up in PATH when run).
+  /// first word without `/` looked up in PATH when run). With numprocs > 1
+  /// this is process 0's; each process's own is ProcessConfig::ready_exec
+  /// or health_exec.
   std::vector<std::string> exec;
   /// log: the ECMAScript regular expression, as written.
   std::string pattern;
@@ -137,6 +141,11 @@ struct ProcessConfig {
   std::map<std::string, std::string> environment;
   LogTarget stdout_logfile;
   LogTarget stderr_logfile;  ///< ignored when the program has redirect_stderr
+  /// The argv of this process's `ready` / `health` exec probe, `${VAR}`
+  /// expanded for this process (like `command`); empty unless that probe
+  /// is an exec probe. The program's Probe::exec is process 0's.
+  std::vector<std::string> ready_exec;
+  std::vector<std::string> health_exec;
   bool operator==(const ProcessConfig&) const = default;
 };
 
@@ -216,7 +225,9 @@ struct SupervisorConfig {
 struct Config {
   std::filesystem::path file;  ///< the main config file (absolute)
   SupervisorConfig supervisor;
-  /// Every program, sorted by (priority, name): the start order.
+  /// Every program, sorted by (priority, name). The start order, which
+  /// also honours depends_on, is start_order() / start_steps()
+  /// (load_config.h).
   std::vector<ProgramConfig> programs;
   /// Non-fatal findings, e.g. `conf.d/*.toml: include matches no file`.
   std::vector<std::string> warnings;

@@ -23,7 +23,7 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 23> kProgramKeys{
+constexpr std::array<std::string_view, 27> kProgramKeys{
     "command",
     "directory",
     "environment",
@@ -47,6 +47,10 @@ constexpr std::array<std::string_view, 23> kProgramKeys{
     "stderr_logfile_maxbytes",
     "stderr_logfile_backups",
     "redirect_stderr",
+    "ready",
+    "health",
+    "depends_on",
+    "shutdown_on",
 };
 constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
 
@@ -205,6 +209,14 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
         p.stderr_logfile_settings.backups = static_cast<int>(*n);
     } else if (key_name == "redirect_stderr") {
       if (auto b = as_bool(f)) p.redirect_stderr = *b;
+    } else if (key_name == "ready") {
+      p.ready = read_probe(f, /*is_health=*/false, file, draft.ready_exec);
+    } else if (key_name == "health") {
+      p.health = read_probe(f, /*is_health=*/true, file, draft.health_exec);
+    } else if (key_name == "depends_on") {
+      read_depends_on(f, draft);
+    } else if (key_name == "shutdown_on") {
+      read_shutdown_on(f, p);
     } else {
       unknown_key(k, file, table_name, kProgramKeys);
     }
@@ -230,47 +242,53 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
 }
 
 void Loader::read_command(const Field& f, ProgramDraft& draft) {
+  if (auto words = read_argv(f, *draft.file)) draft.command = std::move(*words);
+}
+
+std::optional<std::vector<Located>> Loader::read_argv(const Field& f, const SourceFile& file) {
   if (const auto* string = f.node.as_string()) {
     const std::string& text = string->get();
     if (text.find('\0') != std::string::npos) {
-      error(f.where, "command must not contain a NUL character");
-      return;
+      error(f.where, fmt::format("{} must not contain a NUL character", f.key));
+      return std::nullopt;
     }
     ShellWords split = split_shell_words(text);
     if (!split.error.empty()) {
-      error(f.where, fmt::format("command {}: {}", split.error, quote(text)));
-      return;
+      error(f.where, fmt::format("{} {}: {}", f.key, split.error, quote(text)));
+      return std::nullopt;
     }
     if (split.words.empty()) {
-      error(f.where, "command must not be empty");
-      return;
+      error(f.where, fmt::format("{} must not be empty", f.key));
+      return std::nullopt;
     }
-    for (auto& word : split.words) draft.command.push_back(Located{std::move(word), f.where});
-    return;
+    std::vector<Located> words;
+    for (auto& word : split.words) words.push_back(Located{std::move(word), f.where});
+    return words;
   }
   if (const auto* array = f.node.as_array()) {
     if (array->empty()) {
-      error(f.where, "command must not be empty");
-      return;
+      error(f.where, fmt::format("{} must not be empty", f.key));
+      return std::nullopt;
     }
     std::vector<Located> words;
     bool ok = true;
     for (std::size_t i = 0; i < array->size(); ++i) {
       const toml::node& element = *array->get(i);
-      auto word = as_string(
-          {fmt::format("command[{}]", i), element, location(*draft.file, element.source())},
-          /*allow_empty=*/i > 0);
+      auto word =
+          as_string({fmt::format("{}[{}]", f.key, i), element, location(file, element.source())},
+                    /*allow_empty=*/i > 0);
       if (!word) {
         ok = false;
         continue;
       }
-      words.push_back(Located{std::move(*word), location(*draft.file, element.source())});
+      words.push_back(Located{std::move(*word), location(file, element.source())});
     }
-    if (ok) draft.command = std::move(words);
-    return;
+    if (!ok) return std::nullopt;
+    return words;
   }
   error(f.where,
-        fmt::format("command must be a string or an array of strings, got {}", describe(f.node)));
+        fmt::format("{} must be a string or an array of strings, got {}", f.key, describe(f.node)));
+  return std::nullopt;
 }
 
 void Loader::read_autorestart(const Field& f, ProgramConfig& p) {
@@ -337,6 +355,24 @@ void Loader::read_stopsignal(const Field& f, ProgramConfig& p) {
     return;
   }
   error(f.where, fmt::format("stopsignal must be a signal name like \"TERM\" or a number, got {}",
+                             describe(f.node)));
+}
+
+void Loader::read_shutdown_on(const Field& f, ProgramConfig& p) {
+  static constexpr std::array<std::pair<std::string_view, ShutdownOn>, 3> kValues{{
+      {"exit", ShutdownOn::Exit},
+      {"failure", ShutdownOn::Failure},
+      {"fatal", ShutdownOn::Fatal},
+  }};
+  if (const auto* string = f.node.as_string()) {
+    for (const auto& [name, value] : kValues) {
+      if (iequals(string->get(), name)) {
+        p.shutdown_on = value;
+        return;
+      }
+    }
+  }
+  error(f.where, fmt::format("shutdown_on must be \"exit\", \"failure\" or \"fatal\", got {}",
                              describe(f.node)));
 }
 

@@ -20,9 +20,9 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 10> kSupervisorKeys{
-    "socket",  "socket_mode", "logfile",     "loglevel",    "childlogdir",
-    "pidfile", "include",     "environment", "socket_uids", "socket_group",
+constexpr std::array<std::string_view, 11> kSupervisorKeys{
+    "socket",  "socket_mode", "logfile",     "loglevel",     "childlogdir",      "pidfile",
+    "include", "environment", "socket_uids", "socket_group", "shutdown_timeout",
 };
 /// Longest Unix socket path: sun_path holds 108 bytes with the NUL.
 constexpr std::size_t kMaxSocketPath = 107;
@@ -123,6 +123,15 @@ void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
       read_socket_uids(f, file);
     } else if (name == "socket_group") {
       read_socket_group(f);
+    } else if (name == "shutdown_timeout") {
+      if (auto d = as_seconds(f)) {
+        if (*d > Duration::zero()) {
+          sup.shutdown_timeout = *d;
+        } else {
+          error(f.where,
+                fmt::format("shutdown_timeout must be greater than 0, got {}", describe(f.node)));
+        }
+      }
     } else {
       unknown_key(key, file, "[supervisor]", kSupervisorKeys);
     }

@@ -88,8 +88,8 @@ TEST_F(UserCheck, TheUnknownUserIsQuotedAsWritten) {
 /// hanging it. Returns the errors joined by '\n', or nullopt on a timeout.
 class Guarded : public ConfigTest {
  protected:
-  std::optional<std::string> load_guarded(const std::string& relative,
-                                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::optional<std::string> load_guarded(
+      const std::string& relative, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     int fds[2];
     if (::pipe(fds) != 0) return "pipe failed";
     const pid_t pid = ::fork();
