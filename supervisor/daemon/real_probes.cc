@@ -137,7 +137,8 @@ Probes::AttemptId RealProbes::attempt(const config::Probe& probe, const SpawnPla
   attempt.done = std::move(done);
   attempt.bound = bound;
   attempts_.emplace(id, std::move(owned));
-  attempt.bound_timer = loop_.add_timer(loop::EventLoop::now() + bound, [this, id] { on_bound(id); });
+  attempt.bound_timer =
+      loop_.add_timer(loop::EventLoop::now() + bound, [this, id] { on_bound(id); });
   switch (probe.kind) {
     case config::Probe::Kind::Tcp:
     case config::Probe::Kind::Http:
@@ -228,7 +229,8 @@ void RealProbes::send_request(Attempt& attempt) {
       sys::send_some(attempt.socket.get(), std::string_view(attempt.request).substr(attempt.sent));
   if (n == -EAGAIN) return;  // still EPOLLOUT
   if (n < 0) {
-    finish(attempt.id, {false, "GET " + attempt.url + ": send: " + sys::error_text(static_cast<int>(-n))});
+    finish(attempt.id,
+           {false, "GET " + attempt.url + ": send: " + sys::error_text(static_cast<int>(-n))});
     return;
   }
   attempt.sent += static_cast<std::size_t>(n);
@@ -260,8 +262,8 @@ void RealProbes::read_response(Attempt& attempt) {
                                        ? "connection closed without a response"
                                        : "connection closed within the status line")});
     } else if (attempt.response.size() >= kMaxResponse) {
-      finish(id, {false, failed + "no status line in the first " +
-                             std::to_string(kMaxResponse) + " bytes"});
+      finish(id, {false, failed + "no status line in the first " + std::to_string(kMaxResponse) +
+                             " bytes"});
     }
     return;
   }
@@ -336,8 +338,8 @@ bool RealProbes::child_reaped(const sys::Reaped& reaped) {
   } else if (reaped.exit_code) {
     result.detail = fmt::format("exec {}: exited with status {}", name, *reaped.exit_code);
   } else {
-    result.detail =
-        fmt::format("exec {}: killed by {}", name, config::signal_name(reaped.exit_signal.value_or(0)));
+    result.detail = fmt::format("exec {}: killed by {}", name,
+                                config::signal_name(reaped.exit_signal.value_or(0)));
   }
   // Delivered from the loop, not inside the caller's reap loop.
   finish_later(a, std::move(result));
@@ -388,10 +390,9 @@ void RealProbes::finish_later(Attempt& attempt, Result result) {
   attempt.bound_timer = 0;
   attempt.phase = Attempt::Phase::Finishing;
   const AttemptId id = attempt.id;
-  attempt.finish_timer =
-      loop_.add_timer(loop::EventLoop::now(), [this, id, result = std::move(result)]() mutable {
-        finish(id, std::move(result));
-      });
+  attempt.finish_timer = loop_.add_timer(
+      loop::EventLoop::now(),
+      [this, id, result = std::move(result)]() mutable { finish(id, std::move(result)); });
 }
 
 void RealProbes::close_socket(Attempt& attempt) noexcept {
@@ -442,8 +443,7 @@ std::variant<std::pair<Probes::NotifyId, std::string>, std::string> RealProbes::
     if (bound.error != EADDRINUSE) break;
   }
   if (bound.error != 0) {
-    return fmt::format("notify socket @{}: {}: {}", name, bound.call,
-                       sys::error_text(bound.error));
+    return fmt::format("notify socket @{}: {}: {}", name, bound.call, sys::error_text(bound.error));
   }
   auto notify = std::make_shared<Notify>();
   notify->id = next_notify_++;

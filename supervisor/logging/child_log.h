@@ -602,9 +602,9 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   SinkUse use_;  // keeps the sink's file open until EOF
   std::function<void()> on_eof_;
   std::uint64_t bytes_read_ = 0;
-  std::size_t pipe_size_ = 0;    // the pipe's capacity, once known
-  bool tried_growing_ = false;   // the pipe was considered for enlarging
-  bool holds_big_pipe_ = false;  // counts against kMaxBigPipes
+  std::size_t pipe_size_ = 0;         // the pipe's capacity, once known
+  bool tried_growing_ = false;        // the pipe was considered for enlarging
+  bool holds_big_pipe_ = false;       // counts against kMaxBigPipes
   std::shared_ptr<LineWatch> watch_;  // null unless lines are watched
   StreamKind stream_ = StreamKind::Stdout;
   std::string partial_line_;  // the watched line so far (at most kMaxWatchedLine)

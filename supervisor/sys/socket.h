@@ -39,8 +39,8 @@ std::string format_host_port(std::string_view host, int port);
 
 /// The start of a non-blocking connect.
 struct ConnectStart {
-  UniqueFd fd;        ///< the socket (empty when socket() itself failed)
-  int error = 0;      ///< 0: connected at once; EINPROGRESS: wait for EPOLLOUT; else failed
+  UniqueFd fd;    ///< the socket (empty when socket() itself failed)
+  int error = 0;  ///< 0: connected at once; EINPROGRESS: wait for EPOLLOUT; else failed
   const char* call = "connect";  ///< the call that failed ("socket" or "connect")
 };
 

@@ -17,9 +17,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -342,8 +342,7 @@ TEST_F(RealProbesTest, ExecRunsWithThePlansDirectoryAndEnvironment) {
   plan.directory = "/tmp";
   plan.envp.push_back("PROBE_VALUE=yes");
   Result result = run_attempt(
-      exec_probe({"sh", "-c", "test \"$(pwd)\" = /tmp && test \"$PROBE_VALUE\" = yes"}), 5s,
-      plan);
+      exec_probe({"sh", "-c", "test \"$(pwd)\" = /tmp && test \"$PROBE_VALUE\" = yes"}), 5s, plan);
   EXPECT_TRUE(result.ok) << result.detail;
 }
 
@@ -431,11 +430,9 @@ TEST_F(RealProbesTest, DoneMayStartTheNextAttempt) {
 
 TEST_F(RealProbesTest, NotifyDeliversReadyAndStatus) {
   std::vector<Probes::NotifyMessage> messages;
-  auto opened = probes_->open_notify(::getuid(), [&](const Probes::NotifyMessage& m) {
-    messages.push_back(m);
-  });
-  ASSERT_TRUE(std::holds_alternative<std::pair<Probes::NotifyId, std::string>>(opened))
-      << std::get<std::string>(opened);
+  auto opened = probes_->open_notify(
+      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+  ASSERT_EQ(opened.index(), 0u) << std::get<std::string>(opened);
   auto [id, name] = std::get<std::pair<Probes::NotifyId, std::string>>(opened);
   EXPECT_EQ(name.rfind("@minisup-" + std::to_string(::getpid()) + "-", 0), 0u) << name;
 
@@ -462,9 +459,8 @@ TEST_F(RealProbesTest, NotifyDeliversReadyAndStatus) {
 
 TEST_F(RealProbesTest, NotifyIgnoresOversizedDatagramsAndCutsLongStatus) {
   std::vector<Probes::NotifyMessage> messages;
-  auto opened = probes_->open_notify(::getuid(), [&](const Probes::NotifyMessage& m) {
-    messages.push_back(m);
-  });
+  auto opened = probes_->open_notify(
+      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   ASSERT_EQ(send_notify(name, "READY=1\n" + std::string(RealProbes::kMaxDatagram, 'x')), 0);
   ASSERT_EQ(send_notify(name, "STATUS=" + std::string(2000, 's')), 0);
@@ -472,7 +468,8 @@ TEST_F(RealProbesTest, NotifyIgnoresOversizedDatagramsAndCutsLongStatus) {
   run_until([] { return false; }, 20ms);
   ASSERT_EQ(messages.size(), 1u);  // the oversized one was dropped whole
   EXPECT_FALSE(messages[0].ready);
-  EXPECT_EQ(messages[0].status, std::optional<std::string>(std::string(RealProbes::kMaxStatus, 's')));
+  EXPECT_EQ(messages[0].status,
+            std::optional<std::string>(std::string(RealProbes::kMaxStatus, 's')));
 }
 
 TEST_F(RealProbesTest, NotifySocketsAreDistinctAndCloseFromTheirOwnCallback) {
@@ -500,9 +497,8 @@ TEST_F(RealProbesTest, NotifySocketsAreDistinctAndCloseFromTheirOwnCallback) {
 TEST_F(RealProbesTest, NotifyDropsMessagesOfOtherUsers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as another user";
   std::vector<Probes::NotifyMessage> messages;
-  auto opened = probes_->open_notify(4242, [&](const Probes::NotifyMessage& m) {
-    messages.push_back(m);
-  });
+  auto opened =
+      probes_->open_notify(4242, [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   // A child that becomes uid 65534 (not root, not ours, not 4242), sends,
   // then one that becomes 4242 (the program's user) and sends.
@@ -533,9 +529,8 @@ TEST_F(RealProbesTest, NotifyFromSystemdNotify) {
   }
   if (tool == nullptr) GTEST_SKIP() << "systemd-notify not installed";
   std::vector<Probes::NotifyMessage> messages;
-  auto opened = probes_->open_notify(::getuid(), [&](const Probes::NotifyMessage& m) {
-    messages.push_back(m);
-  });
+  auto opened = probes_->open_notify(
+      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   // An exec probe is a convenient way to run it with an environment.
   SpawnPlan plan = plain_plan();

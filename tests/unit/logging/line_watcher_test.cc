@@ -109,8 +109,7 @@ TEST(LineWatcher, JoinsLinesSplitAcrossReads) {
   auto program = program_with(none(), none());
   ProcessOutput output(program, program.processes[0], nullptr);
   std::vector<std::string> lines;
-  output.set_line_watcher(
-      [&](StreamKind, std::string_view line) { lines.emplace_back(line); });
+  output.set_line_watcher([&](StreamKind, std::string_view line) { lines.emplace_back(line); });
   // Each printf is a separate write (and, with the sleeps, a separate read).
   run_child(loop, output,
             "printf 'lis'; sleep 0.05; printf 'tening on '; sleep 0.05; printf '8080\\nnext\\n'");
@@ -122,8 +121,7 @@ TEST(LineWatcher, CutsLongLinesAtTheBound) {
   auto program = program_with(none(), none());
   ProcessOutput output(program, program.processes[0], nullptr);
   std::vector<std::string> lines;
-  output.set_line_watcher(
-      [&](StreamKind, std::string_view line) { lines.emplace_back(line); });
+  output.set_line_watcher([&](StreamKind, std::string_view line) { lines.emplace_back(line); });
   // 10,000 'a's, in pieces, then a short line: the long one arrives cut to
   // kMaxWatchedLine, and the rest of it does not leak into the next line.
   run_child(loop, output,
@@ -211,8 +209,7 @@ TEST(LineWatcher, SetWhileCapturingAppliesToTheRunningCapture) {
   output.start_capture(loop, std::move(pipes));
   ASSERT_TRUE(run_until(loop, [&] { return read_file(dir / "out.log") == "before\n"; }));
   std::vector<std::string> lines;
-  output.set_line_watcher(
-      [&](StreamKind, std::string_view line) { lines.emplace_back(line); });
+  output.set_line_watcher([&](StreamKind, std::string_view line) { lines.emplace_back(line); });
   ASSERT_EQ(::write(gate.write.get(), "\n", 1), 1);
   ASSERT_TRUE(run_until(loop, [&] { return output.open_captures() == 0; }));
   int status = 0;
@@ -239,7 +236,8 @@ TEST(LineWatcher, NotCalledAfterTheProcessOutputIsGone) {
   output.reset();  // the capture drains on alone
   int status = 0;
   ::waitpid(std::get<sys::SpawnedChild>(spawned).pid, &status, 0);
-  run_until(loop, [] { return false; }, std::chrono::milliseconds(50));
+  run_until(
+      loop, [] { return false; }, std::chrono::milliseconds(50));
   EXPECT_EQ(calls, 1);
 }
 
@@ -250,9 +248,8 @@ TEST(Passthrough, StdoutAndStderrGoUnprefixedToTheirOwnWriters) {
   loop::EventLoop loop;
   sys::Pipe out = sys::make_pipe();  // stands for minisupd's stdout
   sys::Pipe err = sys::make_pipe();  // and its stderr
-  auto console = std::make_shared<ConsoleWriter>(loop, out.write.get(),
-                                                 ConsoleWriter::kDefaultMaxBuffer,
-                                                 ConsoleWriter::Color::Always);
+  auto console = std::make_shared<ConsoleWriter>(
+      loop, out.write.get(), ConsoleWriter::kDefaultMaxBuffer, ConsoleWriter::Color::Always);
   console->set_stderr_writer(std::make_shared<ConsoleWriter>(
       loop, err.write.get(), ConsoleWriter::kDefaultMaxBuffer, ConsoleWriter::Color::Always));
   console->set_name_width(10);
@@ -276,9 +273,8 @@ TEST(Passthrough, WithoutAStderrWriterStderrGoesToTheConsole) {
 TEST(Passthrough, HoldsAPartialLineSoConsoleLinesDoNotSplitIt) {
   loop::EventLoop loop;
   sys::Pipe out = sys::make_pipe();
-  auto console = std::make_shared<ConsoleWriter>(loop, out.write.get(),
-                                                 ConsoleWriter::kDefaultMaxBuffer,
-                                                 ConsoleWriter::Color::Never);
+  auto console = std::make_shared<ConsoleWriter>(
+      loop, out.write.get(), ConsoleWriter::kDefaultMaxBuffer, ConsoleWriter::Color::Never);
   console->set_name_width(3);
   PassthroughSink pass(console);
   ConsoleSink other(console, "web", StreamKind::Stdout);
