@@ -101,8 +101,13 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   clients_.server = server_.get();
 
   console_ = std::make_shared<logging::ConsoleWriter>(loop_);
+  // Passthrough stderr (`--run NAME`) goes to minisupd's stderr.
+  console_->set_stderr_writer(std::make_shared<logging::ConsoleWriter>(loop_, STDERR_FILENO));
   system_ = std::make_unique<RealSystem>(loop_, console_);
   timers_ = std::make_unique<LoopTimers>(loop_);
+  // Not handed to the Runtime yet: its constructor gets a Probes& parameter
+  // in a separate change.
+  probes_ = std::make_unique<RealProbes>(loop_);
   runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_,
                                        std::move(options));
   runtime_->set_on_finished([this] { loop_.stop(); });
@@ -150,6 +155,7 @@ int Daemon::run() {
   }
   sys::reap_all();
   console_->flush(std::chrono::milliseconds(500));
+  if (console_->stderr_writer()) console_->stderr_writer()->flush(std::chrono::milliseconds(500));
   if (pidfile_written_) {
     std::error_code ignored;
     std::filesystem::remove(*runtime_->config().supervisor.pidfile, ignored);

@@ -10,6 +10,7 @@
 
 #include "supervisor/config/program_config.h"
 #include "supervisor/control/control_server.h"
+#include "supervisor/daemon/real_probes.h"
 #include "supervisor/daemon/real_system.h"
 #include "supervisor/daemon/runtime.h"
 #include "supervisor/logging/child_log.h"
@@ -53,6 +54,9 @@ class Daemon {
   std::shared_ptr<logging::ConsoleWriter> console_;
   std::unique_ptr<RealSystem> system_;
   std::unique_ptr<LoopTimers> timers_;
+  /// Readiness and health probes, notify sockets (for the Runtime; declared
+  /// before it, so it goes after the Runtime that uses it).
+  std::unique_ptr<RealProbes> probes_;
   ServerClients clients_;
   std::unique_ptr<control::ControlServer> server_;
   std::unique_ptr<Runtime> runtime_;

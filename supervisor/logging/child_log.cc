@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -100,6 +101,7 @@ bool OutputCapture::drain(std::size_t budget) noexcept {
       bytes_read_ += got;
       total += got;
       if (!tried_growing_) grow_pipe(got);
+      if (watch_) feed_lines(std::string_view(buffer, got));
       sink_->write(std::string_view(buffer, got));
       continue;
     }
@@ -111,8 +113,61 @@ bool OutputCapture::drain(std::size_t budget) noexcept {
   return false;  // budget spent; epoll is level-triggered and calls again
 }
 
+void OutputCapture::watch_lines(std::shared_ptr<LineWatch> watch, StreamKind stream) noexcept {
+  watch_ = std::move(watch);
+  stream_ = stream;
+  partial_line_.clear();
+}
+
+void OutputCapture::feed_lines(std::string_view data) noexcept {
+  while (!data.empty()) {
+    if (!watch_->watcher) {
+      partial_line_.clear();  // cleared: the next watcher starts afresh
+      return;
+    }
+    const void* found = std::memchr(data.data(), '\n', data.size());
+    const std::size_t length =
+        found == nullptr ? data.size()
+                         : static_cast<std::size_t>(static_cast<const char*>(found) - data.data());
+    if (found != nullptr && partial_line_.empty()) {
+      // A whole line inside the chunk: handed over without a copy.
+      call_watcher(data.substr(0, std::min(length, kMaxWatchedLine)));
+    } else {
+      if (partial_line_.size() < kMaxWatchedLine) {
+        try {
+          partial_line_.append(data.data(),
+                               std::min(length, kMaxWatchedLine - partial_line_.size()));
+        } catch (...) {
+          // Out of memory: this line is skipped.
+        }
+      }
+      if (found == nullptr) return;
+      call_watcher(partial_line_);
+      partial_line_.clear();
+    }
+    data.remove_prefix(length + 1);
+  }
+}
+
+void OutputCapture::call_watcher(std::string_view line) noexcept {
+  // A copy of the pointer: the watcher may clear or replace itself.
+  std::shared_ptr<const LineWatcher> watcher = watch_->watcher;
+  if (!watcher) return;
+  try {
+    (*watcher)(stream_, line);
+  } catch (const std::exception& e) {
+    spdlog::error("line watcher: {}", e.what());
+  } catch (...) {
+    spdlog::error("line watcher: unknown exception");
+  }
+}
+
 void OutputCapture::finish() noexcept {
   if (!fd_) return;
+  if (watch_ && !partial_line_.empty()) {
+    call_watcher(partial_line_);  // the last line had no newline
+    partial_line_.clear();
+  }
   sink_->end_of_stream();
   try {
     loop_.remove_fd(fd_.get());
@@ -173,6 +228,12 @@ std::shared_ptr<OutputSink> make_sink(const config::LogTarget& target,
       return std::make_shared<NullSink>();
     case config::LogTarget::Kind::None:
       return std::make_shared<NullSink>();
+    case config::LogTarget::Kind::Passthrough:
+      if (!console) return std::make_shared<NullSink>();
+      if (stream == StreamKind::Stderr && console->stderr_writer()) {
+        return std::make_shared<PassthroughSink>(console->stderr_writer());
+      }
+      return std::make_shared<PassthroughSink>(console);
   }
   return std::make_shared<NullSink>();
 }
@@ -206,6 +267,8 @@ ProcessOutput::ProcessOutput(const config::ProgramConfig& program,
 
 // Open captures keep draining on their own, into sinks that outlive us.
 ProcessOutput::~ProcessOutput() {
+  // Captures that outlive us must not call into whoever watched our lines.
+  if (watch_) watch_->watcher.reset();
   if (!default_report_) return;
   for (const std::shared_ptr<OutputSink>* sink : {&stdout_, &stderr_}) {
     if (sink->use_count() == 1) continue;  // dies with us
@@ -228,8 +291,10 @@ OutputPipes ProcessOutput::create_pipes() const {
   // expect. The child gets its end by dup2 onto fd 1/2.
   OutputPipes pipes;
   pipes.redirect_stderr = redirect_stderr_;
-  auto discards = [](const std::shared_ptr<OutputSink>& sink) {
-    return dynamic_cast<const NullSink*>(sink.get()) != nullptr;
+  // A NONE stream is not piped, unless a line watcher wants its lines.
+  const bool watched = has_line_watcher();
+  auto discards = [watched](const std::shared_ptr<OutputSink>& sink) {
+    return !watched && dynamic_cast<const NullSink*>(sink.get()) != nullptr;
   };
   // Each pipe opens its sink's log file now (SinkUse), so an unwritable
   // path is reported at the spawn; the pipes' uses end when the captures
@@ -254,26 +319,45 @@ void ProcessOutput::start_capture(loop::EventLoop& loop, OutputPipes pipes) {
   // (and its descendants) close theirs.
   pipes.stdout_write.reset();
   pipes.stderr_write.reset();
-  std::erase_if(captures_, [](const std::weak_ptr<OutputCapture>& c) { return c.expired(); });
-  if (pipes.stdout_read) {
-    captures_.push_back(OutputCapture::start(loop, std::move(pipes.stdout_read), stdout_));
+  std::erase_if(captures_, [](const CaptureRef& c) { return c.capture.expired(); });
+  auto start = [&](sys::UniqueFd& read_end, const std::shared_ptr<OutputSink>& sink,
+                   StreamKind stream) {
+    if (!read_end) return;
+    // Registered by start(): from here on the capture lives on its own.
+    auto capture = OutputCapture::start(loop, std::move(read_end), sink);
+    if (watch_) capture->watch_lines(watch_, stream);
+    captures_.push_back({capture, stream});
+  };
+  start(pipes.stdout_read, stdout_, StreamKind::Stdout);
+  start(pipes.stderr_read, stderr_, StreamKind::Stderr);
+}
+
+void ProcessOutput::set_line_watcher(LineWatcher watcher) {
+  if (!watcher && !watch_) return;  // never watched: stays free
+  if (!watch_) {
+    watch_ = std::make_shared<LineWatch>();
+    for (const CaptureRef& ref : captures_) {
+      if (auto capture = ref.capture.lock()) capture->watch_lines(watch_, ref.stream);
+    }
   }
-  if (pipes.stderr_read) {
-    captures_.push_back(OutputCapture::start(loop, std::move(pipes.stderr_read), stderr_));
+  if (watcher) {
+    watch_->watcher = std::make_shared<const LineWatcher>(std::move(watcher));
+  } else {
+    watch_->watcher.reset();
   }
 }
 
 void ProcessOutput::close_captures() noexcept {
-  for (auto& weak : captures_) {
-    if (auto capture = weak.lock()) capture->close();
+  for (auto& ref : captures_) {
+    if (auto capture = ref.capture.lock()) capture->close();
   }
   captures_.clear();
 }
 
 std::size_t ProcessOutput::open_captures() const noexcept {
   std::size_t count = 0;
-  for (const auto& weak : captures_) {
-    auto capture = weak.lock();
+  for (const auto& ref : captures_) {
+    auto capture = ref.capture.lock();
     if (capture && capture->is_open()) ++count;
   }
   return count;

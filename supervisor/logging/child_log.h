@@ -6,7 +6,12 @@
 //                  (SIGUSR2) and clear; `stdout_logfile = "/path"` or AUTO.
 //   - ConsoleSink  minisupd's stdout, one line at a time, `NAME | text`
 //                  (stdout) or `NAME ! text` (stderr); `console`.
-//   - NullSink     discards; `NONE` (the pipe is still drained).
+//   - PassthroughSink  minisupd's own stdout/stderr, unprefixed
+//                  (`minisupd --run NAME`).
+//   - NullSink     discards; `NONE` (no pipe, unless a line watcher needs
+//                  the stream: ProcessOutput::set_line_watcher).
+// A line watcher (a `log` readiness probe) sees each line of a process's
+// stdout and stderr as its captures read it, whatever the sink.
 // Each spawn gets fresh pipes. An OutputCapture owns the read end of one
 // pipe, is registered with the EventLoop, reads everything the child writes
 // and hands it to the sink. The capture owns itself while the pipe is open:
@@ -46,7 +51,8 @@
 // Everything here runs on the event loop's thread; nothing is thread-safe.
 //
 // Sources, by role: output_sink.cc (StreamFollowers, OutputSink, SinkUse),
-// log_file.cc (LogFile), console_sink.cc (ConsoleWriter, ConsoleSink),
+// log_file.cc (LogFile), console_sink.cc (ConsoleWriter, ConsoleSink,
+// PassthroughSink),
 // child_log.cc (OutputCapture, ProcessOutput).
 #pragma once
 
@@ -390,11 +396,21 @@ class ConsoleWriter {
   /// that does not fit in the buffer is dropped and counted (a line is
   /// always taken when nothing is pending).
   void add_line(std::string_view name, char marker, std::string_view text) noexcept;
+  /// Queues `data` as it is (no prefix, no newline added): Passthrough
+  /// streams. Dropped and counted like a line when it does not fit.
+  void add_raw(std::string_view data) noexcept;
   /// Writes as much of the queue as the descriptor takes now; the rest is
   /// written when the loop reports it writable.
   void send() noexcept;
   /// Waits up to `max_wait` for the queue to drain (shutdown). Blocks.
   void flush(std::chrono::milliseconds max_wait) noexcept;
+
+  /// The writer of minisupd's stderr (fd 2) that Passthrough stderr
+  /// streams use; set by the daemon. Without one they come here.
+  void set_stderr_writer(std::shared_ptr<ConsoleWriter> writer) noexcept {
+    stderr_writer_ = std::move(writer);
+  }
+  const std::shared_ptr<ConsoleWriter>& stderr_writer() const noexcept { return stderr_writer_; }
 
   /// True when prefixes are coloured.
   bool uses_color() const noexcept { return color_; }
@@ -407,6 +423,9 @@ class ConsoleWriter {
   enum class Mode { Write, Send };
   std::string_view color_for(std::string_view name);
   void drop(std::size_t bytes, const std::string& why) noexcept;
+  /// Makes room for `size` more bytes in the queue; false (the bytes
+  /// dropped and counted) when they do not fit.
+  bool make_room(std::size_t size) noexcept;
   void on_writable() noexcept;
 
   loop::EventLoop& loop_;
@@ -425,6 +444,7 @@ class ConsoleWriter {
   std::uint64_t dropped_bytes_ = 0;
   std::uint64_t episode_dropped_ = 0;
   bool fault_ = false;
+  std::shared_ptr<ConsoleWriter> stderr_writer_;
 };
 
 /// Which stream a console sink carries: selects the `|` or `!` marker.
@@ -453,6 +473,44 @@ class ConsoleSink final : public OutputSink {
   std::string name_;
   char marker_;
   std::string partial_;
+};
+
+/// Passthrough (`minisupd --run NAME`): the process's stdout goes to
+/// minisupd's stdout, its stderr to minisupd's stderr, unprefixed, through
+/// a ConsoleWriter (never blocking the loop; see ConsoleWriter). Complete
+/// lines are written as soon as they arrive; the unterminated rest of a
+/// chunk is held until its newline (so that a `console` line of another
+/// program never lands inside one of its lines), but never more than
+/// kMaxPartialLine bytes, and flushed at EOF. A prompt without a newline
+/// therefore shows only once the line ends (or the stream does).
+class PassthroughSink final : public OutputSink {
+ public:
+  static constexpr std::size_t kMaxPartialLine = 64 * 1024;
+
+  explicit PassthroughSink(std::shared_ptr<ConsoleWriter> writer);
+  ~PassthroughSink() override;
+
+  void end_of_stream() noexcept override;
+
+ protected:
+  void consume(std::string_view data) noexcept override;
+
+ private:
+  std::shared_ptr<ConsoleWriter> writer_;
+  std::string partial_;
+};
+
+/// Receives each line a process writes, for a `log` readiness probe (see
+/// ProcessOutput::set_line_watcher). `line` has no newline and is valid
+/// only during the call.
+using LineWatcher = std::function<void(StreamKind stream, std::string_view line)>;
+
+/// The watcher of one process, shared by its ProcessOutput and captures so
+/// that it can be set, replaced or cleared while captures run. Holds the
+/// function through a shared_ptr: a capture calls a copy of the pointer, so
+/// the watcher may clear or replace itself from inside its call.
+struct LineWatch {
+  std::shared_ptr<const LineWatcher> watcher;  ///< null: no watcher
 };
 
 /// Reads one pipe (a child's stdout, stderr, or both) into a sink.
@@ -505,6 +563,16 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   /// The sink written to.
   const std::shared_ptr<OutputSink>& sink() const noexcept { return sink_; }
 
+  /// The longest line handed to a line watcher: longer lines are cut to
+  /// this many bytes (the rest up to the newline is skipped), which bounds
+  /// what a `log` probe's std::regex has to scan.
+  static constexpr std::size_t kMaxWatchedLine = 4096;
+  /// Hands every complete line read from now on to `watch`'s watcher (when
+  /// it has one), as `stream`, before the bytes go to the sink. A last line
+  /// without a newline is handed over at EOF. Null `watch`: no watching,
+  /// and no cost per read beyond one pointer test.
+  void watch_lines(std::shared_ptr<LineWatch> watch, StreamKind stream) noexcept;
+
  private:
   /// Lets start() use std::make_shared (one allocation with the control
   /// block) while nobody else can construct a capture.
@@ -522,6 +590,10 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   void on_ready(std::uint32_t events) noexcept;
   /// Enlarges the pipe once a read of `got` bytes shows it was full.
   void grow_pipe(std::size_t got) noexcept;
+  /// Cuts `data` into lines for the line watcher.
+  void feed_lines(std::string_view data) noexcept;
+  /// Calls the watcher (if still set) with one line.
+  void call_watcher(std::string_view line) noexcept;
   void finish() noexcept;
 
   loop::EventLoop& loop_;
@@ -530,9 +602,12 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   SinkUse use_;  // keeps the sink's file open until EOF
   std::function<void()> on_eof_;
   std::uint64_t bytes_read_ = 0;
-  std::size_t pipe_size_ = 0;    // the pipe's capacity, once known
-  bool tried_growing_ = false;   // the pipe was considered for enlarging
-  bool holds_big_pipe_ = false;  // counts against kMaxBigPipes
+  std::size_t pipe_size_ = 0;         // the pipe's capacity, once known
+  bool tried_growing_ = false;        // the pipe was considered for enlarging
+  bool holds_big_pipe_ = false;       // counts against kMaxBigPipes
+  std::shared_ptr<LineWatch> watch_;  // null unless lines are watched
+  StreamKind stream_ = StreamKind::Stdout;
+  std::string partial_line_;  // the watched line so far (at most kMaxWatchedLine)
 };
 
 /// The pipes for one spawn. The child gets child_stdout() as fd 1 and
@@ -540,7 +615,9 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
 /// is O_CLOEXEC; the parent closes the write ends after the fork (done by
 /// ProcessOutput::start_capture, or by destroying this object).
 /// A stream whose sink is NONE gets no pipe at all: the child writes to
-/// /dev/null (-1 below), which costs no descriptors and no wakeups.
+/// /dev/null (-1 below), which costs no descriptors and no wakeups; unless
+/// a line watcher is set (ProcessOutput::set_line_watcher): then it is
+/// piped, watched and discarded.
 /// Each pipe holds a use of its sink, so its log file is open from
 /// create_pipes() on; start_capture() hands it to the capture, and dropping
 /// the pipes unused (a failed spawn) releases it.
@@ -568,7 +645,9 @@ class ProcessOutput {
  public:
   /// Builds the sinks for `process` of `program`: LogFile for File targets
   /// (with the program's maxbytes/backups), ConsoleSink for Console (needs
-  /// `console`, else the stream is discarded), NullSink for None. With
+  /// `console`, else the stream is discarded), PassthroughSink for
+  /// Passthrough (stdout to `console`, stderr to its stderr_writer();
+  /// without `console` discarded), NullSink for None. With
   /// redirect_stderr the stderr sink is the stdout sink; two File targets
   /// with the same path also share one LogFile. `report` receives fault
   /// reports; when empty they go to minisupd's log as
@@ -588,6 +667,19 @@ class ProcessOutput {
   /// draining (a grandchild holds the pipe) keep going. Throws
   /// sys::SysError if the loop cannot watch a pipe.
   void start_capture(loop::EventLoop& loop, OutputPipes pipes);
+  /// Sets the watcher that gets each line this process writes to stdout or
+  /// stderr (a `log` readiness probe), or clears it (an empty watcher).
+  /// It applies to running captures at once and to later spawns. Lines are
+  /// cut at OutputCapture::kMaxWatchedLine bytes. With redirect_stderr
+  /// both streams arrive as StreamKind::Stdout. A stream with the NONE
+  /// target is piped (and its bytes discarded after the watcher) only for
+  /// spawns made while a watcher is set: set it before the spawn. The
+  /// watcher may clear or replace itself from inside its call. Without a
+  /// watcher (never set, or cleared) reading costs nothing extra.
+  void set_line_watcher(LineWatcher watcher);
+  /// True while a line watcher is set.
+  bool has_line_watcher() const noexcept { return watch_ && watch_->watcher; }
+
   /// Stops every capture of this process now (after reading what is
   /// buffered), e.g. when the process is removed by `update`.
   void close_captures() noexcept;
@@ -619,7 +711,12 @@ class ProcessOutput {
   bool default_report_ = false;  ///< the log files report through our name_
   std::shared_ptr<OutputSink> stdout_;
   std::shared_ptr<OutputSink> stderr_;
-  std::vector<std::weak_ptr<OutputCapture>> captures_;
+  struct CaptureRef {
+    std::weak_ptr<OutputCapture> capture;
+    StreamKind stream;
+  };
+  std::vector<CaptureRef> captures_;
+  std::shared_ptr<LineWatch> watch_;  ///< made by the first set_line_watcher()
 };
 
 /// The console name width for a configuration: the longest process name.

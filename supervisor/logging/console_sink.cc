@@ -109,19 +109,7 @@ void ConsoleWriter::add_line(std::string_view name, char marker, std::string_vie
   std::string_view color = color_ ? color_for(name) : std::string_view();
   std::size_t size =
       color.size() + name.size() + padding + 2 + (color_ ? kReset.size() : 0) + 1 + text.size() + 1;
-  // An empty queue takes a line of any size (at most kMaxPartialLine or one
-  // read chunk), so a small max_buffer never rejects a line for its size.
-  if (pending_bytes() > 0 && pending_bytes() + size > max_buffer_) {
-    drop(size, "output buffer full (stdout is not being read fast enough)");
-    return;
-  }
-  if (sent_ > 0 && sent_ == buffer_.size()) {
-    buffer_.clear();
-    sent_ = 0;
-  } else if (sent_ > max_buffer_ / 2) {
-    buffer_.erase(0, sent_);
-    sent_ = 0;
-  }
+  if (!make_room(size)) return;
   buffer_ += color;
   buffer_ += name;
   buffer_.append(padding, ' ');
@@ -131,6 +119,28 @@ void ConsoleWriter::add_line(std::string_view name, char marker, std::string_vie
   buffer_ += ' ';
   buffer_ += text;
   buffer_ += '\n';
+}
+
+void ConsoleWriter::add_raw(std::string_view data) noexcept {
+  if (data.empty() || !make_room(data.size())) return;
+  buffer_ += data;
+}
+
+bool ConsoleWriter::make_room(std::size_t size) noexcept {
+  // An empty queue takes a line of any size (at most kMaxPartialLine or one
+  // read chunk), so a small max_buffer never rejects a line for its size.
+  if (pending_bytes() > 0 && pending_bytes() + size > max_buffer_) {
+    drop(size, "output buffer full (stdout is not being read fast enough)");
+    return false;
+  }
+  if (sent_ > 0 && sent_ == buffer_.size()) {
+    buffer_.clear();
+    sent_ = 0;
+  } else if (sent_ > max_buffer_ / 2) {
+    buffer_.erase(0, sent_);
+    sent_ = 0;
+  }
+  return true;
 }
 
 void ConsoleWriter::send() noexcept {
@@ -250,6 +260,45 @@ void ConsoleSink::consume(std::string_view data) noexcept {
 void ConsoleSink::end_of_stream() noexcept {
   if (partial_.empty()) return;
   writer_->add_line(name_, marker_, partial_);
+  partial_.clear();
+  writer_->send();
+}
+
+// ---------------------------------------------------------------------------
+// PassthroughSink
+
+PassthroughSink::PassthroughSink(std::shared_ptr<ConsoleWriter> writer)
+    : writer_(std::move(writer)) {}
+
+PassthroughSink::~PassthroughSink() { end_of_stream(); }
+
+void PassthroughSink::consume(std::string_view data) noexcept {
+  // Everything up to the chunk's last newline goes out now, after the
+  // held start of its first line.
+  std::size_t last = data.rfind('\n');
+  if (last != std::string_view::npos) {
+    if (!partial_.empty()) {
+      writer_->add_raw(partial_);
+      partial_.clear();
+    }
+    writer_->add_raw(data.substr(0, last + 1));
+    data.remove_prefix(last + 1);
+  }
+  // The unterminated rest waits, at most kMaxPartialLine of it.
+  while (partial_.size() + data.size() > kMaxPartialLine) {
+    std::size_t take = kMaxPartialLine - partial_.size();
+    partial_.append(data.data(), take);
+    writer_->add_raw(partial_);
+    partial_.clear();
+    data.remove_prefix(take);
+  }
+  partial_.append(data.data(), data.size());
+  writer_->send();
+}
+
+void PassthroughSink::end_of_stream() noexcept {
+  if (partial_.empty()) return;
+  writer_->add_raw(partial_);
   partial_.clear();
   writer_->send();
 }
