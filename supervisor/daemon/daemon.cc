@@ -105,10 +105,8 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   console_->set_stderr_writer(std::make_shared<logging::ConsoleWriter>(loop_, STDERR_FILENO));
   system_ = std::make_unique<RealSystem>(loop_, console_);
   timers_ = std::make_unique<LoopTimers>(loop_);
-  // Not handed to the Runtime yet: its constructor gets a Probes& parameter
-  // in a separate change.
   probes_ = std::make_unique<RealProbes>(loop_);
-  runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_,
+  runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, *probes_,
                                        std::move(options));
   runtime_->set_on_finished([this] { loop_.stop(); });
 }

@@ -165,8 +165,15 @@ void Runtime::probe_attempt(const std::string& name, core::ProbeRole role) {
       plan_spawn(process->program_config(), process->process_config(),
                  config_.supervisor.environment, options_.environment, options_.child_rlimits);
   const core::Incarnation incarnation = run.incarnation;
+  // An exec probe's argv is expanded per process (${MINISUP_PROCESS_NUM}).
+  config::Probe attempt = *probe;
+  if (attempt.kind == config::Probe::Kind::Exec) {
+    const auto& argv = role == core::ProbeRole::Ready ? process->process_config().ready_exec
+                                                      : process->process_config().health_exec;
+    if (!argv.empty()) attempt.exec = argv;
+  }
   run.attempt = probes_.attempt(
-      *probe, plan, bound, [this, name, role, incarnation](Probes::Result result) {
+      attempt, plan, bound, [this, name, role, incarnation](Probes::Result result) {
         on_probe_result(name, role, incarnation, std::move(result));
       });
 }

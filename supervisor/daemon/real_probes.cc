@@ -431,7 +431,14 @@ void RealProbes::kill_group(pid_t pgid) noexcept {
 // Notify sockets
 
 std::variant<std::pair<Probes::NotifyId, std::string>, std::string> RealProbes::open_notify(
-    uid_t uid, std::function<void(const NotifyMessage&)> on_message) {
+    const std::optional<std::string>& user, std::function<void(const NotifyMessage&)> on_message) {
+  // The program's user may send too (as the spawn does, resolved now).
+  uid_t uid = ::getuid();
+  if (user) {
+    auto ids = sys::resolve_user(*user);
+    if (auto* error = std::get_if<std::string>(&ids)) return "notify socket: " + *error;
+    uid = std::get<sys::UserIds>(ids).uid;
+  }
   // The name is ours alone unless another minisupd with the same pid (in
   // another pid namespace) shares our network namespace: then try the
   // next number.

@@ -67,7 +67,8 @@ class RealProbes final : public Probes {
   bool child_reaped(const sys::Reaped& reaped) override;
 
   std::variant<std::pair<NotifyId, std::string>, std::string> open_notify(
-      uid_t uid, std::function<void(const NotifyMessage&)> on_message) override;
+      const std::optional<std::string>& user,
+      std::function<void(const NotifyMessage&)> on_message) override;
   void close_notify(NotifyId id) override;
 
   /// Attempts not finished yet (for tests).

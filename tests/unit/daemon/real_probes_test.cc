@@ -431,7 +431,7 @@ TEST_F(RealProbesTest, DoneMayStartTheNextAttempt) {
 TEST_F(RealProbesTest, NotifyDeliversReadyAndStatus) {
   std::vector<Probes::NotifyMessage> messages;
   auto opened = probes_->open_notify(
-      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+      std::nullopt, [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   ASSERT_EQ(opened.index(), 0u) << std::get<std::string>(opened);
   auto [id, name] = std::get<std::pair<Probes::NotifyId, std::string>>(opened);
   EXPECT_EQ(name.rfind("@minisup-" + std::to_string(::getpid()) + "-", 0), 0u) << name;
@@ -460,7 +460,7 @@ TEST_F(RealProbesTest, NotifyDeliversReadyAndStatus) {
 TEST_F(RealProbesTest, NotifyIgnoresOversizedDatagramsAndCutsLongStatus) {
   std::vector<Probes::NotifyMessage> messages;
   auto opened = probes_->open_notify(
-      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+      std::nullopt, [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   ASSERT_EQ(send_notify(name, "READY=1\n" + std::string(RealProbes::kMaxDatagram, 'x')), 0);
   ASSERT_EQ(send_notify(name, "STATUS=" + std::string(2000, 's')), 0);
@@ -475,11 +475,11 @@ TEST_F(RealProbesTest, NotifyIgnoresOversizedDatagramsAndCutsLongStatus) {
 TEST_F(RealProbesTest, NotifySocketsAreDistinctAndCloseFromTheirOwnCallback) {
   int calls = 0;
   Probes::NotifyId first_id = 0;
-  auto first = probes_->open_notify(::getuid(), [&](const Probes::NotifyMessage&) {
+  auto first = probes_->open_notify(std::nullopt, [&](const Probes::NotifyMessage&) {
     ++calls;
     probes_->close_notify(first_id);  // from inside its own callback
   });
-  auto second = probes_->open_notify(::getuid(), [](const Probes::NotifyMessage&) {});
+  auto second = probes_->open_notify(std::nullopt, [](const Probes::NotifyMessage&) {});
   first_id = std::get<0>(first).first;
   const std::string first_name = std::get<0>(first).second;
   EXPECT_NE(first_name, std::get<0>(second).second);
@@ -498,10 +498,11 @@ TEST_F(RealProbesTest, NotifyDropsMessagesOfOtherUsers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as another user";
   std::vector<Probes::NotifyMessage> messages;
   auto opened =
-      probes_->open_notify(4242, [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+      probes_->open_notify(std::string("nobody"),
+                           [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
-  // A child that becomes uid 65534 (not root, not ours, not 4242), sends,
-  // then one that becomes 4242 (the program's user) and sends.
+  // A child that becomes uid 4242 (not root, not ours, not nobody's), sends,
+  // then one that becomes nobody (65534, the program's user) and sends.
   auto send_as = [&](uid_t uid, const std::string& payload) {
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -514,8 +515,8 @@ TEST_F(RealProbesTest, NotifyDropsMessagesOfOtherUsers) {
   };
   // The SIGCHLD of these children is reaped by waitpid above; reap_all()
   // in the loop then finds nothing.
-  EXPECT_EQ(send_as(65534, "STATUS=stranger"), 0);
-  EXPECT_EQ(send_as(4242, "STATUS=owner"), 0);
+  EXPECT_EQ(send_as(4242, "STATUS=stranger"), 0);
+  EXPECT_EQ(send_as(65534, "STATUS=owner"), 0);
   ASSERT_TRUE(run_until([&] { return !messages.empty(); }));
   run_until([] { return false; }, 20ms);
   ASSERT_EQ(messages.size(), 1u);
@@ -530,7 +531,7 @@ TEST_F(RealProbesTest, NotifyFromSystemdNotify) {
   if (tool == nullptr) GTEST_SKIP() << "systemd-notify not installed";
   std::vector<Probes::NotifyMessage> messages;
   auto opened = probes_->open_notify(
-      ::getuid(), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+      std::nullopt, [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   // An exec probe is a convenient way to run it with an environment.
   SpawnPlan plan = plain_plan();
