@@ -13,6 +13,13 @@ bool is_up(ProcessState state) {
          state == ProcessState::Stopping;
 }
 
+/// A job whose last run exited with a code in its exitcodes: it did what a
+/// start (or a wait for RUNNING) asked.
+bool job_succeeded(const ProcessMachine& machine) {
+  return machine.policy().job && machine.state() == ProcessState::Exited && machine.last_exit() &&
+         machine.last_exit()->expected;
+}
+
 std::string exit_or(const std::optional<ExitRecord>& exit, const std::string& otherwise) {
   return exit ? exit->text() : otherwise;
 }
@@ -36,6 +43,10 @@ std::optional<ProcessOutcome> start_outcome(const PendingRequest& request,
     return result;
   }
   const ProcessMachine& machine = process->machine();
+  if (job_succeeded(machine)) {
+    result.outcome = Outcome::Started;
+    return result;
+  }
   switch (machine.state()) {
     case ProcessState::Running:
       result.outcome = Outcome::Started;
@@ -130,7 +141,8 @@ std::optional<Settlement> settle_wait(const PendingRequest& request,
     }
     const ProcessState state = process->machine().state();
     result.state = std::string(to_string(state));
-    if (state == request.target) {
+    if (state == request.target ||
+        (request.target == ProcessState::Running && job_succeeded(process->machine()))) {
       result.outcome = Outcome::Reached;
     } else if (state == ProcessState::Fatal ||
                (request.target == ProcessState::Running &&
