@@ -527,13 +527,14 @@ void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
     auto queued = [this] {
       return !became_idle_.empty() || !dependency_changed_.empty() || !newly_waiting_.empty();
     };
-    if (!queued() && start_after_reload_.empty()) return;
+    const bool had_work = queued();
+    if (!had_work && start_after_reload_.empty()) return;
     const std::size_t actions_before = out.size();
     advance_dependencies(now, out);
-    // Another round when something changed (a held stop went out, a
-    // process was spawned or failed ...); start_after_reload_ alone may
-    // wait for a reload that is not complete yet.
-    if (out.size() == actions_before && !queued()) return;
+    // Another round when something was handled or changed (a program became
+    // idle: the shutdown's next step; a held stop went out ...);
+    // start_after_reload_ alone may wait for a reload not complete yet.
+    if (!had_work && out.size() == actions_before && !queued()) return;
   }
 }
 
