@@ -25,8 +25,7 @@ std::string exit_or(const std::optional<ExitRecord>& exit, const std::string& ot
 }
 
 /// start/restart: one process's outcome, or nullopt while undecided.
-std::optional<ProcessOutcome> start_outcome(const PendingRequest& request,
-                                            const std::string& name,
+std::optional<ProcessOutcome> start_outcome(const PendingRequest& request, const std::string& name,
                                             const Supervisor& supervisor) {
   ProcessOutcome result;
   result.name = name;
@@ -97,8 +96,7 @@ std::optional<Settlement> settle_start(const PendingRequest& request,
   return settlement;
 }
 
-std::optional<Settlement> settle_stop(const PendingRequest& request,
-                                      const Supervisor& supervisor) {
+std::optional<Settlement> settle_stop(const PendingRequest& request, const Supervisor& supervisor) {
   Settlement settlement;
   for (const std::string& name : request.processes) {
     ProcessOutcome result;
@@ -125,8 +123,7 @@ std::optional<Settlement> settle_stop(const PendingRequest& request,
   return settlement;
 }
 
-std::optional<Settlement> settle_wait(const PendingRequest& request,
-                                      const Supervisor& supervisor) {
+std::optional<Settlement> settle_wait(const PendingRequest& request, const Supervisor& supervisor) {
   Settlement settlement;
   for (const std::string& name : request.processes) {
     ProcessOutcome result;
@@ -220,8 +217,7 @@ Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& proc
   return opened;
 }
 
-Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes,
-                 TimePoint now) {
+Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now) {
   Opened opened;
   opened.request.kind = PendingRequest::Kind::Stop;
   opened.request.processes = processes;
@@ -275,9 +271,8 @@ std::vector<ProcessOutcome> current_states(const PendingRequest& request,
     result.name = name;
     const ManagedProcess* process = supervisor.find(name);
     result.state = process ? std::string(to_string(process->machine().state())) : "REMOVED";
-    result.outcome = process && process->machine().state() == request.target
-                         ? Outcome::Reached
-                         : Outcome::Unexpected;
+    result.outcome = process && process->machine().state() == request.target ? Outcome::Reached
+                                                                             : Outcome::Unexpected;
     states.push_back(std::move(result));
   }
   return states;

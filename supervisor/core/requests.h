@@ -96,14 +96,12 @@ struct Opened {
 
 /// Start `processes` (resolved names). Refused ones are preset Failed,
 /// running ones AlreadyStarted.
-Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes,
-                  TimePoint now);
+Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Restart `processes` (Supervisor::request_restart).
 Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
                     TimePoint now);
 /// Stop `processes`.
-Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes,
-                 TimePoint now);
+Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Wait until every one of `processes` is `target`.
 PendingRequest open_wait(const std::vector<std::string>& processes, ProcessState target);
 /// Wait until a reload's changes are done.

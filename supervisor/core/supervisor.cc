@@ -746,8 +746,7 @@ void Supervisor::start_process(ManagedProcess& process, TimePoint now,
   pull_in(program, now, out, *visited);
   std::string unmet;
   for (const config::Dependency& dependency : program.depends_on) {
-    if (program_status(dependency.program, dependency.condition) == DependencyStatus::Met)
-      continue;
+    if (program_status(dependency.program, dependency.condition) == DependencyStatus::Met) continue;
     unmet += (unmet.empty() ? "" : ", ") + dependency.program;
   }
   if (unmet.empty()) {

@@ -342,8 +342,8 @@ class Supervisor {
   void start_process(ManagedProcess& process, TimePoint now, std::vector<ProcessAction>& out,
                      std::set<std::string>* visited = nullptr);
   /// Starts the dependencies of `program` that do not meet their condition.
-  void pull_in(const config::ProgramConfig& program, TimePoint now,
-               std::vector<ProcessAction>& out, std::set<std::string>& visited);
+  void pull_in(const config::ProgramConfig& program, TimePoint now, std::vector<ProcessAction>& out,
+               std::set<std::string>& visited);
   /// `program` and every program that transitively depends on it.
   std::vector<std::string> dependents_closure(const std::vector<std::string>& programs) const;
   /// StopRequests to `processes` of `program` now, or once its dependents

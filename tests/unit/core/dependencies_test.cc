@@ -70,8 +70,8 @@ TEST(DependsOn, ReadyWaitsUntilTheDependencyIsRunning) {
 
 TEST(DependsOn, ADependencyWithAHigherPriorityNumberStillStartsFirst) {
   // app sorts first (priority 1) but waits for db (priority 50).
-  Supervisor supervisor{make_config(
-      {depending(make_program("app", 1), {{"db", C::Ready}}), make_program("db", 50)})};
+  Supervisor supervisor{
+      make_config({depending(make_program("app", 1), {{"db", C::Ready}}), make_program("db", 50)})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   EXPECT_EQ(names_with<Spawn>(runtime.log_), (std::vector<std::string>{"db"}));
@@ -104,9 +104,9 @@ TEST(DependsOn, CompletedWaitsForTheJobToExitSuccessfully) {
 }
 
 TEST(DependsOn, ReadyOnAJobIsMetByItsSuccessfulExitToo) {
-  Supervisor supervisor{make_config({job("seed", 10), make_program("other", 10),
-                                     depending(make_program("app", 20),
-                                               {{"other", C::Ready}, {"seed", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({job("seed", 10), make_program("other", 10),
+                   depending(make_program("app", 20), {{"other", C::Ready}, {"seed", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   runtime.exit("seed", 0);  // seed RUNNING -> EXITED before other is ready
@@ -119,9 +119,9 @@ TEST(DependsOn, ReadyOnAJobIsMetByItsSuccessfulExitToo) {
 TEST(DependsOn, WaitingForNamesTheUnmetDependencies) {
   config::ProgramConfig slow = make_program("cache", 10);
   slow.startsecs = 5s;
-  Supervisor supervisor{make_config(
-      {slow, make_program("db", 10),
-       depending(make_program("app", 20), {{"db", C::Ready}, {"cache", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({slow, make_program("db", 10),
+                   depending(make_program("app", 20), {{"db", C::Ready}, {"cache", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   EXPECT_EQ(machine_of(supervisor, "app").waiting_for(), "cache, db");
@@ -152,9 +152,8 @@ TEST(DependsOn, EveryProcessOfANumprocsDependencyMustMeetIt) {
 // ---- Starting pulls dependencies in ----
 
 TEST(DependsOn, StartingAProgramStartsItsDependenciesEvenWithoutAutostart) {
-  Supervisor supervisor{
-      make_config({make_program("db", 10, 1, /*autostart=*/false),
-                   depending(make_program("app", 20), {{"db", C::Ready}})})};
+  Supervisor supervisor{make_config({make_program("db", 10, 1, /*autostart=*/false),
+                                     depending(make_program("app", 20), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.start_all();
   EXPECT_EQ(state_of(supervisor, "db"), S::Running);
@@ -162,10 +161,10 @@ TEST(DependsOn, StartingAProgramStartsItsDependenciesEvenWithoutAutostart) {
 }
 
 TEST(DependsOn, TransitiveDependenciesStartInOrder) {
-  Supervisor supervisor{make_config(
-      {make_program("db", 999, 1, false),
-       depending(make_program("api", 999, 1, false), {{"db", C::Ready}}),
-       depending(make_program("app", 999, 1, false), {{"api", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({make_program("db", 999, 1, false),
+                   depending(make_program("api", 999, 1, false), {{"db", C::Ready}}),
+                   depending(make_program("app", 999, 1, false), {{"api", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.request_start({"app"}, runtime.now_));
   EXPECT_EQ(names_with<Spawn>(runtime.log_), (std::vector<std::string>{"db"}));
@@ -178,9 +177,9 @@ TEST(DependsOn, TransitiveDependenciesStartInOrder) {
 }
 
 TEST(DependsOn, ACompletedJobIsNotRunAgainWhenADependentStarts) {
-  Supervisor supervisor{make_config(
-      {job("migrate", 10),
-       depending(make_program("app", 20, 1, false), {{"migrate", C::Completed}})})};
+  Supervisor supervisor{
+      make_config({job("migrate", 10),
+                   depending(make_program("app", 20, 1, false), {{"migrate", C::Completed}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   runtime.exit("migrate", 0);
@@ -190,9 +189,9 @@ TEST(DependsOn, ACompletedJobIsNotRunAgainWhenADependentStarts) {
 }
 
 TEST(DependsOn, AFailedJobIsRunAgainWhenADependentStarts) {
-  Supervisor supervisor{make_config(
-      {job("migrate", 10),
-       depending(make_program("app", 20, 1, false), {{"migrate", C::Completed}})})};
+  Supervisor supervisor{
+      make_config({job("migrate", 10),
+                   depending(make_program("app", 20, 1, false), {{"migrate", C::Completed}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   runtime.exit("migrate", 2);
@@ -208,8 +207,7 @@ TEST(DependsOn, AFailedJobIsRunAgainWhenADependentStarts) {
 TEST(DependsOn, AFatalDependencyMakesTheDependentFatalUnspawned) {
   config::ProgramConfig db = make_program("db", 10);
   db.startretries = 0;
-  Supervisor supervisor{
-      make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
+  Supervisor supervisor{make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.spawn_failures_["db"] = "exec /bin/db: No such file or directory";
   runtime.run(supervisor.start_autostart(runtime.now_));
@@ -270,8 +268,7 @@ TEST(DependsOn, ADependencyThatExitsBeforeItIsReadyIsRetriedNotFailed) {
 TEST(DependsOn, StopWhileWaitingLeavesTheDependencyAlone) {
   config::ProgramConfig db = make_program("db", 10);
   db.startsecs = 5s;
-  Supervisor supervisor{
-      make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
+  Supervisor supervisor{make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   runtime.run(supervisor.request_stop({"app"}, runtime.now_));
@@ -284,9 +281,9 @@ TEST(DependsOn, StopWhileWaitingLeavesTheDependencyAlone) {
 // ---- Stop, restart, update ----
 
 TEST(DependsOn, StoppingADependencyStopsItsDependentsFirst) {
-  Supervisor supervisor{make_config(
-      {make_program("db", 10), depending(make_program("app", 20), {{"db", C::Ready}}),
-       depending(make_program("worker", 20), {{"app", C::Started}})})};
+  Supervisor supervisor{
+      make_config({make_program("db", 10), depending(make_program("app", 20), {{"db", C::Ready}}),
+                   depending(make_program("worker", 20), {{"app", C::Started}})})};
   FakeRuntime runtime{supervisor};
   runtime.start_all();
   runtime.advance(1s);
@@ -324,9 +321,9 @@ TEST(DependsOn, TheStopRequestSettlesOnceTheDependencyItselfStopped) {
 }
 
 TEST(DependsOn, StartingADependentCancelsAHeldStopOfItsDependency) {
-  Supervisor supervisor{make_config({make_program("db", 10),
-                                     depending(make_program("app", 20), {{"db", C::Ready}}),
-                                     depending(make_program("worker", 20), {{"db", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({make_program("db", 10), depending(make_program("app", 20), {{"db", C::Ready}}),
+                   depending(make_program("worker", 20), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.start_all();
   runtime.advance(1s);
@@ -446,9 +443,9 @@ TEST(DependsOn, ShutdownStopsDependentsBeforeDependenciesThenByPriority) {
 }
 
 TEST(DependsOn, ShutdownStopsEligibleProgramsOfOneLevelTogether) {
-  Supervisor supervisor{make_config({make_program("db", 10),
-                                     depending(make_program("api", 10), {{"db", C::Ready}}),
-                                     make_program("cache", 10), make_program("low", 1)})};
+  Supervisor supervisor{
+      make_config({make_program("db", 10), depending(make_program("api", 10), {{"db", C::Ready}}),
+                   make_program("cache", 10), make_program("low", 1)})};
   FakeRuntime runtime{supervisor};
   runtime.start_all();
   runtime.advance(1s);
@@ -468,8 +465,7 @@ TEST(DependsOn, ShutdownStopsEligibleProgramsOfOneLevelTogether) {
 TEST(DependsOn, ShutdownStopsAWaitingDependentAtOnce) {
   config::ProgramConfig db = make_program("db", 10);
   db.startsecs = 10s;
-  Supervisor supervisor{
-      make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
+  Supervisor supervisor{make_config({db, depending(make_program("app", 20), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.run(supervisor.start_autostart(runtime.now_));
   runtime.run(supervisor.begin_shutdown(runtime.now_));
@@ -483,9 +479,9 @@ TEST(DependsOn, ShutdownStopsAWaitingDependentAtOnce) {
 // ---- Requests ----
 
 TEST(DependsOnRequests, AStartWaitingForDependenciesIsNotSettled) {
-  Supervisor supervisor{make_config(
-      {make_program("db", 10, 1, false),
-       depending(make_program("app", 20, 1, false), {{"db", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({make_program("db", 10, 1, false),
+                   depending(make_program("app", 20, 1, false), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   Opened start = open_start(supervisor, {"app"}, runtime.now_);
   runtime.run(start.actions);
@@ -501,8 +497,8 @@ TEST(DependsOnRequests, AStartWaitingForDependenciesIsNotSettled) {
 TEST(DependsOnRequests, AFailedDependencySettlesTheStartAsFailed) {
   config::ProgramConfig db = make_program("db", 10, 1, false);
   db.startretries = 0;
-  Supervisor supervisor{make_config(
-      {db, depending(make_program("app", 20, 1, false), {{"db", C::Ready}})})};
+  Supervisor supervisor{
+      make_config({db, depending(make_program("app", 20, 1, false), {{"db", C::Ready}})})};
   FakeRuntime runtime{supervisor};
   runtime.spawn_failures_["db"] = "exec /bin/db: No such file or directory";
   Opened start = open_start(supervisor, {"app"}, runtime.now_);
@@ -584,11 +580,10 @@ TEST(DependsOnScale, TenThousandDependentsOfOneProgramStartAndStopInLinearTime) 
 
   now += 1s;
   const auto stop = supervisor.request_stop({"db"}, now);
-  EXPECT_EQ(count_of(stop,
-                     [](const ProcessAction& a) {
-                       return std::holds_alternative<SendSignal>(a.action);
-                     }),
-            static_cast<std::size_t>(kDependents));
+  EXPECT_EQ(
+      count_of(stop,
+               [](const ProcessAction& a) { return std::holds_alternative<SendSignal>(a.action); }),
+      static_cast<std::size_t>(kDependents));
   EXPECT_EQ(state_of(supervisor, "db"), S::Running);
   for (int i = 0; i < kDependents; ++i) {
     const auto exited =
