@@ -13,13 +13,19 @@ bool is_up(ProcessState state) {
          state == ProcessState::Stopping;
 }
 
+/// A job whose last run exited with a code in its exitcodes: it did what a
+/// start (or a wait for RUNNING) asked.
+bool job_succeeded(const ProcessMachine& machine) {
+  return machine.policy().job && machine.state() == ProcessState::Exited && machine.last_exit() &&
+         machine.last_exit()->expected;
+}
+
 std::string exit_or(const std::optional<ExitRecord>& exit, const std::string& otherwise) {
   return exit ? exit->text() : otherwise;
 }
 
 /// start/restart: one process's outcome, or nullopt while undecided.
-std::optional<ProcessOutcome> start_outcome(const PendingRequest& request,
-                                            const std::string& name,
+std::optional<ProcessOutcome> start_outcome(const PendingRequest& request, const std::string& name,
                                             const Supervisor& supervisor) {
   ProcessOutcome result;
   result.name = name;
@@ -36,6 +42,10 @@ std::optional<ProcessOutcome> start_outcome(const PendingRequest& request,
     return result;
   }
   const ProcessMachine& machine = process->machine();
+  if (job_succeeded(machine)) {
+    result.outcome = Outcome::Started;
+    return result;
+  }
   switch (machine.state()) {
     case ProcessState::Running:
       result.outcome = Outcome::Started;
@@ -86,8 +96,7 @@ std::optional<Settlement> settle_start(const PendingRequest& request,
   return settlement;
 }
 
-std::optional<Settlement> settle_stop(const PendingRequest& request,
-                                      const Supervisor& supervisor) {
+std::optional<Settlement> settle_stop(const PendingRequest& request, const Supervisor& supervisor) {
   Settlement settlement;
   for (const std::string& name : request.processes) {
     ProcessOutcome result;
@@ -114,8 +123,7 @@ std::optional<Settlement> settle_stop(const PendingRequest& request,
   return settlement;
 }
 
-std::optional<Settlement> settle_wait(const PendingRequest& request,
-                                      const Supervisor& supervisor) {
+std::optional<Settlement> settle_wait(const PendingRequest& request, const Supervisor& supervisor) {
   Settlement settlement;
   for (const std::string& name : request.processes) {
     ProcessOutcome result;
@@ -130,7 +138,8 @@ std::optional<Settlement> settle_wait(const PendingRequest& request,
     }
     const ProcessState state = process->machine().state();
     result.state = std::string(to_string(state));
-    if (state == request.target) {
+    if (state == request.target ||
+        (request.target == ProcessState::Running && job_succeeded(process->machine()))) {
       result.outcome = Outcome::Reached;
     } else if (state == ProcessState::Fatal ||
                (request.target == ProcessState::Running &&
@@ -208,8 +217,7 @@ Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& proc
   return opened;
 }
 
-Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes,
-                 TimePoint now) {
+Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now) {
   Opened opened;
   opened.request.kind = PendingRequest::Kind::Stop;
   opened.request.processes = processes;
@@ -263,9 +271,8 @@ std::vector<ProcessOutcome> current_states(const PendingRequest& request,
     result.name = name;
     const ManagedProcess* process = supervisor.find(name);
     result.state = process ? std::string(to_string(process->machine().state())) : "REMOVED";
-    result.outcome = process && process->machine().state() == request.target
-                         ? Outcome::Reached
-                         : Outcome::Unexpected;
+    result.outcome = process && process->machine().state() == request.target ? Outcome::Reached
+                                                                             : Outcome::Unexpected;
     states.push_back(std::move(result));
   }
   return states;

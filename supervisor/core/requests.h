@@ -8,13 +8,17 @@
 // is the Supervisor's (request_restart), so settling never re-enters.
 //
 // When each kind is settled:
-//   start    every process is RUNNING, or has failed (FATAL; STOPPED or
-//            EXITED again; a crash loop's restart delay), or was already
-//            started / could not be started when asked.
+//   start    every process is RUNNING (a job: or EXITED with a code in its
+//            exitcodes), or has failed (FATAL, e.g. "not started: db is
+//            FATAL" when a dependency failed; STOPPED or EXITED again; a
+//            crash loop's restart delay), or was already started / could
+//            not be started when asked. A process STARTING while it waits
+//            for its dependencies is not settled yet.
 //   restart  the same, once the Supervisor has done the start half.
 //   stop     every process is idle (STOPPED, EXITED, FATAL) or was removed
 //            or replaced by a reload.
-//   wait     every process is in the target state; or one reached a state
+//   wait     every process is in the target state (for RUNNING, a job that
+//            exited with a code in its exitcodes counts); or one reached a state
 //            it cannot leave by itself (FATAL; for RUNNING also STOPPED and
 //            EXITED) or was removed: settled as failed (unexpected state).
 //   update   removed programs are gone, added and changed ones are no longer
@@ -92,14 +96,12 @@ struct Opened {
 
 /// Start `processes` (resolved names). Refused ones are preset Failed,
 /// running ones AlreadyStarted.
-Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes,
-                  TimePoint now);
+Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Restart `processes` (Supervisor::request_restart).
 Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
                     TimePoint now);
 /// Stop `processes`.
-Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes,
-                 TimePoint now);
+Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Wait until every one of `processes` is `target`.
 PendingRequest open_wait(const std::vector<std::string>& processes, ProcessState target);
 /// Wait until a reload's changes are done.

@@ -9,13 +9,58 @@
 // order by the runtime. After each input the Supervisor advances the
 // multi-process work in progress:
 //
+// - Dependencies (config::ProgramConfig::depends_on): a process whose
+//   program has dependencies is started only once every dependency meets
+//   its condition (started: every process of it was spawned, or it is a job
+//   that ran; ready: every process is RUNNING, or a job that exited
+//   successfully; completed: every process EXITED with a code in its
+//   exitcodes). Until then it is STARTING with pid 0, waiting_for() naming
+//   the unmet dependencies ("db, migrate"); DependenciesMet spawns it. When a
+//   dependency can no longer meet its condition (a process of it is FATAL,
+//   STOPPED, or EXITED without meeting it), the waiting process gets
+//   DependencyFailed and goes FATAL ("not started: db is FATAL", "migrate
+//   exited with status 1", "db was stopped", "db was removed"). Starting a
+//   process (start_autostart, request_start, a restart's start half, a
+//   reload's start) first starts, transitively, its dependencies that do
+//   not meet their condition (whatever their autostart; a job that already
+//   met it is not run again). Stopping (request_stop) first stops every
+//   process of the programs that transitively depend on the stopped ones
+//   (they stay stopped); a program's own StopRequests go out only once all
+//   its dependents are idle. A restart also restarts the active (STARTING,
+//   RUNNING, BACKOFF) processes of the dependents, stopped before and
+//   started after; a reload that changes a program restarts its active
+//   dependents the same way, and a changed or removed program is stopped
+//   only once its dependents are idle. A start of a dependency cancels a
+//   stop of it still waiting for its dependents. The dependents of each
+//   program are computed once per change of the set of programs; a
+//   process's dependency status is counted per program as it changes, so an
+//   event costs no scan of all processes.
 // - Ordered shutdown (begin_shutdown): priority levels stop from the highest
 //   number down. All STARTING/RUNNING processes of the current level get a
 //   StopRequest together; the next level begins when no process of the
 //   current level is STARTING, RUNNING or STOPPING. BACKOFF processes (of any
 //   level) are stopped at once (BACKOFF -> STOPPED). Idle processes are
 //   skipped. From begin_shutdown on, nothing is started: start requests are
-//   refused, every machine has inhibit_restarts(), and a reload is refused.
+//   refused, every machine has inhibit_restarts(), a reload is refused, and
+//   processes waiting for dependencies are left waiting (then stopped).
+//   With dependencies the unit is the program: at each step, among the
+//   programs whose dependents are all idle, those of the highest priority
+//   level are stopped together, and the next step begins once they are all
+//   idle (dependents always stop before their dependencies; priority
+//   decides the rest).
+// - shutdown_timeout: begin_shutdown(now) sets the deadline D = now +
+//   shutdown_timeout (shutdown_deadline()). Every StopRequest of the
+//   shutdown carries kill_by = D, processes already STOPPING get
+//   StopRequest{D}, and when at the start of a step D - now is shorter than
+//   the worst case of the remaining levels (the sum, over the priority
+//   levels that still have a process to stop, of their largest
+//   stopwaitsecs), every remaining process is stopped at once.
+// - shutdown_on: when a process of a program with shutdown_on ends by itself
+//   (exit: RUNNING -> EXITED, or FATAL; failure: RUNNING -> EXITED with an
+//   unexpected exit, or FATAL; fatal: FATAL; a change to STOPPED never
+//   counts, so stops by a client, a reload or a health check do not), the
+//   Supervisor begins the graceful shutdown itself and remembers the
+//   process's status (exit_status()) and why (shutdown_cause()).
 // - Reload (apply_config): each program's definition is compared field by
 //   field with the one in force. Unchanged programs are not touched (same
 //   machine, same pid). Removed programs get a StopRequest and are forgotten
@@ -31,10 +76,12 @@
 // from here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -118,6 +165,9 @@ struct RestartProgress {
   /// Per process of `stopping`: its incarnation when asked (only an exit of
   /// that run tells how the stop went).
   std::map<std::string, Incarnation> incarnation_when_asked;
+  /// Begun by the Supervisor itself (a reload restarting the dependents of a
+  /// changed program): forgotten once its start half is done.
+  bool forget_when_started = false;
 };
 
 class Supervisor {
@@ -193,8 +243,30 @@ class Supervisor {
   /// and returns nothing.
   std::vector<ProcessAction> begin_shutdown(TimePoint now);
 
-  /// begin_shutdown() was called.
+  /// The shutdown was begun (by begin_shutdown(), or by a program's
+  /// shutdown_on).
   bool shutting_down() const { return shutting_down_; }
+
+  /// When the shutdown was begun by a program's shutdown_on: the status
+  /// minisupd exits with. Its exit code; 128+N when signal N killed it; when
+  /// it went FATAL: 127 if its command was not found (a failed spawn "exec
+  /// ...: No such file or directory"), 126 if it could not be spawned
+  /// otherwise, 125 if a dependency failed, its last exit code (or 128+N)
+  /// if its last try exited, else 1 (e.g. not ready in time). nullopt for a
+  /// shutdown begun otherwise, and before any shutdown.
+  std::optional<int> exit_status() const { return exit_status_; }
+
+  /// Why a shutdown_on shutdown began, for the daemon's log: "web exited
+  /// with status 3 (shutdown_on = exit)", "db is FATAL: ... (shutdown_on =
+  /// fatal)". nullopt when exit_status() is.
+  const std::optional<std::string>& shutdown_cause() const { return shutdown_cause_; }
+
+  /// The shutdown's SIGKILL deadline (its start + shutdown_timeout); nullopt
+  /// before a shutdown or without shutdown_timeout.
+  std::optional<TimePoint> shutdown_deadline() const { return shutdown_deadline_; }
+
+  /// The programs that name `program` in depends_on (directly), sorted.
+  const std::vector<std::string>& dependents(const std::string& program) const;
 
   /// The shutdown was begun and every process is STOPPED, EXITED or FATAL.
   bool shutdown_complete() const;
@@ -220,11 +292,33 @@ class Supervisor {
   /// What a reload has in store for a program.
   enum class Pending { None, Replace, Remove };
 
+  /// Whether a process (or a program) meets a dependency condition.
+  enum class DependencyStatus : unsigned char {
+    Pending,  ///< not yet, but it may
+    Met,
+    Failed,  ///< it can no longer meet it without a new start
+  };
+  /// Per config::DependencyCondition (Started, Ready, Completed).
+  using DependencyStatuses = std::array<DependencyStatus, 3>;
+
   struct Program {
     std::shared_ptr<const config::ProgramConfig> current;
     Pending pending = Pending::None;
     std::shared_ptr<const config::ProgramConfig> replacement;  ///< Pending::Replace
     bool was_active = false;  ///< a process was STARTING/RUNNING/BACKOFF at the reload
+    /// Processes of `current` that are not idle.
+    std::size_t not_idle = 0;
+    /// Per condition: processes that meet it, and that failed it.
+    std::array<std::size_t, 3> met{};
+    std::array<std::size_t, 3> failed{};
+  };
+
+  /// A program's StopRequests, held until its dependents are idle.
+  struct PendingStop {
+    std::vector<std::string> processes;
+    /// Direct dependents that were not idle; the stop goes out once each
+    /// has been seen becoming idle.
+    std::set<std::string> blockers;
   };
 
   ManagedProcess* find_mutable(const std::string& name);
@@ -241,8 +335,55 @@ class Supervisor {
   /// Advances the shutdown, removals and replacements after any input.
   void advance(TimePoint now, std::vector<ProcessAction>& out);
   void advance_shutdown(TimePoint now, std::vector<ProcessAction>& out);
+
+  // Dependencies.
+  /// Starts an idle or BACKOFF process: its dependencies first, then a
+  /// StartRequest (waiting for the unmet dependencies, if any).
+  void start_process(ManagedProcess& process, TimePoint now, std::vector<ProcessAction>& out,
+                     std::set<std::string>* visited = nullptr);
+  /// Starts the dependencies of `program` that do not meet their condition.
+  void pull_in(const config::ProgramConfig& program, TimePoint now, std::vector<ProcessAction>& out,
+               std::set<std::string>& visited);
+  /// `program` and every program that transitively depends on it.
+  std::vector<std::string> dependents_closure(const std::vector<std::string>& programs) const;
+  /// StopRequests to `processes` of `program` now, or once its dependents
+  /// are idle.
+  void stop_after_dependents(const std::string& program, const std::vector<std::string>& processes,
+                             TimePoint now, std::vector<ProcessAction>& out);
+  /// Stops `processes` (any programs) and, first, their dependents.
+  void stop_with_dependents(const std::vector<std::string>& processes, TimePoint now,
+                            std::vector<ProcessAction>& out);
+  DependencyStatuses dependency_statuses(const ManagedProcess& process) const;
+  DependencyStatus program_status(const std::string& program,
+                                  config::DependencyCondition condition) const;
+  /// Why `program` can no longer meet `condition` ("db is FATAL").
+  std::string failure_of(const std::string& program, config::DependencyCondition condition);
+  /// Feeds DependenciesMet/DependencyFailed (or a new waiting_for) to a
+  /// process waiting for dependencies.
+  void evaluate_waiting(ManagedProcess& process, TimePoint now, std::vector<ProcessAction>& out);
+  /// Handles the queues feed() fills: programs that became idle (held
+  /// stops, shutdown steps), dependency statuses that changed, new waiters.
+  void advance_dependencies(TimePoint now, std::vector<ProcessAction>& out);
+  /// Records the bookkeeping of one process's change (feed()).
+  void note_change(const ManagedProcess& process, bool was_idle, bool is_idle_now,
+                   const DependencyStatuses& before, const DependencyStatuses& after);
+
+  // Shutdown.
+  void start_shutdown(TimePoint now, std::vector<ProcessAction>& out);
+  /// The ordered shutdown with dependencies (a step per call when due).
+  void advance_shutdown_by_dependencies(TimePoint now, std::vector<ProcessAction>& out);
+  /// shutdown_timeout: the time left is shorter than `worst_case`.
+  bool shutdown_time_short(config::Duration worst_case, TimePoint now) const;
+  /// Every remaining STARTING/RUNNING process gets its StopRequest now.
+  void collapse_shutdown(TimePoint now, std::vector<ProcessAction>& out);
+  StopRequest shutdown_stop() const { return StopRequest{shutdown_deadline_}; }
+  /// shutdown_on: `actions` (of `process`) end a run that shuts minisupd down.
+  void check_shutdown_on(const ManagedProcess& process, const std::vector<Action>& actions);
   void complete_reloads(TimePoint now, std::vector<ProcessAction>& out);
   void advance_restarts(TimePoint now, std::vector<ProcessAction>& out);
+  /// One restart: its start half once every stop is done. Returns whether
+  /// the start half was done now.
+  bool advance_restart(RestartProgress& progress, TimePoint now, std::vector<ProcessAction>& out);
 
   std::map<std::string, Program> programs_;
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
@@ -267,6 +408,42 @@ class Supervisor {
   /// The last incarnation of each process name a reload removed: a new
   /// process of that name counts on from it.
   std::map<std::string, Incarnation> retired_incarnations_;
+
+  // Dependencies.
+  /// Direct dependents per program (of the definitions in force), sorted;
+  /// rebuilt with the order.
+  std::map<std::string, std::vector<std::string>> dependents_;
+  std::map<std::string, PendingStop> pending_stops_;
+  /// Definitions of programs whose processes all became idle (feed()).
+  std::vector<std::shared_ptr<const config::ProgramConfig>> became_idle_;
+  /// Programs (with dependents) whose status for some condition changed.
+  std::vector<std::string> dependency_changed_;
+  /// Processes that began waiting for dependencies.
+  std::vector<std::string> newly_waiting_;
+  /// Dependencies a start could not start because a reload replaces them:
+  /// started once replaced.
+  std::set<std::string> start_after_reload_;
+
+  // Shutdown.
+  std::optional<config::Duration> shutdown_timeout_;
+  std::optional<TimePoint> shutdown_deadline_;
+  /// Every remaining process got its stop at once (shutdown_timeout).
+  bool shutdown_collapsed_ = false;
+  /// The largest stopwaitsecs per priority level among the processes that
+  /// were not idle when the shutdown began.
+  std::map<int, config::Duration> level_stopwait_;
+  // With dependencies: programs not yet stopped and not idle (and their
+  // count per level), the dependents each still waits for, the programs
+  // whose dependents are all idle (per level), and the current step.
+  bool shutdown_by_dependencies_ = false;
+  std::set<std::string> shutdown_unstopped_;
+  std::map<int, std::size_t> unstopped_at_level_;
+  std::map<std::string, std::size_t> shutdown_blockers_;
+  std::map<int, std::vector<std::string>> shutdown_eligible_;
+  std::set<std::string> shutdown_step_;
+  // shutdown_on.
+  std::optional<int> exit_status_;
+  std::optional<std::string> shutdown_cause_;
 };
 
 }  // namespace minisup::core
