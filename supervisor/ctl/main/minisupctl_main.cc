@@ -463,7 +463,7 @@ Connection connect(const std::filesystem::path& socket, Options& o) {
                                     control::Seconds(*o.timeout));
   for (;;) {
     try {
-      Connection connection = connect(socket, o);
+      Connection connection = Connection::open(socket);
       const control::Seconds spent = std::chrono::steady_clock::now() - start;
       o.timeout = std::max(0.0, *o.timeout - spent.count());
       return connection;
@@ -582,7 +582,7 @@ int main_impl(int argc, char** argv) {
   try {
     const std::filesystem::path socket = find_socket(o);
     build_request(o);  // usage errors before connecting
-    Connection connection = Connection::open(socket);
+    Connection connection = connect(socket, o);
     const int code = run(o, connection);
     std::fflush(stdout);
     return code;

@@ -529,9 +529,9 @@ TEST(EncodeReply, EveryReplyShape) {
 
   j = parse_json(encode_reply(
       json(1),
-      StopReply{
-          {{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL, false},
-           {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}}));
+      StopReply{{{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL, false},
+                 {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                  std::nullopt}}}));
   EXPECT_EQ(
       j["results"][0],
       json::parse(

@@ -59,10 +59,10 @@ TEST(RenderResults, Start) {
 }
 
 TEST(RenderResults, Stop) {
-  StopReply reply{
-      {{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt},
-       {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL},
-       {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply reply{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt, true},
+                   {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL, false},
+                   {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                    std::nullopt}}};
   EXPECT_EQ(render_stop(reply),
             "a: stopped\n"
             "b: stopped (needed SIGKILL after 10.0 s)\n"
@@ -126,12 +126,12 @@ TEST(ExitCodes, StartStopRestart) {
             7);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Started, "", true}}}), 0);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Failed, "x", false}}}), 7);
-  StopReply killed{
-      {{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL},
-       {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply killed{{{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL, false},
+                    {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                     std::nullopt}}};
   EXPECT_EQ(exit_code_for_stop(killed, false), 0);
   EXPECT_EQ(exit_code_for_stop(killed, true), 1);
-  StopReply graceful{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt}}};
+  StopReply graceful{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt, true}}};
   EXPECT_EQ(exit_code_for_stop(graceful, true), 0);
 }
 
