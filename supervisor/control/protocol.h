@@ -366,10 +366,15 @@ struct StopResult {
   std::optional<Seconds> stop_duration;  ///< null when not_running
   std::optional<int> exit_code;
   std::optional<int> exit_signal;
+  /// The process exited by itself with a code in its `exitcodes` (a clean
+  /// stop, `stop --require-clean`); false when a signal ended it; null when
+  /// not_running. Added in protocol 1.x: older minisupd leave it out.
+  std::optional<bool> expected;
   bool operator==(const StopResult&) const = default;
 };
 /// `stop` -> {"results": [{name, result, needed_sigkill, stop_duration,
-/// exit_code, exit_signal}]}, answered when every named process is STOPPED.
+/// exit_code, exit_signal, expected}]}, answered when every named process is
+/// STOPPED.
 struct StopReply {
   std::vector<StopResult> results;
   bool operator==(const StopReply&) const = default;

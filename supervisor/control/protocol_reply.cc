@@ -198,6 +198,14 @@ std::string encode_reply(const json& id, const StopReply& reply) {
     w.key("stop_duration").value(r.stop_duration);
     w.key("exit_code").value(r.exit_code);
     w.key("exit_signal").value(r.exit_signal);
+    w.key("expected").value(r.expected);
+    // Derived, for scripts (jq): graceful = no SIGKILL was needed.
+    w.key("verdict");
+    if (r.result == StopOutcome::NotRunning) {
+      w.null();
+    } else {
+      w.value(r.needed_sigkill ? "killed" : "graceful");
+    }
   });
   return finish(w);
 }

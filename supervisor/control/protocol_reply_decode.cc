@@ -139,7 +139,8 @@ std::optional<StopReply> decode_stop_reply(const json& body) {
                       get_bool(o, "needed_sigkill").value_or(false),
                       get_seconds(o, "stop_duration"),
                       get_int(o, "exit_code"),
-                      get_int(o, "exit_signal")};
+                      get_int(o, "exit_signal"),
+                      get_bool(o, "expected")};
   });
   if (!results) return std::nullopt;
   return StopReply{std::move(*results)};

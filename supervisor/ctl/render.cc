@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "supervisor/config/signal_names.h"
+
 namespace minisup::ctl {
 
 using namespace control;
@@ -101,12 +103,40 @@ int exit_code_for_restart(const RestartReply& reply) {
   return kExitSuccess;
 }
 
-int exit_code_for_stop(const StopReply& reply, bool require_graceful) {
-  if (!require_graceful) return kExitSuccess;
+bool is_clean_stop(const StopResult& r) {
+  if (r.result != StopOutcome::Stopped) return true;  // nothing was stopped
+  if (r.needed_sigkill || r.exit_signal) return false;
+  if (r.expected) return *r.expected;
+  return r.exit_code == 0;
+}
+
+int exit_code_for_stop(const StopReply& reply, bool require_graceful, bool require_clean) {
   for (const auto& r : reply.results) {
-    if (r.needed_sigkill) return kExitFailure;
+    if (require_graceful && r.needed_sigkill) return kExitFailure;
+    if (require_clean && !is_clean_stop(r)) return kExitFailure;
   }
   return kExitSuccess;
+}
+
+std::string render_stop_problems(const StopReply& reply, bool require_graceful,
+                                 bool require_clean) {
+  std::string out;
+  for (const auto& r : reply.results) {
+    if (r.result != StopOutcome::Stopped) continue;
+    if ((require_graceful || require_clean) && r.needed_sigkill) {
+      out += fmt::format("{}: needed SIGKILL{} ({})\n", r.name,
+                         r.stop_duration ? fmt::format(" after {:.1f} s", r.stop_duration->count())
+                                         : std::string(),
+                         require_graceful ? "--require-graceful" : "--require-clean");
+    } else if (require_clean && !is_clean_stop(r)) {
+      std::string how = r.exit_signal ? "killed by " + config::signal_name(*r.exit_signal)
+                        : r.exit_code
+                            ? fmt::format("exit code {} is not in its exitcodes", *r.exit_code)
+                            : std::string("no exit status");
+      out += fmt::format("{}: not a clean stop: {} (--require-clean)\n", r.name, how);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -65,8 +65,19 @@ int exit_code_for_start(const StartReply& reply);
 /// restart: 7 when any process failed to start again, else 0.
 int exit_code_for_restart(const RestartReply& reply);
 /// stop: 0 (not_running and SIGKILL included), except 1 when
-/// `require_graceful` and any process needed SIGKILL.
-int exit_code_for_stop(const StopReply& reply, bool require_graceful);
+/// `require_graceful` and any process needed SIGKILL, or when
+/// `require_clean` and any stopped process was not clean (is_clean_stop).
+int exit_code_for_stop(const StopReply& reply, bool require_graceful, bool require_clean = false);
+/// A stopped process ended cleanly: it exited by itself after the stop
+/// signal (no SIGKILL) with a code in its exitcodes. A process killed by
+/// its stop signal itself (no handler) is not clean. A reply of a minisupd
+/// without the `expected` key counts exit code 0 as clean.
+bool is_clean_stop(const control::StopResult& result);
+/// What the stop's requirements found wrong, one line per process, for
+/// stderr: `web: needed SIGKILL after 10.0 s (--require-graceful)`,
+/// `web: not a clean stop: killed by SIGTERM (--require-clean)`. Empty when
+/// every requirement holds.
+std::string render_stop_problems(const StopReply& reply, bool require_graceful, bool require_clean);
 
 /// The status table, one line per process:
 /// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two

@@ -44,9 +44,15 @@ void Daemon::ServerClients::close_after_flush(ClientId client) {
 }
 void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
 
-Daemon::Daemon(config::Config config) : config_(std::move(config)) {
+Daemon::Daemon(config::Config config, std::optional<std::filesystem::path> socket_override)
+    : config_(std::move(config)) {
   logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
   for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
+  // Taken (and removed from our environment) before any child exists.
+  std::string notify_error;
+  notify_ = NotifySocket::take_from_environment(&notify_error);
+  if (!notify_error.empty()) spdlog::warn("sd_notify: {}", notify_error);
+  if (notify_) spdlog::debug("sd_notify: NOTIFY_SOCKET {}", notify_->address());
 
   // A closed pipe or an over-large file must become an error return, not
   // minisupd's death (doc/pitfalls.md §9).
@@ -76,6 +82,7 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   }
   options.environment = config::process_environment();
   options.pid = static_cast<int>(getpid());
+  options.socket_override = std::move(socket_override);
 
   loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
   loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
@@ -108,7 +115,32 @@ Daemon::Daemon(config::Config config) : config_(std::move(config)) {
   probes_ = std::make_unique<RealProbes>(loop_);
   runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, *probes_,
                                        std::move(options));
-  runtime_->set_on_finished([this] { loop_.stop(); });
+  runtime_->set_on_finished([this] {
+    if (notify_) notify_now();  // STOPPING=1 even when nothing had to stop
+    loop_.stop();
+  });
+  if (notify_) runtime_->set_on_state_change([this] { schedule_notify(); });
+}
+
+void Daemon::schedule_notify() {
+  if (notify_timer_ != 0) return;
+  notify_timer_ = timers_->arm(timers_->now(), [this] {
+    notify_timer_ = 0;
+    notify_now();
+  });
+}
+
+void Daemon::notify_now() {
+  const std::string message = notify_message(notify_state(runtime_->supervisor()), notified_);
+  if (message.empty()) return;
+  std::string error;
+  if (!notify_->send(message, &error)) {
+    // systemd gone (or a test's socket closed): say so once, keep running.
+    if (!notify_failed_) spdlog::warn("sd_notify: {}", error);
+    notify_failed_ = true;
+    return;
+  }
+  spdlog::debug("sd_notify: {}", message.substr(0, message.size() - 1));
 }
 
 Daemon::~Daemon() {
@@ -137,6 +169,7 @@ int Daemon::run() {
                MINISUP_VERSION, getpid(), config.file.string(), config.supervisor.socket.string(),
                runtime_->supervisor().processes().size());
   runtime_->start();
+  if (notify_) notify_now();  // READY=1 at once when no program autostarts
   if (!runtime_->finished()) loop_.run();
 
   // Every program is down. Members of their groups that outlived them (a

@@ -13,6 +13,7 @@
 #include "supervisor/daemon/real_probes.h"
 #include "supervisor/daemon/real_system.h"
 #include "supervisor/daemon/runtime.h"
+#include "supervisor/daemon/sd_notify.h"
 #include "supervisor/logging/child_log.h"
 #include "supervisor/loop/event_loop.h"
 
@@ -25,8 +26,11 @@ class Daemon {
   /// Sets up the loop, the signal handling and the control socket for
   /// `config`. Nothing is started yet. Throws control::SocketInUseError when
   /// another minisupd serves the socket, sys::SysError (or another
-  /// std::exception) for other set-up failures.
-  explicit Daemon(config::Config config);
+  /// std::exception) for other set-up failures. `socket_override`
+  /// (`--socket`) is the socket `config` already has; configs loaded again
+  /// (reload) get it too.
+  explicit Daemon(config::Config config,
+                  std::optional<std::filesystem::path> socket_override = std::nullopt);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -48,6 +52,11 @@ class Daemon {
   };
 
   void on_signal(const signalfd_siginfo& info);
+  /// sd_notify: looks at the states on the next loop round (at most once a
+  /// round, however many states changed).
+  void schedule_notify();
+  /// sd_notify: sends what changed (READY=1, STOPPING=1, STATUS=).
+  void notify_now();
 
   config::Config config_;  ///< until run(): the Runtime then holds it
   loop::EventLoop loop_;
@@ -61,6 +70,10 @@ class Daemon {
   std::unique_ptr<control::ControlServer> server_;
   std::unique_ptr<Runtime> runtime_;
   bool pidfile_written_ = false;
+  std::optional<NotifySocket> notify_;  ///< NOTIFY_SOCKET, when set
+  NotifyState notified_;                ///< what notify_ was told so far
+  Timers::TimerId notify_timer_ = 0;    ///< schedule_notify()'s, 0 when none
+  bool notify_failed_ = false;          ///< a send failed (logged once)
 };
 
 }  // namespace minisup::daemon

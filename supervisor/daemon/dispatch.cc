@@ -4,6 +4,8 @@
 // as Waiters until core::settle() says they are settled.
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "supervisor/config/config_diff.h"
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/signal_names.h"
@@ -37,6 +39,31 @@ control::StartOutcome to_start_outcome(core::Outcome outcome) {
     default:
       return control::StartOutcome::Failed;
   }
+}
+
+/// wait's names: `all` (or no name) means the processes minisupd starts by
+/// itself (autostart), not every process: `wait all` must not wait for a
+/// program that only starts on request. Other names in the same request
+/// count as given. `resolved` is what resolve_names() made of `requested`.
+std::vector<std::string> wait_names(const core::Supervisor& supervisor,
+                                    const std::vector<std::string>& requested,
+                                    std::vector<std::string> resolved) {
+  std::vector<std::string> others;
+  for (const auto& name : requested) {
+    if (name != "all") others.push_back(name);
+  }
+  if (!requested.empty() && others.size() == requested.size()) return resolved;
+  std::set<std::string> named;
+  if (!others.empty()) {
+    for (auto& name : supervisor.resolve_names(others).processes) named.insert(std::move(name));
+  }
+  std::vector<std::string> names;
+  for (auto& name : resolved) {
+    const core::ManagedProcess* process = supervisor.find(name);
+    if (named.count(name) != 0 || (process && process->program_config().autostart))
+      names.push_back(std::move(name));
+  }
+  return names;
 }
 
 control::WaitReply wait_reply(const std::vector<core::ProcessOutcome>& results) {
@@ -134,6 +161,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
         } else if constexpr (std::is_same_v<T, control::WaitCommand>) {
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
+          names = wait_names(*supervisor_, cmd.names, std::move(*names));
           auto state = core::parse_process_state(cmd.state);
           if (!state) {
             send(client, control::encode_error(id, control::ErrorCode::BadRequest,
@@ -348,6 +376,7 @@ void Runtime::answer(const Waiter& waiter, const core::Settlement& settlement) {
           result.stop_duration = to_seconds(*r.exit->stop_duration);
           result.exit_code = r.exit->exit_code;
           result.exit_signal = r.exit->exit_signal;
+          result.expected = r.exit->expected;
         }
         reply.results.push_back(std::move(result));
       }

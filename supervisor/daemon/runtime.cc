@@ -159,10 +159,13 @@ void Runtime::run_slice() {
   // completed have just freed their actions, queue and scratch: give the
   // pages back now.
   if (performed >= kTrimAfterActions) ::malloc_trim(0);
-  if (finished() && !finished_reported_) {
-    finished_reported_ = true;
-    if (on_finished_) on_finished_();
-  }
+  if (finished() && !finished_reported_) report_finished();
+}
+
+void Runtime::report_finished() {
+  finished_reported_ = true;
+  if (shutdown_tally_) spdlog::info("{}", shutdown_tally_->line(timers_.now()));
+  if (on_finished_) on_finished_();
 }
 
 void Runtime::schedule_trim() {
@@ -323,6 +326,8 @@ void Runtime::on_state_changed(const std::string& name, const core::StateChanged
               core::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
   publish_event(name, change);
   settle_needed_ = true;
+  if (shutdown_tally_) shutdown_tally_->note(name, change);
+  if (on_state_change_) on_state_change_();
 }
 
 void Runtime::children_exited() {
@@ -352,16 +357,17 @@ void Runtime::begin_shutdown(const std::string& why) {
     return;
   }
   spdlog::info("graceful shutdown ({})", why);
+  shutdown_tally_.emplace(timers_.now());
   execute(supervisor_->begin_shutdown(timers_.now()));
-  if (finished() && !finished_reported_ && !running_slice_ && slice_timer_ == 0) {
-    finished_reported_ = true;
-    if (on_finished_) on_finished_();
-  }
+  if (on_state_change_) on_state_change_();
+  if (finished() && !finished_reported_ && !running_slice_ && slice_timer_ == 0) report_finished();
 }
 
 config::LoadResult Runtime::load_again(const std::string& why) {
   config::LoadResult loaded = config::load_config(config_.file, config::process_environment());
   schedule_trim();  // the parse tree of the whole config has come and gone
+  if (loaded.config && options_.socket_override)
+    loaded.config->supervisor.socket = *options_.socket_override;
   if (!loaded.errors.empty() || !loaded.config) {
     spdlog::error("{}: {} error(s) in {}; keeping the running config", why, loaded.errors.size(),
                   config_.file.string());

@@ -38,6 +38,7 @@
 #include "supervisor/control/protocol.h"
 #include "supervisor/core/requests.h"
 #include "supervisor/core/supervisor.h"
+#include "supervisor/daemon/shutdown_summary.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/logging/tail.h"
 
@@ -62,6 +63,9 @@ class Runtime {
     int pid = 0;
     /// How long execute() works before it lets the loop serve others.
     std::chrono::nanoseconds slice_budget = std::chrono::milliseconds(20);
+    /// `minisupd --socket PATH`: replaces the socket of every config loaded
+    /// again (reread, update, SIGHUP), as it replaced the first one's.
+    std::optional<std::filesystem::path> socket_override;
   };
 
   /// Sets up one STOPPED process per process of `config`; nothing starts.
@@ -92,6 +96,12 @@ class Runtime {
   /// Called once the shutdown is complete (every process idle, nothing
   /// left to do): the Daemon stops its loop.
   void set_on_finished(std::function<void()> callback) { on_finished_ = std::move(callback); }
+  /// Called after each state change has been logged (the Daemon's sd_notify
+  /// looks at the states then); also once when a shutdown begins. Must not
+  /// call back into the Runtime.
+  void set_on_state_change(std::function<void()> callback) {
+    on_state_change_ = std::move(callback);
+  }
   /// The shutdown is complete and no action is pending.
   bool finished() const;
   /// At exit: SIGKILL to the process groups of supervised programs that
@@ -163,6 +173,8 @@ class Runtime {
   void reload(const std::string& why);
   std::chrono::system_clock::time_point to_wall(TimePoint t) const;
   void schedule_trim();
+  /// The shutdown is complete: logs its summary, calls on_finished_ (once).
+  void report_finished();
 
   // ---- probes (probing.cc) ----
   /// Before a spawn: the log probe's line watcher, the notify socket (and
@@ -231,6 +243,8 @@ class Runtime {
   int reloads_folded_ = 0;            ///< SIGHUPs folded into it
   bool finished_reported_ = false;
   std::function<void()> on_finished_;
+  std::function<void()> on_state_change_;
+  std::optional<ShutdownTally> shutdown_tally_;  ///< from begin_shutdown() on
 };
 
 }  // namespace minisup::daemon

@@ -1,6 +1,8 @@
 // The spawn plan: see spawn_plan.h.
 #include "supervisor/daemon/spawn_plan.h"
 
+#include "supervisor/daemon/sd_notify.h"
+
 namespace minisup::daemon {
 
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
@@ -11,6 +13,8 @@ SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::Process
   plan.process = process.name;
   plan.argv = process.command;
   std::map<std::string, std::string> env = base;
+  // minisupd's own service manager talks to minisupd, not to its children.
+  for (std::string_view name : kServiceManagerVariables) env.erase(std::string(name));
   for (const auto& [key, value] : supervisor_environment) env[key] = value;
   for (const auto& [key, value] : process.environment) env[key] = value;
   env["MINISUP_PROGRAM"] = program.name;

@@ -31,8 +31,9 @@ struct SpawnPlan {
 };
 
 /// The plan for one process of `program`. Environment: `base` (minisupd's
-/// own), then [supervisor] environment, then the process's, then
-/// MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
+/// own, without its service manager's NOTIFY_SOCKET, LISTEN_PID, LISTEN_FDS
+/// and LISTEN_FDNAMES), then [supervisor] environment, then the process's,
+/// then MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
 /// ones win.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,

@@ -341,7 +341,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         StopResult x{
             g.str(),     fdp.PickValueInArray({StopOutcome::Stopped, StopOutcome::NotRunning}),
             g.flag(),    g.opt_seconds(),
-            g.opt_int(), g.opt_int()};
+            g.opt_int(), g.opt_int(),
+            std::nullopt};
+        if (g.flag()) x.expected = g.flag();
         r.results.push_back(x);
         x.name = repair(x.name);
         x.stop_duration = finite(x.stop_duration);

@@ -36,6 +36,9 @@ using namespace std::chrono_literals;
 constexpr std::chrono::milliseconds kInstantTimeout = 10s;
 /// Extra time granted on top of `wait --timeout`, which minisupd enforces.
 constexpr std::chrono::milliseconds kWaitMargin = 2s;
+/// With --timeout, how often a connection to a minisupd that is not (yet)
+/// listening is tried again.
+constexpr std::chrono::milliseconds kConnectRetryInterval = 25ms;
 
 /// Everything the command line said.
 struct Options {
@@ -50,6 +53,7 @@ struct Options {
   int lines = control::kDefaultTailLines;
   bool follow = false;
   bool require_graceful = false;
+  bool require_clean = false;
   std::string state = "RUNNING";
   std::optional<double> timeout;
   std::optional<std::uint64_t> since;
@@ -353,7 +357,13 @@ int run(const Options& o, Connection& connection) {
     case CommandKind::Stop: {
       auto r = decode_or_fail(reply, control::decode_stop_reply);
       o.json ? print_json(reply.body) : print(render_stop(r));
-      return exit_code_for_stop(r, o.require_graceful);
+      const int code = exit_code_for_stop(r, o.require_graceful, o.require_clean);
+      if (code != kExitSuccess) {
+        std::string problems = render_stop_problems(r, o.require_graceful, o.require_clean);
+        if (!problems.empty()) problems.pop_back();
+        print_error(problems);
+      }
+      return code;
     }
     case CommandKind::Restart: {
       auto r = decode_or_fail(reply, control::decode_restart_reply);
@@ -440,6 +450,42 @@ int run(const Options& o, Connection& connection) {
   return kExitFailure;
 }
 
+/// Connects to minisupd. Without --timeout, once (ConnectError when it is
+/// not there). With --timeout, a minisupd that is not listening yet (no
+/// socket file, connection refused: it is starting) is tried again every
+/// kConnectRetryInterval until the timeout; the time spent is taken off
+/// `o.timeout`, so the whole command keeps to it. Exits 7 when minisupd
+/// never answered.
+Connection connect(const std::filesystem::path& socket, Options& o) {
+  if (!o.timeout) return Connection::open(socket);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    control::Seconds(*o.timeout));
+  for (;;) {
+    try {
+      Connection connection = Connection::open(socket);
+      const control::Seconds spent = std::chrono::steady_clock::now() - start;
+      o.timeout = std::max(0.0, *o.timeout - spent.count());
+      return connection;
+    } catch (const ConnectError& e) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!e.unreachable() || now >= deadline) {
+        if (e.unreachable()) {
+          print_error(fmt::format("{}: minisupd did not answer within {:.1f} s ({})",
+                                  control::to_string(o.kind),
+                                  control::Seconds(deadline - start).count(), e.what()));
+          throw Exit{exit_code_unreachable(o.kind)};
+        }
+        throw;
+      }
+      const auto pause =
+          std::min<std::chrono::steady_clock::duration>(kConnectRetryInterval, deadline - now);
+      ::usleep(static_cast<useconds_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(pause).count()));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Command line
 // ---------------------------------------------------------------------------
@@ -455,10 +501,14 @@ int main_impl(int argc, char** argv) {
   app.add_flag("--json", o.json, "machine-readable JSON output");
   app.require_subcommand(1);
   app.footer(
-      "NAME is a process (web, web:0), a program (all its processes), group:*, group:N or all.\n"
-      "Exit codes: 0 ok, 1 failure, 2 usage, 3 not running / wait reached a bad state,\n"
-      "4 status: no such process or minisupd unreachable, 7 start failed / unreachable, 99 wait "
-      "timeout.\n");
+      "NAME is a process (web, web:0), a program (all its processes), group:*, group:N or all\n"
+      "(for wait: every process minisupd starts by itself, i.e. of autostart programs).\n"
+      "With --timeout, minisupctl also waits for minisupd to listen, so\n"
+      "`minisupd -c x.toml & minisupctl -c x.toml wait all --timeout 10` works.\n"
+      "Exit codes: 0 ok, 1 failure (stop --require-graceful/--require-clean not met),\n"
+      "2 usage, 3 not running / wait reached a bad state, 4 status: no such process or\n"
+      "minisupd unreachable, 7 start failed / minisupd unreachable (with --timeout: did not\n"
+      "answer within it), 99 wait timeout.\n");
 
   struct Sub {
     CLI::App* app;
@@ -480,6 +530,9 @@ int main_impl(int argc, char** argv) {
   CLI::App* stop = add(CommandKind::Stop, "stop processes and wait until they are gone");
   stop->add_option("names", o.names, "processes, or all")->required();
   stop->add_flag("--require-graceful", o.require_graceful, "exit 1 when a process needed SIGKILL");
+  stop->add_flag("--require-clean", o.require_clean,
+                 "exit 1 unless every process exited by itself with a code in its exitcodes "
+                 "(killed by a signal, its stop signal included, is not clean)");
   add(CommandKind::Restart, "stop then start processes")
       ->add_option("names", o.names, "processes, or all")
       ->required();
@@ -501,9 +554,11 @@ int main_impl(int argc, char** argv) {
   add(CommandKind::Reread, "show what changed in the config");
   add(CommandKind::Update, "apply config changes (only changed programs are touched)");
   CLI::App* wait = add(CommandKind::Wait, "wait until processes reach a state");
-  wait->add_option("names", o.names, "processes, or all")->required();
+  wait->add_option("names", o.names, "processes, or all (every autostart process)")->required();
   wait->add_option("--state", o.state, "RUNNING (default), STOPPED, EXITED, FATAL, ...");
-  wait->add_option("--timeout", o.timeout, "give up after this many seconds (fractions allowed)")
+  wait->add_option("--timeout", o.timeout,
+                   "give up after this many seconds (fractions allowed); until then, also wait "
+                   "for minisupd to be listening (exit 7 if it never answered)")
       ->check(CLI::NonNegativeNumber);
   add(CommandKind::Shutdown, "stop every process and minisupd; wait until it has exited");
   add(CommandKind::Version, "minisupd's version");
@@ -527,7 +582,7 @@ int main_impl(int argc, char** argv) {
   try {
     const std::filesystem::path socket = find_socket(o);
     build_request(o);  // usage errors before connecting
-    Connection connection = Connection::open(socket);
+    Connection connection = connect(socket, o);
     const int code = run(o, connection);
     std::fflush(stdout);
     return code;

@@ -56,18 +56,24 @@ int main(int argc, char** argv) {
       "minisupd: the minisup process supervisor daemon.\n"
       "Runs the programs of a TOML config in the foreground, keeps them running and stops\n"
       "them gracefully. Signals: TERM/INT/QUIT shut down gracefully, HUP reloads the config,\n"
-      "USR2 reopens log files. Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or\n"
-      "config error. See minisupd(8) and minisup.toml(5).",
+      "USR2 reopens log files. With NOTIFY_SOCKET set (systemd Type=notify) it sends READY=1\n"
+      "once every autostart program is RUNNING or has failed, STOPPING=1 and STATUS=.\n"
+      "Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.\n"
+      "See minisupd(8) and minisup.toml(5).",
       "minisupd"};
   std::optional<std::string> config_file;
   bool check = false;
   bool detach = false;
+  std::optional<std::string> socket;
   app.add_option("-c,--config", config_file,
                  "Config file (default: ./minisup.toml, else /etc/minisup/minisup.toml)");
   app.add_flag("--check", check,
                "Validate the config, print a summary (programs, start order, worst-case "
                "shutdown time) and exit: 0 when valid, 2 otherwise");
   app.add_flag("--daemon", detach, "Detach from the terminal (legacy setups; writes pidfile)");
+  app.add_option("-s,--socket", socket,
+                 "Control socket path, instead of the config's [supervisor] socket (so one "
+                 "config can run in parallel, e.g. in test jobs); minisupctl -s PATH reaches it");
   app.set_version_flag("-V,--version", std::string("minisupd ") + MINISUP_VERSION);
   try {
     app.parse(argc, argv);
@@ -92,6 +98,16 @@ int main(int argc, char** argv) {
     std::cerr << "minisupd: " << loaded.errors.size() << " error(s) in config; nothing started\n";
     return kExitUsage;
   }
+  std::optional<std::filesystem::path> socket_override;
+  if (socket) {
+    if (socket->empty()) {
+      std::cerr << "minisupd: --socket: expected a path\n";
+      return kExitUsage;
+    }
+    // Relative to the current directory, as any path on the command line.
+    socket_override = std::filesystem::absolute(*socket).lexically_normal();
+    loaded.config->supervisor.socket = *socket_override;
+  }
   if (check) {
     std::cout << config::check_summary(*loaded.config);
     return kExitOk;
@@ -104,7 +120,7 @@ int main(int argc, char** argv) {
       control::remove_stale_socket(loaded.config->supervisor.socket);
       daemonize();
     }
-    daemon::Daemon minisupd(std::move(*loaded.config));
+    daemon::Daemon minisupd(std::move(*loaded.config), std::move(socket_override));
     return minisupd.run();
   } catch (const std::exception& e) {
     std::cerr << "minisupd: " << e.what() << '\n';

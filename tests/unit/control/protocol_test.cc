@@ -528,17 +528,18 @@ TEST(EncodeReply, EveryReplyShape) {
   EXPECT_EQ(j["results"][2]["message"], "spawn error: exec /x: No such file or directory");
 
   j = parse_json(encode_reply(
-      json(1), StopReply{{{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL},
-                          {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt,
-                           std::nullopt}}}));
+      json(1),
+      StopReply{{{"a", StopOutcome::Stopped, true, Seconds(10.0), std::nullopt, SIGKILL, false},
+                 {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                  std::nullopt}}}));
   EXPECT_EQ(
       j["results"][0],
       json::parse(
-          R"({"name":"a","result":"stopped","needed_sigkill":true,"stop_duration":10.0,"exit_code":null,"exit_signal":9})"));
+          R"({"name":"a","result":"stopped","needed_sigkill":true,"stop_duration":10.0,"exit_code":null,"exit_signal":9,"expected":false,"verdict":"killed"})"));
   EXPECT_EQ(
       j["results"][1],
       json::parse(
-          R"({"name":"b","result":"not_running","needed_sigkill":false,"stop_duration":null,"exit_code":null,"exit_signal":null})"));
+          R"({"name":"b","result":"not_running","needed_sigkill":false,"stop_duration":null,"exit_code":null,"exit_signal":null,"expected":null,"verdict":null})"));
 
   j = parse_json(
       encode_reply(json(1), RestartReply{{{"a", RestartOutcome::Started, "", true},
@@ -674,7 +675,9 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
 
   StartReply start{{{"a", StartOutcome::Failed, "m"}, {"b", StartOutcome::AlreadyStarted, ""}}};
   EXPECT_EQ(decode_start_reply(parse_reply(encode_reply(nullptr, start))->body), start);
-  StopReply stop{{{"a", StopOutcome::Stopped, true, Seconds(1.5), 0, std::nullopt}}};
+  StopReply stop{{{"a", StopOutcome::Stopped, true, Seconds(1.5), 0, std::nullopt, true},
+                  {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                   std::nullopt}}};
   EXPECT_EQ(decode_stop_reply(parse_reply(encode_reply(nullptr, stop))->body), stop);
   RestartReply restart{{{"a", RestartOutcome::Failed, "m", true}}};
   EXPECT_EQ(decode_restart_reply(parse_reply(encode_reply(nullptr, restart))->body), restart);

@@ -59,10 +59,10 @@ TEST(RenderResults, Start) {
 }
 
 TEST(RenderResults, Stop) {
-  StopReply reply{
-      {{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt},
-       {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL},
-       {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply reply{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt, true},
+                   {"b", StopOutcome::Stopped, true, Seconds(10.004), std::nullopt, SIGKILL, false},
+                   {"c", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                    std::nullopt}}};
   EXPECT_EQ(render_stop(reply),
             "a: stopped\n"
             "b: stopped (needed SIGKILL after 10.0 s)\n"
@@ -126,13 +126,47 @@ TEST(ExitCodes, StartStopRestart) {
             7);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Started, "", true}}}), 0);
   EXPECT_EQ(exit_code_for_restart(RestartReply{{{"a", RestartOutcome::Failed, "x", false}}}), 7);
-  StopReply killed{
-      {{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL},
-       {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt}}};
+  StopReply killed{{{"a", StopOutcome::Stopped, true, Seconds(10), std::nullopt, SIGKILL, false},
+                    {"b", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt,
+                     std::nullopt}}};
   EXPECT_EQ(exit_code_for_stop(killed, false), 0);
   EXPECT_EQ(exit_code_for_stop(killed, true), 1);
-  StopReply graceful{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt}}};
+  StopReply graceful{{{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt, true}}};
   EXPECT_EQ(exit_code_for_stop(graceful, true), 0);
+}
+
+TEST(ExitCodes, StopRequireClean) {
+  const StopResult clean{"a", StopOutcome::Stopped, false, Seconds(0.1), 0, std::nullopt, true};
+  const StopResult by_term{"b",  StopOutcome::Stopped, false, Seconds(0.1), std::nullopt, SIGTERM,
+                           false};
+  const StopResult bad_code{"c", StopOutcome::Stopped, false, Seconds(0.1), 3, std::nullopt, false};
+  const StopResult killed{"d",  StopOutcome::Stopped, true, Seconds(0.2), std::nullopt, SIGKILL,
+                          false};
+  const StopResult not_running{
+      "e", StopOutcome::NotRunning, false, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  EXPECT_TRUE(is_clean_stop(clean));
+  EXPECT_FALSE(is_clean_stop(by_term));
+  EXPECT_FALSE(is_clean_stop(bad_code));
+  EXPECT_FALSE(is_clean_stop(killed));
+  EXPECT_TRUE(is_clean_stop(not_running));
+  // An older minisupd without `expected`: exit code 0 is clean.
+  StopResult old = clean;
+  old.expected.reset();
+  EXPECT_TRUE(is_clean_stop(old));
+
+  EXPECT_EQ(exit_code_for_stop(StopReply{{clean, not_running}}, false, true), 0);
+  EXPECT_EQ(exit_code_for_stop(StopReply{{clean, by_term}}, false, true), 1);
+  EXPECT_EQ(exit_code_for_stop(StopReply{{clean, by_term}}, true, false), 0);
+  EXPECT_EQ(exit_code_for_stop(StopReply{{bad_code}}, false, true), 1);
+  EXPECT_EQ(exit_code_for_stop(StopReply{{killed}}, false, true), 1);
+
+  EXPECT_EQ(render_stop_problems(StopReply{{clean, by_term, bad_code, killed}}, false, true),
+            "b: not a clean stop: killed by SIGTERM (--require-clean)\n"
+            "c: not a clean stop: exit code 3 is not in its exitcodes (--require-clean)\n"
+            "d: needed SIGKILL after 0.2 s (--require-clean)\n");
+  EXPECT_EQ(render_stop_problems(StopReply{{by_term, killed}}, true, false),
+            "d: needed SIGKILL after 0.2 s (--require-graceful)\n");
+  EXPECT_EQ(render_stop_problems(StopReply{{clean}}, true, true), "");
 }
 
 TEST(ExitCodes, ErrorsAndUnreachable) {

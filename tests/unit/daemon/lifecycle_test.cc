@@ -214,7 +214,8 @@ TEST_F(Lifecycle, StopSendsStopSignalThenSigcontAndIsAnsweredOnTheExit) {
   json r = reply(2);
   EXPECT_EQ(r["id"], "s");
   EXPECT_EQ(r["results"], json::parse(R"([{"name": "a", "result": "stopped",
-      "needed_sigkill": false, "stop_duration": 2, "exit_code": 0, "exit_signal": null}])"));
+      "needed_sigkill": false, "stop_duration": 2, "exit_code": 0, "exit_signal": null,
+      "expected": true, "verdict": "graceful"}])"));
 
   json s = status_of("a");
   EXPECT_EQ(s["state"], "STOPPED");
@@ -247,7 +248,8 @@ TEST_F(Lifecycle, StopOfAStoppedProcessIsNotRunning) {
   make(config_of({program("a")}));
   json r = ask(2, {{"cmd", "stop"}, {"names", {"a"}}});
   EXPECT_EQ(r["results"], json::parse(R"([{"name": "a", "result": "not_running",
-      "needed_sigkill": false, "stop_duration": null, "exit_code": null, "exit_signal": null}])"));
+      "needed_sigkill": false, "stop_duration": null, "exit_code": null, "exit_signal": null,
+      "expected": null, "verdict": null}])"));
   EXPECT_TRUE(sys.signals().empty());
 }
 
@@ -288,7 +290,8 @@ TEST_F(Lifecycle, EscalatesToSigkillExactlyAtStopwaitsecs) {
   kill_child(1000, SIGKILL);
   json r = reply(2);
   EXPECT_EQ(r["results"], json::parse(R"([{"name": "a", "result": "stopped",
-      "needed_sigkill": true, "stop_duration": 10, "exit_code": null, "exit_signal": 9}])"));
+      "needed_sigkill": true, "stop_duration": 10, "exit_code": null, "exit_signal": 9,
+      "expected": false, "verdict": "killed"}])"));
   json s = status_of("a");
   EXPECT_EQ(s["needed_sigkill"], true);
   EXPECT_EQ(s["exit_signal_name"], "SIGKILL");

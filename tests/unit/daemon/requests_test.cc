@@ -28,6 +28,20 @@ config::ProgramConfig slow(const std::string& name) {
 
 class Wait : public RuntimeTest {};
 
+TEST_F(Wait, AllMeansTheAutostartProcesses) {
+  config::ProgramConfig on = slow("on");
+  on.autostart = true;
+  make(config_of({on, slow("off")}));
+  // `off` does not autostart: `wait all` does not wait for it.
+  request(1, {{"cmd", "wait"}, {"id", 1}, {"names", {"all"}}, {"timeout", 20}});
+  timers.advance(10s);
+  EXPECT_EQ(reply(1), json::parse(R"({"id": 1, "ok": true,
+      "results": [{"name": "on", "state": "RUNNING"}]})"));
+  // Named next to all, it counts.
+  request(2, {{"cmd", "wait"}, {"id", 2}, {"names", {"all", "off"}}, {"timeout", 1}});
+  EXPECT_EQ(reply(2)["error"]["code"], "unexpected_state");
+}
+
 TEST_F(Wait, TimesOutWithTheCurrentStatesWhenTheClockPassesIt) {
   make(config_of({slow("a")}));
   request(1, {{"cmd", "start"}, {"names", {"a"}}});
@@ -52,8 +66,9 @@ TEST_F(Wait, TimesOutWithTheCurrentStatesWhenTheClockPassesIt) {
 TEST_F(Wait, SucceedsWhenTheStateIsReachedAndItsTimeoutIsDisarmed) {
   make(config_of({slow("a"), slow("b")}));
   request(1, {{"cmd", "start"}, {"names", {"a", "b"}}});
-  request(2,
-          {{"cmd", "wait"}, {"id", 3}, {"names", {"all"}}, {"state", "running"}, {"timeout", 20}});
+  request(
+      2,
+      {{"cmd", "wait"}, {"id", 3}, {"names", {"a", "b"}}, {"state", "running"}, {"timeout", 20}});
   timers.advance(10s - 1ns);
   EXPECT_TRUE(silent(2));
   timers.advance(1ns);
