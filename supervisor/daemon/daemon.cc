@@ -44,7 +44,7 @@ void Daemon::ServerClients::close_after_flush(ClientId client) {
 }
 void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
 
-Daemon::Daemon(config::Config config, std::optional<std::filesystem::path> socket_override)
+Daemon::Daemon(config::Config config, CommandLine command_line)
     : config_(std::move(config)) {
   logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
   for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
@@ -82,7 +82,7 @@ Daemon::Daemon(config::Config config, std::optional<std::filesystem::path> socke
   }
   options.environment = config::process_environment();
   options.pid = static_cast<int>(getpid());
-  options.socket_override = std::move(socket_override);
+  options.command_line = std::move(command_line);
 
   loop_.set_error_hook([](const char* what) { spdlog::error("internal error: {}", what); });
   loop_.watch_signals(handled_signals(), [this](const signalfd_siginfo& info) { on_signal(info); });
@@ -191,9 +191,15 @@ int Daemon::run() {
     std::error_code ignored;
     std::filesystem::remove(*runtime_->config().supervisor.pidfile, ignored);
   }
-  spdlog::info("minisupd stopped");
+  const int status = runtime_->exit_status();
+  if (status != 0) {
+    spdlog::info("minisupd stopped; exit status {} ({})", status,
+                 runtime_->supervisor().shutdown_cause().value_or(""));
+  } else {
+    spdlog::info("minisupd stopped");
+  }
   spdlog::default_logger()->flush();
-  return 0;
+  return status;
 }
 
 void Daemon::on_signal(const signalfd_siginfo& info) {

@@ -26,11 +26,10 @@ class Daemon {
   /// Sets up the loop, the signal handling and the control socket for
   /// `config`. Nothing is started yet. Throws control::SocketInUseError when
   /// another minisupd serves the socket, sys::SysError (or another
-  /// std::exception) for other set-up failures. `socket_override`
-  /// (`--socket`) is the socket `config` already has; configs loaded again
-  /// (reload) get it too.
-  explicit Daemon(config::Config config,
-                  std::optional<std::filesystem::path> socket_override = std::nullopt);
+  /// std::exception) for other set-up failures. `command_line` (`--socket`,
+  /// `--run`) was applied to `config` already; configs loaded again (reload)
+  /// get it too.
+  explicit Daemon(config::Config config, CommandLine command_line = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

@@ -326,6 +326,11 @@ void Runtime::on_state_changed(const std::string& name, const core::StateChanged
               core::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
   publish_event(name, change);
   settle_needed_ = true;
+  if (!shutdown_tally_ && supervisor_->shutting_down()) {
+    // The core began the shutdown itself (a program's shutdown_on).
+    spdlog::info("graceful shutdown ({})", supervisor_->shutdown_cause().value_or("shutdown_on"));
+    shutdown_tally_.emplace(timers_.now());
+  }
   if (shutdown_tally_) shutdown_tally_->note(name, change);
   if (on_state_change_) on_state_change_();
 }
@@ -366,8 +371,11 @@ void Runtime::begin_shutdown(const std::string& why) {
 config::LoadResult Runtime::load_again(const std::string& why) {
   config::LoadResult loaded = config::load_config(config_.file, config::process_environment());
   schedule_trim();  // the parse tree of the whole config has come and gone
-  if (loaded.config && options_.socket_override)
-    loaded.config->supervisor.socket = *options_.socket_override;
+  if (loaded.config) {
+    if (auto error = options_.command_line.apply(*loaded.config)) {
+      loaded.errors.push_back(config::ConfigError{{}, *error});
+    }
+  }
   if (!loaded.errors.empty() || !loaded.config) {
     spdlog::error("{}: {} error(s) in {}; keeping the running config", why, loaded.errors.size(),
                   config_.file.string());

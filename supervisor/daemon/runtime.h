@@ -39,6 +39,7 @@
 #include "supervisor/core/requests.h"
 #include "supervisor/core/supervisor.h"
 #include "supervisor/daemon/shutdown_summary.h"
+#include "supervisor/daemon/command_line.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/logging/tail.h"
 
@@ -63,9 +64,9 @@ class Runtime {
     int pid = 0;
     /// How long execute() works before it lets the loop serve others.
     std::chrono::nanoseconds slice_budget = std::chrono::milliseconds(20);
-    /// `minisupd --socket PATH`: replaces the socket of every config loaded
-    /// again (reread, update, SIGHUP), as it replaced the first one's.
-    std::optional<std::filesystem::path> socket_override;
+    /// `--socket`, `--run`: applied to every config loaded again (reread,
+    /// update, SIGHUP) as they were to the first one.
+    CommandLine command_line;
   };
 
   /// Sets up one STOPPED process per process of `config`; nothing starts.
@@ -110,6 +111,9 @@ class Runtime {
   int kill_leftover_groups();
 
   const core::Supervisor& supervisor() const { return *supervisor_; }
+  /// What minisupd exits with: the status of the program whose
+  /// `shutdown_on` (or `--run`) ended the run, else 0.
+  int exit_status() const { return supervisor_->exit_status().value_or(0); }
   const config::Config& config() const { return config_; }
 
  private:

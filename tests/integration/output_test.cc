@@ -301,23 +301,26 @@ TEST(Console, LinesArePrefixedAndPaddedToTheLongestName) {
   Daemon d("[program.a]\n" + child_cmd("--print out1 --stderr err1 --print out2 --after 60") +
            "startsecs = 0\nstdout_logfile = \"console\"\nstderr_logfile = \"console\"\n"
            "[program.longname]\n" +
-           child_cmd("--print hello --after 60") + "startsecs = 0\nstdout_logfile = \"console\"\n");
+           child_cmd("--print hello --stderr oops --after 60") +
+           "startsecs = 0\nstdout_logfile = \"console\"\n");
   d.start();
   ASSERT_TRUE(eventually([&] {
     std::string c = d.console();
     return c.find("a        | out2\n") != std::string::npos &&
            c.find("longname | hello\n") != std::string::npos &&
-           c.find("a        ! err1\n") != std::string::npos;
+           c.find("a        ! err1\n") != std::string::npos &&
+           c.find("longname ! oops\n") != std::string::npos;
   })) << d.console();
   std::string console = d.console();
   EXPECT_THAT(console, HasSubstr("a        | out1\n"));
   // Lines of one stream keep their order.
   EXPECT_LT(console.find("a        | out1\n"), console.find("a        | out2\n"));
-  // Console streams have no log file; longname's stderr is AUTO.
+  // Console streams have no log file; longname's stderr, not set, follows
+  // its stdout to the console (DESIGN: everything reaches `kubectl logs`).
   EXPECT_FALSE(fs::exists(d.dir() / "logs/a-stdout.log"));
   EXPECT_FALSE(fs::exists(d.dir() / "logs/a-stderr.log"));
   EXPECT_FALSE(fs::exists(d.dir() / "logs/longname-stdout.log"));
-  EXPECT_TRUE(fs::exists(d.dir() / "logs/longname-stderr.log"));
+  EXPECT_FALSE(fs::exists(d.dir() / "logs/longname-stderr.log"));
   EXPECT_EQ(d.stop(), 0);
 }
 

@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   bool check = false;
   bool detach = false;
   std::optional<std::string> socket;
+  std::optional<std::string> run;
+  std::vector<std::string> run_args;
   app.add_option("-c,--config", config_file,
                  "Config file (default: ./minisup.toml, else /etc/minisup/minisup.toml)");
   app.add_flag("--check", check,
@@ -74,6 +76,13 @@ int main(int argc, char** argv) {
   app.add_option("-s,--socket", socket,
                  "Control socket path, instead of the config's [supervisor] socket (so one "
                  "config can run in parallel, e.g. in test jobs); minisupctl -s PATH reaches it");
+  app.add_option("--run", run,
+                 "Harness mode: start the autostart programs and NAME (with its dependencies), "
+                 "run NAME once, then shut down and exit with its status (its exit code, 128+N "
+                 "for signal N, 127 command not found, 126 not runnable, 125 a dependency "
+                 "failed); NAME's output goes to minisupd's stdout and stderr")
+      ->option_text("NAME");
+  app.add_option("args", run_args, "With --run, after --: arguments appended to NAME's command");
   app.set_version_flag("-V,--version", std::string("minisupd ") + MINISUP_VERSION);
   try {
     app.parse(argc, argv);
@@ -98,15 +107,24 @@ int main(int argc, char** argv) {
     std::cerr << "minisupd: " << loaded.errors.size() << " error(s) in config; nothing started\n";
     return kExitUsage;
   }
-  std::optional<std::filesystem::path> socket_override;
+  daemon::CommandLine command_line;
   if (socket) {
     if (socket->empty()) {
       std::cerr << "minisupd: --socket: expected a path\n";
       return kExitUsage;
     }
     // Relative to the current directory, as any path on the command line.
-    socket_override = std::filesystem::absolute(*socket).lexically_normal();
-    loaded.config->supervisor.socket = *socket_override;
+    command_line.socket = std::filesystem::absolute(*socket).lexically_normal();
+  }
+  if (!run_args.empty() && !run) {
+    std::cerr << "minisupd: arguments after -- need --run NAME\n";
+    return kExitUsage;
+  }
+  command_line.run = run;
+  command_line.run_args = run_args;
+  if (auto error = command_line.apply(*loaded.config)) {
+    std::cerr << "minisupd: --run: " << *error << '\n';
+    return kExitUsage;
   }
   if (check) {
     std::cout << config::check_summary(*loaded.config);
@@ -120,7 +138,7 @@ int main(int argc, char** argv) {
       control::remove_stale_socket(loaded.config->supervisor.socket);
       daemonize();
     }
-    daemon::Daemon minisupd(std::move(*loaded.config), std::move(socket_override));
+    daemon::Daemon minisupd(std::move(*loaded.config), std::move(command_line));
     return minisupd.run();
   } catch (const std::exception& e) {
     std::cerr << "minisupd: " << e.what() << '\n';
