@@ -245,11 +245,15 @@ void ProcessMachine::become_running(std::string reason, TimePoint now, Actions& 
   running_since_ = now;
   health_failures_ = 0;
   change_state(ProcessState::Running, std::move(reason), out);
-  if (policy_.health_probe) {
-    probing_health_ = true;
-    probe_detail_.clear();
-    emit<StartProbe>(out, {ProbeRole::Health, incarnation_});
-  }
+  start_health(out);
+}
+
+void ProcessMachine::start_health(Actions& out) {
+  if (!policy_.health_probe) return;
+  probing_health_ = true;
+  health_failures_ = 0;
+  probe_detail_.clear();
+  emit<StartProbe>(out, {ProbeRole::Health, incarnation_});
 }
 
 void ProcessMachine::on_running(const Event& event, TimePoint now, Actions& out) {
@@ -472,6 +476,7 @@ void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
     // reported after Spawned still counts towards FATAL.)
     change_state(ProcessState::Running,
                  "spawned with pid " + std::to_string(pid) + " (startsecs is 0)", out);
+    start_health(out);
     return;
   }
   arm(DeadlineKind::Startsecs, now + policy_.startsecs, out);

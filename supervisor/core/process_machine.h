@@ -264,6 +264,8 @@ class ProcessMachine {
   void on_spawned(int pid, TimePoint now, Actions& out);
   /// STARTING -> RUNNING (startsecs passed, or the ready probe succeeded).
   void become_running(std::string reason, TimePoint now, Actions& out);
+  /// Entering RUNNING: the health probe begins, if the program has one.
+  void start_health(Actions& out);
   /// A start failed (`ended`: the exit or failed spawn that ended it).
   void fail_start(std::string what, TimePoint now, Actions& out, ExitRecord ended);
   void begin_stop(TimePoint now, Actions& out);

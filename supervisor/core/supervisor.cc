@@ -476,6 +476,19 @@ void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now
                       std::vector<ProcessAction>& out) {
   const ProcessState before = process.machine_.state();
   const DependencyStatuses statuses_before = dependency_statuses(process);
+  if (before == ProcessState::Running && !shutting_down_ && !exit_status_) {
+    // An exit that will end the run (shutdown_on exit, or failure with an
+    // unexpected status) must not be followed by an autorestart that the
+    // shutdown would only stop again.
+    if (const auto* exited = std::get_if<ChildExited>(&event)) {
+      const config::ShutdownOn mode = process.program_config().shutdown_on;
+      const auto& codes = process.machine_.policy().exitcodes;
+      const bool expected = exited->exit_code && std::find(codes.begin(), codes.end(),
+                                                           *exited->exit_code) != codes.end();
+      if (mode == config::ShutdownOn::Exit || (mode == config::ShutdownOn::Failure && !expected))
+        process.machine_.inhibit_restarts();
+    }
+  }
   std::vector<Action> actions = process.machine_.handle(event, now);
   const ProcessState after = process.machine_.state();
   if (before != after) {

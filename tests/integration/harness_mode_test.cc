@@ -115,7 +115,7 @@ TEST(CtlWaitForDaemon, WithoutTimeoutFailsAtOnce) {
 
 TEST(CtlWaitAll, MeansTheProcessesMinisupdStartsByItself) {
   Daemon d(sleeper("a") + sleeper("off", "autostart = false\n") +
-           sleeper("pool", "numprocs = 2\nprocess_name = \"pool:%(process_num)d\"\n"));
+           sleeper("pool", "numprocs = 2\n"));
   d.start();
   CommandResult r = d.ctl({"wait", "all", "--timeout", "5"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;

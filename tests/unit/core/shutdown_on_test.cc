@@ -46,12 +46,11 @@ TEST(ShutdownOn, ExitWithACodeShutsDownWithThatCode) {
   EXPECT_TRUE(h.supervisor.shutting_down());
   EXPECT_EQ(h.supervisor.exit_status(), 3);
   EXPECT_EQ(h.supervisor.shutdown_cause(), "web exited with status 3 (shutdown_on = exit)");
-  // The graceful shutdown is under way. (autorestart had respawned web in
-  // the step of its exit: that run is stopped first, being of a higher
-  // priority number.)
-  EXPECT_EQ(h.runtime.signals_, (std::vector<Signal>{{"web", SIGTERM, false}}));
-  h.runtime.exit("web", std::nullopt, SIGTERM);
-  EXPECT_EQ(h.runtime.signals_.back(), (Signal{"db", SIGTERM, false}));
+  // The graceful shutdown is under way; web, whose exit ended the run, is
+  // not respawned (autorestart "unexpected" would have), so db is the only
+  // one left to stop.
+  EXPECT_EQ(state_of(h.supervisor, "web"), S::Exited);
+  EXPECT_EQ(h.runtime.signals_, (std::vector<Signal>{{"db", SIGTERM, false}}));
   h.runtime.exit("db", 0);
   EXPECT_EQ(h.supervisor.exit_status(), 3) << "the first status is kept";
   EXPECT_TRUE(h.supervisor.shutdown_complete());
@@ -158,8 +157,8 @@ TEST(ShutdownOn, FailureCountsAnUnexpectedExit) {
   EXPECT_TRUE(h.supervisor.shutting_down());
   EXPECT_EQ(h.supervisor.exit_status(), 2);
   EXPECT_EQ(h.supervisor.shutdown_cause(), "web exited with status 2 (shutdown_on = failure)");
-  // autorestart had respawned it in the same step; the shutdown stops it.
-  EXPECT_EQ(state_of(h.supervisor, "web"), S::Stopping);
+  // Not respawned by autorestart: the run is over.
+  EXPECT_EQ(state_of(h.supervisor, "web"), S::Exited);
 }
 
 TEST(ShutdownOn, FatalIgnoresAnExitFromRunning) {

@@ -389,6 +389,8 @@ class FakeProbes final : public Probes {
     return ids;
   }
   void add_probe_pid(int pid) { probe_pids_.insert(pid); }
+  /// Probe children not handed back by child_reaped() yet.
+  std::size_t unreaped_probe_children() const { return probe_pids_.size(); }
 
  private:
   std::vector<Attempt> attempts_;

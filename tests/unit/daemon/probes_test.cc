@@ -69,8 +69,9 @@ TEST_F(Probing, NotReadyInTimeIsStoppedAndRetriedThenFatal) {
   timers.advance(500ms);  // the ready timeout: stop signal
   EXPECT_EQ(state("db"), ProcessState::Stopping);
   EXPECT_TRUE(probes.open_attempts().empty()) << "probing ends with the timeout";
-  ASSERT_FALSE(sys.signals().empty());
-  EXPECT_EQ(sys.signals().back().signal, SIGTERM);
+  const auto sent = sys.signals_to(first);
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.front().signal, SIGTERM);
   kill_child(first, SIGTERM);
   EXPECT_EQ(state("db"), ProcessState::Backoff);
   EXPECT_EQ(machine("db").last_exit()->reason, core::ExitReason::NotReady);
@@ -86,7 +87,7 @@ TEST_F(Probing, NotReadyInTimeIsStoppedAndRetriedThenFatal) {
   kill_child(second, SIGTERM);
   EXPECT_EQ(state("db"), ProcessState::Fatal);
   json r = reply(1);
-  EXPECT_EQ(r["results"][0]["result"], "error");
+  EXPECT_EQ(r["results"][0]["result"], "failed");
   EXPECT_THAT(r["results"][0]["message"].get<std::string>(), HasSubstr("not ready after 1.0 s"));
   EXPECT_THAT(status_of("db")["description"].get<std::string>(),
               HasSubstr("not ready after 1.0 s: connect 127.0.0.1:5432: Connection refused"));
@@ -159,8 +160,9 @@ TEST_F(Probing, NotifyReadyMakesItRunningAndStatusShowsItsStatusText) {
 TEST_F(Probing, ExecProbeChildrenAreHandedToTheProbes) {
   make(config_of({program("a", 999, 1, false)}));
   probes.add_probe_pid(4242);
-  sys.exit(4242, 0);
+  sys.orphan_exit(4242, 0);
   runtime->children_exited();
+  EXPECT_EQ(probes.unreaped_probe_children(), 0u) << "the reaped probe child went to the probes";
   EXPECT_EQ(state("a"), ProcessState::Stopped);
 }
 

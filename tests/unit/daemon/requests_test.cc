@@ -31,7 +31,7 @@ class Wait : public RuntimeTest {};
 TEST_F(Wait, AllMeansTheAutostartProcesses) {
   config::ProgramConfig on = slow("on");
   on.autostart = true;
-  make(config_of({on, slow("off")}));
+  make_started(config_of({on, slow("off")}));
   // `off` does not autostart: `wait all` does not wait for it.
   request(1, {{"cmd", "wait"}, {"id", 1}, {"names", {"all"}}, {"timeout", 20}});
   timers.advance(10s);
