@@ -248,9 +248,12 @@ class Supervisor {
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
   std::vector<const ManagedProcess*> order_;
   bool shutting_down_ = false;
-  /// Some program may have a pending removal or replacement (set by
-  /// apply_config, cleared by complete_reloads() once none has).
-  bool reload_pending_ = false;
+  /// Programs with a pending removal or replacement that may have become
+  /// ready (all their processes idle): added when a reload makes a program
+  /// pending and when a leaving process becomes idle (feed()); emptied by
+  /// complete_reloads(), which looks at these only. (A scan of every pending
+  /// program per event made an update changing N programs O(N^2).)
+  std::vector<std::string> reload_candidates_;
   std::map<RestartId, RestartProgress> restarts_;
   RestartId next_restart_ = 1;
   // Kept up to date by feed() (every state change goes through it), so that
