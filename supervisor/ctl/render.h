@@ -68,6 +68,12 @@ int exit_code_for_restart(const RestartReply& reply);
 /// `require_graceful` and any process needed SIGKILL.
 int exit_code_for_stop(const StopReply& reply, bool require_graceful);
 
+/// What render_status() and exit_code_for_status() read of each process:
+/// minisupctl asks minisupd for these members only (StatusCommand::fields)
+/// when it prints the table.
+inline const std::vector<std::string> kStatusTableFields{"name", "state", "description",
+                                                         "dropped_bytes"};
+
 /// The status table, one line per process:
 /// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two
 /// spaces, states padded to 10 columns, trailing blanks removed. With
