@@ -79,6 +79,11 @@ struct PendingRequest {
   RestartId restart = 0;                        ///< restart
   /// update: program names.
   std::vector<std::string> added, changed, removed_programs;
+  /// update: how many of removed_programs, then added, then changed are
+  /// known to be done; settle()'s cursor (a program counts once, as a
+  /// restart counts its stops), so that settling an update of N programs
+  /// costs O(N) over all its events instead of O(N) per event.
+  mutable std::size_t update_settled = 0;
 
   /// A reload forgot `process` (RemoveProcess).
   void note_removed(const std::string& process) { removed.insert(process); }
@@ -92,14 +97,12 @@ struct Opened {
 
 /// Start `processes` (resolved names). Refused ones are preset Failed,
 /// running ones AlreadyStarted.
-Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes,
-                  TimePoint now);
+Opened open_start(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Restart `processes` (Supervisor::request_restart).
 Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
                     TimePoint now);
 /// Stop `processes`.
-Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes,
-                 TimePoint now);
+Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Wait until every one of `processes` is `target`.
 PendingRequest open_wait(const std::vector<std::string>& processes, ProcessState target);
 /// Wait until a reload's changes are done.
