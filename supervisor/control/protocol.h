@@ -142,7 +142,7 @@ std::optional<CommandKind> parse_command_kind(std::string_view text);
 /// encode, send and decode.
 struct StatusCommand {
   std::vector<std::string> names;
-  std::vector<std::string> fields;
+  std::vector<std::string> fields = {};
   bool operator==(const StatusCommand&) const = default;
 };
 /// `start` {names: [string], non-empty}.
@@ -339,7 +339,7 @@ struct StatusReply {
   std::vector<ProcessInfo> processes;
   /// The members to encode (StatusCommand::fields); empty: all. Not part of
   /// the decoded reply (a decoder sees only what was sent).
-  std::vector<std::string> fields;
+  std::vector<std::string> fields = {};
   bool operator==(const StatusReply&) const = default;
 };
 
