@@ -13,10 +13,12 @@
 //   - for each log setting: a fresh minisupd on the config; `start all`
 //     on the raw socket, timed to its reply (every process RUNNING), with
 //     minisupd's CPU; whole `minisupctl -s SOCKET status` and `minisupctl
-//     -c FILE status` processes, interleaved (wall and their own CPU); in
-//     the first round minisupd's VmRSS 300 ms after the start; an `update`
-//     with the config unchanged (the reload's cost: load and diff N
-//     programs); then the shutdown: SIGTERM to minisupd until it exits
+//     -c FILE status` and `minisupctl -s SOCKET --json status` processes,
+//     interleaved (wall and their own CPU); in the first round minisupd's
+//     VmRSS 300 ms after the start; an `update` with the config unchanged
+//     (the reload's cost: load and diff N programs); an `update` with every
+//     program changed (each stopped, replaced and started again: the reply
+//     comes once all are RUNNING); then the shutdown: SIGTERM to minisupd until it exits
 //     (every child stopped), with minisupd's CPU.
 // Figures are medians over the rounds; the table at the end compares them
 // with the targets (10,000: spawn <= 1.5x the fork loop, status < 20 ms,
@@ -24,7 +26,7 @@
 // of -s).
 //
 // Run: build/bench/bench_scale [--programs 1000,10000] [--reps 3]
-//        [--status-runs N] [--logs NONE,AUTO]
+//        [--status-runs N] [--logs NONE,AUTO] [--skip-changed-update]
 // MINISUPD and MINISUPCTL in the environment select other binaries
 // (minisupd_harness.h). RLIMIT_NOFILE is raised as far as it can be
 // (soft to hard; as root the hard limit too), and minisupd inherits it.
@@ -121,7 +123,10 @@ BareRun bare_loop(int count) {
 // minisupd
 // ---------------------------------------------------------------------------
 
-std::string config_text(const TempDir& dir, int count, const std::string& logs) {
+/// `sleep_arg`: the argument of every program's `/bin/sleep`; another value
+/// changes every program's definition (for `update` with all changed).
+std::string config_text(const TempDir& dir, int count, const std::string& logs,
+                        const char* sleep_arg = "3600") {
   std::string out = fmt::format(
       "[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\nchildlogdir = "
       "\"{}\"\n\n",
@@ -129,9 +134,9 @@ std::string config_text(const TempDir& dir, int count, const std::string& logs) 
   out.reserve(out.size() + static_cast<std::size_t>(count) * 150);
   for (int i = 0; i < count; ++i) {
     out += fmt::format(
-        "[program.p{:05d}]\ncommand = [\"/bin/sleep\", \"3600\"]\nstartsecs = 0\nautostart = "
+        "[program.p{:05d}]\ncommand = [\"/bin/sleep\", \"{}\"]\nstartsecs = 0\nautostart = "
         "false\nstdout_logfile = \"{}\"\nstderr_logfile = \"{}\"\n\n",
-        i, logs, logs);
+        i, sleep_arg, logs, logs);
   }
   return out;
 }
@@ -139,11 +144,16 @@ std::string config_text(const TempDir& dir, int count, const std::string& logs) 
 /// The figures of one round of one log setting.
 struct DaemonRun {
   double spawn_wall = 0, spawn_cpu = 0;
-  std::vector<double> status_s, status_s_cpu, status_c, status_c_cpu;
+  std::vector<double> status_s, status_s_cpu, status_c, status_c_cpu, status_j, status_j_cpu;
   double update_wall = 0, update_cpu = 0;
+  double update_changed_wall = 0, update_changed_cpu = 0;
   double shutdown_wall = 0, shutdown_cpu = 0;
   long rss_kb = 0, anon_kb = 0, hwm_kb = 0;
 };
+
+/// --skip-changed-update: no `update` with every program changed (a build
+/// where it is quadratic or worse would not finish at 10,000).
+bool g_skip_changed_update = false;
 
 DaemonRun daemon_round(int count, const std::string& logs, int status_runs, bool with_memory) {
   TempDir dir("minisup-bench-scale");
@@ -179,11 +189,14 @@ DaemonRun daemon_round(int count, const std::string& logs, int status_runs, bool
   for (int i = 0; i < status_runs + 2; ++i) {  // the first 2 warm up
     const ProcessRun s = run_process({ctl, "-s", sock, "status"}, {0});
     const ProcessRun c = run_process({ctl, "-c", config.string(), "status"}, {0});
+    const ProcessRun j = run_process({ctl, "-s", sock, "--json", "status"}, {0});
     if (i < 2) continue;
     run.status_s.push_back(s.wall);
     run.status_s_cpu.push_back(s.cpu);
     run.status_c.push_back(c.wall);
     run.status_c_cpu.push_back(c.cpu);
+    run.status_j.push_back(j.wall);
+    run.status_j_cpu.push_back(j.cpu);
   }
 
   {  // update with the config unchanged: load and diff N programs
@@ -193,6 +206,23 @@ DaemonRun daemon_round(int count, const std::string& logs, int status_runs, bool
     client.request({{"cmd", "update"}}, 120s);
     run.update_wall = ms_between(t0, Clock::now());
     run.update_cpu = process_cpu_ms(daemon.pid()) - cpu0;
+  }
+
+  // update with every program changed: each is stopped, replaced and
+  // started again; minisupd answers once all of them are RUNNING
+  if (!g_skip_changed_update) {
+    write_file(config, config_text(dir, count, logs, "3601"));
+    Client client = daemon.connect();
+    const double cpu0 = process_cpu_ms(daemon.pid());
+    const auto t0 = Clock::now();
+    json reply = client.request({{"cmd", "update"}}, 600s);
+    run.update_changed_wall = ms_between(t0, Clock::now());
+    run.update_changed_cpu = process_cpu_ms(daemon.pid()) - cpu0;
+    if (reply.at("changed").size() != static_cast<std::size_t>(count)) {
+      throw std::runtime_error(
+          fmt::format("update: {} of {} programs changed", reply.at("changed").size(), count));
+    }
+    daemon.status();  // the new pids, for a hard stop on failure
   }
 
   std::this_thread::sleep_for(100ms);
@@ -260,8 +290,10 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
     const std::vector<DaemonRun>& runs = daemons[logs];
     const double spawn = median(collect(runs, &DaemonRun::spawn_wall));
     const double spawn_cpu = median(collect(runs, &DaemonRun::spawn_cpu));
-    std::vector<double> s, s_cpu, c, c_cpu;
+    std::vector<double> s, s_cpu, c, c_cpu, j, j_cpu;
     for (const auto& r : runs) {
+      j.insert(j.end(), r.status_j.begin(), r.status_j.end());
+      j_cpu.insert(j_cpu.end(), r.status_j_cpu.begin(), r.status_j_cpu.end());
       s.insert(s.end(), r.status_s.begin(), r.status_s.end());
       s_cpu.insert(s_cpu.end(), r.status_s_cpu.begin(), r.status_s_cpu.end());
       c.insert(c.end(), r.status_c.begin(), r.status_c.end());
@@ -269,6 +301,8 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
     }
     const double update = median(collect(runs, &DaemonRun::update_wall));
     const double update_cpu = median(collect(runs, &DaemonRun::update_cpu));
+    const double changed = median(collect(runs, &DaemonRun::update_changed_wall));
+    const double changed_cpu = median(collect(runs, &DaemonRun::update_changed_cpu));
     const double shutdown = median(collect(runs, &DaemonRun::shutdown_wall));
     const double shutdown_cpu = median(collect(runs, &DaemonRun::shutdown_cpu));
     const DaemonRun& first = runs.front();
@@ -279,16 +313,19 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
         "     status -s:    median {:.2f} ms (min {:.2f}, p90 {:.2f}), minisupctl CPU {:.2f} ms\n"
         "     status -c:    median {:.2f} ms (min {:.2f}, p90 {:.2f}), minisupctl CPU {:.2f} ms = "
         "{:.2f}x -s\n"
+        "     status --json: median {:.2f} ms (min {:.2f}, p90 {:.2f}), minisupctl CPU {:.2f} ms\n"
         "     VmRSS:        {:.1f} MB (anon {:.1f} MB, {:.2f} KB a program; peak {:.1f} MB)\n"
         "     update (unchanged config): wall median {:.1f} ms, minisupd CPU {:.1f} ms\n"
+        "     update (every program changed): wall median {:.1f} ms, minisupd CPU {:.1f} ms\n"
         "     shutdown:     wall median {:.1f} ms (runs {}) = {:.2f}x the SIGTERM+reap loop; "
         "minisupd CPU median {:.1f} ms\n",
         logs, spawn, runs_text(collect(runs, &DaemonRun::spawn_wall)), spawn / fork_wall, spawn_cpu,
         runs_text(collect(runs, &DaemonRun::spawn_cpu)), median(s), minimum(s), quantile(s, 0.9),
         median(s_cpu), median(c), minimum(c), quantile(c, 0.9), median(c_cpu),
-        median(c) / median(s), static_cast<double>(first.rss_kb) / 1024.0,
-        static_cast<double>(first.anon_kb) / 1024.0, static_cast<double>(first.anon_kb) / count,
-        static_cast<double>(first.hwm_kb) / 1024.0, update, update_cpu, shutdown,
+        median(c) / median(s), median(j), minimum(j), quantile(j, 0.9), median(j_cpu),
+        static_cast<double>(first.rss_kb) / 1024.0, static_cast<double>(first.anon_kb) / 1024.0,
+        static_cast<double>(first.anon_kb) / count, static_cast<double>(first.hwm_kb) / 1024.0,
+        update, update_cpu, changed, changed_cpu, shutdown,
         runs_text(collect(runs, &DaemonRun::shutdown_wall)), shutdown / reap_wall, shutdown_cpu);
 
     const bool big = count >= 10000;
@@ -304,6 +341,8 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
             fmt::format("{:.2f} ms (CPU {:.2f}) = {:.2f}x -s", median(c), median(c_cpu),
                         median(c) / median(s)),
             "<= 1.3x -s", median(c) / median(s) <= 1.3);
+    add_row(p + "minisupctl --json status",
+            fmt::format("{:.2f} ms (CPU {:.2f})", median(j), median(j_cpu)));
     add_row(p + "VmRSS (anon)",
             fmt::format("{:.1f} MB ({:.1f} MB)", static_cast<double>(first.rss_kb) / 1024.0,
                         static_cast<double>(first.anon_kb) / 1024.0),
@@ -311,6 +350,8 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
             big ? std::optional<bool>(first.rss_kb < 40 * 1024) : std::nullopt);
     add_row(p + "update, config unchanged",
             fmt::format("{:.1f} ms (CPU {:.1f})", update, update_cpu));
+    add_row(p + "update, every program changed",
+            fmt::format("{:.1f} ms (CPU {:.1f})", changed, changed_cpu));
     add_row(p + "shutdown", fmt::format("{:.1f} ms (CPU {:.1f})", shutdown, shutdown_cpu));
     add_row(p + "  / bare SIGTERM + waitpid", fmt::format("{:.2f}x", shutdown / reap_wall),
             big ? "<= 2x" : "-",
@@ -319,7 +360,9 @@ void measure(int count, const std::vector<std::string>& log_settings, int reps, 
     note_per_program("start all CPU " + logs, count, spawn_cpu);
     note_per_program("status -s " + logs, count, median(s));
     note_per_program("status -c " + logs, count, median(c));
+    note_per_program("status --json " + logs, count, median(j));
     note_per_program("update CPU " + logs, count, update_cpu);
+    note_per_program("update changed CPU " + logs, count, changed_cpu);
     note_per_program("shutdown " + logs, count, shutdown);
     note_per_program("shutdown CPU " + logs, count, shutdown_cpu);
     g_per_program_us[fmt::format("anon KB@{} {}", count, logs)] =
@@ -354,9 +397,11 @@ int main(int argc, char** argv) {
       status_runs = std::atoi(argv[++i]);
     } else if (arg == "--logs" && i + 1 < argc) {
       log_settings = split(argv[++i]);
+    } else if (arg == "--skip-changed-update") {
+      g_skip_changed_update = true;
     } else {
       std::cerr << "usage: bench_scale [--programs 1000,10000] [--reps 3] [--status-runs 10] "
-                   "[--logs NONE,AUTO]\n";
+                   "[--logs NONE,AUTO] [--skip-changed-update]\n";
       return 2;
     }
   }

@@ -134,9 +134,15 @@ std::optional<CommandKind> parse_command_kind(std::string_view text);
 // job; an unknown name makes the whole request fail with no_such_program
 // (nothing is done), and the error lists the unknown names in "names".
 
-/// `status` {names?: [string]}: every process when `names` is absent/empty.
+/// `status` {names?: [string], fields?: [string]}: every process when
+/// `names` is absent/empty. `fields` names the members each
+/// process object of the reply carries (see ProcessInfo; "name" and "state"
+/// are always sent, unknown names are ignored); absent/empty: all of them.
+/// minisupctl's table asks for kStatusTableFields: a third of the bytes to
+/// encode, send and decode.
 struct StatusCommand {
   std::vector<std::string> names;
+  std::vector<std::string> fields = {};
   bool operator==(const StatusCommand&) const = default;
 };
 /// `start` {names: [string], non-empty}.
@@ -331,6 +337,9 @@ std::string format_uptime(Seconds uptime);
 /// `status` -> {"processes": [ProcessInfo]} in the order of the config.
 struct StatusReply {
   std::vector<ProcessInfo> processes;
+  /// The members to encode (StatusCommand::fields); empty: all. Not part of
+  /// the decoded reply (a decoder sees only what was sent).
+  std::vector<std::string> fields = {};
   bool operator==(const StatusReply&) const = default;
 };
 

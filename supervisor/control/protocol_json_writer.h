@@ -7,6 +7,7 @@
 // sequences become U+FFFD.
 #pragma once
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <array>
@@ -56,6 +57,14 @@ class JsonWriter {
     need_comma_ = false;
     return *this;
   }
+  /// Writes a key already quoted, with its colon (`"name":`), as is: for
+  /// the constant keys of the hot paths (no escaping scan).
+  JsonWriter& quoted_key(std::string_view quoted_with_colon) {
+    separate();
+    out_ += quoted_with_colon;
+    need_comma_ = false;
+    return *this;
+  }
 
   void value(std::string_view s) {
     separate();
@@ -78,12 +87,14 @@ class JsonWriter {
       out_ += "null";
     } else {
       // Shortest round-trip form, as std::to_chars would write it; fmt's,
-      // which is linked in anyway (see to_double()). fmt::format, not
-      // format_to: that would instantiate fmt's vformat_to in our code,
-      // which then interposes libfmt's in the sanitizer build, where UBSan's
-      // vptr check misfires while the descriptor table is full (it needs a
-      // pipe).
-      out_ += fmt::format("{}", d);
+      // which is linked in anyway (see to_double()). A compiled format into
+      // a stack buffer: no allocation, no format-string parsing, and no
+      // vformat_to instantiated in our code (that would interpose libfmt's
+      // in the sanitizer build, where UBSan's vptr check misfires while the
+      // descriptor table is full: it needs a pipe).
+      char buf[32];  // the longest shortest form is 24 characters
+      const auto end = fmt::format_to_n(buf, sizeof buf, FMT_COMPILE("{}"), d).out;
+      out_.append(buf, end);
     }
     need_comma_ = true;
   }

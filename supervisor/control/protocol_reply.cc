@@ -1,6 +1,7 @@
 // Reply lines of the control protocol (see protocol.h): encode_reply(),
 // encode_event(), encode_error() and the descriptions (describe(),
 // format_uptime()) they carry.
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <time.h>
 
@@ -58,7 +59,8 @@ std::string format_uptime(Seconds uptime) {
   }
   const long long days = total / 86400;
   total %= 86400;
-  std::string clock = fmt::format("{}:{:02}:{:02}", total / 3600, (total % 3600) / 60, total % 60);
+  std::string clock =
+      fmt::format(FMT_COMPILE("{}:{:02}:{:02}"), total / 3600, (total % 3600) / 60, total % 60);
   if (days == 0) return clock;
   return fmt::format("{} day{}, {}", days, days == 1 ? "" : "s", clock);
 }
@@ -66,7 +68,7 @@ std::string format_uptime(Seconds uptime) {
 std::string describe(const ProcessInfo& info) {
   const std::string& s = info.state;
   if (s == "RUNNING") {
-    return fmt::format("pid {}, uptime {}", info.pid,
+    return fmt::format(FMT_COMPILE("pid {}, uptime {}"), info.pid,
                        format_uptime(info.uptime.value_or(Seconds(0))));
   }
   if (s == "STARTING" || s == "STOPPING") {
@@ -114,40 +116,100 @@ std::string describe(const ProcessInfo& info) {
 
 namespace {
 
-void write_process_info(JsonWriter& w, const ProcessInfo& p) {
+/// The members of a process object, in the order they are written; a set of
+/// them is a bit mask (1 << member).
+enum Member : unsigned {
+  kName,
+  kGroup,
+  kState,
+  kPid,
+  kUptime,
+  kStartedAt,
+  kExitCode,
+  kExitSignal,
+  kExitSignalName,
+  kCoreDumped,
+  kExitedAt,
+  kNeededSigkill,
+  kStopDuration,
+  kDescription,
+  kSpawnError,
+  kRetry,
+  kDroppedBytes,
+  kMemberCount
+};
+/// Their keys as written, quoted and with the colon.
+constexpr std::string_view kMemberKeys[kMemberCount] = {
+    "\"name\":",          "\"group\":",        "\"state\":",
+    "\"pid\":",           "\"uptime\":",       "\"started_at\":",
+    "\"exit_code\":",     "\"exit_signal\":",  "\"exit_signal_name\":",
+    "\"core_dumped\":",   "\"exited_at\":",    "\"needed_sigkill\":",
+    "\"stop_duration\":", "\"description\":",  "\"spawn_error\":",
+    "\"retry\":",         "\"dropped_bytes\":"};
+constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
+
+/// The members StatusReply::fields asks for: name and state always, unknown
+/// names ignored; every member when `fields` is empty.
+unsigned member_mask(const std::vector<std::string>& fields) {
+  if (fields.empty()) return kAllMembers;
+  unsigned mask = (1u << kName) | (1u << kState);
+  for (const std::string& field : fields) {
+    for (unsigned m = 0; m < kMemberCount; ++m) {
+      const std::string_view key = kMemberKeys[m];
+      if (key.substr(1, key.size() - 3) == field) mask |= 1u << m;
+    }
+  }
+  return mask;
+}
+
+void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
+  // Each member when the mask has it: its key, then `value`'s writing.
+  auto member = [&](Member m, auto&& write) {
+    if ((mask & (1u << m)) == 0) return;
+    w.quoted_key(kMemberKeys[m]);
+    write();
+  };
   w.begin_object();
-  w.key("name").value(p.name);
-  w.key("group").value(p.group);
-  w.key("state").value(p.state);
-  w.key("pid").value(p.pid);
-  w.key("uptime").value(p.uptime);
-  w.key("started_at").value(p.started_at);
-  w.key("exit_code").value(p.exit_code);
-  w.key("exit_signal").value(p.exit_signal);
-  w.key("exit_signal_name");
-  if (p.exit_signal) {
-    w.value(config::signal_name(*p.exit_signal));
-  } else {
-    w.null();
-  }
-  w.key("core_dumped").value(p.core_dumped);
-  w.key("exited_at").value(p.exited_at);
-  w.key("needed_sigkill").value(p.needed_sigkill);
-  w.key("stop_duration").value(p.stop_duration);
-  w.key("description").value(p.description.empty() ? describe(p) : p.description);
-  w.key("spawn_error").value(p.spawn_error);
-  w.key("retry");
-  if (p.retry) {
-    w.begin_object();
-    w.key("attempt").value(p.retry->attempt);
-    w.key("of").value(p.retry->of);
-    w.key("in_seconds").value(p.retry->in);
-    w.key("restart").value(p.retry->restart);
-    w.end_object();
-  } else {
-    w.null();
-  }
-  w.key("dropped_bytes").value(p.dropped_bytes);
+  member(kName, [&] { w.value(p.name); });
+  member(kGroup, [&] { w.value(p.group); });
+  member(kState, [&] { w.value(p.state); });
+  member(kPid, [&] { w.value(p.pid); });
+  member(kUptime, [&] { w.value(p.uptime); });
+  member(kStartedAt, [&] { w.value(p.started_at); });
+  member(kExitCode, [&] { w.value(p.exit_code); });
+  member(kExitSignal, [&] { w.value(p.exit_signal); });
+  member(kExitSignalName, [&] {
+    if (p.exit_signal) {
+      w.value(config::signal_name(*p.exit_signal));
+    } else {
+      w.null();
+    }
+  });
+  member(kCoreDumped, [&] { w.value(p.core_dumped); });
+  member(kExitedAt, [&] { w.value(p.exited_at); });
+  member(kNeededSigkill, [&] { w.value(p.needed_sigkill); });
+  member(kStopDuration, [&] { w.value(p.stop_duration); });
+  member(kDescription, [&] {
+    if (p.description.empty()) {
+      w.value(describe(p));
+    } else {
+      w.value(p.description);
+    }
+  });
+  member(kSpawnError, [&] { w.value(p.spawn_error); });
+  member(kRetry, [&] {
+    if (p.retry) {
+      w.begin_object();
+      w.key("attempt").value(p.retry->attempt);
+      w.key("of").value(p.retry->of);
+      w.key("in_seconds").value(p.retry->in);
+      w.key("restart").value(p.retry->restart);
+      w.end_object();
+    } else {
+      w.null();
+    }
+  });
+  member(kDroppedBytes, [&] { w.value(p.dropped_bytes); });
   w.end_object();
 }
 
@@ -172,9 +234,11 @@ std::string finish(JsonWriter& w) {
 
 std::string encode_reply(const json& id, const StatusReply& reply) {
   JsonWriter w = begin_reply(id, true);
-  w.reserve(64 + reply.processes.size() * 480);  // ~400 bytes per process
+  const unsigned mask = member_mask(reply.fields);
+  // ~350 bytes per process with every member, ~100 for minisupctl's table.
+  w.reserve(64 + reply.processes.size() * (mask == kAllMembers ? 400 : 160));
   w.key("processes").begin_array();
-  for (const auto& p : reply.processes) write_process_info(w, p);
+  for (const auto& p : reply.processes) write_process_info(w, p, mask);
   w.end_array();
   return finish(w);
 }

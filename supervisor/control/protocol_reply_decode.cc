@@ -300,7 +300,12 @@ struct Number {
 /// as absent. Unknown members, at any level, are skipped whatever they hold.
 class StatusHandler {
  public:
-  explicit StatusHandler(const char* const* mark) : mark_(mark) {}
+  /// `expected`: how many processes the line probably holds (a capacity
+  /// hint: without it, growing the vector of 10,000 ProcessInfo moved each
+  /// of them ~14 times, a tenth of the decoding).
+  StatusHandler(const char* const* mark, std::size_t expected) : mark_(mark) {
+    reply_.processes.reserve(expected);
+  }
 
   /// The processes read; valid once the parse succeeded and complete().
   StatusReply& reply() { return reply_; }
@@ -662,8 +667,15 @@ bool StatusHandler::scalar(Scalar kind) {
 }  // namespace
 
 std::optional<StatusLine> decode_status_line(std::string_view line) {
+  // Every process object that minisupd writes starts with `{"name":`; a
+  // count that is wrong (another encoder) only costs a reallocation.
+  std::size_t expected = 0;
+  for (std::size_t at = line.find("{\"name\":"); at != std::string_view::npos;
+       at = line.find("{\"name\":", at + 8)) {
+    ++expected;
+  }
   const char* mark = line.data();
-  StatusHandler handler(&mark);
+  StatusHandler handler(&mark, expected);
   const bool parsed = json::sax_parse(TrackingIterator(line.data(), &mark),
                                       TrackingIterator(line.data() + line.size(), &mark), &handler);
   if (!parsed || !handler.complete()) return std::nullopt;

@@ -105,6 +105,8 @@ Command parse_command(CommandKind kind, const json& o) {
     case CommandKind::Status: {
       StatusCommand c;
       if (const json* names = field(o, "names")) c.names = string_array(*names, "names", false);
+      if (const json* fields = field(o, "fields"))
+        c.fields = string_array(*fields, "fields", false);
       return c;
     }
     case CommandKind::Start:
@@ -274,6 +276,9 @@ std::string encode_request(const Request& request) {
                       std::is_same_v<T, StopCommand> || std::is_same_v<T, RestartCommand> ||
                       std::is_same_v<T, ClearCommand>) {
           w.key("names").value(c.names);
+          if constexpr (std::is_same_v<T, StatusCommand>) {
+            if (!c.fields.empty()) w.key("fields").value(c.fields);
+          }
         } else if constexpr (std::is_same_v<T, SignalCommand>) {
           w.key("signal").value(c.signal);
           w.key("names").value(c.names);

@@ -154,22 +154,41 @@ std::optional<Settlement> settle_wait(const PendingRequest& request, const Super
   return settlement;
 }
 
+/// The processes of program `program`, found by name (`P`, or `P:0` and
+/// its siblings) rather than by resolve_names(), which scans every process;
+/// empty when there is no such program.
+std::vector<const ManagedProcess*> processes_of_program(const Supervisor& supervisor,
+                                                        const std::string& program) {
+  const ManagedProcess* any = supervisor.find(program);
+  if (any == nullptr) any = supervisor.find(program + ":0");
+  std::vector<const ManagedProcess*> processes;
+  if (any == nullptr || any->program_name() != program) return processes;
+  for (const config::ProcessConfig& process : any->program_config().processes) {
+    if (const ManagedProcess* found = supervisor.find(process.name)) processes.push_back(found);
+  }
+  return processes;
+}
+
 std::optional<Settlement> settle_update(const PendingRequest& request,
                                         const Supervisor& supervisor) {
-  for (const std::string& name : request.removed_programs) {
-    if (supervisor.resolve_names({name}).ok()) return std::nullopt;  // still stopping
-  }
-  for (const auto* list : {&request.added, &request.changed}) {
-    for (const std::string& name : *list) {
-      NameResolution resolution = supervisor.resolve_names({name});
-      if (!resolution.ok()) return std::nullopt;  // being replaced
-      for (const std::string& process_name : resolution.processes) {
-        const ManagedProcess* process = supervisor.find(process_name);
-        const ProcessState state = process->machine().state();
-        if (process->is_leaving() || state == ProcessState::Starting ||
-            state == ProcessState::Backoff || state == ProcessState::Stopping) {
-          return std::nullopt;
-        }
+  const std::size_t removed = request.removed_programs.size();
+  const std::size_t added = request.added.size();
+  const std::size_t total = removed + added + request.changed.size();
+  for (std::size_t& done = request.update_settled; done < total; ++done) {
+    if (done < removed) {
+      if (!processes_of_program(supervisor, request.removed_programs[done]).empty())
+        return std::nullopt;  // still stopping
+      continue;
+    }
+    const std::string& name = done < removed + added ? request.added[done - removed]
+                                                     : request.changed[done - removed - added];
+    const std::vector<const ManagedProcess*> processes = processes_of_program(supervisor, name);
+    if (processes.empty()) return std::nullopt;  // being replaced
+    for (const ManagedProcess* process : processes) {
+      const ProcessState state = process->machine().state();
+      if (process->is_leaving() || state == ProcessState::Starting ||
+          state == ProcessState::Backoff || state == ProcessState::Stopping) {
+        return std::nullopt;
       }
     }
   }

@@ -83,6 +83,11 @@ struct PendingRequest {
   RestartId restart = 0;                        ///< restart
   /// update: program names.
   std::vector<std::string> added, changed, removed_programs;
+  /// update: how many of removed_programs, then added, then changed are
+  /// known to be done; settle()'s cursor (a program counts once, as a
+  /// restart counts its stops), so that settling an update of N programs
+  /// costs O(N) over all its events instead of O(N) per event.
+  mutable std::size_t update_settled = 0;
 
   /// A reload forgot `process` (RemoveProcess).
   void note_removed(const std::string& process) { removed.insert(process); }

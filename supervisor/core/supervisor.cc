@@ -83,6 +83,12 @@ int exit_status_of(const std::optional<ExitRecord>& exit) {
   return 1;
 }
 
+/// Start order: ascending (priority, program name, process number).
+bool starts_before(const ManagedProcess* a, const ManagedProcess* b) {
+  return std::forward_as_tuple(a->priority(), a->program_name(), a->process_config().process_num) <
+         std::forward_as_tuple(b->priority(), b->program_name(), b->process_config().process_num);
+}
+
 }  // namespace
 
 ManagedProcess::ManagedProcess(std::shared_ptr<const config::ProgramConfig> program,
@@ -270,6 +276,7 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
       entry.pending = Pending::Replace;
       entry.replacement = definition;
       entry.was_active = false;
+      reload_candidates_.push_back(program.name);
       continue;
     }
 
@@ -298,6 +305,7 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
     entry.pending = Pending::Replace;
     entry.replacement = definition;
     dependency_changed_.push_back(program.name);
+    reload_candidates_.push_back(program.name);
     stop_leaving(program.name, now, out);
   }
 
@@ -308,6 +316,7 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
     result.removed.push_back(name);
     entry.pending = Pending::Remove;
     entry.replacement.reset();
+    reload_candidates_.push_back(name);
     stop_leaving(name, now, out);
   }
 
@@ -332,7 +341,6 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
     }
   }
 
-  reload_pending_ = true;  // complete_reloads() finds out what is still pending
   rebuild_order();
   for (const ManagedProcess* process : order_) {
     if (to_start.count(process->name()) != 0) {
@@ -459,17 +467,8 @@ void Supervisor::rebuild_order() {
   order_.clear();
   order_.reserve(processes_.size());
   for (const auto& [name, process] : processes_) order_.push_back(process.get());
-  std::sort(order_.begin(), order_.end(), [](const ManagedProcess* a, const ManagedProcess* b) {
-    return std::forward_as_tuple(a->priority(), a->program_name(),
-                                 a->process_config().process_num) <
-           std::forward_as_tuple(b->priority(), b->program_name(), b->process_config().process_num);
-  });
-  dependents_.clear();
-  for (const auto& [name, entry] : programs_) {
-    for (const config::Dependency& dependency : entry.current->depends_on) {
-      dependents_[dependency.program].push_back(name);  // programs_ is sorted: so is each list
-    }
-  }
+  std::sort(order_.begin(), order_.end(), starts_before);
+  rebuild_dependents();
 }
 
 void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now,
@@ -498,6 +497,8 @@ void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now
     if (is_idle(after)) --not_idle_;
     if (shutting_down_ && after == ProcessState::Backoff)
       backoff_in_shutdown_.push_back(process.name());
+    // Its program waits for a removal or replacement: it may be ready now.
+    if (process.leaving_ && is_idle(after)) reload_candidates_.push_back(process.program_name());
   }
   const DependencyStatuses statuses_after = dependency_statuses(process);
   if (is_idle(before) != is_idle(after) || statuses_before != statuses_after) {
@@ -634,51 +635,91 @@ void Supervisor::advance_shutdown(TimePoint now, std::vector<ProcessAction>& out
 }
 
 void Supervisor::complete_reloads(TimePoint now, std::vector<ProcessAction>& out) {
-  if (!reload_pending_) return;  // the common case: no scan per event
-  std::size_t pending_count = 0;
+  if (reload_candidates_.empty()) return;  // the common case: nothing to look at
+  // Only the candidates: a pending program becomes ready only when one of
+  // its (leaving) processes becomes idle, and feed() notes each such change.
+  std::vector<std::string> candidates = std::exchange(reload_candidates_, {});
+  std::sort(candidates.begin(), candidates.end());  // name order, as before
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::vector<std::string> ready;
-  for (const auto& [name, entry] : programs_) {
-    if (entry.pending == Pending::None) continue;
-    ++pending_count;
-    bool all_idle = true;
-    for (const ManagedProcess* process : processes_of(name)) {
-      if (!is_idle(process->machine().state())) {
-        all_idle = false;
-        break;
-      }
-    }
-    if (all_idle) ready.push_back(name);
+  std::size_t leaving_processes = 0;  // of the ready programs
+  for (const std::string& name : candidates) {
+    auto found = programs_.find(name);
+    if (found == programs_.end() || found->second.pending == Pending::None) continue;
+    const std::vector<ManagedProcess*> processes = processes_of(name);
+    const bool all_idle =
+        std::all_of(processes.begin(), processes.end(),
+                    [](const ManagedProcess* p) { return is_idle(p->machine().state()); });
+    if (!all_idle) continue;  // a later exit of one of them makes it a candidate again
+    ready.push_back(name);
+    leaving_processes += processes.size();
   }
-  if (pending_count == 0) reload_pending_ = false;
   if (ready.empty()) return;
-  reload_pending_ = ready.size() < pending_count;
 
-  std::set<std::string> to_start;
+  // order_ is updated in place when few processes change (each erase or
+  // insert moves pointers, O(N)), else sorted again once (O(N log N)).
+  const bool rebuild = leaving_processes * 8 > order_.size();
+  std::vector<ManagedProcess*> to_start;
   for (const std::string& name : ready) {
     Program& entry = programs_.at(name);
+    if (!rebuild) {
+      for (const ManagedProcess* process : processes_of(name)) {
+        auto at = std::lower_bound(order_.begin(), order_.end(), process, starts_before);
+        if (at != order_.end() && *at == process) order_.erase(at);
+      }
+    }
     remove_processes_of(name, out);
+    const std::vector<config::Dependency> old_dependencies = entry.current->depends_on;
     if (entry.pending == Pending::Remove) {
       programs_.erase(name);
+      update_dependents(name, old_dependencies, {});
       continue;
     }
     std::shared_ptr<const config::ProgramConfig> replacement = entry.replacement;
+    update_dependents(name, old_dependencies, replacement->depends_on);
     const bool start = replacement->autostart || entry.was_active;
     add_program(replacement, &out);  // resets the entry (pending = None)
-    if (start && !shutting_down_) {
-      for (const config::ProcessConfig& process : replacement->processes) {
-        to_start.insert(process.name);
+    for (ManagedProcess* process : processes_of(name)) {
+      if (!rebuild) {
+        order_.insert(std::upper_bound(order_.begin(), order_.end(), process, starts_before),
+                      process);
       }
+      if (start && !shutting_down_) to_start.push_back(process);
     }
   }
-  rebuild_order();
-  for (const ManagedProcess* process : order_) {
-    if (to_start.count(process->name()) != 0) {
-      start_process(*find_mutable(process->name()), now, out);
+  if (rebuild) rebuild_order();
+  std::sort(to_start.begin(), to_start.end(), starts_before);
+  for (ManagedProcess* process : to_start) start_process(*process, now, out);
+}
+
+// ---- Dependencies ----
+
+void Supervisor::rebuild_dependents() {
+  dependents_.clear();
+  for (const auto& [name, entry] : programs_) {
+    for (const config::Dependency& dependency : entry.current->depends_on) {
+      dependents_[dependency.program].push_back(name);  // programs_ is sorted: so is each list
     }
   }
 }
 
-// ---- Dependencies ----
+void Supervisor::update_dependents(const std::string& program,
+                                   const std::vector<config::Dependency>& before,
+                                   const std::vector<config::Dependency>& after) {
+  // Only `program`'s own entries change: a reload completing one program at
+  // a time must not rebuild the whole map each time.
+  for (const config::Dependency& dependency : before) {
+    auto found = dependents_.find(dependency.program);
+    if (found == dependents_.end()) continue;
+    std::erase(found->second, program);
+    if (found->second.empty()) dependents_.erase(found);
+  }
+  for (const config::Dependency& dependency : after) {
+    std::vector<std::string>& list = dependents_[dependency.program];
+    auto at = std::lower_bound(list.begin(), list.end(), program);
+    if (at == list.end() || *at != program) list.insert(at, program);
+  }
+}
 
 const std::vector<std::string>& Supervisor::dependents(const std::string& program) const {
   static const std::vector<std::string> kNone;

@@ -327,6 +327,11 @@ class Supervisor {
   void remove_processes_of(const std::string& program, std::vector<ProcessAction>& out);
   std::vector<ManagedProcess*> processes_of(const std::string& program);
   void rebuild_order();
+  /// dependents_ from every program in force.
+  void rebuild_dependents();
+  /// dependents_ after `program`'s depends_on went from `before` to `after`.
+  void update_dependents(const std::string& program, const std::vector<config::Dependency>& before,
+                         const std::vector<config::Dependency>& after);
   /// Feeds one event to one process's machine, appending its actions.
   void feed(ManagedProcess& process, const Event& event, TimePoint now,
             std::vector<ProcessAction>& out);
@@ -389,9 +394,12 @@ class Supervisor {
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
   std::vector<const ManagedProcess*> order_;
   bool shutting_down_ = false;
-  /// Some program may have a pending removal or replacement (set by
-  /// apply_config, cleared by complete_reloads() once none has).
-  bool reload_pending_ = false;
+  /// Programs with a pending removal or replacement that may have become
+  /// ready (all their processes idle): added when a reload makes a program
+  /// pending and when a leaving process becomes idle (feed()); emptied by
+  /// complete_reloads(), which looks at these only. (A scan of every pending
+  /// program per event made an update changing N programs O(N^2).)
+  std::vector<std::string> reload_candidates_;
   std::map<RestartId, RestartProgress> restarts_;
   RestartId next_restart_ = 1;
   // Kept up to date by feed() (every state change goes through it), so that

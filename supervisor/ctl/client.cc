@@ -94,6 +94,14 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
       std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
   for (;;) {
     const std::size_t newline = buffer_.find('\n', scanned_);
+    if (newline != std::string::npos &&
+        newline + 1 == buffer_.size()) {  // the usual case: one whole line, no copy
+      std::string line = std::move(buffer_);
+      line.pop_back();
+      buffer_.clear();
+      scanned_ = 0;
+      return line;
+    }
     if (newline != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);

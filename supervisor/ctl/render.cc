@@ -158,7 +158,11 @@ std::string render_status(const std::vector<ProcessInfo>& processes, bool color)
     line += p.state;
     if (!colour.empty()) line += "\x1b[0m";
     if (p.state.size() < 10) line.append(10 - p.state.size(), ' ');
-    line += p.description.empty() ? describe(p) : p.description;
+    if (p.description.empty()) {
+      line += describe(p);
+    } else {
+      line += p.description;
+    }
     // Lost output is worth a look whatever the state (see dropped_bytes).
     if (p.dropped_bytes > 0) line += fmt::format("; {} log bytes dropped", p.dropped_bytes);
     rstrip(line);

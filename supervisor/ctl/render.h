@@ -79,6 +79,12 @@ bool is_clean_stop(const control::StopResult& result);
 /// every requirement holds.
 std::string render_stop_problems(const StopReply& reply, bool require_graceful, bool require_clean);
 
+/// What render_status() and exit_code_for_status() read of each process:
+/// minisupctl asks minisupd for these members only (StatusCommand::fields)
+/// when it prints the table.
+inline const std::vector<std::string> kStatusTableFields{"name", "state", "description",
+                                                         "dropped_bytes"};
+
 /// The status table, one line per process:
 /// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two
 /// spaces, states padded to 10 columns, trailing blanks removed. With

@@ -135,6 +135,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           auto names = resolve(client, id, cmd.names);
           if (!names) return;
           control::StatusReply reply;
+          reply.fields = cmd.fields;
           for (const auto& name : *names)
             reply.processes.push_back(process_info(*supervisor_->find(name)));
           send(client, control::encode_reply(id, reply));

@@ -131,7 +131,9 @@ control::Request build_request(const Options& o) {
   request.id = 1;
   switch (o.kind) {
     case CommandKind::Status:
-      request.command = control::StatusCommand{o.names};
+      // The table needs four members; --json prints every one.
+      request.command =
+          control::StatusCommand{o.names, o.json ? std::vector<std::string>{} : kStatusTableFields};
       break;
     case CommandKind::Start:
       request.command = control::StartCommand{o.names};

@@ -487,6 +487,65 @@ TEST(Reload, TouchesOnlyTheProcessesOfItsOwnProgramAmongSimilarNames) {
   EXPECT_EQ(runtime.signals_, (std::vector<Signal>{{"a2", SIGTERM, false}}));
 }
 
+/// `count` programs p00, p01 ... with priorities from `priority(i)`; p03
+/// has three processes.
+config::Config numbered_programs(int count, int (*priority)(int), const char* flag) {
+  std::vector<config::ProgramConfig> programs;
+  for (int i = 0; i < count; ++i) {
+    const std::string name = (i < 10 ? "p0" : "p") + std::to_string(i);
+    config::ProgramConfig program = make_program(name, priority(i), i == 3 ? 3 : 1);
+    for (auto& process : program.processes) process.command.push_back(flag);
+    programs.push_back(std::move(program));
+  }
+  return make_config(std::move(programs));
+}
+
+TEST(Reload, ReplacesEachProgramWhenItsOwnProcessesStopAndKeepsStartOrder) {
+  // Each exit completes only its own program's replacement (the pending
+  // programs are not all looked at per event), and processes() stays in
+  // start order for the new priorities: updated in place when one program
+  // changes, sorted again when many do.
+  auto ascending = [](int i) { return (i % 4) * 10; };
+  auto descending = [](int i) { return 100 - i; };
+  Supervisor supervisor{numbered_programs(20, ascending, "a")};
+  FakeRuntime runtime{supervisor};
+  runtime.start_all();
+
+  // One program changed, to a new priority: in place.
+  config::Config one = numbered_programs(20, ascending, "a");
+  one.programs[5].priority = 35;
+  one.programs[5].processes[0].command.push_back("b");
+  runtime.run(supervisor.apply_config(one, runtime.now_).actions);
+  runtime.clear();
+  runtime.exit("p05", 0);
+  EXPECT_EQ(names_with<Spawn>(runtime.log_), (std::vector<std::string>{"p05"}));
+  EXPECT_EQ(process_names(supervisor), process_names(Supervisor{one}));
+
+  // Every program changed: each exit replaces exactly its own program.
+  const config::Config all = numbered_programs(20, descending, "c");
+  runtime.run(supervisor.apply_config(all, runtime.now_).actions);
+  for (int i = 19; i >= 0; --i) {
+    const std::string name = (i < 10 ? "p0" : "p") + std::to_string(i);
+    std::vector<std::string> processes{name};
+    if (i == 3) processes = {"p03:0", "p03:1", "p03:2"};
+    for (std::size_t k = 0; k < processes.size(); ++k) {
+      runtime.clear();
+      runtime.exit(processes[k], 0);
+      // Nothing until the last process of the program is idle.
+      EXPECT_EQ(names_with<Spawn>(runtime.log_),
+                k + 1 < processes.size() ? std::vector<std::string>{} : processes)
+          << processes[k];
+    }
+    EXPECT_FALSE(supervisor.find(processes[0])->is_leaving()) << name;
+  }
+  runtime.advance(1s);
+  EXPECT_EQ(process_names(supervisor), process_names(Supervisor{all}));
+  for (const ManagedProcess* process : supervisor.processes()) {
+    EXPECT_EQ(process->machine().state(), S::Running) << process->name();
+    EXPECT_EQ(process->process_config().command.back(), "c") << process->name();
+  }
+}
+
 TEST(Reload, RemovedThenAddedBackBeforeItStoppedIsReplaced) {
   Supervisor supervisor{make_config({make_program("web")})};
   FakeRuntime runtime{supervisor};
