@@ -89,7 +89,8 @@ TEST(HarnessShellExample, AFailedMigrationIs125AndTheTestsNeverRun) {
   CommandResult r = run_harness_shell(d, {}, {"HARNESS_BREAK=migrate"});
   EXPECT_EQ(r.code, 125) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("migrate ! migration 2 failed"));
-  EXPECT_THAT(r.err, HasSubstr("tests: STARTING -> FATAL: not started: migrate exited with status 3"));
+  EXPECT_THAT(r.err,
+              HasSubstr("tests: STARTING -> FATAL: not started: migrate exited with status 3"));
   EXPECT_THAT(r.out, Not(HasSubstr("passed")));
   EXPECT_THAT(r.out, HasSubstr("minisupd --run tests exited with status 125\n"));
 }
