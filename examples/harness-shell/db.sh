@@ -17,7 +17,7 @@ echo "starting (pid $$)"
 sleep 0.3                     # recovery, cache warm-up, ...
 
 shutdown() {
-  [ -n "${sleeper:-}" ] && kill "$sleeper" 2>/dev/null || :
+  if [ -n "${sleeper:-}" ]; then kill "$sleeper" 2>/dev/null || :; fi
   rm -f state/db.ready
   date +%s > "$DB_DIR/clean-shutdown"
   echo "shut down cleanly"
