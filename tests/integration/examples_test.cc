@@ -22,7 +22,10 @@ TEST_P(ShippedConfig, PassesCheck) {
 INSTANTIATE_TEST_SUITE_P(Examples, ShippedConfig,
                          ::testing::Values("examples/minisup.toml", "examples/graceful/worker.toml",
                                            "examples/graceful/stubborn.toml",
-                                           "examples/graceful/http.toml", "conf/minisup.toml"),
+                                           "examples/graceful/http.toml",
+                                           "examples/harness-shell/minisup.toml",
+                                           "examples/harness-pytest/minisup.toml",
+                                           "examples/container/minisup.toml", "conf/minisup.toml"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {
@@ -30,6 +33,20 @@ INSTANTIATE_TEST_SUITE_P(Examples, ShippedConfig,
                            }
                            return name;
                          });
+
+// A config added under examples/ and forgotten in the list above is still
+// checked.
+TEST(ShippedConfigs, EveryTomlUnderExamplesPassesCheck) {
+  int checked = 0;
+  for (const auto& entry :
+       fs::recursive_directory_iterator(fs::path(MINISUP_SOURCE_DIR) / "examples")) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".toml") continue;
+    CommandResult r = run_command({MINISUPD_PATH, "--check", "-c", entry.path().string()});
+    EXPECT_EQ(r.code, 0) << entry.path() << "\n" << r.out << r.err;
+    ++checked;
+  }
+  EXPECT_GE(checked, 7);
+}
 
 }  // namespace
 }  // namespace minisup::testing
