@@ -22,9 +22,11 @@
 // the loader's call binds to (the executable's definition comes first),
 // and refuses patterns outside the tree or with "..", so that an input
 // like `include = ["/dev/*"]` cannot make the fuzzer read devices or FIFOs
-// (a hang, not a finding).
+// (a hang, not a finding). getaddrinfo() is confined the same way (numeric
+// hosts only; see the end of this file).
 #include <dlfcn.h>
 #include <glob.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -223,4 +225,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fs::remove(main, ec);
   fs::remove_all(confd, ec);
   return 0;
+}
+
+// Probe hosts (`ready = { tcp = "HOST:PORT" }`) are resolved when a config
+// is loaded: numeric addresses only here, so that an input naming
+// "example.com" cannot make the fuzzer wait on DNS (a hang, not a finding).
+extern "C" int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                           struct addrinfo** res) {
+  using Fn = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+  static Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "getaddrinfo"));
+  struct addrinfo numeric {};
+  if (hints != nullptr) numeric = *hints;
+  numeric.ai_flags |= AI_NUMERICHOST;
+  return real(node, service, &numeric, res);
 }
