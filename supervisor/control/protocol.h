@@ -289,7 +289,7 @@ struct RetryInfo {
 ///   name, group, state, pid, uptime, started_at, exit_code, exit_signal,
 ///   exit_signal_name, exited_at, needed_sigkill, stop_duration,
 ///   description, spawn_error, retry {attempt, of, in_seconds, restart},
-///   core_dumped, dropped_bytes.
+///   core_dumped, dropped_bytes, exit_reason.
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0"
   std::string group;  ///< the program: "web"
@@ -317,6 +317,10 @@ struct ProcessInfo {
   /// stdout + stderr, since minisupd started (or the process was added);
   /// 0 for console and NONE streams. A marker line in the file shows where.
   std::uint64_t dropped_bytes = 0;
+  /// Why the last run ended (core::ExitReason): "exited", "killed",
+  /// "needed_sigkill", "spawn_failed", "unhealthy", "not_ready",
+  /// "dependency_failed"; null before any exit.
+  std::optional<std::string> exit_reason;
   bool operator==(const ProcessInfo&) const = default;
 };
 

@@ -136,6 +136,7 @@ enum Member : unsigned {
   kSpawnError,
   kRetry,
   kDroppedBytes,
+  kExitReason,
   kMemberCount
 };
 /// Their keys as written, quoted and with the colon.
@@ -145,7 +146,7 @@ constexpr std::string_view kMemberKeys[kMemberCount] = {
     "\"exit_code\":",     "\"exit_signal\":",  "\"exit_signal_name\":",
     "\"core_dumped\":",   "\"exited_at\":",    "\"needed_sigkill\":",
     "\"stop_duration\":", "\"description\":",  "\"spawn_error\":",
-    "\"retry\":",         "\"dropped_bytes\":"};
+    "\"retry\":",         "\"dropped_bytes\":",  "\"exit_reason\":"};
 constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
 
 /// The members StatusReply::fields asks for: name and state always, unknown
@@ -210,6 +211,7 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
     }
   });
   member(kDroppedBytes, [&] { w.value(p.dropped_bytes); });
+  member(kExitReason, [&] { w.value(p.exit_reason); });
   w.end_object();
 }
 

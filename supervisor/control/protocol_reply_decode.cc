@@ -360,6 +360,7 @@ class StatusHandler {
     State,
     Description,
     SpawnError,
+    ExitReason,
     Pid,
     ExitCode,
     ExitSignal,
@@ -539,6 +540,8 @@ bool StatusHandler::key(std::string& name) {
         field_ = Field::Description;
       else if (k == "spawn_error")
         field_ = Field::SpawnError;
+      else if (k == "exit_reason")
+        field_ = Field::ExitReason;
       else if (k == "retry")
         field_ = Field::Retry;
       else if (k == "dropped_bytes")
@@ -585,6 +588,9 @@ bool StatusHandler::scalar_string(std::string& value) {
     case Field::SpawnError:
       process().spawn_error = value;
       return true;
+    case Field::ExitReason:
+      process().exit_reason = value;
+      return true;
     default:
       return false;  // a string where a number, boolean or structure belongs
   }
@@ -604,6 +610,7 @@ bool StatusHandler::scalar(Scalar kind) {
       return true;
     case Field::Description:
     case Field::SpawnError:
+    case Field::ExitReason:
     case Field::Retry:
       return is_null;  // these keep their default
     case Field::NeededSigkill:

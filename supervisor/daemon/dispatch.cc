@@ -265,6 +265,7 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
     info.exit_signal = exit->exit_signal;
     info.core_dumped = exit->core_dumped;
     info.exited_at = to_unix(to_wall(exit->when));
+    info.exit_reason = std::string(core::to_string(exit->reason));
     if (exit->stop_duration) {
       info.needed_sigkill = exit->needed_sigkill();
       info.stop_duration = to_seconds(*exit->stop_duration);

@@ -140,6 +140,7 @@ TEST(Ready, TimeoutThenRetryThenFatal) {
   EXPECT_THAT(r.out, HasSubstr("not ready after"));
   EXPECT_GE(took, 1200ms) << "two tries of 0.4 s and a 1 s backoff";
   EXPECT_EQ(d.state("db"), "FATAL");
+  EXPECT_EQ(d.process("db")["exit_reason"], "not_ready");
   EXPECT_THAT(d.log(), HasSubstr("Connection refused"));
   EXPECT_EQ(d.stop(), 0);
 }
@@ -165,6 +166,7 @@ TEST(Health, FailuresInARowRestartTheProcess) {
   })) << d.log();
   write_file(status, "200");
   EXPECT_THAT(d.log(), HasSubstr("unhealthy"));
+  EXPECT_EQ(d.process("web")["exit_reason"], "unhealthy");
   EXPECT_EQ(d.stop(), 0);
 }
 

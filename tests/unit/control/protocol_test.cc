@@ -405,7 +405,7 @@ TEST_F(ReplyTest, StatusHasEveryKeyNullWhereNotApplicable) {
   for (const char* key :
        {"name", "group", "state", "pid", "uptime", "started_at", "exit_code", "exit_signal",
         "exit_signal_name", "exited_at", "needed_sigkill", "stop_duration", "description",
-        "spawn_error", "retry", "core_dumped", "dropped_bytes"}) {
+        "spawn_error", "retry", "core_dumped", "dropped_bytes", "exit_reason"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   EXPECT_EQ(p["name"], "web:0");
@@ -667,6 +667,7 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
   full.needed_sigkill = false;
   full.stop_duration = Seconds(0.5);
   full.spawn_error = "exec /x: Permission denied";
+  full.exit_reason = "not_ready";
   full.retry = RetryInfo{1, 3, Seconds(0.75)};
   full.description = describe(full);
   StatusReply status{{running_process(), full}};
