@@ -42,9 +42,9 @@ struct Options {
 };
 
 std::string supervisor_table(const TempDir& dir) {
-  return fmt::format(
-      "[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nchildlogdir = \"{}\"\n\n",
-      (dir / "minisup.sock").string(), (dir / "minisupd.log").string(), (dir / "logs").string());
+  return fmt::format("[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nchildlogdir = \"{}\"\n\n",
+                     (dir / "minisup.sock").string(), (dir / "minisupd.log").string(),
+                     (dir / "logs").string());
 }
 
 /// A listening TCP socket on 127.0.0.1, closed on destruction.
@@ -183,8 +183,8 @@ void bench_idle(const Options& o) {
   std::this_thread::sleep_for(std::chrono::duration<double>(o.idle));
   const long wakeups = context_switches(daemon.pid()) - before;
   std::cout << fmt::format(
-      "idle: 4 ready programs (tcp probes, no health): {} context switches in {:.0f} s\n",
-      wakeups, o.idle);
+      "idle: 4 ready programs (tcp probes, no health): {} context switches in {:.0f} s\n", wakeups,
+      o.idle);
   add_row(fmt::format("idle wakeups in {:.0f} s with ready probes", o.idle),
           std::to_string(wakeups), "0", wakeups == 0);
 }
@@ -195,9 +195,12 @@ int main(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--rounds") o.rounds = std::stoi(argv[i + 1]);
-    else if (flag == "--interval") o.interval = std::stod(argv[i + 1]);
-    else if (flag == "--idle") o.idle = std::stod(argv[i + 1]);
+    if (flag == "--rounds")
+      o.rounds = std::stoi(argv[i + 1]);
+    else if (flag == "--interval")
+      o.interval = std::stod(argv[i + 1]);
+    else if (flag == "--idle")
+      o.idle = std::stod(argv[i + 1]);
   }
   std::cout << "load average at start: " << load_average() << "\n";
   try {

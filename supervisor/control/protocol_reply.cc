@@ -141,12 +141,12 @@ enum Member : unsigned {
 };
 /// Their keys as written, quoted and with the colon.
 constexpr std::string_view kMemberKeys[kMemberCount] = {
-    "\"name\":",          "\"group\":",        "\"state\":",
-    "\"pid\":",           "\"uptime\":",       "\"started_at\":",
-    "\"exit_code\":",     "\"exit_signal\":",  "\"exit_signal_name\":",
-    "\"core_dumped\":",   "\"exited_at\":",    "\"needed_sigkill\":",
-    "\"stop_duration\":", "\"description\":",  "\"spawn_error\":",
-    "\"retry\":",         "\"dropped_bytes\":",  "\"exit_reason\":"};
+    "\"name\":",          "\"group\":",         "\"state\":",
+    "\"pid\":",           "\"uptime\":",        "\"started_at\":",
+    "\"exit_code\":",     "\"exit_signal\":",   "\"exit_signal_name\":",
+    "\"core_dumped\":",   "\"exited_at\":",     "\"needed_sigkill\":",
+    "\"stop_duration\":", "\"description\":",   "\"spawn_error\":",
+    "\"retry\":",         "\"dropped_bytes\":", "\"exit_reason\":"};
 constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
 
 /// The members StatusReply::fields asks for: name and state always, unknown

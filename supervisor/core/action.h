@@ -143,9 +143,8 @@ struct RemoveProcess {
   bool operator==(const RemoveProcess&) const = default;
 };
 
-using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup,
-                            StartProbe, StopProbe, StateChanged, RecordExit, Notice, AddProcess,
-                            RemoveProcess>;
+using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup, StartProbe,
+                            StopProbe, StateChanged, RecordExit, Notice, AddProcess, RemoveProcess>;
 
 /// A one-line description of an action for logs and test failures, e.g.
 /// "SendSignal(SIGTERM, group)", "ArmDeadline(stopwaitsecs, +10.000 s)" (times

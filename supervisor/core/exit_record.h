@@ -12,10 +12,10 @@ namespace minisup::core {
 /// Why a run ended. Status, events and logs read this instead of deriving
 /// it from pairs of states (dinit's stopped_reason_t).
 enum class ExitReason {
-  Exited,         ///< it exited on its own (exit_code is set)
-  Killed,         ///< a signal killed it (exit_signal is set), SIGKILL not needed
-  NeededSigkill,  ///< a stop had to send SIGKILL at stopwaitsecs
-  SpawnFailed,    ///< nothing ran: fork, set-up or exec failed
+  Exited,            ///< it exited on its own (exit_code is set)
+  Killed,            ///< a signal killed it (exit_signal is set), SIGKILL not needed
+  NeededSigkill,     ///< a stop had to send SIGKILL at stopwaitsecs
+  SpawnFailed,       ///< nothing ran: fork, set-up or exec failed
   Unhealthy,         ///< failed health checks made minisupd stop (and restart) it
   NotReady,          ///< it did not become ready in time and was stopped
   DependencyFailed,  ///< never spawned: a dependency failed
@@ -34,7 +34,7 @@ struct ExitRecord {
   int pid = 0;                     ///< also its process group id
   /// The run (incarnation, see action.h) that ended.
   std::uint64_t incarnation = 0;
-  bool expected = false;           ///< exit code in exitcodes (never for a signal)
+  bool expected = false;  ///< exit code in exitcodes (never for a signal)
   /// When it was reaped (monotonic clock; the runtime converts for display).
   std::chrono::steady_clock::time_point when{};
   /// When a stop was requested, how long from the stop signal to the exit.

@@ -64,7 +64,8 @@ std::string describe(const Event& event) {
       [](const auto& e) -> std::string {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, StartRequest>) {
-          return e.waiting_for.empty() ? "StartRequest" : "StartRequest(waiting for " + e.waiting_for + ")";
+          return e.waiting_for.empty() ? "StartRequest"
+                                       : "StartRequest(waiting for " + e.waiting_for + ")";
         } else if constexpr (std::is_same_v<T, StopRequest>) {
           return e.kill_by ? "StopRequest(kill by)" : "StopRequest";
         } else if constexpr (std::is_same_v<T, DependenciesMet>) {

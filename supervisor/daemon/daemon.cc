@@ -44,8 +44,7 @@ void Daemon::ServerClients::close_after_flush(ClientId client) {
 }
 void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
 
-Daemon::Daemon(config::Config config, CommandLine command_line)
-    : config_(std::move(config)) {
+Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::move(config)) {
   logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
   for (const auto& warning : config_.warnings) spdlog::warn("config: {}", warning);
   // Taken (and removed from our environment) before any child exists.

@@ -295,8 +295,8 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   if (auto it = handles_.find(process.name()); it != handles_.end() && it->second.output) {
     info.dropped_bytes = it->second.output->dropped_bytes();
     const std::string& status = it->second.notify_status;
-    if (!status.empty() && (machine.state() == ProcessState::Starting ||
-                            machine.state() == ProcessState::Running)) {
+    if (!status.empty() &&
+        (machine.state() == ProcessState::Starting || machine.state() == ProcessState::Running)) {
       if (info.description.empty()) info.description = control::describe(info);
       info.description += ", status: " + status;
     }

@@ -58,17 +58,16 @@ void Runtime::prepare_probes(const core::ManagedProcess& process, core::Incarnat
     // Lines are matched only while the ready probe of this incarnation
     // runs; a match is reported on the next round, outside the output's
     // own callback.
-    handles.output->set_line_watcher(
-        [this, name, incarnation, pattern = handles.ready_pattern](logging::StreamKind,
-                                                                   std::string_view line) {
-          auto it = handles_.find(name);
-          if (it == handles_.end() ||
-              it->second.probes[index_of(core::ProbeRole::Ready)].incarnation != incarnation)
-            return;
-          if (!std::regex_search(line.begin(), line.end(), *pattern)) return;
-          std::string detail = "log line matched: " + std::string(line.substr(0, 200));
-          defer_probe_success(name, incarnation, std::move(detail));
-        });
+    handles.output->set_line_watcher([this, name, incarnation, pattern = handles.ready_pattern](
+                                         logging::StreamKind, std::string_view line) {
+      auto it = handles_.find(name);
+      if (it == handles_.end() ||
+          it->second.probes[index_of(core::ProbeRole::Ready)].incarnation != incarnation)
+        return;
+      if (!std::regex_search(line.begin(), line.end(), *pattern)) return;
+      std::string detail = "log line matched: " + std::string(line.substr(0, 200));
+      defer_probe_success(name, incarnation, std::move(detail));
+    });
   }
   if (program.ready->kind == config::Probe::Kind::Notify) {
     auto opened = probes_.open_notify(
@@ -88,7 +87,8 @@ void Runtime::prepare_probes(const core::ManagedProcess& process, core::Incarnat
     }
     auto& [id, address] = std::get<std::pair<Probes::NotifyId, std::string>>(opened);
     handles.notify = id;
-    std::erase_if(plan.envp, [](const std::string& kv) { return kv.starts_with("NOTIFY_SOCKET="); });
+    std::erase_if(plan.envp,
+                  [](const std::string& kv) { return kv.starts_with("NOTIFY_SOCKET="); });
     plan.envp.push_back("NOTIFY_SOCKET=" + address);
   }
 }
@@ -172,8 +172,8 @@ void Runtime::probe_attempt(const std::string& name, core::ProbeRole role) {
                                                       : process->process_config().health_exec;
     if (!argv.empty()) attempt.exec = argv;
   }
-  run.attempt = probes_.attempt(
-      attempt, plan, bound, [this, name, role, incarnation](Probes::Result result) {
+  run.attempt =
+      probes_.attempt(attempt, plan, bound, [this, name, role, incarnation](Probes::Result result) {
         on_probe_result(name, role, incarnation, std::move(result));
       });
 }

@@ -23,6 +23,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <string>
@@ -30,16 +31,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/program_config.h"
 #include "supervisor/control/event_history.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/core/requests.h"
 #include "supervisor/core/supervisor.h"
-#include "supervisor/daemon/shutdown_summary.h"
 #include "supervisor/daemon/command_line.h"
+#include "supervisor/daemon/shutdown_summary.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/logging/tail.h"
 
@@ -70,8 +69,8 @@ class Runtime {
   };
 
   /// Sets up one STOPPED process per process of `config`; nothing starts.
-  Runtime(config::Config config, System& system, Timers& timers, Clients& clients,
-          Probes& probes, Options options);
+  Runtime(config::Config config, System& system, Timers& timers, Clients& clients, Probes& probes,
+          Options options);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -167,8 +166,7 @@ class Runtime {
   void cancel_deadline(const std::string& process, core::DeadlineKind kind);
   void on_state_changed(const std::string& process, const core::StateChanged& change);
   /// A fact about incarnation `incarnation` of `process`, fed back.
-  void report(const std::string& process, core::Incarnation incarnation,
-              const core::Event& fact);
+  void report(const std::string& process, core::Incarnation incarnation, const core::Event& fact);
   config::LoadResult load_again(const std::string& why);
   std::optional<core::ReloadResult> apply_new_config(config::Config new_config,
                                                      const std::string& why);
@@ -241,8 +239,8 @@ class Runtime {
   Timers::TimerId trim_timer_ = 0;  ///< schedule_trim()'s, 0 when none
   /// Actions decided but not carried out yet (execute()).
   std::deque<core::ProcessAction> pending_actions_;
-  bool running_slice_ = false;       ///< inside run_slice()
-  Timers::TimerId slice_timer_ = 0;  ///< the next slice, 0 when none
+  bool running_slice_ = false;        ///< inside run_slice()
+  Timers::TimerId slice_timer_ = 0;   ///< the next slice, 0 when none
   Timers::TimerId reload_timer_ = 0;  ///< a pending SIGHUP reload
   int reloads_folded_ = 0;            ///< SIGHUPs folded into it
   bool finished_reported_ = false;

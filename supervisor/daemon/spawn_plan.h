@@ -16,9 +16,9 @@
 namespace minisup::daemon {
 
 struct SpawnPlan {
-  std::string process;             ///< the process name, for messages
-  std::vector<std::string> argv;   ///< never empty
-  std::vector<std::string> envp;   ///< "KEY=VALUE", the complete environment
+  std::string process;            ///< the process name, for messages
+  std::vector<std::string> argv;  ///< never empty
+  std::vector<std::string> envp;  ///< "KEY=VALUE", the complete environment
   std::optional<std::string> directory;
   std::optional<mode_t> umask;
   std::optional<std::string> user;  ///< resolved by the System at spawn

@@ -90,8 +90,7 @@ class Probes {
   /// the attempt is cancelled first. An exec probe runs as `plan` says
   /// (user, directory, environment; argv replaced by probe.exec).
   virtual AttemptId attempt(const config::Probe& probe, const SpawnPlan& plan,
-                            std::chrono::nanoseconds bound,
-                            std::function<void(Result)> done) = 0;
+                            std::chrono::nanoseconds bound, std::function<void(Result)> done) = 0;
   /// Ends an attempt early (its exec child is killed and reaped later);
   /// its `done` is never called. Unknown or finished ids are ignored.
   virtual void cancel(AttemptId id) = 0;

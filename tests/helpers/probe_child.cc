@@ -103,7 +103,8 @@ int main(int argc, char** argv) {
 
   if (send_notify) notify("STATUS=starting\n");
   if (delay > 0) {
-    timespec ts{static_cast<time_t>(delay), static_cast<long>((delay - static_cast<time_t>(delay)) * 1e9)};
+    timespec ts{static_cast<time_t>(delay),
+                static_cast<long>((delay - static_cast<time_t>(delay)) * 1e9)};
     while (nanosleep(&ts, &ts) != 0 && !g_term) {
     }
   }

@@ -32,10 +32,10 @@ CommandResult run_minisupd(const Daemon& d, const std::vector<std::string>& args
 TEST(DependsOn, AppWaitsForItsDependencyToBeReady) {
   Daemon d;
   const fs::path flag = d.dir() / "db.ready";
-  d.write_config(fmt::format(
-      "[program.db]\ncommand = \"{} --after 60 --ready-file {} \"\nstartsecs = 1.2\n"
-      "[program.app]\n{}startsecs = 0\ndepends_on = [\"db\"]\n",
-      helper("test_child"), flag.string(), child_cmd("--after 60")));
+  d.write_config(
+      fmt::format("[program.db]\ncommand = \"{} --after 60 --ready-file {} \"\nstartsecs = 1.2\n"
+                  "[program.app]\n{}startsecs = 0\ndepends_on = [\"db\"]\n",
+                  helper("test_child"), flag.string(), child_cmd("--after 60")));
   d.start();
   ASSERT_TRUE(d.wait_state("db", "STARTING"));
   auto app = d.process("app");
@@ -53,7 +53,8 @@ TEST(DependsOn, AppWaitsForItsDependencyToBeReady) {
 TEST(DependsOn, StartPullsDependenciesInAndStopTakesDependentsDownFirst) {
   Daemon d("[program.db]\n" + child_cmd("--after 60 --term-delay 0.2") +
            "startsecs = 0\nautostart = false\n"
-           "[program.app]\n" + child_cmd("--after 60 --term-delay 0.2") +
+           "[program.app]\n" +
+           child_cmd("--after 60 --term-delay 0.2") +
            "startsecs = 0\nautostart = false\ndepends_on = { db = \"started\" }\n");
   d.start();
   CommandResult start = d.ctl({"start", "app"});
@@ -87,7 +88,8 @@ TEST(DependsOn, StartPullsDependenciesInAndStopTakesDependentsDownFirst) {
 TEST(DependsOn, FailedDependencyMakesTheDependentFatalUnspawned) {
   Daemon d(
       "[program.db]\ncommand = \"/nonexistent/db\"\nstartretries = 0\n"
-      "[program.app]\n" + child_cmd("--after 60") + "depends_on = [\"db\"]\n");
+      "[program.app]\n" +
+      child_cmd("--after 60") + "depends_on = [\"db\"]\n");
   d.start();
   ASSERT_TRUE(d.wait_state("app", "FATAL"));
   auto app = d.process("app");
@@ -97,9 +99,8 @@ TEST(DependsOn, FailedDependencyMakesTheDependentFatalUnspawned) {
 }
 
 TEST(DependsOn, CompletedWaitsForAJobToSucceed) {
-  Daemon d("[program.migrate]\n" + child_cmd("--after 0.4 --exit 0") +
-           "[program.app]\n" + child_cmd("--after 60") +
-           "startsecs = 0\ndepends_on = { migrate = \"completed\" }\n");
+  Daemon d("[program.migrate]\n" + child_cmd("--after 0.4 --exit 0") + "[program.app]\n" +
+           child_cmd("--after 60") + "startsecs = 0\ndepends_on = { migrate = \"completed\" }\n");
   d.start();
   ASSERT_TRUE(d.wait_state("app", "RUNNING"));
   EXPECT_EQ(d.state("migrate"), "EXITED") << "a job is not restarted";
@@ -108,9 +109,8 @@ TEST(DependsOn, CompletedWaitsForAJobToSucceed) {
 }
 
 TEST(DependsOn, CompletedWithAnotherCodeFailsTheDependent) {
-  Daemon d("[program.migrate]\n" + child_cmd("--after 0.2 --exit 1") +
-           "[program.app]\n" + child_cmd("--after 60") +
-           "depends_on = { migrate = \"completed\" }\n");
+  Daemon d("[program.migrate]\n" + child_cmd("--after 0.2 --exit 1") + "[program.app]\n" +
+           child_cmd("--after 60") + "depends_on = { migrate = \"completed\" }\n");
   d.start();
   ASSERT_TRUE(d.wait_state("app", "FATAL"));
   EXPECT_THAT(d.process("app")["description"].get<std::string>(),
@@ -120,8 +120,9 @@ TEST(DependsOn, CompletedWithAnotherCodeFailsTheDependent) {
 }
 
 TEST(DependsOn, ACycleIsAConfigErrorAtItsPosition) {
-  Daemon d("[program.a]\ncommand = \"/bin/true\"\ndepends_on = [\"b\"]\n"
-           "[program.b]\ncommand = \"/bin/true\"\ndepends_on = [\"a\"]\n");
+  Daemon d(
+      "[program.a]\ncommand = \"/bin/true\"\ndepends_on = [\"b\"]\n"
+      "[program.b]\ncommand = \"/bin/true\"\ndepends_on = [\"a\"]\n");
   CommandResult r = run_minisupd(d, {"--check"});
   EXPECT_EQ(r.code, 2) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("minisup.toml:3:"));
@@ -129,8 +130,9 @@ TEST(DependsOn, ACycleIsAConfigErrorAtItsPosition) {
 }
 
 TEST(DependsOn, CheckPrintsTheStartOrder) {
-  Daemon d("[program.app]\ncommand = \"/bin/true\"\npriority = 1\ndepends_on = [\"db\"]\n"
-           "[program.db]\ncommand = \"/bin/true\"\npriority = 5\n");
+  Daemon d(
+      "[program.app]\ncommand = \"/bin/true\"\npriority = 1\ndepends_on = [\"db\"]\n"
+      "[program.db]\ncommand = \"/bin/true\"\npriority = 5\n");
   CommandResult r = run_minisupd(d, {"--check"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_LT(r.out.find("db"), r.out.find("app (after db: ready)")) << r.out;
@@ -139,9 +141,10 @@ TEST(DependsOn, CheckPrintsTheStartOrder) {
 // ---- minisupd --run ----
 
 TEST(Run, ExitsWithTheProgramsExitCodeAndPassesItsOutputThrough) {
-  Daemon d("[program.helper]\n" + child_cmd("--after 60") + "startsecs = 0\n"
-           "[program.tests]\n" + child_cmd("--print from-tests --stderr err-tests") +
-           "autostart = false\n");
+  Daemon d("[program.helper]\n" + child_cmd("--after 60") +
+           "startsecs = 0\n"
+           "[program.tests]\n" +
+           child_cmd("--print from-tests --stderr err-tests") + "autostart = false\n");
   CommandResult r = run_minisupd(d, {"--run", "tests", "--", "--exit", "3"});
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("from-tests\n"));
@@ -172,9 +175,10 @@ TEST(Run, MissingCommandIs127AndUnknownNameIsAUsageError) {
 }
 
 TEST(Run, StartsDependenciesFirstAndAFailedOneIs125) {
-  Daemon d("[program.db]\ncommand = \"/nonexistent/db\"\nautostart = false\nstartretries = 0\n"
-           "[program.tests]\n" + child_cmd("--exit 0") +
-           "autostart = false\ndepends_on = [\"db\"]\n");
+  Daemon d(
+      "[program.db]\ncommand = \"/nonexistent/db\"\nautostart = false\nstartretries = 0\n"
+      "[program.tests]\n" +
+      child_cmd("--exit 0") + "autostart = false\ndepends_on = [\"db\"]\n");
   CommandResult r = run_minisupd(d, {"--run", "tests"});
   EXPECT_EQ(r.code, 125) << r.out << r.err;
 }
@@ -182,7 +186,8 @@ TEST(Run, StartsDependenciesFirstAndAFailedOneIs125) {
 // ---- shutdown_on, shutdown_timeout ----
 
 TEST(ShutdownOn, FatalEndsMinisupdWithTheStatus) {
-  Daemon d("[program.other]\n" + child_cmd("--after 60") + "startsecs = 0\n"
+  Daemon d("[program.other]\n" + child_cmd("--after 60") +
+           "startsecs = 0\n"
            "[program.main]\ncommand = \"/nonexistent/main\"\nstartretries = 0\n"
            "shutdown_on = \"fatal\"\n");
   d.start();
@@ -210,9 +215,10 @@ TEST(ShutdownOn, AClientStopDoesNotCount) {
 }
 
 TEST(ShutdownTimeout, BoundsTheShutdownEvenForAProgramThatIgnoresTERM) {
-  Daemon d("[supervisor]\nshutdown_timeout = 1\n"
-           "[program.stubborn]\n" + child_cmd("--ignore-term") +
-           "startsecs = 0\nstopwaitsecs = 30\n");
+  Daemon d(
+      "[supervisor]\nshutdown_timeout = 1\n"
+      "[program.stubborn]\n" +
+      child_cmd("--ignore-term") + "startsecs = 0\nstopwaitsecs = 30\n");
   d.start();
   ASSERT_TRUE(d.wait_stubborn("stubborn"));
   const int pid = d.process("stubborn")["pid"];

@@ -42,9 +42,10 @@ std::pair<CommandResult, std::chrono::milliseconds> timed_start(const Daemon& d,
 
 TEST(Ready, TcpProbeDecidesRunningAndStartWaitsForIt) {
   const int port = free_port();
-  Daemon d(fmt::format("[program.db]\n{}autostart = false\nstartsecs = 30\n"
-                       "ready = {{ tcp = \"127.0.0.1:{}\", interval = 0.05 }}\n",
-                       probe_cmd(fmt::format("--delay 0.6 --listen {}", port)), port));
+  Daemon d(
+      fmt::format("[program.db]\n{}autostart = false\nstartsecs = 30\n"
+                  "ready = {{ tcp = \"127.0.0.1:{}\", interval = 0.05 }}\n",
+                  probe_cmd(fmt::format("--delay 0.6 --listen {}", port)), port));
   d.start();
   auto [r, took] = timed_start(d, "db");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
@@ -92,27 +93,26 @@ TEST(Ready, HttpProbeNeeds2xx) {
 TEST(Ready, ExecProbeExitZeroIsReady) {
   Daemon d;
   const fs::path flag = d.dir() / "ready.flag";
-  d.write_config(fmt::format(
-      "[program.svc]\ncommand = \"{} --ready-file {} --after 60\"\n"
-      "ready = {{ exec = [\"/bin/sh\", \"-c\", \"test -e {}\"], interval = 0.05 }}\n",
-      helper("test_child"), flag.string(), flag.string()));
+  d.write_config(
+      fmt::format("[program.svc]\ncommand = \"{} --ready-file {} --after 60\"\n"
+                  "ready = {{ exec = [\"/bin/sh\", \"-c\", \"test -e {}\"], interval = 0.05 }}\n",
+                  helper("test_child"), flag.string(), flag.string()));
   d.start();
   EXPECT_TRUE(d.wait_state("svc", "RUNNING"));
   EXPECT_EQ(d.stop(), 0);
 }
 
 TEST(Ready, LogProbeMatchesALineEvenWithLogsDiscarded) {
-  Daemon d(
-      "[program.app]\n" + probe_cmd("--delay 0.3 --print 'listening on port 8080'") +
-      "stdout_logfile = \"NONE\"\nready = { log = \"listening on port [0-9]+\", interval = 0.05 }\n");
+  Daemon d("[program.app]\n" + probe_cmd("--delay 0.3 --print 'listening on port 8080'") +
+           "stdout_logfile = \"NONE\"\nready = { log = \"listening on port [0-9]+\", interval = "
+           "0.05 }\n");
   d.start();
   EXPECT_TRUE(d.wait_state("app", "RUNNING"));
   EXPECT_EQ(d.stop(), 0);
 }
 
 TEST(Ready, NotifyReadyFromTheProcess) {
-  Daemon d("[program.svc]\n" + probe_cmd("--delay 0.3 --notify") +
-           "ready = { notify = true }\n");
+  Daemon d("[program.svc]\n" + probe_cmd("--delay 0.3 --notify") + "ready = { notify = true }\n");
   d.start();
   EXPECT_TRUE(d.wait_state("svc", "RUNNING"));
   EXPECT_THAT(d.process("svc")["description"].get<std::string>(), HasSubstr("status: ready"));
@@ -130,10 +130,10 @@ TEST(Ready, ExitBeforeReadyIsAFailedStart) {
 
 TEST(Ready, TimeoutThenRetryThenFatal) {
   const int port = free_port();
-  Daemon d(fmt::format(
-      "[program.db]\n{}autostart = false\nstartretries = 1\nstopwaitsecs = 1\n"
-      "ready = {{ tcp = \"127.0.0.1:{}\", timeout = 0.4, interval = 0.1 }}\n",
-      probe_cmd(fmt::format("--delay 60 --listen {}", port)), port));
+  Daemon d(
+      fmt::format("[program.db]\n{}autostart = false\nstartretries = 1\nstopwaitsecs = 1\n"
+                  "ready = {{ tcp = \"127.0.0.1:{}\", timeout = 0.4, interval = 0.1 }}\n",
+                  probe_cmd(fmt::format("--delay 60 --listen {}", port)), port));
   d.start();
   auto [r, took] = timed_start(d, "db");
   EXPECT_EQ(r.code, 7) << r.out << r.err;

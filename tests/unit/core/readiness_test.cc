@@ -308,8 +308,7 @@ TEST(KillBy, LaterKillByBringsAnOngoingStopForward) {
   m.handle(StopRequest{}, kT0 + 1s);
   EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), kT0 + 11s);
   const auto actions = m.handle(StopRequest{kT0 + 4s}, kT0 + 2s);
-  EXPECT_EQ(actions,
-            (std::vector<Action>{ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 4s, 1}}));
+  EXPECT_EQ(actions, (std::vector<Action>{ArmDeadline{DeadlineKind::Stopwaitsecs, kT0 + 4s, 1}}));
   EXPECT_TRUE(m.handle(StopRequest{kT0 + 8s}, kT0 + 3s).empty()) << "never pushed back";
   const auto kill = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 4s);
   EXPECT_TRUE(has(kill, SendSignal{SIGKILL, false}));

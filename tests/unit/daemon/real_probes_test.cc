@@ -497,9 +497,8 @@ TEST_F(RealProbesTest, NotifySocketsAreDistinctAndCloseFromTheirOwnCallback) {
 TEST_F(RealProbesTest, NotifyDropsMessagesOfOtherUsers) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to send as another user";
   std::vector<Probes::NotifyMessage> messages;
-  auto opened =
-      probes_->open_notify(std::string("nobody"),
-                           [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
+  auto opened = probes_->open_notify(
+      std::string("nobody"), [&](const Probes::NotifyMessage& m) { messages.push_back(m); });
   auto name = std::get<std::pair<Probes::NotifyId, std::string>>(opened).second;
   // A child that becomes uid 4242 (not root, not ours, not nobody's), sends,
   // then one that becomes nobody (65534, the program's user) and sends.

@@ -99,8 +99,8 @@ class RuntimeTest : public ::testing::Test {
 
   /// Builds the runtime (nothing starts until start()).
   void make(config::Config config, Runtime::Options options = {}) {
-    runtime =
-        std::make_unique<Runtime>(std::move(config), sys, timers, clients, probes, std::move(options));
+    runtime = std::make_unique<Runtime>(std::move(config), sys, timers, clients, probes,
+                                        std::move(options));
     runtime->set_on_finished([this] { ++finished_calls; });
   }
   /// Builds the runtime and starts the autostart programs.
