@@ -353,9 +353,9 @@ void RealProbes::on_bound(AttemptId id) {
   finish(id, {false, "timed out after " + seconds_text(found->second->bound) + " s"});
 }
 
-void RealProbes::cancel(AttemptId id) {
+std::unique_ptr<RealProbes::Attempt> RealProbes::release(AttemptId id) {
   auto found = attempts_.find(id);
-  if (found == attempts_.end()) return;
+  if (found == attempts_.end()) return nullptr;
   std::unique_ptr<Attempt> attempt = std::move(found->second);
   attempts_.erase(found);
   close_socket(*attempt);
@@ -365,20 +365,14 @@ void RealProbes::cancel(AttemptId id) {
     kill_child(*attempt);
     children_[attempt->pid] = 0;  // its exit, when reaped, is swallowed
   }
+  return attempt;
 }
 
+void RealProbes::cancel(AttemptId id) { release(id); }
+
 void RealProbes::finish(AttemptId id, Result result) {
-  auto found = attempts_.find(id);
-  if (found == attempts_.end()) return;
-  std::unique_ptr<Attempt> attempt = std::move(found->second);
-  attempts_.erase(found);
-  close_socket(*attempt);
-  loop_.cancel_timer(attempt->bound_timer);
-  loop_.cancel_timer(attempt->finish_timer);
-  if (attempt->pid > 0) {
-    kill_child(*attempt);
-    children_[attempt->pid] = 0;
-  }
+  std::unique_ptr<Attempt> attempt = release(id);
+  if (!attempt) return;
   auto done = std::move(attempt->done);
   attempt.reset();
   if (done) done(std::move(result));

@@ -91,6 +91,10 @@ class RealProbes final : public Probes {
   /// Ends `attempt` now: releases its socket, timers and child (the child
   /// is killed unless `reaped`), removes it and calls its `done`.
   void finish(AttemptId id, Result result);
+  /// Removes attempt `id` and releases its socket, timers and child (the
+  /// child is killed; its exit, once reaped, is swallowed); null when
+  /// unknown.
+  std::unique_ptr<Attempt> release(AttemptId id);
   /// Ends `attempt` in a later loop round (from a zero-delay timer).
   void finish_later(Attempt& attempt, Result result);
   /// Closes the socket of `attempt` (unwatching it first).
