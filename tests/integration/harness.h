@@ -264,6 +264,24 @@ class Daemon {
   /// Starts minisupd (foreground) and waits until its socket answers.
   /// `loglevel` debug makes the log useful when a test fails.
   void start(const std::vector<std::string>& extra_args = {}) {
+    launch(extra_args);
+    bool up = eventually([&] {
+      if (!running()) return true;
+      try {
+        RawClient probe(socket_path());
+        return true;
+      } catch (...) {
+        return false;
+      }
+    });
+    if (!up || !running()) {
+      throw std::runtime_error("minisupd did not come up; log:\n" + log());
+    }
+  }
+
+  /// Starts minisupd (foreground) without waiting for its socket: for
+  /// tests where minisupd may end by itself at once (shutdown_on).
+  void launch(const std::vector<std::string>& extra_args = {}) {
     pid_ = fork();
     if (pid_ == 0) {
       int out = open(stdout_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -279,18 +297,6 @@ class Daemon {
       argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
-    }
-    bool up = eventually([&] {
-      if (!running()) return true;
-      try {
-        RawClient probe(socket_path());
-        return true;
-      } catch (...) {
-        return false;
-      }
-    });
-    if (!up || !running()) {
-      throw std::runtime_error("minisupd did not come up; log:\n" + log());
     }
   }
 
