@@ -11,6 +11,9 @@
 //                  the shutdown of N programs as an extra; b = SIGKILL
 //                  escalation; c = idle wakeups; d = memory (needs a);
 //                  e = shutdown of 100; f = restart latency)
+//   --trees MODE   process_tree of minisupd (auto, cgroup, group; default
+//                  auto): compare spawn and stop-all with and without
+//                  cgroups
 //
 // About 30 s in all (part c idles 10 s while the others run). Each part is
 // described where it is measured, below. The load average is printed at the
@@ -49,12 +52,17 @@ std::string ms_text(double ms) { return fmt::format("{:.2f} ms", ms); }
 
 const char* const kSleepCommand = R"(["/bin/sleep", "3600"])";
 
+/// `--trees MODE`: the [supervisor] process_tree of every run (auto:
+/// cgroups where writable).
+std::string g_process_tree = "auto";
+
 /// The [supervisor] table: socket, log and child logs inside `dir`.
 std::string supervisor_table(const TempDir& dir) {
   return fmt::format(
       "[supervisor]\nsocket = \"{}\"\nlogfile = \"{}\"\nloglevel = \"info\"\nchildlogdir = "
-      "\"{}\"\n\n",
-      (dir / "minisup.sock").string(), (dir / "minisupd.log").string(), (dir / "logs").string());
+      "\"{}\"\nprocess_tree = \"{}\"\n\n",
+      (dir / "minisup.sock").string(), (dir / "minisupd.log").string(), (dir / "logs").string(),
+      g_process_tree);
 }
 
 /// `count` programs p0000, p0001, ... each with the keys in `body`.
@@ -633,8 +641,11 @@ int main(int argc, char** argv) {
       count = std::atoi(argv[++i]);
     } else if (arg == "--only" && i + 1 < argc) {
       only = argv[++i];
+    } else if (arg == "--trees" && i + 1 < argc) {
+      g_process_tree = argv[++i];
     } else {
-      std::cerr << "usage: bench_lifecycle [--programs N] [--only LETTERS]\n";
+      std::cerr << "usage: bench_lifecycle [--programs N] [--only LETTERS] [--trees "
+                   "auto|cgroup|group]\n";
       return 2;
     }
   }

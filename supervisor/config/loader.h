@@ -166,6 +166,7 @@ class Loader {
   void read_socket_uids(const Field& f, const SourceFile& file);
   void read_socket_group(const Field& f);
   void read_loglevel(const Field& f);
+  void read_process_tree(const Field& f);
   void read_include_list(const Field& f, const SourceFile& file);
 
   // ---- top level and [program.NAME] (program_section.cc) ----

@@ -197,6 +197,12 @@ struct ProgramConfig {
 /// Log levels of minisupd's own log (`loglevel`).
 enum class LogLevel { Trace, Debug, Info, Warn, Error };
 
+/// `process_tree`: how a program's whole process tree is kept (DESIGN.md,
+/// "Whole process trees"): a cgroup v2 per process where one is writable
+/// (Auto), always (Cgroup: minisupd refuses to start without), or process
+/// groups only (Group).
+enum class ProcessTree { Auto, Cgroup, Group };
+
 /// The `[supervisor]` table of the main config file.
 struct SupervisorConfig {
   std::filesystem::path socket;  ///< absolute; default `minisup.sock` next to the config
@@ -219,6 +225,7 @@ struct SupervisorConfig {
   /// `shutdown_timeout`: the whole graceful shutdown ends within this long
   /// (no SIGKILL later than its start + this); nullopt = unbounded.
   std::optional<Duration> shutdown_timeout;
+  ProcessTree process_tree = ProcessTree::Auto;
 };
 
 /// A whole, valid configuration.

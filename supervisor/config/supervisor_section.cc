@@ -20,9 +20,10 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 11> kSupervisorKeys{
-    "socket",  "socket_mode", "logfile",     "loglevel",     "childlogdir",      "pidfile",
-    "include", "environment", "socket_uids", "socket_group", "shutdown_timeout",
+constexpr std::array<std::string_view, 12> kSupervisorKeys{
+    "socket",      "socket_mode",  "logfile",          "loglevel",     "childlogdir", "pidfile",
+    "include",     "environment",  "socket_uids",      "socket_group", "shutdown_timeout",
+    "process_tree",
 };
 /// Longest Unix socket path: sun_path holds 108 bytes with the NUL.
 constexpr std::size_t kMaxSocketPath = 107;
@@ -132,6 +133,8 @@ void Loader::read_supervisor(const toml::table& root, const SourceFile& file) {
                 fmt::format("shutdown_timeout must be greater than 0, got {}", describe(f.node)));
         }
       }
+    } else if (name == "process_tree") {
+      read_process_tree(f);
     } else {
       unknown_key(key, file, "[supervisor]", kSupervisorKeys);
     }
@@ -216,6 +219,24 @@ void Loader::read_loglevel(const Field& f) {
         fmt::format(
             "loglevel must be one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", got {}",
             describe(f.node)));
+}
+
+void Loader::read_process_tree(const Field& f) {
+  static constexpr std::array<std::pair<std::string_view, ProcessTree>, 3> kModes{{
+      {"auto", ProcessTree::Auto},
+      {"cgroup", ProcessTree::Cgroup},
+      {"group", ProcessTree::Group},
+  }};
+  if (const auto* string = f.node.as_string()) {
+    for (const auto& [name, mode] : kModes) {
+      if (string->get() == name) {
+        supervisor_.process_tree = mode;
+        return;
+      }
+    }
+  }
+  error(f.where, fmt::format("process_tree must be one of \"auto\", \"cgroup\", \"group\", got {}",
+                             describe(f.node)));
 }
 
 void Loader::read_include_list(const Field& f, const SourceFile& file) {

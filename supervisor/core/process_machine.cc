@@ -30,7 +30,8 @@ std::string retries_text(int retries) {
 
 }  // namespace
 
-ProcessPolicy ProcessPolicy::from(const config::ProgramConfig& program) {
+ProcessPolicy ProcessPolicy::from(const config::ProgramConfig& program, TreeTracking trees) {
+  const bool whole_tree = trees == TreeTracking::Cgroup;
   ProcessPolicy policy;
   policy.startsecs = program.startsecs;
   policy.startretries = program.startretries;
@@ -39,7 +40,9 @@ ProcessPolicy ProcessPolicy::from(const config::ProgramConfig& program) {
   policy.stopsignal = program.stopsignal;
   policy.stopwaitsecs = program.stopwaitsecs;
   policy.stopasgroup = program.stopasgroup;
-  policy.killasgroup = program.killasgroup || program.stopasgroup;
+  policy.killasgroup = program.killasgroup || program.stopasgroup || whole_tree;
+  policy.whole_tree = whole_tree;
+  policy.follow_strays = trees == TreeTracking::Strays;
   if (program.ready) {
     policy.ready_probe = true;
     policy.ready_timeout = program.ready->timeout;
@@ -385,7 +388,7 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
     if (pid_ == 0) return;  // no leader to reap (not spawned, or reaped)
     ExitRecord record = make_exit_record(*exited, now);
     pid_ = 0;
-    if (policy_.killasgroup) {
+    if (policy_.killasgroup || policy_.follow_strays) {
       // STOPPING -> STOPPING: the leader is gone; is its group? Wait for the
       // probe (and, while the group lingers, for stopwaitsecs: SIGKILL to
       // the group).
@@ -399,7 +402,11 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
   } else if (const auto* probed = std::get_if<GroupProbed>(&event)) {
     if (!leader_exit_) return;
     if (probed->alive) {
-      group_seen_alive_ = true;  // lingering: a later probe or the deadline ends it
+      // STOPPING -> STOPPING: lingering; a later probe or the deadline ends
+      // it. A whole tree's other members get the stop signal now, once.
+      if (policy_.whole_tree && !policy_.stopasgroup && !sigkill_sent_ && !group_seen_alive_)
+        emit<SendSignal>(out, {policy_.stopsignal, true});
+      group_seen_alive_ = true;
       return;
     }
     // STOPPING -> STOPPED: the leader's group is empty (at once, or after
@@ -412,11 +419,20 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
     if (!sigkill_sent_) {
       // STOPPING -> STOPPING: stopwaitsecs passed; SIGKILL.
       escalate_stop(now, out);
+    } else if (leader_exit_) {
+      // STOPPING -> STOPPED: the leader was reaped, but members of its tree
+      // are still there kSigkillGrace after SIGKILL (uninterruptible
+      // sleep): reported, and the stop ends without them.
+      const std::string who = policy_.whole_tree ? "cgroup" : "process group";
+      emit<Notice>(out, {"processes of its " + who + " still alive " +
+                         seconds_text(kSigkillGrace) + " after SIGKILL; the stop ends without them"});
+      ExitRecord record = std::move(*leader_exit_);
+      leader_exit_.reset();
+      finish_stop(std::move(record), std::exchange(group_seen_alive_, false), now, out);
     } else {
       // STOPPING -> STOPPING: still not reaped kSigkillGrace after SIGKILL
       // (e.g. stuck in uninterruptible sleep). Reported once, not re-killed.
-      const std::string who = leader_exit_ ? "process group" : "process";
-      emit<Notice>(out, {who + " still alive " + seconds_text(kSigkillGrace) + " after SIGKILL"});
+      emit<Notice>(out, {"process still alive " + seconds_text(kSigkillGrace) + " after SIGKILL"});
     }
   }
 }

@@ -36,6 +36,16 @@
 // - stopwaitsecs = 0: the stop signal and SIGKILL are sent in the same step.
 // - SIGKILL is sent once. Five seconds later (kSigkillGrace), if the process
 //   has still not been reaped, a Notice reports it; it is not killed again.
+//   If the leader was reaped and only its group (or cgroup) lingers, e.g. a
+//   member stuck in uninterruptible sleep, the Notice reports it and the
+//   stop ends (STOPPED) without it: a stop never waits forever for
+//   processes minisupd cannot reap.
+// - follow_strays (process groups only): ChildExited in STOPPING always
+//   asks ProbeGroup, whose answer also counts strays; a lingering tree
+//   then ends as with killasgroup.
+// - whole_tree (cgroups): as killasgroup, and when the leader exits during
+//   a stop while other members remain (GroupProbed{alive}), they get the
+//   stop signal at once (unless stopasgroup sent it to them already).
 // - With killasgroup (stopasgroup implies it), ChildExited in STOPPING
 //   leaves pid() 0 but keeps process_group(), and asks whether the group
 //   still has members (ProbeGroup). GroupProbed{alive = false} ends the stop
@@ -80,6 +90,11 @@ inline constexpr std::chrono::seconds kQuickExitWindow{10};
 /// The longest delay before restarting a process that keeps dying quickly.
 inline constexpr std::chrono::seconds kMaxRestartDelay{60};
 
+/// What a process's tree is to its machine: its leader (and its process
+/// group with killasgroup), the same plus strays (process groups only), or
+/// its cgroup.
+enum class TreeTracking : unsigned char { LeaderOnly, Strays, Cgroup };
+
 /// The part of a program's config that drives its state machine.
 struct ProcessPolicy {
   config::Duration startsecs = std::chrono::seconds(1);
@@ -100,10 +115,22 @@ struct ProcessPolicy {
   int health_failures = 3;
   /// A job (config::ProgramConfig::job): startsecs 0, never restarted.
   bool job = false;
+  /// The process's tree is a cgroup (DESIGN.md, "Whole process trees"): a
+  /// stop ends only when the whole tree is gone (killasgroup is on, and
+  /// SendSignal{to_group} reaches the whole cgroup); members left when the
+  /// leader exits during a stop get the stop signal at once.
+  bool whole_tree = false;
+  /// Process groups only (the fallback of DESIGN.md "Whole process trees"):
+  /// when the leader exits during a stop, ask (ProbeGroup) whether strays
+  /// (descendants re-parented to minisupd) remain, even without
+  /// killasgroup; the stop then waits for them until its deadline (SIGKILL).
+  bool follow_strays = false;
 
-  /// The policy of `program` (killasgroup is set when stopasgroup is; a
-  /// job gets startsecs 0 and autorestart false).
-  static ProcessPolicy from(const config::ProgramConfig& program);
+  /// The policy of `program` under `trees` (killasgroup is set when
+  /// stopasgroup is, or with cgroups; a job gets startsecs 0 and
+  /// autorestart false).
+  static ProcessPolicy from(const config::ProgramConfig& program,
+                            TreeTracking trees = TreeTracking::LeaderOnly);
   bool operator==(const ProcessPolicy&) const = default;
 };
 

@@ -92,13 +92,13 @@ bool starts_before(const ManagedProcess* a, const ManagedProcess* b) {
 }  // namespace
 
 ManagedProcess::ManagedProcess(std::shared_ptr<const config::ProgramConfig> program,
-                               std::size_t index)
+                               std::size_t index, TreeTracking trees)
     : program_(std::move(program)),
       index_(static_cast<std::uint32_t>(index)),
-      machine_(ProcessPolicy::from(*program_)) {}
+      machine_(ProcessPolicy::from(*program_, trees)) {}
 
-Supervisor::Supervisor(const config::Config& config)
-    : shutdown_timeout_(config.supervisor.shutdown_timeout) {
+Supervisor::Supervisor(const config::Config& config, TreeTracking trees)
+    : shutdown_timeout_(config.supervisor.shutdown_timeout), trees_(trees) {
   for (const config::ProgramConfig& program : config.programs) {
     add_program(std::make_shared<const config::ProgramConfig>(program), nullptr);
   }
@@ -414,7 +414,7 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
   entry = Program{};
   entry.current = program;
   for (std::size_t i = 0; i < program->processes.size(); ++i) {
-    auto process = std::unique_ptr<ManagedProcess>(new ManagedProcess(program, i));
+    auto process = std::unique_ptr<ManagedProcess>(new ManagedProcess(program, i, trees_));
     if (shutting_down_) process->machine_.inhibit_restarts();
     if (auto retired = retired_incarnations_.find(process->name());
         retired != retired_incarnations_.end()) {

@@ -118,7 +118,8 @@ class ManagedProcess {
 
  private:
   friend class Supervisor;
-  ManagedProcess(std::shared_ptr<const config::ProgramConfig> program, std::size_t index);
+  ManagedProcess(std::shared_ptr<const config::ProgramConfig> program, std::size_t index,
+                 TreeTracking trees);
 
   std::shared_ptr<const config::ProgramConfig> program_;
   std::uint32_t index_;  ///< into program_->processes (numprocs <= 10000)
@@ -176,7 +177,9 @@ class Supervisor {
   /// `config`. Nothing is started (see start_autostart). The runtime sets up
   /// its per-process resources from processes(); no AddProcess is emitted
   /// for these.
-  explicit Supervisor(const config::Config& config);
+  /// `trees`: what each process's tree is (ProcessPolicy::from).
+  explicit Supervisor(const config::Config& config,
+                      TreeTracking trees = TreeTracking::LeaderOnly);
 
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -434,6 +437,7 @@ class Supervisor {
 
   // Shutdown.
   std::optional<config::Duration> shutdown_timeout_;
+  TreeTracking trees_ = TreeTracking::LeaderOnly;
   std::optional<TimePoint> shutdown_deadline_;
   /// Every remaining process got its stop at once (shutdown_timeout).
   bool shutdown_collapsed_ = false;

@@ -109,7 +109,13 @@ Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::m
   console_ = std::make_shared<logging::ConsoleWriter>(loop_);
   // Passthrough stderr (`--run NAME`) goes to minisupd's stderr.
   console_->set_stderr_writer(std::make_shared<logging::ConsoleWriter>(loop_, STDERR_FILENO));
-  system_ = std::make_unique<RealSystem>(loop_, console_);
+  // Trees are chosen once the socket is ours: a cgroup directory left on
+  // this socket can then only be a dead predecessor's.
+  TreeChoice trees =
+      choose_trees(config_.supervisor.process_tree, config_.supervisor.socket, /*create=*/true);
+  trees_description_ = trees.description;
+  if (trees.mode == TreeMode::Cgroup) clean_stale_cgroups(trees.base, kLeftoverReapTimeout);
+  system_ = std::make_unique<RealSystem>(loop_, console_, std::move(trees));
   timers_ = std::make_unique<LoopTimers>(loop_);
   probes_ = std::make_unique<RealProbes>(loop_);
   runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, *probes_,
@@ -167,14 +173,16 @@ int Daemon::run() {
   spdlog::info("minisupd {} started (pid {}), config {}, socket {}, {} process(es)",
                MINISUP_VERSION, getpid(), config.file.string(), config.supervisor.socket.string(),
                runtime_->supervisor().processes().size());
+  spdlog::info("{}", trees_description_);
   runtime_->start();
   if (notify_) notify_now();  // READY=1 at once when no program autostarts
   if (!runtime_->finished()) loop_.run();
 
-  // Every program is down. Members of their groups that outlived them (a
-  // leader that did not use stopasgroup) must not outlive minisupd: they
-  // would be orphaned or, under PID 1, killed uncleanly by the kernel.
-  if (runtime_->kill_leftover_groups() > 0) {
+  // Every program is down. What is left of their trees (a daemon a program
+  // double-forked, members of a group whose leader did not use
+  // stopasgroup) must not outlive minisupd: it would be orphaned or, under
+  // PID 1, killed uncleanly by the kernel.
+  if (runtime_->kill_leftover_trees() > 0) {
     auto deadline = std::chrono::steady_clock::now() + kLeftoverReapTimeout;
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
@@ -184,6 +192,7 @@ int Daemon::run() {
     }
   }
   sys::reap_all();
+  system_->remove_trees(kLeftoverReapTimeout);
   console_->flush(std::chrono::milliseconds(500));
   if (console_->stderr_writer()) console_->stderr_writer()->flush(std::chrono::milliseconds(500));
   if (pidfile_written_) {

@@ -58,6 +58,7 @@ class Daemon {
   void notify_now();
 
   config::Config config_;  ///< until run(): the Runtime then holds it
+  std::string trees_description_;  ///< "process trees: ...", logged at start
   loop::EventLoop loop_;
   std::shared_ptr<logging::ConsoleWriter> console_;
   std::unique_ptr<RealSystem> system_;

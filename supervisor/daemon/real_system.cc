@@ -1,6 +1,7 @@
 // The real System: see real_system.h.
 #include "supervisor/daemon/real_system.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include "supervisor/sys/signals.h"
@@ -8,8 +9,12 @@
 
 namespace minisup::daemon {
 
-RealSystem::RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console)
-    : loop_(loop), console_(std::move(console)) {}
+RealSystem::RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console,
+                       TreeChoice trees)
+    : loop_(loop), console_(std::move(console)), trees_choice_(std::move(trees)) {
+  if (trees_choice_.mode == TreeMode::Cgroup)
+    cgroups_ = std::make_unique<CgroupTrees>(loop_, trees_choice_.base);
+}
 
 std::unique_ptr<logging::ProcessOutput> RealSystem::make_output(
     const config::ProgramConfig& program, const config::ProcessConfig& process) {
@@ -42,6 +47,13 @@ std::variant<int, std::string> RealSystem::spawn(const SpawnPlan& plan,
   }
   request.stdout_fd = pipes.child_stdout();
   request.stderr_fd = pipes.child_stderr();
+  sys::UniqueFd cgroup;
+  if (cgroups_) {
+    auto opened = cgroups_->open_for_spawn(plan.process);
+    if (auto* error = std::get_if<std::string>(&opened)) return *error;
+    cgroup = std::get<sys::UniqueFd>(std::move(opened));
+    request.cgroup_fd = cgroup.get();
+  }
   auto result = sys::spawn_process(request);
   if (auto* error = std::get_if<std::string>(&result)) return *error;
   auto& child = std::get<sys::SpawnedChild>(result);
@@ -61,13 +73,73 @@ bool RealSystem::signal_process(int pid, int signal) {
   return sys::send_signal(found->second.get(), signal);
 }
 
-bool RealSystem::signal_group(int pgid, int signal) { return sys::signal_group(pgid, signal); }
+bool RealSystem::signal_tree(const std::string& process, int pgid, int signal) {
+  if (cgroups_) return cgroups_->signal(process, signal);
+  return pgid > 0 && sys::signal_group(pgid, signal);
+}
 
-bool RealSystem::group_alive(int pgid) { return sys::group_alive(pgid); }
+bool RealSystem::tree_alive(const std::string& process, int pgid) {
+  if (cgroups_) return cgroups_->alive(process);
+  return pgid > 0 && sys::group_alive(pgid);
+}
+
+std::vector<TreeMember> RealSystem::tree_members(const std::string& process, int pgid) {
+  std::vector<pid_t> pids = cgroups_ ? cgroups_->members(process) : group_members(pgid);
+  std::vector<TreeMember> members;
+  members.reserve(pids.size());
+  for (pid_t pid : pids) members.push_back({pid, process_command(pid)});
+  return members;
+}
+
+std::vector<TreeMember> RealSystem::kill_strays(const std::string& process) {
+  if (cgroups_) return {};
+  std::vector<pid_t> known;
+  known.reserve(pidfds_.size());
+  for (const auto& [pid, fd] : pidfds_) known.push_back(pid);
+  std::vector<TreeMember> strays;
+  for (pid_t pid : find_strays(process, known)) {
+    strays.push_back({pid, process_command(pid)});
+    ::kill(pid, SIGKILL);
+  }
+  if (!strays.empty()) strays_scanned_at_.reset();
+  return strays;
+}
+
+bool RealSystem::has_strays(const std::string& process) {
+  if (cgroups_) return false;
+  // One scan serves a whole stop-all: each leader's exit asks, and reading
+  // minisupd's children list costs O(children). A stray re-parented within
+  // the 100 ms of a scan is not seen by this stop; minisupd's exit kills it.
+  // Reaping an orphan (possibly a stray) makes the next call scan again.
+  const auto now = loop::EventLoop::now();
+  if (!strays_scanned_at_ || now - *strays_scanned_at_ > std::chrono::milliseconds(100)) {
+    std::vector<pid_t> known;
+    known.reserve(pidfds_.size());
+    for (const auto& [pid, fd] : pidfds_) known.push_back(pid);
+    stray_owners_.clear();
+    for (std::string& owner : stray_owners(known)) stray_owners_.insert(std::move(owner));
+    strays_scanned_at_ = now;
+  }
+  return stray_owners_.count(process) != 0;
+}
+
+void RealSystem::release_tree(const std::string& process) {
+  if (cgroups_) cgroups_->release(process);
+}
+
+void RealSystem::set_on_tree_emptied(std::function<void(const std::string&)> callback) {
+  if (cgroups_) cgroups_->set_on_emptied(std::move(callback));
+}
+
+void RealSystem::remove_trees(std::chrono::milliseconds timeout) {
+  if (cgroups_) cgroups_->remove_all(timeout);
+}
 
 std::vector<sys::Reaped> RealSystem::reap() {
   std::vector<sys::Reaped> reaped = sys::reap_all();
-  for (const sys::Reaped& child : reaped) pidfds_.erase(child.pid);
+  for (const sys::Reaped& child : reaped) {
+    if (pidfds_.erase(child.pid) == 0) strays_scanned_at_.reset();
+  }
   return reaped;
 }
 

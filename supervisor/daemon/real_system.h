@@ -2,8 +2,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "supervisor/daemon/real_trees.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/loop/event_loop.h"
 #include "supervisor/sys/unique_fd.h"
@@ -12,7 +16,10 @@ namespace minisup::daemon {
 
 class RealSystem final : public System {
  public:
-  RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console);
+  /// `trees`: how trees are kept (choose_trees()); with cgroups, its base
+  /// directory exists.
+  RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console,
+             TreeChoice trees = {});
 
   std::unique_ptr<logging::ProcessOutput> make_output(
       const config::ProgramConfig& program, const config::ProcessConfig& process) override;
@@ -20,9 +27,19 @@ class RealSystem final : public System {
   std::variant<int, std::string> spawn(const SpawnPlan& plan,
                                        logging::ProcessOutput& output) override;
   bool signal_process(int pid, int signal) override;
-  bool signal_group(int pgid, int signal) override;
-  bool group_alive(int pgid) override;
+  TreeMode tree_mode() const override { return trees_choice_.mode; }
+  bool signal_tree(const std::string& process, int pgid, int signal) override;
+  bool tree_alive(const std::string& process, int pgid) override;
+  std::vector<TreeMember> tree_members(const std::string& process, int pgid) override;
+  std::vector<TreeMember> kill_strays(const std::string& process) override;
+  bool has_strays(const std::string& process) override;
+  void release_tree(const std::string& process) override;
+  void set_on_tree_emptied(std::function<void(const std::string&)> callback) override;
   std::vector<sys::Reaped> reap() override;
+
+  /// At exit, once everything was killed: removes every cgroup (waiting at
+  /// most `timeout` for them to empty).
+  void remove_trees(std::chrono::milliseconds timeout);
 
  private:
   loop::EventLoop& loop_;
@@ -30,6 +47,11 @@ class RealSystem final : public System {
   /// A pidfd per unreaped child: signals go through it, so a reaped pid is
   /// never signalled (it may belong to a stranger by then).
   std::unordered_map<int, sys::UniqueFd> pidfds_;
+  TreeChoice trees_choice_;
+  /// has_strays(): the programs with strays, as last scanned, and when.
+  std::unordered_set<std::string> stray_owners_;
+  std::optional<loop::Clock::time_point> strays_scanned_at_;
+  std::unique_ptr<CgroupTrees> cgroups_;  ///< cgroup mode only
 };
 
 /// The real Timers: the event loop's.

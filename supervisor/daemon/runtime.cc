@@ -44,7 +44,10 @@ Runtime::Runtime(config::Config config, System& system, Timers& timers, Clients&
       steady_origin_(timers.now()),
       wall_origin_(std::chrono::system_clock::now()) {
   system_.outputs_configured(config_.programs);
-  supervisor_ = std::make_unique<core::Supervisor>(config_);
+  supervisor_ = std::make_unique<core::Supervisor>(config_, system_.tree_mode() == TreeMode::Cgroup
+                                                               ? core::TreeTracking::Cgroup
+                                                               : core::TreeTracking::Strays);
+  system_.set_on_tree_emptied([this](const std::string& process) { tree_emptied(process); });
   for (const core::ManagedProcess* process : supervisor_->processes()) setup_process(*process);
   drop_program_copies();
 }
@@ -76,22 +79,44 @@ bool Runtime::finished() const {
          pending_actions_.empty();
 }
 
-int Runtime::kill_leftover_groups() {
+int Runtime::kill_leftover_trees() {
   int leftovers = 0;
   for (const core::ManagedProcess* process : supervisor_->processes()) {
+    const std::string& name = process->name();
     // The group id is the last leader's pid (the core keeps it in the exit
     // record once the leader is gone).
     const auto& exit = process->machine().last_exit();
     const int pgid = process->machine().process_group() != 0 ? process->machine().process_group()
                      : exit                                  ? exit->pid
                                                              : 0;
-    if (pgid <= 0 || !system_.group_alive(pgid)) continue;
-    spdlog::warn("{}: processes of its group (pgid {}) outlived it; sent SIGKILL", process->name(),
-                 pgid);
-    system_.signal_group(pgid, SIGKILL);
+    std::vector<TreeMember> killed = system_.kill_strays(name);
+    if ((pgid > 0 || system_.tree_mode() == TreeMode::Cgroup) && system_.tree_alive(name, pgid)) {
+      std::vector<TreeMember> members = system_.tree_members(name, pgid);
+      system_.signal_tree(name, pgid, SIGKILL);
+      killed.insert(killed.begin(), members.begin(), members.end());
+      if (members.empty()) killed.push_back({pgid, "?"});
+    }
+    if (killed.empty()) continue;
+    spdlog::warn("{}: SIGKILL to {} leftover process{} at exit: {}", name, killed.size(),
+                 killed.size() == 1 ? "" : "es", describe_members(killed));
     ++leftovers;
   }
   return leftovers;
+}
+
+void Runtime::tree_emptied(const std::string& name) {
+  const core::ManagedProcess* process = supervisor_->find(name);
+  if (process == nullptr) {
+    system_.release_tree(name);  // removed by a reload: its cgroup goes
+    return;
+  }
+  const core::ProcessMachine& machine = process->machine();
+  if (machine.group_lingering()) {
+    report(name, machine.incarnation(), core::GroupProbed{false});
+    execute({});
+  } else if (core::is_idle(machine.state())) {
+    system_.release_tree(name);
+  }
 }
 
 void Runtime::setup_process(const core::ManagedProcess& process) {
@@ -202,7 +227,12 @@ void Runtime::perform(const core::ProcessAction& action) {
         } else if constexpr (std::is_same_v<T, core::ProbeGroup>) {
           const core::ManagedProcess* process = supervisor_->find(name);
           if (process == nullptr || process->machine().process_group() <= 0) return;
-          const bool alive = system_.group_alive(process->machine().process_group());
+          // The leader's group counts with killasgroup (always with
+          // cgroups); strays of the fallback count in any case.
+          const core::ProcessMachine& machine = process->machine();
+          bool alive = machine.policy().killasgroup &&
+                       system_.tree_alive(name, machine.process_group());
+          if (!alive && system_.tree_mode() == TreeMode::Group) alive = system_.has_strays(name);
           report(name, process->machine().incarnation(), core::GroupProbed{alive});
         } else if constexpr (std::is_same_v<T, core::StateChanged>) {
           on_state_changed(name, a);
@@ -222,6 +252,7 @@ void Runtime::perform(const core::ProcessAction& action) {
             release_handles(it->second);
             handles_.erase(it);
           }
+          system_.release_tree(name);
           for (Waiter& waiter : waiters_) waiter.request.note_removed(name);
           settle_needed_ = true;
         }
@@ -259,20 +290,35 @@ void Runtime::send_signal(const std::string& name, const core::SendSignal& signa
   const int pgid = machine.process_group();
   bool sent = false;
   try {
+    // SIGKILL at a stop deadline: say which processes besides the leader
+    // it had to kill (cgroup members, or strays of the fallback).
+    std::vector<TreeMember> leftovers;
+    if (signal.signal == SIGKILL) {
+      if (signal.to_group && pgid > 0 && (pid > 0 || machine.group_lingering())) {
+        for (TreeMember& member : system_.tree_members(name, pgid)) {
+          if (member.pid != pid) leftovers.push_back(std::move(member));
+        }
+      }
+      for (TreeMember& stray : system_.kill_strays(name)) leftovers.push_back(std::move(stray));
+    }
     if (signal.to_group) {
       // The group id is the leader's pid; it cannot be reused while the
       // group has members, and the core keeps it only while the leader is
       // unreaped or its group lingers.
       if (pgid > 0 && (pid > 0 || machine.group_lingering()))
-        sent = system_.signal_group(pgid, signal.signal);
+        sent = system_.signal_tree(name, pgid, signal.signal);
     } else if (pid > 0) {
       sent = system_.signal_process(pid, signal.signal);
+    }
+    if (!leftovers.empty()) {
+      spdlog::warn("{}: SIGKILL to {} leftover process{}: {}", name, leftovers.size(),
+                   leftovers.size() == 1 ? "" : "es", describe_members(leftovers));
     }
     // A process that was stopped (SIGSTOP, a debugger) cannot act on its
     // stop signal until it is continued; s6 does the same.
     if (sent && signal.signal != SIGKILL && signal.signal != SIGCONT) {
       if (signal.to_group) {
-        system_.signal_group(pgid, SIGCONT);
+        system_.signal_tree(name, pgid, SIGCONT);
       } else {
         system_.signal_process(pid, SIGCONT);
       }
@@ -326,6 +372,8 @@ void Runtime::on_state_changed(const std::string& name, const core::StateChanged
               core::to_string(change.to), change.reason.empty() ? "" : ": ", change.reason);
   publish_event(name, change);
   settle_needed_ = true;
+  // Idle: its cgroup goes, now if empty, else when it becomes so.
+  if (core::is_idle(change.to)) system_.release_tree(name);
   if (!shutdown_tally_ && supervisor_->shutting_down()) {
     // The core began the shutdown itself (a program's shutdown_on).
     spdlog::info("graceful shutdown ({})", supervisor_->shutdown_cause().value_or("shutdown_on"));
@@ -340,7 +388,10 @@ void Runtime::children_exited() {
   for (const sys::Reaped& reaped : system_.reap()) {
     auto it = children_.find(reaped.pid);
     if (it == children_.end()) {
-      if (probes_.child_reaped(reaped)) continue;  // an exec probe's
+      if (probes_.child_reaped(reaped)) {  // an exec probe's
+        orphan_reaped = true;  // it may have counted as a stray
+        continue;
+      }
       spdlog::debug("reaped pid {} ({}), not a supervised process", reaped.pid,
                     core::exit_text(reaped.exit_code, reaped.exit_signal, reaped.core_dumped));
       orphan_reaped = true;

@@ -104,10 +104,11 @@ class Runtime {
   }
   /// The shutdown is complete and no action is pending.
   bool finished() const;
-  /// At exit: SIGKILL to the process groups of supervised programs that
-  /// still have members (a leader without stopasgroup left them); returns
-  /// how many groups got it.
-  int kill_leftover_groups();
+  /// At exit: SIGKILL to whatever is left of any program's tree (with
+  /// cgroups, e.g. a daemon a program double-forked before it exited;
+  /// without, the members of its last process group and its strays), each
+  /// named in the log; returns how many programs had leftovers.
+  int kill_leftover_trees();
 
   const core::Supervisor& supervisor() const { return *supervisor_; }
   /// What minisupd exits with: the status of the program whose
@@ -165,6 +166,9 @@ class Runtime {
   void arm_deadline(const std::string& process, const core::ArmDeadline& deadline);
   void cancel_deadline(const std::string& process, core::DeadlineKind kind);
   void on_state_changed(const std::string& process, const core::StateChanged& change);
+  /// The cgroup of `process` became empty: a stop waiting for it ends; an
+  /// idle process's cgroup is removed.
+  void tree_emptied(const std::string& process);
   /// A fact about incarnation `incarnation` of `process`, fed back.
   void report(const std::string& process, core::Incarnation incarnation, const core::Event& fact);
   config::LoadResult load_again(const std::string& why);

@@ -24,6 +24,21 @@
 
 namespace minisup::daemon {
 
+/// How minisupd keeps each program's whole process tree (DESIGN.md, "Whole
+/// process trees"): a cgroup v2 per process, or process groups plus the
+/// descendants re-parented to minisupd (the fallback).
+enum class TreeMode { Cgroup, Group };
+
+/// One process of a tree, for the log: "4242 (worker)".
+struct TreeMember {
+  int pid = 0;
+  std::string command;  ///< its comm (/proc/PID/comm), "?" when unknown
+  bool operator==(const TreeMember&) const = default;
+};
+
+/// "4242 (worker), 4250 (sleep)".
+std::string describe_members(const std::vector<TreeMember>& members);
+
 /// What the runtime does to processes and their output.
 class System {
  public:
@@ -46,10 +61,33 @@ class System {
   /// Sends `signal` to the child `pid` unless it was reaped already (then
   /// false: nothing is sent, the pid may belong to a stranger by now).
   virtual bool signal_process(int pid, int signal) = 0;
-  /// Sends `signal` to process group `pgid`; false when it has no member.
-  virtual bool signal_group(int pgid, int signal) = 0;
-  /// Process group `pgid` still has a member.
-  virtual bool group_alive(int pgid) = 0;
+  /// How trees are kept; fixed for minisupd's lifetime.
+  virtual TreeMode tree_mode() const = 0;
+  /// Sends `signal` to the tree of `process` (process group `pgid`, its
+  /// last leader's pid): with cgroups to every member of its cgroup
+  /// (SIGKILL: cgroup.kill, which also catches a process forking at that
+  /// moment), else to the process group. False when it had no member.
+  virtual bool signal_tree(const std::string& process, int pgid, int signal) = 0;
+  /// The tree of `process` still has a member (cgroups: `populated 1`;
+  /// else: process group `pgid` has one).
+  virtual bool tree_alive(const std::string& process, int pgid) = 0;
+  /// The members of the tree of `process`, for the log.
+  virtual std::vector<TreeMember> tree_members(const std::string& process, int pgid) = 0;
+  /// Process groups only (the fallback): SIGKILLs the descendants of
+  /// `process` that left its process group and were re-parented to
+  /// minisupd (they carry MINISUP_PROCESS_NAME=`process`), and theirs;
+  /// returns them. With cgroups: nothing to do (they are in the cgroup).
+  virtual std::vector<TreeMember> kill_strays(const std::string& process) = 0;
+  /// Process groups only: `process` has strays (as kill_strays would
+  /// find; the scan may be up to 100 ms old). With cgroups: false.
+  virtual bool has_strays(const std::string& process) = 0;
+  /// `process` is idle or gone: its cgroup is removed once it is empty (at
+  /// once, or when it becomes so).
+  virtual void release_tree(const std::string& process) = 0;
+  /// `callback(process)` is called whenever the cgroup of `process` became
+  /// empty (inotify on cgroup.events; never with process groups, whose
+  /// members' exits arrive as reaped orphans).
+  virtual void set_on_tree_emptied(std::function<void(const std::string&)> callback) = 0;
   /// Reaps every child that has exited (supervised or not).
   virtual std::vector<sys::Reaped> reap() = 0;
 };

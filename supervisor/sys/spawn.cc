@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -183,6 +184,28 @@ class SlotsInUse {
   bool filled_ = false;
 };
 
+/// clone3(CLONE_INTO_CGROUP | CLONE_VFORK | CLONE_PIDFD) without CLONE_VM:
+/// glibc 2.36 has no wrapper, and a CLONE_VM child would need a stack
+/// trampoline (the raw syscall returns in the child on the new stack). A
+/// child with a copy of our memory returns from the syscall as after fork
+/// and runs the same child code; CLONE_VFORK still suspends us until it has
+/// exec'ed or exited, so the exec status is read exactly as for clone().
+/// Returns the pid, or -1 with errno set.
+pid_t clone_into_cgroup(ChildPlan& plan, int cgroup_fd, int* pidfd) {
+  struct clone_args args {};
+  args.flags = CLONE_INTO_CGROUP | CLONE_VFORK | CLONE_PIDFD |
+               (plan.unshare_from > 0 ? static_cast<std::uint64_t>(CLONE_FILES) : 0);
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) {
+    detail::run_child(&plan);  // never returns
+    ::_exit(127);
+  }
+  return static_cast<pid_t>(pid);
+}
+
 }  // namespace
 
 bool reserve_spawn_slots() noexcept {
@@ -360,7 +383,11 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   int pidfd = -1;
   pid_t pid;
   int clone_errno = 0;
-  {
+  if (request.cgroup_fd >= 0) {
+    AllSignalsBlocked blocked;
+    pid = clone_into_cgroup(plan, request.cgroup_fd, &pidfd);
+    if (pid < 0) clone_errno = errno;
+  } else {
     AllSignalsBlocked blocked;
     // CLONE_VFORK: we resume only once the child has exec'ed or exited.
     // CLONE_PIDFD: the kernel stores a close-on-exec pidfd in `pidfd`.
@@ -373,7 +400,7 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     if (pid < 0) clone_errno = errno;
   }
   slots.release();
-  if (pid < 0) return failure("clone", "", clone_errno);
+  if (pid < 0) return failure(request.cgroup_fd >= 0 ? "clone3 into cgroup" : "clone", "", clone_errno);
   UniqueFd pidfd_owner(pidfd);
 
   // Only the child may keep the write end: then EOF below means "exec'ed".

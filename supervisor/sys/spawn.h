@@ -119,6 +119,12 @@ struct SpawnRequest {
   /// original RLIMIT_NOFILE); a failure is a spawn error
   /// (`setrlimit RLIMIT_NOFILE: Operation not permitted`).
   std::vector<SpawnRlimit> rlimits;
+  /// A cgroup v2 directory (an O_DIRECTORY descriptor, not owned) the child
+  /// is created in, with clone3(CLONE_INTO_CGROUP): it is never outside it,
+  /// not even before exec. -1 = minisupd's own cgroup. Such a child gets a
+  /// copy of minisupd's memory (clone3 without CLONE_VM, still CLONE_VFORK:
+  /// the exec status is known as exactly as without).
+  int cgroup_fd = -1;
 };
 
 /// A child that exec'ed successfully. Its pid is also its process group id.
@@ -134,7 +140,8 @@ struct SpawnedChild {
 /// `chdir /srv/nope: No such file or directory`, `setgroups bob: Operation
 /// not permitted`, `setuid 1000: Resource temporarily unavailable` (the
 /// user's RLIMIT_NPROC); or, for a failure in the parent before the child existed,
-/// `pipe2: Too many open files`, `clone: Resource temporarily unavailable`.
+/// `pipe2: Too many open files`, `clone: Resource temporarily unavailable`,
+/// `clone3 into cgroup: No such file or directory`.
 /// The failed child has been reaped. Never throws for system errors (it may
 /// throw std::bad_alloc).
 std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& request);

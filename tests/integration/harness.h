@@ -230,6 +230,50 @@ class RawClient {
   std::string buffer_;
 };
 
+/// The cgroup directory a minisupd started by this test process would keep
+/// its cgroups in for `socket` (DESIGN.md "Whole process trees": below its
+/// own cgroup, which is ours, "minisup-" and an FNV-1a hash of the socket
+/// path); empty when there is no cgroup2 mount.
+inline fs::path minisup_cgroup_dir(const fs::path& socket) {
+  std::string mount;
+  for (const char* candidate : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+    if (fs::exists(fs::path(candidate) / "cgroup.procs")) mount = candidate;
+    if (!mount.empty()) break;
+  }
+  if (mount.empty()) return {};
+  std::istringstream cgroups(read_file("/proc/self/cgroup"));
+  std::string own;
+  for (std::string line; std::getline(cgroups, line);) {
+    if (line.rfind("0::", 0) == 0) own = line.substr(3);
+  }
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : socket.string()) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char name[40];
+  std::snprintf(name, sizeof name, "minisup-%016llx", static_cast<unsigned long long>(hash));
+  return fs::path(mount + own) / name;
+}
+
+/// Kills everything in a cgroup directory of minisupd's and removes it (a
+/// test's minisupd that was killed outright leaves it behind).
+inline void remove_minisup_cgroup(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || !fs::exists(dir, ec)) return;
+  std::vector<fs::path> children;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory()) children.push_back(entry.path());
+  }
+  for (const fs::path& child : children) {
+    write_file(child / "cgroup.kill", "1");
+    eventually([&] { return read_file(child / "cgroup.events").find("populated 0") != std::string::npos; },
+               2s);
+    ::rmdir(child.c_str());
+  }
+  ::rmdir(dir.c_str());
+}
+
 /// A minisupd under test, in its own temporary directory.
 class Daemon {
  public:
@@ -245,6 +289,8 @@ class Daemon {
       kill(pid_, SIGKILL);
       int status;
       waitpid(pid_, &status, 0);
+      // What it kept in cgroups would outlive it (and the test run).
+      remove_minisup_cgroup(minisup_cgroup_dir(socket_path()));
     }
     std::error_code ec;
     fs::remove_all(dir_, ec);

@@ -19,6 +19,7 @@
 #include "supervisor/config/load_config.h"
 #include "supervisor/control/control_server.h"
 #include "supervisor/daemon/daemon.h"
+#include "supervisor/daemon/real_trees.h"
 
 namespace {
 
@@ -128,6 +129,16 @@ int main(int argc, char** argv) {
   }
   if (check) {
     std::cout << config::check_summary(*loaded.config);
+    // How trees would be kept here (tried, nothing left behind).
+    try {
+      std::cout << daemon::choose_trees(loaded.config->supervisor.process_tree,
+                                        loaded.config->supervisor.socket, /*create=*/false)
+                       .description
+                << '\n';
+    } catch (const std::exception& e) {
+      std::cerr << "minisupd: " << e.what() << '\n';
+      return kExitUsage;
+    }
     return kExitOk;
   }
   try {

@@ -315,7 +315,8 @@ TEST(KillAsGroup, DeadlineBeforeTheProbeAnswersKillsTheGroupNotThePid) {
   EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGKILL, true}}));
 }
 
-TEST(KillAsGroup, GroupStillAliveAfterSigkillIsReportedOnce) {
+TEST(KillAsGroup, GroupStillAliveAfterSigkillIsReportedAndTheStopEnds) {
+  // A member stuck in uninterruptible sleep never goes: the stop is bounded.
   ProcessPolicy policy;
   policy.killasgroup = true;
   ProcessMachine m = running_machine(policy);
@@ -324,11 +325,66 @@ TEST(KillAsGroup, GroupStillAliveAfterSigkillIsReportedOnce) {
   m.handle(GroupProbed{true}, kT0 + 6s);
   m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
   const auto actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 20s);
-  EXPECT_EQ(actions,
-            (std::vector<Action>{Notice{"process group still alive 5.0 s after SIGKILL"}}));
+  ASSERT_FALSE(actions.empty());
+  EXPECT_EQ(actions.front(), Action{Notice{"processes of its process group still alive 5.0 s after "
+                                           "SIGKILL; the stop ends without them"}});
   EXPECT_EQ(m.deadline(DeadlineKind::Stopwaitsecs), std::nullopt);
-  EXPECT_EQ(m.state(), S::Stopping);
-  EXPECT_TRUE(m.group_lingering());
+  EXPECT_EQ(m.state(), S::Stopped);
+  EXPECT_FALSE(m.group_lingering());
+  EXPECT_EQ(m.last_exit()->reason, ExitReason::NeededSigkill);
+  EXPECT_EQ(m.process_group(), 0);
+}
+
+TEST(WholeTree, LeftoversGetTheStopSignalWhenTheLeaderExits) {
+  config::ProgramConfig program;
+  program.stopsignal = SIGINT;
+  ProcessPolicy policy = ProcessPolicy::from(program, TreeTracking::Cgroup);
+  EXPECT_TRUE(policy.killasgroup);
+  ProcessMachine m = running_machine(policy);
+  auto actions = m.handle(StopRequest{}, kT0 + 5s);
+  EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGINT, false}}));
+  EXPECT_EQ(m.handle(ChildExited{0, std::nullopt}, kT0 + 6s), (std::vector<Action>{ProbeGroup{}}));
+  actions = m.handle(GroupProbed{true}, kT0 + 6s);
+  EXPECT_EQ(actions, (std::vector<Action>{SendSignal{SIGINT, true}}));
+  // Asked again (the cgroup changed, not empty yet): no second signal.
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 7s).empty());
+  // At the deadline the whole tree gets SIGKILL.
+  actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
+  EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGKILL, true}}));
+  m.handle(GroupProbed{false}, kT0 + 15s + 1ms);
+  EXPECT_EQ(m.state(), S::Stopped);
+  EXPECT_TRUE(m.last_exit()->needed_sigkill());
+}
+
+TEST(WholeTree, StopasgroupSendsTheStopSignalOnlyOnce) {
+  config::ProgramConfig program;
+  program.stopasgroup = true;
+  ProcessMachine m = running_machine(ProcessPolicy::from(program, TreeTracking::Cgroup));
+  auto actions = m.handle(StopRequest{}, kT0 + 5s);
+  EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGTERM, true}}));
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 6s).empty());
+}
+
+TEST(WholeTree, StraysAreAskedForEvenWithoutKillasgroup) {
+  ProcessMachine m = running_machine(ProcessPolicy::from({}, TreeTracking::Strays));
+  EXPECT_FALSE(m.policy().killasgroup);
+  m.handle(StopRequest{}, kT0 + 5s);
+  EXPECT_EQ(m.handle(ChildExited{0, std::nullopt}, kT0 + 6s), (std::vector<Action>{ProbeGroup{}}));
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 6s).empty());  // no stop signal to strays
+  const auto actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
+  EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGKILL, true}}));
+  m.handle(GroupProbed{false}, kT0 + 15s);
+  EXPECT_EQ(m.state(), S::Stopped);
+}
+
+TEST(WholeTree, WithoutCgroupsLeftoversWaitForTheDeadline) {
+  ProcessPolicy policy;
+  policy.killasgroup = true;
+  ProcessMachine m = running_machine(policy);
+  m.handle(StopRequest{}, kT0 + 5s);
+  m.handle(ChildExited{0, std::nullopt}, kT0 + 6s);
+  EXPECT_TRUE(m.handle(GroupProbed{true}, kT0 + 6s).empty());
 }
 
 TEST(KillAsGroup, NoProbeWithoutGroupSignals) {

@@ -44,7 +44,7 @@ class FakeSystem final : public System {
     int pid = 0;        ///< 0 when it failed
     std::string error;  ///< why it failed
   };
-  /// One signal_process() or signal_group() call.
+  /// One signal_process() or signal_tree() call.
   struct SignalCall {
     int target = 0;  ///< pid, or pgid when `group`
     int signal = 0;
@@ -82,7 +82,7 @@ class FakeSystem final : public System {
     pending_.push_back(sys::Reaped{pid, std::nullopt, signal, false});
   }
   /// Members of process group `pgid` other than its leader (e.g. a
-  /// grandchild that outlived it): group_alive answers true while there are.
+  /// grandchild that outlived it): tree_alive answers true while there are.
   void set_group_members(int pgid, int others) {
     if (others > 0) {
       others_[pgid] = others;
@@ -91,7 +91,22 @@ class FakeSystem final : public System {
     }
   }
 
+  /// The trees are cgroups (the Supervisor's whole_trees); set before the
+  /// Runtime is made.
+  void set_tree_mode(TreeMode mode) { tree_mode_ = mode; }
+  /// Strays of `process` that kill_strays() finds (once).
+  void set_strays(const std::string& process, std::vector<TreeMember> strays) {
+    strays_[process] = std::move(strays);
+  }
+  /// The cgroup of `process` became empty (what inotify reports).
+  void tree_emptied(const std::string& process) {
+    if (on_tree_emptied_) on_tree_emptied_(process);
+  }
+
   // ---- what the runtime did ----
+
+  /// The processes release_tree() was called for, in order.
+  const std::vector<std::string>& released() const { return released_; }
 
   const std::vector<SpawnCall>& spawns() const { return spawns_; }
   /// The pids of the successful spawns, in order.
@@ -131,7 +146,7 @@ class FakeSystem final : public System {
       return s.target == target && s.signal == signal && s.group == group;
     });
   }
-  /// The pgids group_alive() was asked about, in order.
+  /// The pgids tree_alive() was asked about, in order.
   const std::vector<int>& probes() const { return probes_; }
   /// How often outputs_configured() was called, and with how many programs
   /// the last time.
@@ -194,14 +209,35 @@ class FakeSystem final : public System {
     signals_.push_back({pid, signal, false, delivered});
     return delivered;
   }
-  bool signal_group(int pgid, int signal) override {
+  TreeMode tree_mode() const override { return tree_mode_; }
+  bool signal_tree(const std::string& /*process*/, int pgid, int signal) override {
     const bool delivered = alive(pgid);
     signals_.push_back({pgid, signal, true, delivered});
     return delivered;
   }
-  bool group_alive(int pgid) override {
+  bool tree_alive(const std::string& /*process*/, int pgid) override {
     probes_.push_back(pgid);
     return alive(pgid);
+  }
+  std::vector<TreeMember> tree_members(const std::string& /*process*/, int pgid) override {
+    std::vector<TreeMember> members;
+    if (live_.count(pgid) != 0) members.push_back({pgid, "leader"});
+    auto others = others_.find(pgid);
+    for (int i = 0; others != others_.end() && i < others->second; ++i)
+      members.push_back({pgid + 100000 + i, "other"});
+    return members;
+  }
+  std::vector<TreeMember> kill_strays(const std::string& process) override {
+    auto found = strays_.find(process);
+    if (found == strays_.end()) return {};
+    std::vector<TreeMember> killed = std::move(found->second);
+    strays_.erase(found);
+    return killed;
+  }
+  bool has_strays(const std::string& process) override { return strays_.count(process) != 0; }
+  void release_tree(const std::string& process) override { released_.push_back(process); }
+  void set_on_tree_emptied(std::function<void(const std::string&)> callback) override {
+    on_tree_emptied_ = std::move(callback);
   }
   std::vector<sys::Reaped> reap() override {
     std::vector<sys::Reaped> reaped = std::move(pending_);
@@ -230,6 +266,10 @@ class FakeSystem final : public System {
   std::set<int> live_;
   std::vector<sys::Reaped> pending_;
   std::map<int, int> others_;
+  TreeMode tree_mode_ = TreeMode::Group;
+  std::map<std::string, std::vector<TreeMember>> strays_;
+  std::vector<std::string> released_;
+  std::function<void(const std::string&)> on_tree_emptied_;
   std::map<std::string, logging::ProcessOutput*> outputs_;
   int outputs_made_ = 0;
   int outputs_configured_calls_ = 0;

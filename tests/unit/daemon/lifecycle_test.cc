@@ -391,7 +391,7 @@ TEST_F(Lifecycle, LeftoverGroupsAreKilledAtExit) {
   exit_child(1001, 0);
   ASSERT_TRUE(runtime->finished());
   sys.clear_calls();
-  EXPECT_EQ(runtime->kill_leftover_groups(), 1);
+  EXPECT_EQ(runtime->kill_leftover_trees(), 1);
   EXPECT_THAT(sys.signals(), ElementsAre(SignalCall{1001, SIGKILL, true, true}));
 }
 

@@ -1,0 +1,226 @@
+// Whole process trees (DESIGN.md "Whole process trees"), against the real
+// minisupd: each test runs with process_tree = "cgroup" (skipped, saying
+// why, where no cgroup v2 is writable) and again with "group" (the
+// fallback: process groups plus strays re-parented to minisupd).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace minisup::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+/// The "process trees: ..." line of `minisupd --check` for `mode`.
+std::string trees_line(const std::string& mode) {
+  Daemon probe("[supervisor]\nprocess_tree = \"" + mode + "\"\n");
+  CommandResult r =
+      run_command({MINISUPD_PATH, "-c", probe.config_path().string(), "--check"}, {}, 30s);
+  const auto at = r.out.find("process trees: ");
+  if (at == std::string::npos) return r.err.empty() ? r.out : r.err;
+  return r.out.substr(at, r.out.find('\n', at) - at);
+}
+
+/// Empty when cgroups can be used here, else why not.
+std::string why_no_cgroups() {
+  static const std::string why = [] {
+    const std::string line = trees_line("auto");
+    return line.rfind("process trees: cgroup v2", 0) == 0 ? std::string() : line;
+  }();
+  return why;
+}
+
+/// The pid a script wrote into `file` (0 until it has).
+pid_t pid_from(const fs::path& file) {
+  const std::string text = read_file(file);
+  return text.empty() ? 0 : static_cast<pid_t>(std::atoi(text.c_str()));
+}
+
+class Trees : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "cgroup" && !why_no_cgroups().empty())
+      GTEST_SKIP() << "no writable cgroup v2 here, cgroup mode not tested: " << why_no_cgroups();
+  }
+  std::string supervisor() const {
+    return "[supervisor]\nprocess_tree = \"" + GetParam() + "\"\n";
+  }
+  /// A script: a leader that exits on SIGTERM, and a grandchild that left
+  /// its process group (setsid), ignores SIGTERM and writes its pid to $1.
+  static std::string stubborn_grandchild_script() {
+    return "#!/bin/sh\n"
+           "setsid sh -c 'trap \"\" TERM; echo $$ > \"$1\"; exec sleep 1000' sh \"$1\" &\n"
+           "exec sleep 1000\n";
+  }
+};
+
+TEST_P(Trees, ASetsidGrandchildIgnoringTermIsKilledAtTheStopDeadlineAndNamed) {
+  Daemon d;
+  write_file(d.dir() / "tree.sh", stubborn_grandchild_script());
+  const fs::path pidfile = d.dir() / "grandchild.pid";
+  d.write_config(supervisor() + "[program.tree]\ncommand = \"/bin/sh " +
+                 (d.dir() / "tree.sh").string() + " " + pidfile.string() +
+                 "\"\nstartsecs = 0\nstopwaitsecs = 1\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("tree", "RUNNING"));
+  ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; })) << d.log();
+  const pid_t grandchild = pid_from(pidfile);
+  ASSERT_TRUE(eventually([&] { return ignores_sigterm(grandchild); }));
+
+  const auto before = std::chrono::steady_clock::now();
+  CommandResult r = d.ctl({"stop", "tree"});
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_GE(took, 900ms) << "the stop waits for the grandchild until stopwaitsecs";
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }, 5s))
+      << "grandchild " << grandchild << " survived the stop\n"
+      << d.log();
+  EXPECT_THAT(d.log(), HasSubstr("tree: SIGKILL to 1 leftover process: " +
+                                 std::to_string(grandchild) + " (sleep)"));
+  EXPECT_EQ(d.process("tree")["state"], "STOPPED");
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST_P(Trees, ADoubleForkedDaemonOfAProgramThatExitedIsGoneAfterShutdown) {
+  Daemon d;
+  const fs::path pidfile = d.dir() / "daemon.pid";
+  // The program forks a subshell that starts a daemon in a session of its
+  // own and records its pid; the program then exits 0 (double fork).
+  write_file(d.dir() / "once.sh",
+             "#!/bin/sh\n"
+             "( setsid sleep 1000 & echo $! > \"$1\" )\n"
+             "exit 0\n");
+  d.write_config(supervisor() + "[program.once]\ncommand = \"/bin/sh " +
+                 (d.dir() / "once.sh").string() + " " + pidfile.string() +
+                 "\"\nstartsecs = 0\nautorestart = false\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("once", "EXITED"));
+  ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; }));
+  const pid_t daemon = pid_from(pidfile);
+  ASSERT_TRUE(process_alive(daemon));
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_TRUE(eventually([&] { return !process_alive(daemon); }, 5s))
+      << "daemon " << daemon << " outlived minisupd\n"
+      << d.log();
+  EXPECT_THAT(d.log(), HasSubstr("once: SIGKILL to 1 leftover process at exit: " +
+                                 std::to_string(daemon) + " (sleep)"));
+}
+
+TEST_P(Trees, StartLineAndCheckSayHowTreesAreKept) {
+  Daemon d(supervisor() + "[program.a]\ncommand = \"/bin/sleep 60\"\nautostart = false\n");
+  d.start();
+  if (GetParam() == "cgroup") {
+    EXPECT_THAT(d.log(), HasSubstr("process trees: cgroup v2 (" +
+                                   minisup_cgroup_dir(d.socket_path()).string() + ")"));
+    EXPECT_EQ(trees_line("cgroup").rfind("process trees: cgroup v2 (", 0), 0u);
+  } else {
+    EXPECT_THAT(d.log(), HasSubstr("process trees: process groups (process_tree = \"group\")"));
+    EXPECT_EQ(trees_line("group"), "process trees: process groups (process_tree = \"group\")");
+  }
+  EXPECT_EQ(d.stop(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Trees, ::testing::Values("cgroup", "group"),
+                         [](const auto& info) { return info.param; });
+
+// ---- cgroups only ----
+
+class Cgroups : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!why_no_cgroups().empty())
+      GTEST_SKIP() << "no writable cgroup v2 here: " << why_no_cgroups();
+  }
+};
+
+/// The cgroup v2 path of `pid` (/proc/PID/cgroup, "0::" line).
+std::string cgroup_of(pid_t pid) {
+  std::istringstream lines(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return {};
+}
+
+TEST_F(Cgroups, EachProcessRunsInItsOwnCgroupWhichGoesWhenItStops) {
+  Daemon d("[program.web]\ncommand = \"/bin/sleep 60\"\nstartsecs = 0\nnumprocs = 2\n"
+           "process_name = \"web_%(process_num)d\"\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("web_0", "RUNNING"));
+  ASSERT_TRUE(d.wait_state("web_1", "RUNNING"));
+  const fs::path base = minisup_cgroup_dir(d.socket_path());
+  const int pid0 = d.process("web_0")["pid"];
+  const int pid1 = d.process("web_1")["pid"];
+  EXPECT_THAT(cgroup_of(pid0), ::testing::EndsWith(base.filename().string() + "/proc-web_0"));
+  EXPECT_THAT(cgroup_of(pid1), ::testing::EndsWith(base.filename().string() + "/proc-web_1"));
+  EXPECT_TRUE(fs::exists(base / "proc-web_0"));
+  CommandResult r = d.ctl({"stop", "web_0"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(eventually([&] { return !fs::exists(base / "proc-web_0"); }, 5s))
+      << "an idle process's empty cgroup is removed";
+  EXPECT_TRUE(fs::exists(base / "proc-web_1"));
+  EXPECT_EQ(d.stop(), 0);
+  EXPECT_FALSE(fs::exists(base)) << "minisupd removes its cgroups at exit";
+}
+
+TEST_F(Cgroups, ANewMinisupdCleansTheTreeOfOneKilledOutright) {
+  Daemon d;
+  write_file(d.dir() / "tree.sh",
+             "#!/bin/sh\n"
+             "setsid sh -c 'trap \"\" TERM; echo $$ > \"$1\"; exec sleep 1000' sh \"$1\" &\n"
+             "exec sleep 1000\n");
+  const fs::path pidfile = d.dir() / "grandchild.pid";
+  d.write_config("[program.tree]\ncommand = \"/bin/sh " + (d.dir() / "tree.sh").string() + " " +
+                 pidfile.string() + "\"\nstartsecs = 0\nautostart = true\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("tree", "RUNNING"));
+  ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; }));
+  const pid_t grandchild = pid_from(pidfile);
+  // kill -9: minisupd can clean up nothing.
+  ASSERT_EQ(::kill(d.pid(), SIGKILL), 0);
+  EXPECT_EQ(d.wait_exit(), 128 + SIGKILL);
+  ASSERT_TRUE(process_alive(grandchild)) << "the grandchild outlives a killed minisupd";
+
+  d.start();
+  EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }, 5s))
+      << "grandchild " << grandchild << " of the killed minisupd is still alive";
+  EXPECT_THAT(d.log(), HasSubstr("left by an earlier minisupd on this socket: SIGKILL to"));
+  EXPECT_THAT(d.log(), HasSubstr(std::to_string(grandchild) + " (sleep)"));
+  ASSERT_TRUE(d.wait_state("tree", "RUNNING"));
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST_F(Cgroups, AStopEndsOnlyWhenTheWholeTreeIsGone) {
+  // The leader exits at once on SIGTERM; a grandchild takes 0.5 s to
+  // finish its work after SIGTERM: the stop waits for it (no SIGKILL).
+  Daemon d;
+  write_file(d.dir() / "slow.sh",
+             "#!/bin/sh\n"
+             "setsid sh -c 'trap \"sleep 0.5; exit 0\" TERM; echo $$ > \"$1\"; "
+             "while :; do sleep 0.05; done' sh \"$1\" &\n"
+             "exec sleep 1000\n");
+  const fs::path pidfile = d.dir() / "grandchild.pid";
+  d.write_config("[program.slow]\ncommand = \"/bin/sh " + (d.dir() / "slow.sh").string() + " " +
+                 pidfile.string() + "\"\nstartsecs = 0\nstopwaitsecs = 10\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("slow", "RUNNING"));
+  ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; }));
+  const pid_t grandchild = pid_from(pidfile);
+  const auto before = std::chrono::steady_clock::now();
+  CommandResult r = d.ctl({"--json", "stop", "slow"});
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_GE(took, 400ms) << "the stop returned before the grandchild had finished";
+  EXPECT_LT(took, 8s);
+  EXPECT_FALSE(process_alive(grandchild));
+  EXPECT_THAT(r.out, HasSubstr("\"needed_sigkill\":false"));
+  EXPECT_THAT(d.log(), Not(HasSubstr("leftover")));
+  EXPECT_EQ(d.stop(), 0);
+}
+
+}  // namespace
+}  // namespace minisup::testing
