@@ -328,6 +328,7 @@ class Daemon {
   /// Starts minisupd (foreground) without waiting for its socket: for
   /// tests where minisupd may end by itself at once (shutdown_on).
   void launch(const std::vector<std::string>& extra_args = {}) {
+    exit_code_.reset();  // a start after wait_exit() is a new minisupd
     pid_ = fork();
     if (pid_ == 0) {
       int out = open(stdout_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -147,22 +147,21 @@ std::string cgroup_of(pid_t pid) {
 }
 
 TEST_F(Cgroups, EachProcessRunsInItsOwnCgroupWhichGoesWhenItStops) {
-  Daemon d("[program.web]\ncommand = \"/bin/sleep 60\"\nstartsecs = 0\nnumprocs = 2\n"
-           "process_name = \"web_%(process_num)d\"\n");
+  Daemon d("[program.web]\ncommand = \"/bin/sleep 60\"\nstartsecs = 0\nnumprocs = 2\n");
   d.start();
-  ASSERT_TRUE(d.wait_state("web_0", "RUNNING"));
-  ASSERT_TRUE(d.wait_state("web_1", "RUNNING"));
+  ASSERT_TRUE(d.wait_state("web:0", "RUNNING"));
+  ASSERT_TRUE(d.wait_state("web:1", "RUNNING"));
   const fs::path base = minisup_cgroup_dir(d.socket_path());
-  const int pid0 = d.process("web_0")["pid"];
-  const int pid1 = d.process("web_1")["pid"];
-  EXPECT_THAT(cgroup_of(pid0), ::testing::EndsWith(base.filename().string() + "/proc-web_0"));
-  EXPECT_THAT(cgroup_of(pid1), ::testing::EndsWith(base.filename().string() + "/proc-web_1"));
-  EXPECT_TRUE(fs::exists(base / "proc-web_0"));
-  CommandResult r = d.ctl({"stop", "web_0"});
+  const int pid0 = d.process("web:0")["pid"];
+  const int pid1 = d.process("web:1")["pid"];
+  EXPECT_THAT(cgroup_of(pid0), ::testing::EndsWith(base.filename().string() + "/proc-web:0"));
+  EXPECT_THAT(cgroup_of(pid1), ::testing::EndsWith(base.filename().string() + "/proc-web:1"));
+  EXPECT_TRUE(fs::exists(base / "proc-web:0"));
+  CommandResult r = d.ctl({"stop", "web:0"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_TRUE(eventually([&] { return !fs::exists(base / "proc-web_0"); }, 5s))
+  EXPECT_TRUE(eventually([&] { return !fs::exists(base / "proc-web:0"); }, 5s))
       << "an idle process's empty cgroup is removed";
-  EXPECT_TRUE(fs::exists(base / "proc-web_1"));
+  EXPECT_TRUE(fs::exists(base / "proc-web:1"));
   EXPECT_EQ(d.stop(), 0);
   EXPECT_FALSE(fs::exists(base)) << "minisupd removes its cgroups at exit";
 }
