@@ -29,17 +29,6 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using Clock = std::chrono::steady_clock;
 
-/// `command = "test_child FLAGS"` as a TOML line.
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
-/// A [program.NAME] table running test_child for a minute, RUNNING at once.
-std::string sleeper(const std::string& name, const std::string& extra = "") {
-  return fmt::format("[program.{}]\n{}startsecs = 0\nstopwaitsecs = 2\n{}", name,
-                     child_cmd("--after 60"), extra);
-}
-
 /// The lines of `text` (without their newlines).
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;

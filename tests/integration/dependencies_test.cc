@@ -15,10 +15,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
 /// Where `needle` first appears in `text` (npos when absent).
 std::size_t at(const std::string& text, const std::string& needle) { return text.find(needle); }
 
@@ -33,9 +29,10 @@ TEST(DependsOn, AppWaitsForItsDependencyToBeReady) {
   Daemon d;
   const fs::path flag = d.dir() / "db.ready";
   d.write_config(
-      fmt::format("[program.db]\ncommand = \"{} --after 60 --ready-file {} \"\nstartsecs = 1.2\n"
+      fmt::format("[program.db]\n{}startsecs = 1.2\n"
                   "[program.app]\n{}startsecs = 0\ndepends_on = [\"db\"]\n",
-                  helper("test_child"), flag.string(), child_cmd("--after 60")));
+                  child_cmd(fmt::format("--after 60 --ready-file {} ", flag.string())),
+                  child_cmd("--after 60")));
   d.start();
   ASSERT_TRUE(d.wait_state("db", "STARTING"));
   auto app = d.process("app");

@@ -35,16 +35,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
-/// A [program.NAME] table running test_child for a minute, RUNNING at once.
-std::string sleeper(const std::string& name, const std::string& extra = "") {
-  return fmt::format("[program.{}]\n{}startsecs = 0\nstopwaitsecs = 1\n{}", name,
-                     child_cmd("--after 60"), extra);
-}
-
 /// `text` as a TOML basic string: JSON's escapes are TOML's, and `$` is
 /// doubled (`$$` is a literal `$` in minisup's `${VAR}` expansion).
 std::string toml_string(const std::string& text) {
@@ -178,12 +168,13 @@ TEST(FaultSpawn, ProcessLimitOfTheUserIsAClearSpawnErrorAndNoZombie) {
   // process count at setuid and again at execve).
   ProcessAsUser holder(nobody->pw_uid, nobody->pw_gid);
   ASSERT_TRUE(eventually([&] { return holder.runs_as(nobody->pw_uid); }));
-  Daemon d("[program.limited]\n"
-           "command = [\"sleep\", \"60\"]\n"
-           "user = \"nobody\"\n"
-           "startsecs = 0\n"
-           "startretries = 1\n" +
-           sleeper("free"));
+  Daemon d(
+      "[program.limited]\n"
+      "command = [\"sleep\", \"60\"]\n"
+      "user = \"nobody\"\n"
+      "startsecs = 0\n"
+      "startretries = 1\n" +
+      sleeper("free", "", 1));
   {
     ScopedSoftLimit nproc(RLIMIT_NPROC, 0);
     ASSERT_TRUE(nproc.ok());
@@ -214,7 +205,7 @@ TEST(FaultSpawn, ProcessLimitOfTheUserIsAClearSpawnErrorAndNoZombie) {
 // ---------------------------------------------------------------------------
 
 TEST(FaultSignals, ThousandsOfHupAndUsr2KeepPidsServiceAndDescriptors) {
-  Daemon d(sleeper("steady") + sleeper("other", "redirect_stderr = true\n"));
+  Daemon d(sleeper("steady", "", 1) + sleeper("other", "redirect_stderr = true\n", 1));
   d.start();
   ASSERT_TRUE(d.wait_state("steady", "RUNNING"));
   ASSERT_TRUE(d.wait_state("other", "RUNNING"));
@@ -237,8 +228,8 @@ TEST(FaultSignals, ThousandsOfHupAndUsr2KeepPidsServiceAndDescriptors) {
         auto t0 = Clock::now();
         json reply = client.call({{"cmd", "status"}, {"id", i}}, 2s);
         auto took = Clock::now() - t0;
-        ASSERT_TRUE(reply.is_object()) << "no status reply within 2 s during the storm (" << i
-                                       << " signals of each)";
+        ASSERT_TRUE(reply.is_object())
+            << "no status reply within 2 s during the storm (" << i << " signals of each)";
         EXPECT_EQ(reply["ok"], true) << reply.dump();
         EXPECT_LT(took, 2s);
       }
@@ -265,7 +256,7 @@ TEST(FaultSignals, ThousandsOfHupAndUsr2KeepPidsServiceAndDescriptors) {
 // ---------------------------------------------------------------------------
 
 TEST(FaultRequests, TenThousandStartsAndStopsKeepMemoryAndDescriptorsFlat) {
-  Daemon d(sleeper("a", "autostart = false\n") + sleeper("b", "autostart = false\n"));
+  Daemon d(sleeper("a", "autostart = false\n", 1) + sleeper("b", "autostart = false\n", 1));
   d.start();
   RawClient client(d.socket_path());
   int requests = 0;
@@ -363,8 +354,8 @@ startretries = 1
   EXPECT_LT(spawns, 10u) << "restarted without a growing delay";
   EXPECT_TRUE(fatal_seen.empty()) << "went FATAL: " << fatal_seen.front();
   EXPECT_TRUE(saw_backoff_with_retry_time)
-      << "BACKOFF with its retry time never seen; last BACKOFF description: '"
-      << last_description << "'";
+      << "BACKOFF with its retry time never seen; last BACKOFF description: '" << last_description
+      << "'";
   const std::size_t log_lines = count_lines(d.log());
   EXPECT_LT(log_lines, 200u) << "daemon log lines in 3.5 s of crash loop";
   // A stop in BACKOFF is immediate.
@@ -456,7 +447,7 @@ TEST(FaultIdleClients, ThousandSilentConnectionsLeaveTheOperatorServed) {
     raised.rlim_cur = std::min<rlim_t>(wanted, nofile.rlim_max);
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0);
   }
-  Daemon d(sleeper("steady"));
+  Daemon d(sleeper("steady", "", 1));
   d.start();
   ASSERT_TRUE(d.wait_state("steady", "RUNNING"));
 
@@ -582,8 +573,10 @@ stopasgroup = true
   fs::remove(disk / "filler");
   write_file(message, "after-recovery\n");
   ASSERT_EQ(d.ctl({"signal", "USR1", "writer"}).code, 0);
-  EXPECT_TRUE(eventually([&] { return read_file(log).find("after-recovery") != std::string::npos; }))
-      << "output after the recovery never reached " << log;
+  EXPECT_TRUE(eventually([&] {
+    return read_file(log).find("after-recovery") != std::string::npos;
+  })) << "output after the recovery never reached "
+      << log;
   EXPECT_THAT(read_file(log), HasSubstr("bytes dropped"));
 
   // The log file is deleted underneath: later output reaches a file at the

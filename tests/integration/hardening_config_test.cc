@@ -24,27 +24,20 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUnknownUserError = "user \"nosuchuser\" does not exist";
 
-/// A [program.NAME] running test_child for a minute, RUNNING at once.
-std::string sleeper(const std::string& name, const std::string& extra = "") {
-  return fmt::format("[program.{}]\ncommand = \"{} --after 60\"\nstartsecs = 0\n{}", name,
-                     helper("test_child"), extra);
-}
-
 /// The main config: includes conf.d/*.toml, and runs `keep`.
 std::string main_config() {
-  return "[supervisor]\ninclude = [\"conf.d/*.toml\"]\n\n" + sleeper("keep");
+  return "[supervisor]\ninclude = [\"conf.d/*.toml\"]\n\n" + sleeper("keep", "", std::nullopt);
 }
 
 /// conf.d/web.toml with `user = "nosuchuser"` at line 4, column 8.
 std::string web_with_unknown_user() {
-  return fmt::format("# web\n[program.web]\ncommand = \"{} --after 60\"\nuser = \"nosuchuser\"\n",
-                     helper("test_child"));
+  return "# web\n[program.web]\n" + child_cmd("--after 60") + "user = \"nosuchuser\"\n";
 }
 
 int pid_of(const Daemon& d, const std::string& name) {
   auto p = d.process(name);
   return p.is_object() && p.contains("pid") && p["pid"].is_number_integer() ? p["pid"].get<int>()
-                                                                              : 0;
+                                                                            : 0;
 }
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
@@ -80,7 +73,7 @@ TEST_F(HardeningConfig, StartWithAnUnknownUserExits2AndStartsNothing) {
 }
 
 TEST_F(HardeningConfig, AKnownUserPassesTheCheck) {
-  Daemon d(sleeper("keep", "user = \"root\"\n"));
+  Daemon d(sleeper("keep", "user = \"root\"\n", std::nullopt));
   CommandResult r = run_command({MINISUPD_PATH, "-c", d.config_path().string(), "--check"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
 }
@@ -132,8 +125,7 @@ TEST_F(HardeningConfig, SighupRejectsAnUnknownUserAndKeepsRunning) {
   EXPECT_EQ(d.state("keep"), "RUNNING");
 
   // Fixed, the next SIGHUP applies: the daemon is fully functional.
-  write_file(d.dir() / "conf.d/web.toml", "[program.web]\ncommand = \"" + helper("test_child") +
-                                              " --after 60\"\nstartsecs = 0\nuser = \"root\"\n");
+  write_file(d.dir() / "conf.d/web.toml", sleeper("web", "user = \"root\"\n", std::nullopt));
   d.signal(SIGHUP);
   EXPECT_TRUE(d.wait_state("web", "RUNNING")) << d.log();
   EXPECT_EQ(pid_of(d, "keep"), keep);
@@ -142,7 +134,7 @@ TEST_F(HardeningConfig, SighupRejectsAnUnknownUserAndKeepsRunning) {
 
 TEST_F(HardeningConfig, AFifoMatchedByAnIncludeDoesNotHangSighup) {
   Daemon d(main_config());
-  write_file(d.dir() / "conf.d/a.toml", sleeper("a"));
+  write_file(d.dir() / "conf.d/a.toml", sleeper("a", "", std::nullopt));
   d.start();
   ASSERT_TRUE(d.wait_state("a", "RUNNING")) << d.log();
   const int a = pid_of(d, "a");

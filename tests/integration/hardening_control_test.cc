@@ -23,13 +23,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-/// A [program.NAME] table running test_child for a minute, RUNNING at once.
-std::string sleeper(const std::string& name, const std::string& extra = "") {
-  return fmt::format(
-      "[program.{}]\ncommand = \"{} --after 60\"\nstartsecs = 0\nstopwaitsecs = 2\n{}", name,
-      helper("test_child"), extra);
-}
-
 /// Lines of `text` containing `needle`.
 std::size_t count_lines(const std::string& text, const std::string& needle) {
   std::size_t n = 0;

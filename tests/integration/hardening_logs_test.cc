@@ -24,11 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-/// A `command = ["/bin/sh", "-c", SCRIPT]` line (SCRIPT in a TOML literal string).
-std::string sh_cmd(const std::string& script) {
-  return fmt::format("command = [\"/bin/sh\", \"-c\", '{}']\n", script);
-}
-
 /// A child printing `line N` plus `pad` bytes of padding every `interval` seconds.
 std::string ticker_cmd(int pad, const std::string& interval) {
   return sh_cmd(

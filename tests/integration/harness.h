@@ -17,6 +17,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -47,6 +48,29 @@ using namespace std::chrono_literals;
 /// Path of a helper child program built from tests/helpers/NAME.cc.
 inline std::string helper(const std::string& name) {
   return std::string(MINISUP_HELPERS_DIR) + "/" + name;
+}
+
+/// `command = "test_child FLAGS"` as a TOML line (tests/helpers/test_child).
+inline std::string child_cmd(const std::string& flags) {
+  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
+}
+
+/// A [program.NAME] table running test_child for a minute, RUNNING at once
+/// (startsecs = 0), then the TOML lines `extra`. Without a TERM handler: its
+/// stop signal kills it. `stopwaitsecs` is written as given (seconds);
+/// nullopt writes no stopwaitsecs line, so the default applies.
+inline std::string sleeper(const std::string& name, const std::string& extra = "",
+                           std::optional<int> stopwaitsecs = 2) {
+  const std::string stopwait =
+      stopwaitsecs ? fmt::format("stopwaitsecs = {}\n", *stopwaitsecs) : std::string();
+  return fmt::format("[program.{}]\n{}startsecs = 0\n{}{}", name, child_cmd("--after 60"), stopwait,
+                     extra);
+}
+
+/// A `command = ["/bin/sh", "-c", SCRIPT]` line; SCRIPT must not contain
+/// TOML escapes (it is put in a literal '...' string).
+inline std::string sh_cmd(const std::string& script) {
+  return fmt::format("command = [\"/bin/sh\", \"-c\", '{}']\n", script);
 }
 
 /// Reads a whole file; empty when missing.

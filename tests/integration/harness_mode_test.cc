@@ -27,18 +27,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-/// `command = "test_child FLAGS"` as a TOML line.
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
-/// A [program.NAME] table running test_child for a minute, RUNNING at once.
-/// Without a TERM handler: its stop signal kills it.
-std::string sleeper(const std::string& name, const std::string& extra = "") {
-  return fmt::format("[program.{}]\n{}startsecs = 0\nstopwaitsecs = 2\n{}", name,
-                     child_cmd("--after 60"), extra);
-}
-
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }

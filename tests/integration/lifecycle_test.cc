@@ -15,10 +15,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
 /// Reads a pid written by test_child --pidfile (0 when not there yet).
 pid_t read_pid(const fs::path& path) {
   std::string text = read_file(path);

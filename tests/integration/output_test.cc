@@ -32,17 +32,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-/// A `command = "test_child FLAGS"` line.
-std::string child_cmd(const std::string& flags) {
-  return fmt::format("command = \"{} {}\"\n", helper("test_child"), flags);
-}
-
-/// A `command = ["/bin/sh", "-c", SCRIPT]` line; SCRIPT must not contain
-/// TOML escapes (it is put in a literal '...' string).
-std::string sh_cmd(const std::string& script) {
-  return fmt::format("command = [\"/bin/sh\", \"-c\", '{}']\n", script);
-}
-
 /// A child printing `line0`, `line1`, ... every `interval` seconds.
 std::string ticker_cmd(const std::string& interval) {
   return sh_cmd("i=0; while :; do echo line$i; i=$((i+1)); sleep " + interval + "; done");

@@ -93,10 +93,10 @@ TEST(Ready, HttpProbeNeeds2xx) {
 TEST(Ready, ExecProbeExitZeroIsReady) {
   Daemon d;
   const fs::path flag = d.dir() / "ready.flag";
-  d.write_config(
-      fmt::format("[program.svc]\ncommand = \"{} --ready-file {} --after 60\"\n"
-                  "ready = {{ exec = [\"/bin/sh\", \"-c\", \"test -e {}\"], interval = 0.05 }}\n",
-                  helper("test_child"), flag.string(), flag.string()));
+  d.write_config(fmt::format(
+      "[program.svc]\n{}"
+      "ready = {{ exec = [\"/bin/sh\", \"-c\", \"test -e {}\"], interval = 0.05 }}\n",
+      child_cmd(fmt::format("--ready-file {} --after 60", flag.string())), flag.string()));
   d.start();
   EXPECT_TRUE(d.wait_state("svc", "RUNNING"));
   EXPECT_EQ(d.stop(), 0);
