@@ -6,8 +6,10 @@
 // numprocs, then check cross-file facts (duplicate names). Every error of
 // every file is collected, each with file:line:col; nothing stops at the
 // first. This module reads files, looks up `user` names (NSS,
-// user_lookup.h) and resolves the hosts of tcp/http probes (getaddrinfo,
-// probe_section.cc), and nothing else: no other syscalls. Only regular files are
+// user_lookup.h), resolves the hosts of tcp/http probes (getaddrinfo,
+// probe_section.cc) and reads what resource limits minisupd can grant
+// (geteuid, getrlimit, /proc/sys/fs/nr_open: rlimits.h), and nothing else:
+// no other syscalls. Only regular files are
 // read: a FIFO (even one an include glob matches) is opened without blocking
 // and refused, never waited on.
 //

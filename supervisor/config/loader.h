@@ -6,7 +6,8 @@
 //   load_config.cc         the pipeline, diagnostics, files and includes;
 //   loader_values.cc       value checks: one TOML value of one type each;
 //   supervisor_section.cc  [supervisor] (defaults, paths, socket access);
-//   program_section.cc     the top level and each [program.NAME] table;
+//   program_section.cc     the top level and each [program.NAME] table
+//                          (rlimits.h: what minisupd can grant);
 //   probe_section.cc       `ready` and `health` of a program;
 //   dependencies.cc        `depends_on`: names, cycles, jobs;
 //   expand_programs.cc     drafts -> processes (numprocs, ${VAR}, AUTO logs).
@@ -32,6 +33,7 @@
 #include "supervisor/config/expand_vars.h"
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/program_config.h"
+#include "supervisor/config/rlimits.h"
 
 namespace minisup::config::detail {
 
@@ -139,6 +141,8 @@ class Loader {
   std::optional<std::string> as_logfile(const Field& f);
   std::optional<mode_t> as_mode(const Field& f, std::string_view example);
   std::optional<std::uint64_t> as_size(const Field& f);
+  /// A resource limit: a non-negative integer, or "unlimited" (RLIM_INFINITY).
+  std::optional<rlim_t> as_rlimit(const Field& f);
   /// An environment table: keys are names without `=`, values strings.
   std::vector<std::pair<std::string, Located>> as_environment(const Field& f,
                                                               const SourceFile& file);
@@ -179,6 +183,9 @@ class Loader {
   void read_exitcodes(const Field& f, ProgramConfig& p, const SourceFile& file);
   void read_stopsignal(const Field& f, ProgramConfig& p);
   void read_shutdown_on(const Field& f, ProgramConfig& p);
+  /// An `rlimit_*` key (rlimits.h): its value, and whether minisupd can
+  /// grant it (the ceilings are read once per resource and load).
+  void read_rlimit(const Field& f, const RlimitKey& limit, ProgramConfig& p);
   /// An argv value (`command`, `ready.exec`): a string split like a shell
   /// or a non-empty array of strings; words kept unexpanded with their
   /// positions. nullopt after reporting an error.
@@ -228,6 +235,7 @@ class Loader {
   std::vector<ProgramDraft> drafts_;
   std::map<std::string, std::size_t> program_index_;
   std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
+  std::map<int, RlimitCeiling> rlimit_ceilings_;  // resource -> what minisupd can grant
   /// host -> (address, problem): each host is resolved once per load.
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> host_checks_;
   std::vector<std::pair<int, ConfigError>> errors_;  // with the file's index

@@ -127,6 +127,19 @@ std::optional<std::uint64_t> Loader::as_size(const Field& f) {
   return std::nullopt;
 }
 
+std::optional<rlim_t> Loader::as_rlimit(const Field& f) {
+  if (const auto* integer = f.node.as_integer(); integer != nullptr && integer->get() >= 0) {
+    return static_cast<rlim_t>(integer->get());
+  }
+  if (const auto* string = f.node.as_string();
+      string != nullptr && iequals(string->get(), "unlimited")) {
+    return RLIM_INFINITY;
+  }
+  error(f.where, fmt::format("{} must be a non-negative integer or \"unlimited\", got {}", f.key,
+                             describe(f.node)));
+  return std::nullopt;
+}
+
 /// An environment table: keys are names without `=`, values strings.
 std::vector<std::pair<std::string, Located>> Loader::as_environment(const Field& f,
                                                                     const SourceFile& file) {

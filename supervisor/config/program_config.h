@@ -8,6 +8,7 @@
 // and the tests.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -173,6 +174,14 @@ struct ProgramConfig {
   /// `depends_on`, sorted by program name, each name once.
   std::vector<Dependency> depends_on;
   ShutdownOn shutdown_on = ShutdownOn::None;
+  /// `rlimit_nofile`, `rlimit_nproc`, `rlimit_core`, `rlimit_as`: set in the
+  /// child before exec as both its soft and its hard limit (RLIM_INFINITY
+  /// for "unlimited"); nullopt = minisupd's (rlimits.h). At load, each is
+  /// within what minisupd can grant.
+  std::optional<rlim_t> rlimit_nofile;
+  std::optional<rlim_t> rlimit_nproc;
+  std::optional<rlim_t> rlimit_core;
+  std::optional<rlim_t> rlimit_as;
   /// A job (not a TOML key): named by another program's `completed`
   /// condition, or by `minisupd --run`. It is RUNNING at its spawn
   /// (startsecs 0), never restarted after an exit, and an exit with a code

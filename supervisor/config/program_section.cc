@@ -1,7 +1,8 @@
 // The top level of a config file and its [program.NAME] tables
 // (Loader::read_top_level and what it calls, loader.h): each table is
 // checked key by key into a ProgramDraft (types and ranges, `user` looked
-// up, strings that may hold `${VAR}` kept unexpanded with their positions);
+// up, `rlimit_*` within what minisupd can grant, strings that may hold
+// `${VAR}` kept unexpanded with their positions);
 // expand_programs.cc turns the drafts into processes.
 #include <fmt/format.h>
 
@@ -14,6 +15,7 @@
 #include <utility>
 
 #include "supervisor/config/loader.h"
+#include "supervisor/config/rlimits.h"
 #include "supervisor/config/shell_words.h"
 #include "supervisor/config/signal_names.h"
 #include "supervisor/config/user_lookup.h"
@@ -23,7 +25,7 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 27> kProgramKeys{
+constexpr std::array<std::string_view, 31> kProgramKeys{
     "command",
     "directory",
     "environment",
@@ -51,6 +53,10 @@ constexpr std::array<std::string_view, 27> kProgramKeys{
     "health",
     "depends_on",
     "shutdown_on",
+    "rlimit_nofile",
+    "rlimit_nproc",
+    "rlimit_core",
+    "rlimit_as",
 };
 constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
 
@@ -217,6 +223,11 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
       read_depends_on(f, draft);
     } else if (key_name == "shutdown_on") {
       read_shutdown_on(f, p);
+    } else if (const auto limit =
+                   std::find_if(kRlimitKeys.begin(), kRlimitKeys.end(),
+                                [&](const RlimitKey& r) { return r.key == key_name; });
+               limit != kRlimitKeys.end()) {
+      read_rlimit(f, *limit, p);
     } else {
       unknown_key(k, file, table_name, kProgramKeys);
     }
@@ -374,6 +385,18 @@ void Loader::read_shutdown_on(const Field& f, ProgramConfig& p) {
   }
   error(f.where, fmt::format("shutdown_on must be \"exit\", \"failure\" or \"fatal\", got {}",
                              describe(f.node)));
+}
+
+void Loader::read_rlimit(const Field& f, const RlimitKey& limit, ProgramConfig& p) {
+  const std::optional<rlim_t> value = as_rlimit(f);
+  if (!value) return;
+  auto [it, inserted] = rlimit_ceilings_.try_emplace(limit.resource);
+  if (inserted) it->second = rlimit_ceiling(limit.resource);
+  if (auto problem = rlimit_problem(limit.key, limit.resource, *value, it->second)) {
+    error(f.where, std::move(*problem));
+    return;
+  }
+  p.*limit.member = *value;
 }
 
 /// An unknown user is an error at the key (user_lookup.h); each name is

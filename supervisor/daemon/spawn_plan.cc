@@ -1,6 +1,9 @@
 // The spawn plan: see spawn_plan.h.
 #include "supervisor/daemon/spawn_plan.h"
 
+#include <optional>
+
+#include "supervisor/config/rlimits.h"
 #include "supervisor/daemon/sd_notify.h"
 
 namespace minisup::daemon {
@@ -26,7 +29,18 @@ SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::Process
   plan.umask = program.umask;
   plan.user = program.user;
   plan.death_signal = program.stopsignal;
+  // The program's own limits, soft = hard; each replaces what minisupd
+  // would otherwise hand down for that resource (its original
+  // RLIMIT_NOFILE).
   plan.rlimits = rlimits;
+  for (const config::RlimitKey& limit : config::kRlimitKeys) {
+    const std::optional<rlim_t>& value = program.*limit.member;
+    if (!value) continue;
+    std::erase_if(plan.rlimits, [&limit](const sys::SpawnRlimit& inherited) {
+      return inherited.resource == limit.resource;
+    });
+    plan.rlimits.push_back({limit.resource, *value, *value});
+  }
   return plan;
 }
 

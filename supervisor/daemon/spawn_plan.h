@@ -24,8 +24,10 @@ struct SpawnPlan {
   std::optional<std::string> user;  ///< resolved by the System at spawn
   /// Signal the child gets should minisupd die without stopping it.
   int death_signal = 0;
-  /// Set in the child before the user switch (minisupd's original
-  /// RLIMIT_NOFILE when it raised its own).
+  /// Set in the child, in order, before the user switch: minisupd's
+  /// original RLIMIT_NOFILE when it raised its own, then the program's
+  /// `rlimit_*` (soft = hard), a program's rlimit_nofile replacing the
+  /// inherited entry.
   std::vector<sys::SpawnRlimit> rlimits;
   bool operator==(const SpawnPlan&) const = default;
 };
@@ -34,7 +36,8 @@ struct SpawnPlan {
 /// own, without its service manager's NOTIFY_SOCKET, LISTEN_PID, LISTEN_FDS
 /// and LISTEN_FDNAMES), then [supervisor] environment, then the process's,
 /// then MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
-/// ones win.
+/// ones win. Resource limits: `rlimits` (what minisupd hands down), with
+/// the program's `rlimit_*` keys replacing or adding entries.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,
                      const std::map<std::string, std::string>& base,

@@ -51,6 +51,23 @@ std::string failure(std::string_view call, std::string_view object, int err) {
   return message;
 }
 
+/// A resource as a failed setrlimit names it (`setrlimit RLIMIT_NPROC:
+/// ...`): the ones minisup sets by name, others by number.
+std::string rlimit_name(int resource) {
+  switch (resource) {
+    case RLIMIT_NOFILE:
+      return "RLIMIT_NOFILE";
+    case RLIMIT_NPROC:
+      return "RLIMIT_NPROC";
+    case RLIMIT_CORE:
+      return "RLIMIT_CORE";
+    case RLIMIT_AS:
+      return "RLIMIT_AS";
+    default:
+      return "resource " + std::to_string(resource);
+  }
+}
+
 /// The execve candidates for argv[0], as execvp would try them.
 std::vector<std::string> exec_candidates(const std::string& file,
                                          const std::vector<std::string>& envp) {
@@ -437,8 +454,7 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
       object = "stderr";
       break;
     case detail::kStepRlimit:
-      object = status.candidate == RLIMIT_NOFILE ? "RLIMIT_NOFILE"
-                                                 : "resource " + std::to_string(status.candidate);
+      object = rlimit_name(status.candidate);
       break;
     case detail::kStepSetgroups:
       object = request.user->name;

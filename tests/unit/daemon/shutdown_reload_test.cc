@@ -252,6 +252,24 @@ TEST_F(Reload, UpdateOfAStoppedChangedProgramDoesNotStartIt) {
             std::vector<std::string>{"/bin/a2"});
 }
 
+TEST_F(Reload, UpdateRestartsAProgramWhoseLimitChangedWithTheNewLimit) {
+  start_with(program_toml("a", "/bin/a") + program_toml("b", "/bin/b"));
+  timers.advance(1s);
+  ASSERT_THAT(sys.spawned_names(), ElementsAre("a", "b"));  // 1000, 1001
+  EXPECT_TRUE(sys.spawns()[0].plan.rlimits.empty());
+  sys.clear_calls();
+
+  write_config(program_toml("a", "/bin/a", "rlimit_core = 0") + program_toml("b", "/bin/b"));
+  request(3, {{"cmd", "update"}, {"id", "u"}});
+  EXPECT_THAT(sys.signals_to(1000), ::testing::Contains(SignalCall{1000, SIGTERM, false, true}));
+  EXPECT_TRUE(sys.signals_to(1001).empty());
+  exit_child(1000, 0);
+  ASSERT_THAT(sys.spawned_names(), ElementsAre("a"));
+  EXPECT_EQ(sys.spawns().back().plan.rlimits, (std::vector<sys::SpawnRlimit>{{RLIMIT_CORE, 0, 0}}));
+  timers.advance(1s);
+  EXPECT_EQ(reply(3)["changed"], json::parse(R"(["a"])"));
+}
+
 TEST_F(Reload, RereadReportsTheChangesAndAppliesNothing) {
   start_with(program_toml("a", "/bin/a") + program_toml("b", "/bin/b") +
              program_toml("d", "/bin/d"));

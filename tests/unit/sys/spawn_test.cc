@@ -3,9 +3,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -239,6 +241,44 @@ TEST(Spawn, UmaskIsApplied) {
   SpawnedChild child = spawn_ok(r);
   EXPECT_EQ(status_line(child.pid, "Umask"), "Umask:\t0027");
   kill_and_reap(child);
+}
+
+/// The line of /proc/PID/limits that starts with `name` ("Max open files").
+std::string limits_line(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with(name)) return line;
+  return {};
+}
+
+TEST(Spawn, RlimitsAreAppliedSoftAndHard) {
+  // Lowering a hard limit needs no privilege.
+  SpawnRequest r = request({"/bin/sleep", "10"});
+  r.rlimits = {{RLIMIT_NOFILE, 64, 128}, {RLIMIT_CORE, 0, 0}, {RLIMIT_AS, 1u << 30, 1u << 30}};
+  SpawnedChild child = spawn_ok(r);
+  EXPECT_THAT(limits_line(child.pid, "Max open files"),
+              ::testing::MatchesRegex("Max open files +64 +128 +files *"));
+  EXPECT_THAT(limits_line(child.pid, "Max core file size"),
+              ::testing::MatchesRegex("Max core file size +0 +0 +bytes *"));
+  EXPECT_THAT(limits_line(child.pid, "Max address space"),
+              ::testing::MatchesRegex("Max address space +1073741824 +1073741824 +bytes *"));
+  kill_and_reap(child);
+}
+
+TEST(Spawn, AFailedRlimitNamesItsResource) {
+  // A soft limit above the hard one is EINVAL, for root too.
+  const std::pair<int, std::string> resources[] = {{RLIMIT_NOFILE, "RLIMIT_NOFILE"},
+                                                   {RLIMIT_NPROC, "RLIMIT_NPROC"},
+                                                   {RLIMIT_CORE, "RLIMIT_CORE"},
+                                                   {RLIMIT_AS, "RLIMIT_AS"},
+                                                   {RLIMIT_STACK, "resource 3"}};
+  for (const auto& [resource, name] : resources) {
+    SpawnRequest r = request({"/bin/true"});
+    r.rlimits = {{resource, 2, 1}};
+    EXPECT_EQ(spawn_error(r), "setrlimit " + name + ": Invalid argument");
+  }
+  EXPECT_TRUE(no_children());
 }
 
 TEST(Spawn, SignalMaskAndIgnoredSignalsAreReset) {

@@ -1,0 +1,84 @@
+// plan_spawn(): the resource limits a child gets. What minisupd hands down
+// (its original RLIMIT_NOFILE) and the program's `rlimit_*` keys, soft =
+// hard, a program's rlimit_nofile replacing the inherited entry; and the
+// runtime handing the plan to the spawn.
+#include "supervisor/daemon/spawn_plan.h"
+
+#include <sys/resource.h>
+
+#include "tests/unit/daemon/runtime_test_support.h"
+
+namespace minisup::daemon::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using Rlimits = std::vector<sys::SpawnRlimit>;
+
+/// minisupd's original RLIMIT_NOFILE soft limit, with its raised hard one.
+const Rlimits kInherited{{RLIMIT_NOFILE, 1024, 524288}};
+
+Rlimits rlimits_of(const config::ProgramConfig& p, const Rlimits& inherited = kInherited) {
+  return plan_spawn(p, p.processes.at(0), {}, {}, inherited).rlimits;
+}
+
+TEST(SpawnPlan, WithoutRlimitKeysTheChildGetsWhatMinisupdHandsDown) {
+  const config::ProgramConfig web = program("web");
+  EXPECT_EQ(rlimits_of(web), kInherited);
+  EXPECT_EQ(rlimits_of(web, {}), Rlimits{});
+}
+
+TEST(SpawnPlan, RlimitNofileReplacesTheInheritedEntry) {
+  config::ProgramConfig web = program("web");
+  web.rlimit_nofile = 256;
+  EXPECT_EQ(rlimits_of(web), (Rlimits{{RLIMIT_NOFILE, 256, 256}}));
+  web.rlimit_nofile = 1048576;  // above the inherited hard limit: root's to grant
+  EXPECT_EQ(rlimits_of(web), (Rlimits{{RLIMIT_NOFILE, 1048576, 1048576}}));
+  EXPECT_EQ(rlimits_of(web, {}), (Rlimits{{RLIMIT_NOFILE, 1048576, 1048576}}));
+}
+
+TEST(SpawnPlan, EveryKeySetsSoftAndHardInKeyOrderAfterTheInheritedOnes) {
+  config::ProgramConfig web = program("web");
+  web.rlimit_as = 1073741824;
+  web.rlimit_core = RLIM_INFINITY;
+  web.rlimit_nproc = 4096;
+  EXPECT_EQ(rlimits_of(web), (Rlimits{{RLIMIT_NOFILE, 1024, 524288},
+                                      {RLIMIT_NPROC, 4096, 4096},
+                                      {RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY},
+                                      {RLIMIT_AS, 1073741824, 1073741824}}));
+  web.rlimit_nofile = 0;
+  EXPECT_EQ(rlimits_of(web), (Rlimits{{RLIMIT_NOFILE, 0, 0},
+                                      {RLIMIT_NPROC, 4096, 4096},
+                                      {RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY},
+                                      {RLIMIT_AS, 1073741824, 1073741824}}));
+}
+
+TEST(SpawnPlan, EveryProcessOfAProgramGetsItsLimits) {
+  config::ProgramConfig web = program("web", 999, 3);
+  web.rlimit_core = 0;
+  for (const config::ProcessConfig& process : web.processes) {
+    EXPECT_EQ(plan_spawn(web, process, {}, {}, kInherited).rlimits,
+              (Rlimits{{RLIMIT_NOFILE, 1024, 524288}, {RLIMIT_CORE, 0, 0}}))
+        << process.name;
+  }
+}
+
+class SpawnPlanOfTheRuntime : public RuntimeTest {};
+
+TEST_F(SpawnPlanOfTheRuntime, TheSpawnGetsTheProgramsLimits) {
+  config::ProgramConfig limited = program("limited", 999, 1, false);
+  limited.rlimit_nofile = 256;
+  limited.rlimit_core = 0;
+  config::ProgramConfig plain = program("plain", 999, 1, false);
+  Runtime::Options options;
+  options.child_rlimits = kInherited;
+  make(config_of({limited, plain}), std::move(options));
+
+  request(1, {{"cmd", "start"}, {"names", {"limited", "plain"}}});
+  ASSERT_THAT(sys.spawned_names(), ElementsAre("limited", "plain"));
+  EXPECT_EQ(sys.spawns()[0].plan.rlimits,
+            (Rlimits{{RLIMIT_NOFILE, 256, 256}, {RLIMIT_CORE, 0, 0}}));
+  EXPECT_EQ(sys.spawns()[1].plan.rlimits, kInherited);
+}
+
+}  // namespace
+}  // namespace minisup::daemon::testing
