@@ -11,6 +11,8 @@ namespace minisup::daemon {
 RealSystem::RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console)
     : loop_(loop), console_(std::move(console)) {}
 
+RealSystem::~RealSystem() { drop_process_table(); }
+
 std::unique_ptr<logging::ProcessOutput> RealSystem::make_output(
     const config::ProgramConfig& program, const config::ProcessConfig& process) {
   return std::make_unique<logging::ProcessOutput>(program, process, console_);
@@ -22,6 +24,7 @@ void RealSystem::outputs_configured(const std::vector<config::ProgramConfig>& pr
 
 std::variant<int, std::string> RealSystem::spawn(const SpawnPlan& plan,
                                                  logging::ProcessOutput& output) {
+  drop_process_table();  // the snapshot would miss the new child
   sys::SpawnRequest request;
   request.argv = plan.argv;
   request.envp = plan.envp;
@@ -69,6 +72,31 @@ std::vector<sys::Reaped> RealSystem::reap() {
   std::vector<sys::Reaped> reaped = sys::reap_all();
   for (const sys::Reaped& child : reaped) pidfds_.erase(child.pid);
   return reaped;
+}
+
+std::optional<sys::TreeUsage> RealSystem::tree_usage(const std::string& /*process*/, int pgid) {
+  if (pgid <= 0) return std::nullopt;
+  const sys::ProcessTable& table = process_table();
+  const sys::TreeUsage usage = table.usage_of(table.group_tree(pgid));
+  if (usage.processes == 0) return std::nullopt;
+  return usage;
+}
+
+const sys::ProcessTable& RealSystem::process_table() {
+  if (!process_table_) {
+    process_table_ = sys::ProcessTable::scan();
+    drop_table_timer_ = loop_.add_timer(loop::EventLoop::now(), [this] {
+      drop_table_timer_ = 0;
+      process_table_.reset();
+    });
+  }
+  return *process_table_;
+}
+
+void RealSystem::drop_process_table() {
+  if (drop_table_timer_ != 0) loop_.cancel_timer(drop_table_timer_);
+  drop_table_timer_ = 0;
+  process_table_.reset();
 }
 
 }  // namespace minisup::daemon

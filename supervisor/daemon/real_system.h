@@ -2,10 +2,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 #include "supervisor/daemon/system.h"
 #include "supervisor/loop/event_loop.h"
+#include "supervisor/sys/proc_tree.h"
 #include "supervisor/sys/unique_fd.h"
 
 namespace minisup::daemon {
@@ -13,6 +15,9 @@ namespace minisup::daemon {
 class RealSystem final : public System {
  public:
   RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console);
+  ~RealSystem() override;
+  RealSystem(const RealSystem&) = delete;
+  RealSystem& operator=(const RealSystem&) = delete;
 
   std::unique_ptr<logging::ProcessOutput> make_output(
       const config::ProgramConfig& program, const config::ProcessConfig& process) override;
@@ -23,13 +28,27 @@ class RealSystem final : public System {
   bool signal_group(int pgid, int signal) override;
   bool group_alive(int pgid) override;
   std::vector<sys::Reaped> reap() override;
+  /// Process-group mode: the group and its descendants, from a /proc
+  /// snapshot shared by the calls of one loop round.
+  std::optional<sys::TreeUsage> tree_usage(const std::string& process, int pgid) override;
 
  private:
+  /// The /proc snapshot of this loop round: read by the first tree_usage()
+  /// of a round, so that a status of every program reads /proc once, not
+  /// once per program. A timer due at once drops it when the loop gets to
+  /// its timers (after this round's requests), and a spawn drops it (the
+  /// new child is not in it): it is never older than a round and costs no
+  /// memory between requests.
+  const sys::ProcessTable& process_table();
+  void drop_process_table();
+
   loop::EventLoop& loop_;
   std::shared_ptr<logging::ConsoleWriter> console_;
   /// A pidfd per unreaped child: signals go through it, so a reaped pid is
   /// never signalled (it may belong to a stranger by then).
   std::unordered_map<int, sys::UniqueFd> pidfds_;
+  std::optional<sys::ProcessTable> process_table_;
+  loop::EventLoop::TimerId drop_table_timer_ = 0;  ///< 0: none armed
 };
 
 /// The real Timers: the event loop's.
