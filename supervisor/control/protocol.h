@@ -134,17 +134,29 @@ std::optional<CommandKind> parse_command_kind(std::string_view text);
 // job; an unknown name makes the whole request fail with no_such_program
 // (nothing is done), and the error lists the unknown names in "names".
 
-/// `status` {names?: [string], fields?: [string]}: every process when
-/// `names` is absent/empty. `fields` names the members each
+/// `status` {names?: [string], fields?: [string], tree?: bool}: every
+/// process when `names` is absent/empty. `fields` names the members each
 /// process object of the reply carries (see ProcessInfo; "name" and "state"
 /// are always sent, unknown names are ignored); absent/empty: all of them.
 /// minisupctl's table asks for kStatusTableFields: a third of the bytes to
-/// encode, send and decode.
+/// encode, send and decode. `tree` asks for the tree_* members' values
+/// (the process tree's usage, read from /proc on this request only); they
+/// are sent (null) without it too, unless `fields` leaves them out.
 struct StatusCommand {
   std::vector<std::string> names;
   std::vector<std::string> fields = {};
+  bool tree = false;
   bool operator==(const StatusCommand&) const = default;
 };
+
+/// The members of a process object that hold its tree's usage.
+inline constexpr std::string_view kTreeProcessesKey = "tree_processes";
+inline constexpr std::string_view kTreeRssBytesKey = "tree_rss_bytes";
+inline constexpr std::string_view kTreeCpuSecondsKey = "tree_cpu_seconds";
+
+/// Whether a status reply restricted to `fields` (empty: every member)
+/// carries any tree_* member, i.e. whether `tree` is worth computing.
+bool status_sends_tree(const std::vector<std::string>& fields);
 /// `start` {names: [string], non-empty}.
 struct StartCommand {
   std::vector<std::string> names;
@@ -289,7 +301,8 @@ struct RetryInfo {
 ///   name, group, state, pid, uptime, started_at, exit_code, exit_signal,
 ///   exit_signal_name, exited_at, needed_sigkill, stop_duration,
 ///   description, spawn_error, retry {attempt, of, in_seconds, restart},
-///   core_dumped, dropped_bytes, exit_reason.
+///   core_dumped, dropped_bytes, exit_reason, tree_processes,
+///   tree_rss_bytes, tree_cpu_seconds.
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0"
   std::string group;  ///< the program: "web"
@@ -321,6 +334,15 @@ struct ProcessInfo {
   /// "needed_sigkill", "spawn_failed", "unhealthy", "not_ready",
   /// "dependency_failed"; null before any exit.
   std::optional<std::string> exit_reason;
+  // The process's tree (DESIGN.md, "Whole process trees": its cgroup, or
+  // its process group and their descendants), read when the status request
+  // asked for `tree` and the process has a pid; nullopt otherwise, and when
+  // nothing could be read.
+  std::optional<int> tree_processes;            ///< live processes in the tree
+  std::optional<std::uint64_t> tree_rss_bytes;  ///< their resident memory, summed
+  /// Their CPU time (user + system, with that of the children they waited
+  /// for), summed.
+  std::optional<Seconds> tree_cpu_seconds;
   bool operator==(const ProcessInfo&) const = default;
 };
 

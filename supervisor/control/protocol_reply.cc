@@ -137,17 +137,45 @@ enum Member : unsigned {
   kRetry,
   kDroppedBytes,
   kExitReason,
+  kTreeProcesses,
+  kTreeRssBytes,
+  kTreeCpuSeconds,
   kMemberCount
 };
 /// Their keys as written, quoted and with the colon.
-constexpr std::string_view kMemberKeys[kMemberCount] = {
-    "\"name\":",          "\"group\":",         "\"state\":",
-    "\"pid\":",           "\"uptime\":",        "\"started_at\":",
-    "\"exit_code\":",     "\"exit_signal\":",   "\"exit_signal_name\":",
-    "\"core_dumped\":",   "\"exited_at\":",     "\"needed_sigkill\":",
-    "\"stop_duration\":", "\"description\":",   "\"spawn_error\":",
-    "\"retry\":",         "\"dropped_bytes\":", "\"exit_reason\":"};
+constexpr std::string_view kMemberKeys[kMemberCount] = {"\"name\":",
+                                                        "\"group\":",
+                                                        "\"state\":",
+                                                        "\"pid\":",
+                                                        "\"uptime\":",
+                                                        "\"started_at\":",
+                                                        "\"exit_code\":",
+                                                        "\"exit_signal\":",
+                                                        "\"exit_signal_name\":",
+                                                        "\"core_dumped\":",
+                                                        "\"exited_at\":",
+                                                        "\"needed_sigkill\":",
+                                                        "\"stop_duration\":",
+                                                        "\"description\":",
+                                                        "\"spawn_error\":",
+                                                        "\"retry\":",
+                                                        "\"dropped_bytes\":",
+                                                        "\"exit_reason\":",
+                                                        "\"tree_processes\":",
+                                                        "\"tree_rss_bytes\":",
+                                                        "\"tree_cpu_seconds\":"};
+static_assert(kMemberCount < 32, "a set of members is an unsigned bit mask");
 constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
+constexpr unsigned kTreeMembers =
+    (1u << kTreeProcesses) | (1u << kTreeRssBytes) | (1u << kTreeCpuSeconds);
+
+/// The wire name of member `m` ("name"): its key without quotes and colon.
+constexpr std::string_view member_name(unsigned m) {
+  return kMemberKeys[m].substr(1, kMemberKeys[m].size() - 3);
+}
+static_assert(member_name(kTreeProcesses) == kTreeProcessesKey &&
+              member_name(kTreeRssBytes) == kTreeRssBytesKey &&
+              member_name(kTreeCpuSeconds) == kTreeCpuSecondsKey);
 
 /// The members StatusReply::fields asks for: name and state always, unknown
 /// names ignored; every member when `fields` is empty.
@@ -156,8 +184,7 @@ unsigned member_mask(const std::vector<std::string>& fields) {
   unsigned mask = (1u << kName) | (1u << kState);
   for (const std::string& field : fields) {
     for (unsigned m = 0; m < kMemberCount; ++m) {
-      const std::string_view key = kMemberKeys[m];
-      if (key.substr(1, key.size() - 3) == field) mask |= 1u << m;
+      if (member_name(m) == field) mask |= 1u << m;
     }
   }
   return mask;
@@ -212,6 +239,9 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
   });
   member(kDroppedBytes, [&] { w.value(p.dropped_bytes); });
   member(kExitReason, [&] { w.value(p.exit_reason); });
+  member(kTreeProcesses, [&] { w.value(p.tree_processes); });
+  member(kTreeRssBytes, [&] { w.value(p.tree_rss_bytes); });
+  member(kTreeCpuSeconds, [&] { w.value(p.tree_cpu_seconds); });
   w.end_object();
 }
 
@@ -234,11 +264,15 @@ std::string finish(JsonWriter& w) {
 
 }  // namespace
 
+bool status_sends_tree(const std::vector<std::string>& fields) {
+  return (member_mask(fields) & kTreeMembers) != 0;
+}
+
 std::string encode_reply(const json& id, const StatusReply& reply) {
   JsonWriter w = begin_reply(id, true);
   const unsigned mask = member_mask(reply.fields);
-  // ~350 bytes per process with every member, ~100 for minisupctl's table.
-  w.reserve(64 + reply.processes.size() * (mask == kAllMembers ? 400 : 160));
+  // ~410 bytes per process with every member, ~100 for minisupctl's table.
+  w.reserve(64 + reply.processes.size() * (mask == kAllMembers ? 464 : 160));
   w.key("processes").begin_array();
   for (const auto& p : reply.processes) write_process_info(w, p, mask);
   w.end_array();

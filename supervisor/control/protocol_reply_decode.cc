@@ -376,6 +376,9 @@ class StatusHandler {
     Of,
     InSeconds,
     Restart,
+    TreeProcesses,
+    TreeRssBytes,
+    TreeCpuSeconds,
   };
   enum class Scalar { Null, Boolean, Number };
 
@@ -546,6 +549,12 @@ bool StatusHandler::key(std::string& name) {
         field_ = Field::Retry;
       else if (k == "dropped_bytes")
         field_ = Field::DroppedBytes;
+      else if (k == kTreeProcessesKey)
+        field_ = Field::TreeProcesses;
+      else if (k == kTreeRssBytesKey)
+        field_ = Field::TreeRssBytes;
+      else if (k == kTreeCpuSecondsKey)
+        field_ = Field::TreeCpuSeconds;
       return true;
     case Level::Retry:
       if (k == "attempt")
@@ -656,6 +665,16 @@ bool StatusHandler::scalar(Scalar kind) {
       return true;
     case Field::StopDuration:
       if (value) process().stop_duration = Seconds(*value);
+      return true;
+    case Field::TreeProcesses:
+      process().tree_processes = n.as_int();
+      return true;
+    case Field::TreeRssBytes:
+      process().tree_rss_bytes = n.unsigned_;
+      return true;
+    case Field::TreeCpuSeconds:
+      process().tree_cpu_seconds.reset();
+      if (value) process().tree_cpu_seconds = Seconds(*value);
       return true;
     case Field::Attempt:
       retry_.attempt = n.as_int().value_or(0);

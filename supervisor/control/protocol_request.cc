@@ -107,6 +107,10 @@ Command parse_command(CommandKind kind, const json& o) {
       if (const json* names = field(o, "names")) c.names = string_array(*names, "names", false);
       if (const json* fields = field(o, "fields"))
         c.fields = string_array(*fields, "fields", false);
+      if (const json* tree = field(o, "tree")) {
+        if (!tree->is_boolean()) reject("tree: expected true or false");
+        c.tree = tree->get<bool>();
+      }
       return c;
     }
     case CommandKind::Start:
@@ -278,6 +282,7 @@ std::string encode_request(const Request& request) {
           w.key("names").value(c.names);
           if constexpr (std::is_same_v<T, StatusCommand>) {
             if (!c.fields.empty()) w.key("fields").value(c.fields);
+            if (c.tree) w.key("tree").value(true);
           }
         } else if constexpr (std::is_same_v<T, SignalCommand>) {
           w.key("signal").value(c.signal);

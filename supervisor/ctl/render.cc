@@ -143,12 +143,42 @@ std::string render_stop_problems(const StopReply& reply, bool require_graceful,
 // Text
 // ---------------------------------------------------------------------------
 
-std::string render_status(const std::vector<ProcessInfo>& processes, bool color) {
-  std::size_t name_width = 0;
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{}B", bytes);
+  double value = static_cast<double>(bytes);
+  for (const char unit : {'K', 'M', 'G', 'T', 'P'}) {
+    value /= 1024;
+    if (value < 1024 || unit == 'P') return fmt::format("{:.1f}{}", value, unit);
+  }
+  return {};  // not reached
+}
+
+std::string format_cpu_time(Seconds cpu) {
+  const double seconds = cpu.count() > 0 ? cpu.count() : 0.0;  // NaN and negatives: 0
+  if (seconds < 60) return fmt::format("{:.2f}s", seconds);
+  const auto whole = seconds < 9e15 ? static_cast<long long>(seconds) : 9'000'000'000'000'000;
+  if (whole < 3600) return fmt::format("{}m{:02}s", whole / 60, whole % 60);
+  return fmt::format("{}h{:02}m", whole / 3600, whole % 3600 / 60);
+}
+
+std::string render_status(const std::vector<ProcessInfo>& processes, bool color, bool tree) {
+  // The tree columns, right-aligned: PROCS, RSS, CPU.
+  auto tree_columns = [](std::string_view procs, std::string_view rss, std::string_view cpu) {
+    return fmt::format("{:>5}  {:>7}  {:>7}  ", procs, rss, cpu);
+  };
+  std::size_t name_width = tree ? std::string_view("NAME").size() : 0;
   for (const auto& p : processes) name_width = std::max(name_width, p.name.size());
   std::string out;
-  out.reserve(processes.size() * (name_width + 48));
+  out.reserve(processes.size() * (name_width + (tree ? 72 : 48)));
   std::string line;
+  if (tree && !processes.empty()) {
+    line = "NAME";
+    line.append(name_width - line.size() + 2, ' ');
+    line += "STATE     ";
+    line += tree_columns("PROCS", "RSS", "CPU");
+    line += "DESCRIPTION\n";
+    out += line;
+  }
   for (const auto& p : processes) {
     line.clear();
     line += p.name;
@@ -158,6 +188,11 @@ std::string render_status(const std::vector<ProcessInfo>& processes, bool color)
     line += p.state;
     if (!colour.empty()) line += "\x1b[0m";
     if (p.state.size() < 10) line.append(10 - p.state.size(), ' ');
+    if (tree) {
+      line += tree_columns(p.tree_processes ? std::to_string(*p.tree_processes) : "-",
+                           p.tree_rss_bytes ? format_bytes(*p.tree_rss_bytes) : "-",
+                           p.tree_cpu_seconds ? format_cpu_time(*p.tree_cpu_seconds) : "-");
+    }
     if (p.description.empty()) {
       line += describe(p);
     } else {

@@ -20,6 +20,7 @@
 //   99 wait: the timeout passed
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,13 +86,31 @@ std::string render_stop_problems(const StopReply& reply, bool require_graceful, 
 inline const std::vector<std::string> kStatusTableFields{"name", "state", "description",
                                                          "dropped_bytes"};
 
+/// The members `status --tree` asks for on top of kStatusTableFields.
+inline const std::vector<std::string> kStatusTreeFields{std::string(control::kTreeProcessesKey),
+                                                        std::string(control::kTreeRssBytesKey),
+                                                        std::string(control::kTreeCpuSecondsKey)};
+
 /// The status table, one line per process:
 /// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two
 /// spaces, states padded to 10 columns, trailing blanks removed. With
 /// `color`, state names are wrapped in ANSI colours (green RUNNING, yellow
 /// STARTING/BACKOFF/STOPPING, red EXITED/FATAL); alignment is unchanged.
 /// A process whose description is empty is described with describe().
-std::string render_status(const std::vector<ProcessInfo>& processes, bool color);
+/// With `tree` (`status --tree`), a header line comes first and three
+/// right-aligned columns follow STATE: PROCS (tree_processes), RSS
+/// (format_bytes of tree_rss_bytes) and CPU (format_cpu_time of
+/// tree_cpu_seconds), each `-` when null:
+///   NAME  STATE     PROCS      RSS      CPU  DESCRIPTION
+///   web   RUNNING       4    12.3M    1.25s  pid 1234, uptime 0:01:05
+///   db    STOPPED       -        -        -  Not started
+std::string render_status(const std::vector<ProcessInfo>& processes, bool color, bool tree = false);
+
+/// A size for people, in units of 1024: `512B`, `980.0K`, `12.3M`, `1.5G`.
+std::string format_bytes(std::uint64_t bytes);
+/// A CPU time for people: `0.00s`, `1.25s` (under a minute), `12m05s`
+/// (under an hour), `3h02m`; NaN and negative times are `0.00s`.
+std::string format_cpu_time(control::Seconds cpu);
 
 /// `web: started`, `web: ERROR (already started)`, `web: ERROR (spawn error: ...)`.
 std::string render_start(const StartReply& reply);

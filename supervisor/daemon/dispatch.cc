@@ -136,8 +136,14 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           if (!names) return;
           control::StatusReply reply;
           reply.fields = cmd.fields;
-          for (const auto& name : *names)
-            reply.processes.push_back(process_info(*supervisor_->find(name)));
+          // The trees are read only when asked for (and sent): /proc is
+          // never read for a plain status.
+          const bool tree = cmd.tree && control::status_sends_tree(cmd.fields);
+          for (const auto& name : *names) {
+            const core::ManagedProcess& process = *supervisor_->find(name);
+            reply.processes.push_back(process_info(process));
+            if (tree) add_tree_usage(process, reply.processes.back());
+          }
           send(client, control::encode_reply(id, reply));
         } else if constexpr (std::is_same_v<T, control::StartCommand> ||
                              std::is_same_v<T, control::RestartCommand>) {
@@ -246,6 +252,17 @@ void Runtime::handle_signal(ClientId client, const nlohmann::json& id,
     if (sent) spdlog::info("{}: sent {} on request", name, config::signal_name(command.signal));
   }
   send(client, control::encode_reply(id, reply));
+}
+
+void Runtime::add_tree_usage(const core::ManagedProcess& process, control::ProcessInfo& info) {
+  const core::ProcessMachine& machine = process.machine();
+  if (machine.pid() <= 0) return;  // no child runs: no tree (null)
+  const std::optional<sys::TreeUsage> usage =
+      system_.tree_usage(process.name(), machine.process_group());
+  if (!usage) return;
+  info.tree_processes = usage->processes;
+  info.tree_rss_bytes = usage->rss_bytes;
+  info.tree_cpu_seconds = control::Seconds(usage->cpu_seconds);
 }
 
 control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) const {

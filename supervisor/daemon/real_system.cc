@@ -16,6 +16,8 @@ RealSystem::RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWr
     cgroups_ = std::make_unique<CgroupTrees>(loop_, trees_choice_.base);
 }
 
+RealSystem::~RealSystem() { drop_process_table(); }
+
 std::unique_ptr<logging::ProcessOutput> RealSystem::make_output(
     const config::ProgramConfig& program, const config::ProcessConfig& process) {
   return std::make_unique<logging::ProcessOutput>(program, process, console_);
@@ -27,6 +29,7 @@ void RealSystem::outputs_configured(const std::vector<config::ProgramConfig>& pr
 
 std::variant<int, std::string> RealSystem::spawn(const SpawnPlan& plan,
                                                  logging::ProcessOutput& output) {
+  drop_process_table();  // the snapshot would miss the new child
   sys::SpawnRequest request;
   request.argv = plan.argv;
   request.envp = plan.envp;
@@ -84,11 +87,8 @@ bool RealSystem::tree_alive(const std::string& process, int pgid) {
 }
 
 std::vector<TreeMember> RealSystem::tree_members(const std::string& process, int pgid) {
-  std::vector<pid_t> pids = cgroups_ ? cgroups_->members(process) : group_members(pgid);
-  std::vector<TreeMember> members;
-  members.reserve(pids.size());
-  for (pid_t pid : pids) members.push_back({pid, process_command(pid)});
-  return members;
+  if (cgroups_) return sys::tree_members(cgroups_->members(process));
+  return sys::tree_members(pgid > 0 ? sys::process_group_members(pgid) : std::vector<pid_t>{});
 }
 
 std::vector<TreeMember> RealSystem::kill_strays(const std::string& process) {
@@ -96,11 +96,8 @@ std::vector<TreeMember> RealSystem::kill_strays(const std::string& process) {
   std::vector<pid_t> known;
   known.reserve(pidfds_.size());
   for (const auto& [pid, fd] : pidfds_) known.push_back(pid);
-  std::vector<TreeMember> strays;
-  for (pid_t pid : find_strays(process, known)) {
-    strays.push_back({pid, process_command(pid)});
-    ::kill(pid, SIGKILL);
-  }
+  std::vector<TreeMember> strays = sys::tree_members(find_strays(process, known));
+  for (const TreeMember& stray : strays) ::kill(stray.pid, SIGKILL);
   if (!strays.empty()) strays_scanned_at_.reset();
   return strays;
 }
@@ -141,6 +138,38 @@ std::vector<sys::Reaped> RealSystem::reap() {
     if (pidfds_.erase(child.pid) == 0) strays_scanned_at_.reset();
   }
   return reaped;
+}
+
+std::optional<sys::TreeUsage> RealSystem::tree_usage(const std::string& process, int pgid) {
+  if (cgroups_) {
+    // The cgroup's members, whoever their parents are (no memory
+    // controller is needed: RSS and CPU come from /proc).
+    const sys::TreeUsage usage = sys::read_tree_usage(cgroups_->members(process));
+    if (usage.processes == 0) return std::nullopt;
+    return usage;
+  }
+  if (pgid <= 0) return std::nullopt;
+  const sys::ProcessTable& table = process_table();
+  const sys::TreeUsage usage = table.usage_of(table.group_tree(pgid));
+  if (usage.processes == 0) return std::nullopt;
+  return usage;
+}
+
+const sys::ProcessTable& RealSystem::process_table() {
+  if (!process_table_) {
+    process_table_ = sys::ProcessTable::scan();
+    drop_table_timer_ = loop_.add_timer(loop::EventLoop::now(), [this] {
+      drop_table_timer_ = 0;
+      process_table_.reset();
+    });
+  }
+  return *process_table_;
+}
+
+void RealSystem::drop_process_table() {
+  if (drop_table_timer_ != 0) loop_.cancel_timer(drop_table_timer_);
+  drop_table_timer_ = 0;
+  process_table_.reset();
 }
 
 }  // namespace minisup::daemon

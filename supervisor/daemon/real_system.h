@@ -10,6 +10,7 @@
 #include "supervisor/daemon/real_trees.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/loop/event_loop.h"
+#include "supervisor/sys/proc_tree.h"
 #include "supervisor/sys/unique_fd.h"
 
 namespace minisup::daemon {
@@ -20,6 +21,9 @@ class RealSystem final : public System {
   /// directory exists.
   RealSystem(loop::EventLoop& loop, std::shared_ptr<logging::ConsoleWriter> console,
              TreeChoice trees = {});
+  ~RealSystem() override;
+  RealSystem(const RealSystem&) = delete;
+  RealSystem& operator=(const RealSystem&) = delete;
 
   std::unique_ptr<logging::ProcessOutput> make_output(
       const config::ProgramConfig& program, const config::ProcessConfig& process) override;
@@ -36,12 +40,24 @@ class RealSystem final : public System {
   void release_tree(const std::string& process) override;
   void set_on_tree_emptied(std::function<void(const std::string&)> callback) override;
   std::vector<sys::Reaped> reap() override;
+  /// Process-group mode: the group and its descendants, from a /proc
+  /// snapshot shared by the calls of one loop round.
+  std::optional<sys::TreeUsage> tree_usage(const std::string& process, int pgid) override;
 
   /// At exit, once everything was killed: removes every cgroup (waiting at
   /// most `timeout` for them to empty).
   void remove_trees(std::chrono::milliseconds timeout);
 
  private:
+  /// The /proc snapshot of this loop round: read by the first tree_usage()
+  /// of a round, so that a status of every program reads /proc once, not
+  /// once per program. A timer due at once drops it when the loop gets to
+  /// its timers (after this round's requests), and a spawn drops it (the
+  /// new child is not in it): it is never older than a round and costs no
+  /// memory between requests.
+  const sys::ProcessTable& process_table();
+  void drop_process_table();
+
   loop::EventLoop& loop_;
   std::shared_ptr<logging::ConsoleWriter> console_;
   /// A pidfd per unreaped child: signals go through it, so a reaped pid is
@@ -52,6 +68,8 @@ class RealSystem final : public System {
   std::unordered_set<std::string> stray_owners_;
   std::optional<loop::Clock::time_point> strays_scanned_at_;
   std::unique_ptr<CgroupTrees> cgroups_;  ///< cgroup mode only
+  std::optional<sys::ProcessTable> process_table_;
+  loop::EventLoop::TimerId drop_table_timer_ = 0;  ///< 0: none armed
 };
 
 /// The real Timers: the event loop's.

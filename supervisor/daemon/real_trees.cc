@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "supervisor/sys/cgroup.h"
+#include "supervisor/sys/proc_tree.h"
 #include "supervisor/sys/sys_error.h"
 
 namespace minisup::daemon {
@@ -101,52 +102,7 @@ bool wait_until_empty(const std::filesystem::path& dir, std::chrono::millisecond
   return true;
 }
 
-std::vector<TreeMember> with_commands(const std::vector<pid_t>& pids) {
-  std::vector<TreeMember> members;
-  members.reserve(pids.size());
-  for (pid_t pid : pids) members.push_back({pid, process_command(pid)});
-  return members;
-}
-
 }  // namespace
-
-std::string process_command(pid_t pid) {
-  std::string comm = read_small("/proc/" + std::to_string(pid) + "/comm");
-  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-  return comm.empty() ? "?" : comm;
-}
-
-std::vector<pid_t> group_members(pid_t pgid) {
-  std::vector<pid_t> members;
-  if (pgid <= 0) return members;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return members;
-  while (const struct dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
-    const std::string stat = read_small(std::string("/proc/") + entry->d_name + "/stat");
-    // pid (comm) state ppid pgrp ...: comm may hold blanks and ')'.
-    const std::size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    const auto fields = std::string_view(stat).substr(close + 1);
-    const char* p = fields.data();
-    const char* end = p + fields.size();
-    int seen = 0;
-    pid_t value = 0;
-    while (p < end && seen < 3) {
-      while (p < end && *p == ' ') ++p;
-      const char* start = p;
-      while (p < end && *p != ' ') ++p;
-      if (++seen == 3) std::from_chars(start, p, value);
-    }
-    if (seen == 3 && value == pgid) {
-      pid_t pid = 0;
-      std::from_chars(entry->d_name, entry->d_name + std::strlen(entry->d_name), pid);
-      members.push_back(pid);
-    }
-  }
-  ::closedir(dir);
-  return members;
-}
 
 std::vector<std::string> stray_owners(const std::vector<pid_t>& known) {
   const std::unordered_set<pid_t> skip(known.begin(), known.end());
@@ -211,7 +167,7 @@ int clean_stale_cgroups(const std::filesystem::path& base, std::chrono::millisec
   int killed = 0;
   for (const std::string& name : sys::child_cgroups(base)) {
     const std::filesystem::path dir = base / name;
-    const std::vector<TreeMember> members = with_commands(sys::cgroup_members(dir));
+    const std::vector<TreeMember> members = sys::tree_members(sys::cgroup_members(dir));
     if (!members.empty()) {
       sys::cgroup_kill(dir);
       killed += static_cast<int>(members.size());
@@ -221,7 +177,7 @@ int clean_stale_cgroups(const std::filesystem::path& base, std::chrono::millisec
                    describe_members(members));
       if (!wait_until_empty(dir, timeout)) {
         spdlog::error("stale cgroup {}: still not empty {} ms after SIGKILL: {}", dir.string(),
-                      timeout.count(), describe_members(with_commands(sys::cgroup_members(dir))));
+                      timeout.count(), describe_members(sys::tree_members(sys::cgroup_members(dir))));
         continue;
       }
     }
@@ -335,7 +291,7 @@ void CgroupTrees::on_inotify() {
 void CgroupTrees::remove_all(std::chrono::milliseconds timeout) {
   if (!wait_until_empty(base_, timeout)) {
     spdlog::error("cgroup {}: still not empty {} ms after SIGKILL: {}", base_.string(),
-                  timeout.count(), describe_members(with_commands(sys::cgroup_members(base_))));
+                  timeout.count(), describe_members(sys::tree_members(sys::cgroup_members(base_))));
   }
   for (auto& [process, wd] : watch_of_) ::inotify_rm_watch(inotify_.get(), wd);
   watch_of_.clear();

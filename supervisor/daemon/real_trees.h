@@ -54,12 +54,6 @@ TreeChoice choose_trees(config::ProcessTree wanted, const std::filesystem::path&
 /// processes were killed.
 int clean_stale_cgroups(const std::filesystem::path& base, std::chrono::milliseconds timeout);
 
-/// The short command of `pid` (/proc/PID/comm), "?" when it is gone.
-std::string process_command(pid_t pid);
-
-/// The members of process group `pgid` (a scan of /proc).
-std::vector<pid_t> group_members(pid_t pgid);
-
 /// The fallback's strays of `process`: children of minisupd (re-parented
 /// to it as a subreaper) that are not in `known` and carry
 /// MINISUP_PROCESS_NAME=`process` in their environment, and all their

@@ -207,6 +207,10 @@ class Runtime {
   void send(ClientId client, std::string&& line);
   void dispatch(ClientId client, const control::Request& request);
   control::ProcessInfo process_info(const core::ManagedProcess& process) const;
+  /// `status` with `tree`: fills the tree_* members of `info` from
+  /// System::tree_usage when the process has a child (pid); leaves them
+  /// null otherwise, and when nothing could be read.
+  void add_tree_usage(const core::ManagedProcess& process, control::ProcessInfo& info);
   std::optional<std::vector<std::string>> resolve(ClientId client, const nlohmann::json& id,
                                                   const std::vector<std::string>& names);
   /// Keeps `request` until it is settled (answered at once if it is).

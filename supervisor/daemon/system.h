@@ -20,6 +20,7 @@
 #include "supervisor/config/program_config.h"
 #include "supervisor/daemon/spawn_plan.h"
 #include "supervisor/logging/child_log.h"
+#include "supervisor/sys/proc_tree.h"
 #include "supervisor/sys/signals.h"
 
 namespace minisup::daemon {
@@ -30,11 +31,7 @@ namespace minisup::daemon {
 enum class TreeMode { Cgroup, Group };
 
 /// One process of a tree, for the log: "4242 (worker)".
-struct TreeMember {
-  int pid = 0;
-  std::string command;  ///< its comm (/proc/PID/comm), "?" when unknown
-  bool operator==(const TreeMember&) const = default;
-};
+using TreeMember = sys::TreeMember;
 
 /// "4242 (worker), 4250 (sleep)".
 std::string describe_members(const std::vector<TreeMember>& members);
@@ -90,6 +87,15 @@ class System {
   virtual void set_on_tree_emptied(std::function<void(const std::string&)> callback) = 0;
   /// Reaps every child that has exited (supervised or not).
   virtual std::vector<sys::Reaped> reap() = 0;
+
+  /// What the process tree of `process` (a process name, "web:0") uses
+  /// now: its live processes, their resident memory and CPU time (DESIGN.md,
+  /// "Whole process trees"). Without cgroups the tree is process group
+  /// `pgid` (the process's, ProcessMachine::process_group()) and every
+  /// descendant of its members. Read on request only (`status --tree`),
+  /// never on a timer. nullopt when nothing can be read (the tree has no
+  /// live process, /proc is unreadable).
+  virtual std::optional<sys::TreeUsage> tree_usage(const std::string& process, int pgid) = 0;
 };
 
 /// Readiness and health checks, as the runtime runs them (DESIGN.md,

@@ -45,6 +45,7 @@ struct Options {
   std::string config;
   std::string socket;
   bool json = false;
+  bool tree = false;  // status --tree
   CommandKind kind = CommandKind::Status;
   std::vector<std::string> names;
   std::string name;  // pid, tail
@@ -130,11 +131,17 @@ control::Request build_request(const Options& o) {
   control::Request request;
   request.id = 1;
   switch (o.kind) {
-    case CommandKind::Status:
-      // The table needs four members; --json prints every one.
-      request.command =
-          control::StatusCommand{o.names, o.json ? std::vector<std::string>{} : kStatusTableFields};
+    case CommandKind::Status: {
+      // The table needs four members (three more with --tree); --json
+      // prints every one.
+      std::vector<std::string> fields;
+      if (!o.json) {
+        fields = kStatusTableFields;
+        if (o.tree) fields.insert(fields.end(), kStatusTreeFields.begin(), kStatusTreeFields.end());
+      }
+      request.command = control::StatusCommand{o.names, std::move(fields), o.tree};
       break;
+    }
     case CommandKind::Start:
       request.command = control::StartCommand{o.names};
       break;
@@ -325,7 +332,7 @@ int run(const Options& o, Connection& connection) {
         print(status->processes_json);
         print("\n");
       } else {
-        print(render_status(status->reply.processes, use_color()));
+        print(render_status(status->reply.processes, use_color(), o.tree));
       }
       return exit_code_for_status(status->reply.processes);
     }
@@ -524,8 +531,13 @@ int main_impl(int argc, char** argv) {
     return sub;
   };
 
-  add(CommandKind::Status, "show processes: NAME STATE DESCRIPTION")
-      ->add_option("names", o.names, "processes");
+  CLI::App* status = add(CommandKind::Status, "show processes: NAME STATE DESCRIPTION");
+  status->add_option("names", o.names, "processes");
+  status->add_flag("--tree", o.tree,
+                   "also each process's whole tree (its process group and descendants, or its "
+                   "cgroup): PROCS, RSS, CPU columns; with --json the tree_processes, "
+                   "tree_rss_bytes and tree_cpu_seconds keys (null without --tree or when not "
+                   "running)");
   add(CommandKind::Start, "start processes and wait until they run or fail")
       ->add_option("names", o.names, "processes, or all")
       ->required();

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cmath>
+#include <cstdint>
+
 namespace minisup::ctl {
 namespace {
 
@@ -45,6 +48,57 @@ TEST(RenderStatus, ColourDoesNotChangeAlignment) {
             "bb  \x1b[31mFATAL\x1b[0m     y\n"
             "c   STOPPED   z\n");
   EXPECT_EQ(render_status({}, true), "");
+}
+
+TEST(RenderStatus, TreeColumnsWithAHeader) {
+  ProcessInfo web = process("web", "RUNNING", "pid 1234, uptime 0:01:05");
+  web.tree_processes = 4;
+  web.tree_rss_bytes = 12'897'484;  // 12.3 MiB
+  web.tree_cpu_seconds = Seconds(1.25);
+  ProcessInfo big = process("big:0", "RUNNING", "pid 7");
+  big.tree_processes = 12345;
+  big.tree_rss_bytes = 3ull << 40;
+  big.tree_cpu_seconds = Seconds(3 * 3600 + 125);
+  // Running, but nothing could be read: dashes, as for a stopped process.
+  ProcessInfo blind = process("blind", "STARTING", "");
+  const std::string table =
+      render_status({web, process("db", "STOPPED", "Not started"), big, blind}, false, true);
+  EXPECT_EQ(table,
+            "NAME   STATE     PROCS      RSS      CPU  DESCRIPTION\n"
+            "web    RUNNING       4    12.3M    1.25s  pid 1234, uptime 0:01:05\n"
+            "db     STOPPED       -        -        -  Not started\n"
+            "big:0  RUNNING   12345     3.0T    3h02m  pid 7\n"
+            "blind  STARTING      -        -        -\n");
+  // Without --tree the same processes give the plain table.
+  EXPECT_EQ(render_status({web}, false), "web  RUNNING   pid 1234, uptime 0:01:05\n");
+  // No process, no header.
+  EXPECT_EQ(render_status({}, false, true), "");
+  // Colour keeps the columns aligned.
+  EXPECT_EQ(render_status({web}, true, true),
+            "NAME  STATE     PROCS      RSS      CPU  DESCRIPTION\n"
+            "web   \x1b[32mRUNNING\x1b[0m       4    12.3M    1.25s  pid 1234, uptime 0:01:05\n");
+}
+
+TEST(RenderStatus, TreeFigures) {
+  EXPECT_EQ(format_bytes(0), "0B");
+  EXPECT_EQ(format_bytes(1023), "1023B");
+  EXPECT_EQ(format_bytes(1024), "1.0K");
+  EXPECT_EQ(format_bytes(1536), "1.5K");
+  EXPECT_EQ(format_bytes(980 * 1024), "980.0K");
+  EXPECT_EQ(format_bytes(12'897'484), "12.3M");
+  EXPECT_EQ(format_bytes(1536ull << 20), "1.5G");
+  EXPECT_EQ(format_bytes(UINT64_MAX), "16384.0P");
+
+  EXPECT_EQ(format_cpu_time(Seconds(0)), "0.00s");
+  EXPECT_EQ(format_cpu_time(Seconds(1.25)), "1.25s");
+  EXPECT_EQ(format_cpu_time(Seconds(59.5)), "59.50s");
+  EXPECT_EQ(format_cpu_time(Seconds(60)), "1m00s");
+  EXPECT_EQ(format_cpu_time(Seconds(725.9)), "12m05s");
+  EXPECT_EQ(format_cpu_time(Seconds(3600)), "1h00m");
+  EXPECT_EQ(format_cpu_time(Seconds(100 * 3600 + 59)), "100h00m");
+  EXPECT_EQ(format_cpu_time(Seconds(-1)), "0.00s");
+  EXPECT_EQ(format_cpu_time(Seconds(std::nan(""))), "0.00s");
+  EXPECT_EQ(format_cpu_time(Seconds(1e300)).back(), 'm');  // clamped, no overflow
 }
 
 TEST(RenderResults, Start) {

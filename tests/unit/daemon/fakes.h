@@ -53,6 +53,13 @@ class FakeSystem final : public System {
     bool operator==(const SignalCall&) const = default;
   };
 
+  /// One tree_usage() call.
+  struct TreeCall {
+    std::string process;
+    int pgid = 0;
+    bool operator==(const TreeCall&) const = default;
+  };
+
   /// The first pid handed out; each spawn gets the next one.
   static constexpr int kFirstPid = 1000;
 
@@ -102,6 +109,13 @@ class FakeSystem final : public System {
   void tree_emptied(const std::string& process) {
     if (on_tree_emptied_) on_tree_emptied_(process);
   }
+  /// What tree_usage() answers from now on, for every process (nullopt:
+  /// nothing could be read); `process` narrows it to that process, whose
+  /// answer then wins over the one for every process.
+  void set_tree_usage(std::optional<sys::TreeUsage> usage) { tree_usage_ = usage; }
+  void set_tree_usage(const std::string& process, std::optional<sys::TreeUsage> usage) {
+    tree_usage_of_[process] = usage;
+  }
 
   // ---- what the runtime did ----
 
@@ -148,6 +162,8 @@ class FakeSystem final : public System {
   }
   /// The pgids tree_alive() was asked about, in order.
   const std::vector<int>& probes() const { return probes_; }
+  /// The tree_usage() calls, in order.
+  const std::vector<TreeCall>& tree_calls() const { return tree_calls_; }
   /// How often outputs_configured() was called, and with how many programs
   /// the last time.
   int outputs_configured_calls() const { return outputs_configured_calls_; }
@@ -167,6 +183,7 @@ class FakeSystem final : public System {
     spawns_.clear();
     signals_.clear();
     probes_.clear();
+    tree_calls_.clear();
   }
 
   // ---- System ----
@@ -245,6 +262,11 @@ class FakeSystem final : public System {
     for (const auto& r : reaped) live_.erase(r.pid);
     return reaped;
   }
+  std::optional<sys::TreeUsage> tree_usage(const std::string& process, int pgid) override {
+    tree_calls_.push_back({process, pgid});
+    if (auto it = tree_usage_of_.find(process); it != tree_usage_of_.end()) return it->second;
+    return tree_usage_;
+  }
 
  private:
   void declare(int pid, sys::Reaped reaped) {
@@ -270,6 +292,9 @@ class FakeSystem final : public System {
   std::map<std::string, std::vector<TreeMember>> strays_;
   std::vector<std::string> released_;
   std::function<void(const std::string&)> on_tree_emptied_;
+  std::optional<sys::TreeUsage> tree_usage_;
+  std::map<std::string, std::optional<sys::TreeUsage>> tree_usage_of_;
+  std::vector<TreeCall> tree_calls_;
   std::map<std::string, logging::ProcessOutput*> outputs_;
   int outputs_made_ = 0;
   int outputs_configured_calls_ = 0;
