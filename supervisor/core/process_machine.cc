@@ -600,12 +600,13 @@ void ProcessMachine::escalate_stop(TimePoint now, Actions& out) {
   sigkill_sent_ = true;
   const std::string waited = seconds_text(now - stop_requested_at_.value_or(now)) + " after " +
                              config::signal_name(policy_.stopsignal);
+  const std::string group = policy_.whole_tree ? "cgroup" : "process group";
   if (leader_exit_) {
-    emit<Notice>(out, {"process group still alive " + waited +
-                       " (its leader exited); sent SIGKILL to the group"});
+    emit<Notice>(out, {group + " still alive " + waited + " (its leader exited); sent SIGKILL to " +
+                       (policy_.whole_tree ? "every process in it" : "the group")});
   } else {
     emit<Notice>(out, {"did not exit " + waited + "; sent SIGKILL" +
-                       (to_group ? " to its process group" : "")});
+                       (to_group ? " to its " + group : std::string())});
   }
   arm(DeadlineKind::Stopwaitsecs, now + kSigkillGrace, out);
 }

@@ -174,7 +174,7 @@ TEST_F(Cgroups, ANewMinisupdCleansTheTreeOfOneKilledOutright) {
              "exec sleep 1000\n");
   const fs::path pidfile = d.dir() / "grandchild.pid";
   d.write_config("[program.tree]\ncommand = \"/bin/sh " + (d.dir() / "tree.sh").string() + " " +
-                 pidfile.string() + "\"\nstartsecs = 0\nautostart = true\n");
+                 pidfile.string() + "\"\nstartsecs = 0\nstopwaitsecs = 0.5\n");
   d.start();
   ASSERT_TRUE(d.wait_state("tree", "RUNNING"));
   ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; }));

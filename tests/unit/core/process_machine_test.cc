@@ -351,6 +351,9 @@ TEST(WholeTree, LeftoversGetTheStopSignalWhenTheLeaderExits) {
   // At the deadline the whole tree gets SIGKILL.
   actions = m.handle(DeadlineExpired{DeadlineKind::Stopwaitsecs}, kT0 + 15s);
   EXPECT_EQ(only<SendSignal>(actions), (std::vector<SendSignal>{{SIGKILL, true}}));
+  EXPECT_EQ(only<Notice>(actions),
+            (std::vector<Notice>{{"cgroup still alive 10.0 s after SIGINT (its leader exited); "
+                                  "sent SIGKILL to every process in it"}}));
   m.handle(GroupProbed{false}, kT0 + 15s + 1ms);
   EXPECT_EQ(m.state(), S::Stopped);
   EXPECT_TRUE(m.last_exit()->needed_sigkill());
