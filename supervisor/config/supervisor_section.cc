@@ -21,9 +21,8 @@ namespace minisup::config::detail {
 namespace {
 
 constexpr std::array<std::string_view, 12> kSupervisorKeys{
-    "socket",      "socket_mode",  "logfile",          "loglevel",     "childlogdir", "pidfile",
-    "include",     "environment",  "socket_uids",      "socket_group", "shutdown_timeout",
-    "process_tree",
+    "socket",  "socket_mode", "logfile",     "loglevel",     "childlogdir",      "pidfile",
+    "include", "environment", "socket_uids", "socket_group", "shutdown_timeout", "process_tree",
 };
 /// Longest Unix socket path: sun_path holds 108 bytes with the NUL.
 constexpr std::size_t kMaxSocketPath = 107;

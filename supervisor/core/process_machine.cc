@@ -424,8 +424,8 @@ void ProcessMachine::on_stopping(const Event& event, TimePoint now, Actions& out
       // are still there kSigkillGrace after SIGKILL (uninterruptible
       // sleep): reported, and the stop ends without them.
       const std::string who = policy_.whole_tree ? "cgroup" : "process group";
-      emit<Notice>(out, {"processes of its " + who + " still alive " +
-                         seconds_text(kSigkillGrace) + " after SIGKILL; the stop ends without them"});
+      emit<Notice>(out, {"processes of its " + who + " still alive " + seconds_text(kSigkillGrace) +
+                         " after SIGKILL; the stop ends without them"});
       ExitRecord record = std::move(*leader_exit_);
       leader_exit_.reset();
       finish_stop(std::move(record), std::exchange(group_seen_alive_, false), now, out);

@@ -178,8 +178,7 @@ class Supervisor {
   /// its per-process resources from processes(); no AddProcess is emitted
   /// for these.
   /// `trees`: what each process's tree is (ProcessPolicy::from).
-  explicit Supervisor(const config::Config& config,
-                      TreeTracking trees = TreeTracking::LeaderOnly);
+  explicit Supervisor(const config::Config& config, TreeTracking trees = TreeTracking::LeaderOnly);
 
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;

@@ -57,7 +57,7 @@ class Daemon {
   /// sd_notify: sends what changed (READY=1, STOPPING=1, STATUS=).
   void notify_now();
 
-  config::Config config_;  ///< until run(): the Runtime then holds it
+  config::Config config_;          ///< until run(): the Runtime then holds it
   std::string trees_description_;  ///< "process trees: ...", logged at start
   loop::EventLoop loop_;
   std::shared_ptr<logging::ConsoleWriter> console_;

@@ -125,7 +125,7 @@ void RealSystem::release_tree(const std::string& process) {
 }
 
 void RealSystem::set_on_tree_emptied(std::function<void(const std::string&)> callback) {
-  if (cgroups_) cgroups_->set_on_emptied(std::move(callback));
+  if (cgroups_) cgroups_->set_on_changed(std::move(callback));
 }
 
 void RealSystem::remove_trees(std::chrono::milliseconds timeout) {

@@ -171,13 +171,14 @@ int clean_stale_cgroups(const std::filesystem::path& base, std::chrono::millisec
     if (!members.empty()) {
       sys::cgroup_kill(dir);
       killed += static_cast<int>(members.size());
-      spdlog::warn("stale cgroup {} left by an earlier minisupd on this socket: SIGKILL to {} "
-                   "process{}: {}",
-                   dir.string(), members.size(), members.size() == 1 ? "" : "es",
-                   describe_members(members));
+      spdlog::warn(
+          "stale cgroup {} left by an earlier minisupd on this socket: SIGKILL to {} "
+          "process{}: {}",
+          dir.string(), members.size(), members.size() == 1 ? "" : "es", describe_members(members));
       if (!wait_until_empty(dir, timeout)) {
         spdlog::error("stale cgroup {}: still not empty {} ms after SIGKILL: {}", dir.string(),
-                      timeout.count(), describe_members(sys::tree_members(sys::cgroup_members(dir))));
+                      timeout.count(),
+                      describe_members(sys::tree_members(sys::cgroup_members(dir))));
         continue;
       }
     }
@@ -263,7 +264,7 @@ void CgroupTrees::unwatch(const std::string& process) {
 }
 
 void CgroupTrees::on_inotify() {
-  std::vector<std::string> emptied;
+  std::vector<std::string> changed;
   alignas(struct inotify_event) char buf[16 * 1024];
   for (;;) {
     ssize_t n = ::read(inotify_.get(), buf, sizeof buf);
@@ -279,12 +280,12 @@ void CgroupTrees::on_inotify() {
         process_of_.erase(found);
         continue;
       }
-      if (!sys::cgroup_populated(dir_of(found->second))) emptied.push_back(found->second);
+      changed.push_back(found->second);
     }
   }
-  for (const std::string& process : emptied) {
+  for (const std::string& process : changed) {
     if (release_pending_.count(process) != 0) release(process);
-    if (on_emptied_) on_emptied_(process);
+    if (on_changed_) on_changed_(process);
   }
 }
 

@@ -80,10 +80,12 @@ class CgroupTrees {
   bool alive(const std::string& process) const;
   std::vector<pid_t> members(const std::string& process) const;
   /// Removes the cgroup of `process` if it is empty (else later, when it
-  /// empties; see set_on_emptied).
+  /// empties).
   void release(const std::string& process);
-  void set_on_emptied(std::function<void(const std::string&)> callback) {
-    on_emptied_ = std::move(callback);
+  /// `callback(process)` whenever the cgroup.events of `process` changed
+  /// (populated or emptied: the callback reads which, when it cares).
+  void set_on_changed(std::function<void(const std::string&)> callback) {
+    on_changed_ = std::move(callback);
   }
   /// At exit, after everything was killed: removes every cgroup and the
   /// base, waiting at most `timeout` for them to empty; logs what stayed.
@@ -103,7 +105,7 @@ class CgroupTrees {
   std::unordered_map<int, std::string> process_of_;  ///< wd -> process
   /// Released while not empty: removed when they empty.
   std::unordered_map<std::string, bool> release_pending_;
-  std::function<void(const std::string&)> on_emptied_;
+  std::function<void(const std::string&)> on_changed_;
 };
 
 }  // namespace minisup::daemon

@@ -45,8 +45,8 @@ Runtime::Runtime(config::Config config, System& system, Timers& timers, Clients&
       wall_origin_(std::chrono::system_clock::now()) {
   system_.outputs_configured(config_.programs);
   supervisor_ = std::make_unique<core::Supervisor>(config_, system_.tree_mode() == TreeMode::Cgroup
-                                                               ? core::TreeTracking::Cgroup
-                                                               : core::TreeTracking::Strays);
+                                                                ? core::TreeTracking::Cgroup
+                                                                : core::TreeTracking::Strays);
   system_.set_on_tree_emptied([this](const std::string& process) { tree_emptied(process); });
   for (const core::ManagedProcess* process : supervisor_->processes()) setup_process(*process);
   drop_program_copies();
@@ -89,7 +89,10 @@ int Runtime::kill_leftover_trees() {
     const int pgid = process->machine().process_group() != 0 ? process->machine().process_group()
                      : exit                                  ? exit->pid
                                                              : 0;
-    std::vector<TreeMember> killed = system_.kill_strays(name);
+    // has_strays() scans once for all processes; kill_strays() scans again
+    // only for a process that has some.
+    std::vector<TreeMember> killed;
+    if (system_.has_strays(name)) killed = system_.kill_strays(name);
     if ((pgid > 0 || system_.tree_mode() == TreeMode::Cgroup) && system_.tree_alive(name, pgid)) {
       std::vector<TreeMember> members = system_.tree_members(name, pgid);
       system_.signal_tree(name, pgid, SIGKILL);
@@ -110,8 +113,12 @@ void Runtime::tree_emptied(const std::string& name) {
     system_.release_tree(name);  // removed by a reload: its cgroup goes
     return;
   }
+  // The notice only says that cgroup.events changed: whether the cgroup is
+  // empty is read here, and only when that matters (a running process's
+  // cgroup becoming populated at its spawn costs no read).
   const core::ProcessMachine& machine = process->machine();
   if (machine.group_lingering()) {
+    if (system_.tree_alive(name, machine.process_group())) return;
     report(name, machine.incarnation(), core::GroupProbed{false});
     execute({});
   } else if (core::is_idle(machine.state())) {
@@ -230,8 +237,8 @@ void Runtime::perform(const core::ProcessAction& action) {
           // The leader's group counts with killasgroup (always with
           // cgroups); strays of the fallback count in any case.
           const core::ProcessMachine& machine = process->machine();
-          bool alive = machine.policy().killasgroup &&
-                       system_.tree_alive(name, machine.process_group());
+          bool alive =
+              machine.policy().killasgroup && system_.tree_alive(name, machine.process_group());
           if (!alive && system_.tree_mode() == TreeMode::Group) alive = system_.has_strays(name);
           report(name, process->machine().incarnation(), core::GroupProbed{alive});
         } else if constexpr (std::is_same_v<T, core::StateChanged>) {
@@ -299,7 +306,9 @@ void Runtime::send_signal(const std::string& name, const core::SendSignal& signa
           if (member.pid != pid) leftovers.push_back(std::move(member));
         }
       }
-      for (TreeMember& stray : system_.kill_strays(name)) leftovers.push_back(std::move(stray));
+      if (system_.has_strays(name)) {
+        for (TreeMember& stray : system_.kill_strays(name)) leftovers.push_back(std::move(stray));
+      }
     }
     if (signal.to_group) {
       // The group id is the leader's pid; it cannot be reused while the
@@ -389,7 +398,7 @@ void Runtime::children_exited() {
     auto it = children_.find(reaped.pid);
     if (it == children_.end()) {
       if (probes_.child_reaped(reaped)) {  // an exec probe's
-        orphan_reaped = true;  // it may have counted as a stray
+        orphan_reaped = true;              // it may have counted as a stray
         continue;
       }
       spdlog::debug("reaped pid {} ({}), not a supervised process", reaped.pid,

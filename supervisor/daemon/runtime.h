@@ -166,8 +166,8 @@ class Runtime {
   void arm_deadline(const std::string& process, const core::ArmDeadline& deadline);
   void cancel_deadline(const std::string& process, core::DeadlineKind kind);
   void on_state_changed(const std::string& process, const core::StateChanged& change);
-  /// The cgroup of `process` became empty: a stop waiting for it ends; an
-  /// idle process's cgroup is removed.
+  /// The cgroup of `process` changed: if it is empty, a stop waiting for it
+  /// ends; an idle process's cgroup is removed.
   void tree_emptied(const std::string& process);
   /// A fact about incarnation `incarnation` of `process`, fed back.
   void report(const std::string& process, core::Incarnation incarnation, const core::Event& fact);

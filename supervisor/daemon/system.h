@@ -81,9 +81,10 @@ class System {
   /// `process` is idle or gone: its cgroup is removed once it is empty (at
   /// once, or when it becomes so).
   virtual void release_tree(const std::string& process) = 0;
-  /// `callback(process)` is called whenever the cgroup of `process` became
-  /// empty (inotify on cgroup.events; never with process groups, whose
-  /// members' exits arrive as reaped orphans).
+  /// `callback(process)` is called whenever the cgroup of `process` may
+  /// have become empty (inotify on cgroup.events, which also reports it
+  /// becoming populated: tree_alive() tells); never with process groups,
+  /// whose members' exits arrive as reaped orphans.
   virtual void set_on_tree_emptied(std::function<void(const std::string&)> callback) = 0;
   /// Reaps every child that has exited (supervised or not).
   virtual std::vector<sys::Reaped> reap() = 0;

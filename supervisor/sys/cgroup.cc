@@ -75,8 +75,7 @@ std::vector<std::string_view> split_blanks(std::string_view line) {
 
 }  // namespace
 
-std::optional<std::pair<std::string, std::string>> parse_cgroup2_mount(
-    std::string_view mountinfo) {
+std::optional<std::pair<std::string, std::string>> parse_cgroup2_mount(std::string_view mountinfo) {
   std::optional<std::pair<std::string, std::string>> first, preferred, unified;
   while (!mountinfo.empty()) {
     const std::size_t eol = mountinfo.find('\n');

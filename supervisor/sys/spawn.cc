@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <linux/sched.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -144,6 +144,9 @@ class ChildStack {
   bool ok() const { return base_ != nullptr; }
   /// The stack grows down: clone wants its highest address.
   void* top() const { return base_ + kChildStackSize; }
+  /// clone3 wants its lowest address and size.
+  void* base() const { return base_; }
+  std::size_t size() const { return kChildStackSize; }
   /// ASan builds: the child's frames end in _exit, never unwinding, so
   /// their redzones would stay poisoned in the shared shadow memory and hit
   /// whoever maps this address next. Clear them before and after use.
@@ -201,26 +204,68 @@ class SlotsInUse {
   bool filled_ = false;
 };
 
-/// clone3(CLONE_INTO_CGROUP | CLONE_VFORK | CLONE_PIDFD) without CLONE_VM:
-/// glibc 2.36 has no wrapper, and a CLONE_VM child would need a stack
-/// trampoline (the raw syscall returns in the child on the new stack). A
-/// child with a copy of our memory returns from the syscall as after fork
-/// and runs the same child code; CLONE_VFORK still suspends us until it has
-/// exec'ed or exited, so the exec status is read exactly as for clone().
-/// Returns the pid, or -1 with errno set.
-pid_t clone_into_cgroup(ChildPlan& plan, int cgroup_fd, int* pidfd) {
+/// clone3(CLONE_INTO_CGROUP | CLONE_VFORK | CLONE_PIDFD): glibc 2.36 has
+/// no wrapper. With CLONE_VM (x86-64) the child starts on `stack` right
+/// after the syscall instruction, with no frame to return to, so the raw
+/// syscall below calls run_child(plan) there itself, as glibc's clone()
+/// does; run_child never returns (it execs or _exits). Elsewhere the child
+/// gets a copy of our memory instead (no CLONE_VM), returns from the
+/// syscall as after fork and runs the same child code; that costs a copy
+/// of minisupd's page tables per spawn. Either way CLONE_VFORK suspends us
+/// until the child has exec'ed or exited, so the exec status is read
+/// exactly as for clone(). Returns the pid, or -1 with errno set.
+pid_t clone_into_cgroup(ChildPlan& plan, int cgroup_fd, int* pidfd, void* stack,
+                        std::size_t stack_size) {
   struct clone_args args {};
   args.flags = CLONE_INTO_CGROUP | CLONE_VFORK | CLONE_PIDFD |
                (plan.unshare_from > 0 ? static_cast<std::uint64_t>(CLONE_FILES) : 0);
   args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
   args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+#if defined(__x86_64__)
+  args.flags |= CLONE_VM;
+  args.stack = reinterpret_cast<std::uint64_t>(stack);
+  args.stack_size = stack_size;
+  // rdi, rsi: the syscall's arguments; r12, r13 (kept across the syscall,
+  // which clobbers only rax, rcx and r11): what the child calls.
+  register long args_reg asm("rdi") = reinterpret_cast<long>(&args);
+  register long size_reg asm("rsi") = static_cast<long>(sizeof args);
+  register ChildPlan* plan_reg asm("r12") = &plan;
+  register int (*entry_reg)(void*) noexcept asm("r13") = &detail::run_child;
+  long result;
+  asm volatile(
+      "syscall\n\t"
+      "testq %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      // The child, on its own stack (16-byte aligned; the call pushes the
+      // return address as the ABI expects): the outermost frame.
+      "xorl %%ebp, %%ebp\n\t"
+      "movq %%r12, %%rdi\n\t"
+      "callq *%%r13\n\t"
+      "movl $60, %%eax\n\t"  // SYS_exit(127): never reached
+      "movl $127, %%edi\n\t"
+      "syscall\n\t"
+      "hlt\n\t"
+      "1:\n\t"
+      : "=a"(result)
+      : "0"(static_cast<long>(SYS_clone3)), "r"(args_reg), "r"(size_reg), "r"(plan_reg),
+        "r"(entry_reg)
+      : "rcx", "r11", "memory");
+  if (result < 0) {
+    errno = static_cast<int>(-result);
+    return -1;
+  }
+  return static_cast<pid_t>(result);
+#else
+  (void)stack;
+  (void)stack_size;
   const long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid == 0) {
     detail::run_child(&plan);  // never returns
     ::_exit(127);
   }
   return static_cast<pid_t>(pid);
+#endif
 }
 
 }  // namespace
@@ -402,7 +447,7 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   int clone_errno = 0;
   if (request.cgroup_fd >= 0) {
     AllSignalsBlocked blocked;
-    pid = clone_into_cgroup(plan, request.cgroup_fd, &pidfd);
+    pid = clone_into_cgroup(plan, request.cgroup_fd, &pidfd, stack.base(), stack.size());
     if (pid < 0) clone_errno = errno;
   } else {
     AllSignalsBlocked blocked;
@@ -417,7 +462,8 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     if (pid < 0) clone_errno = errno;
   }
   slots.release();
-  if (pid < 0) return failure(request.cgroup_fd >= 0 ? "clone3 into cgroup" : "clone", "", clone_errno);
+  if (pid < 0)
+    return failure(request.cgroup_fd >= 0 ? "clone3 into cgroup" : "clone", "", clone_errno);
   UniqueFd pidfd_owner(pidfd);
 
   // Only the child may keep the write end: then EOF below means "exec'ed".

@@ -121,9 +121,10 @@ struct SpawnRequest {
   std::vector<SpawnRlimit> rlimits;
   /// A cgroup v2 directory (an O_DIRECTORY descriptor, not owned) the child
   /// is created in, with clone3(CLONE_INTO_CGROUP): it is never outside it,
-  /// not even before exec. -1 = minisupd's own cgroup. Such a child gets a
-  /// copy of minisupd's memory (clone3 without CLONE_VM, still CLONE_VFORK:
-  /// the exec status is known as exactly as without).
+  /// not even before exec. -1 = minisupd's own cgroup. On x86-64 the child
+  /// shares our memory as with clone() (CLONE_VM, a small trampoline in
+  /// spawn.cc); elsewhere it gets a copy (clone3 without CLONE_VM). Both
+  /// use CLONE_VFORK: the exec status is known exactly as without.
   int cgroup_fd = -1;
 };
 

@@ -291,8 +291,9 @@ inline void remove_minisup_cgroup(const fs::path& dir) {
   }
   for (const fs::path& child : children) {
     write_file(child / "cgroup.kill", "1");
-    eventually([&] { return read_file(child / "cgroup.events").find("populated 0") != std::string::npos; },
-               2s);
+    eventually(
+        [&] { return read_file(child / "cgroup.events").find("populated 0") != std::string::npos; },
+        2s);
     ::rmdir(child.c_str());
   }
   ::rmdir(dir.c_str());

@@ -46,9 +46,7 @@ class Trees : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "cgroup" && !why_no_cgroups().empty())
       GTEST_SKIP() << "no writable cgroup v2 here, cgroup mode not tested: " << why_no_cgroups();
   }
-  std::string supervisor() const {
-    return "[supervisor]\nprocess_tree = \"" + GetParam() + "\"\n";
-  }
+  std::string supervisor() const { return "[supervisor]\nprocess_tree = \"" + GetParam() + "\"\n"; }
   /// A script: a leader that exits on SIGTERM, and a grandchild that left
   /// its process group (setsid), ignores SIGTERM and writes its pid to $1.
   static std::string stubborn_grandchild_script() {
@@ -79,8 +77,9 @@ TEST_P(Trees, ASetsidGrandchildIgnoringTermIsKilledAtTheStopDeadlineAndNamed) {
   EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }, 5s))
       << "grandchild " << grandchild << " survived the stop\n"
       << d.log();
-  EXPECT_THAT(d.log(), HasSubstr("tree: SIGKILL to 1 leftover process: " +
-                                 std::to_string(grandchild) + " (sleep)"));
+  EXPECT_THAT(
+      d.log(),
+      HasSubstr("tree: SIGKILL to 1 leftover process: " + std::to_string(grandchild) + " (sleep)"));
   EXPECT_EQ(d.process("tree")["state"], "STOPPED");
   EXPECT_EQ(d.stop(), 0);
 }

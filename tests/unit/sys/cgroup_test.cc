@@ -32,8 +32,9 @@ TEST(CgroupParse, Cgroup2MountIsFoundAndSysFsCgroupPreferred) {
   ASSERT_TRUE(found);
   EXPECT_EQ(found->first, "/sys/fs/cgroup/unified");
   EXPECT_EQ(found->second, "/");
-  const std::string both = "1 0 0:1 /x /mnt/other\\040dir rw - cgroup2 cgroup2 rw\n"
-                           "2 0 0:2 / /sys/fs/cgroup rw shared:1 master:2 - cgroup2 cgroup2 rw\n";
+  const std::string both =
+      "1 0 0:1 /x /mnt/other\\040dir rw - cgroup2 cgroup2 rw\n"
+      "2 0 0:2 / /sys/fs/cgroup rw shared:1 master:2 - cgroup2 cgroup2 rw\n";
   found = parse_cgroup2_mount(both);
   ASSERT_TRUE(found);
   EXPECT_EQ(found->first, "/sys/fs/cgroup");
