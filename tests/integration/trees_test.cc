@@ -15,25 +15,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-/// The "process trees: ..." line of `minisupd --check` for `mode`.
-std::string trees_line(const std::string& mode) {
-  Daemon probe("[supervisor]\nprocess_tree = \"" + mode + "\"\n");
-  CommandResult r =
-      run_command({MINISUPD_PATH, "-c", probe.config_path().string(), "--check"}, {}, 30s);
-  const auto at = r.out.find("process trees: ");
-  if (at == std::string::npos) return r.err.empty() ? r.out : r.err;
-  return r.out.substr(at, r.out.find('\n', at) - at);
-}
-
-/// Empty when cgroups can be used here, else why not.
-std::string why_no_cgroups() {
-  static const std::string why = [] {
-    const std::string line = trees_line("auto");
-    return line.rfind("process trees: cgroup v2", 0) == 0 ? std::string() : line;
-  }();
-  return why;
-}
-
 /// The pid a script wrote into `file` (0 until it has).
 pid_t pid_from(const fs::path& file) {
   const std::string text = read_file(file);
