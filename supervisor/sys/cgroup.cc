@@ -147,19 +147,28 @@ std::string cgroup_base_name(const std::filesystem::path& socket) {
 }
 
 std::optional<std::string> prepare_cgroup(const std::filesystem::path& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return "mkdir " + dir.string() + ": " + error_text(errno);
+  bool created = true;
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    if (errno != EEXIST) return "mkdir " + dir.string() + ": " + error_text(errno);
+    created = false;
+  }
+  std::optional<std::string> problem;
   for (const char* file : {"cgroup.procs", "cgroup.kill", "cgroup.events"}) {
     const auto path = dir / file;
     if (::access(path.c_str(), F_OK) != 0) {
-      if (std::string_view(file) == "cgroup.procs")
-        return dir.string() + " is not a cgroup v2 directory";
-      return dir.string() + " has no " + file + " (kernel older than 5.14)";
+      problem = std::string_view(file) == "cgroup.procs"
+                    ? dir.string() + " is not a cgroup v2 directory"
+                    : dir.string() + " has no " + file + " (kernel older than 5.14)";
+      break;
     }
-    if (std::string_view(file) != "cgroup.events" && ::access(path.c_str(), W_OK) != 0)
-      return path.string() + ": " + error_text(errno);
+    if (std::string_view(file) != "cgroup.events" && ::access(path.c_str(), W_OK) != 0) {
+      problem = path.string() + ": " + error_text(errno);
+      break;
+    }
   }
-  return std::nullopt;
+  // What we made but cannot use does not stay behind.
+  if (problem && created) ::rmdir(dir.c_str());
+  return problem;
 }
 
 bool cgroup_populated(const std::filesystem::path& dir) {

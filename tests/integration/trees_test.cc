@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/integration/harness.h"
 
@@ -199,6 +201,43 @@ TEST_F(Cgroups, AStopEndsOnlyWhenTheWholeTreeIsGone) {
   EXPECT_THAT(r.out, HasSubstr("\"needed_sigkill\":false"));
   EXPECT_THAT(d.log(), Not(HasSubstr("leftover")));
   EXPECT_EQ(d.stop(), 0);
+}
+
+// ---- without a writable cgroup v2 ----
+
+/// Runs minisupd (with `args`) in a mount namespace of its own where a
+/// tmpfs hides the cgroup2 hierarchy; nullopt where unshare cannot do that.
+std::optional<CommandResult> without_cgroups(const std::vector<std::string>& args) {
+  const fs::path dir = minisup_cgroup_dir("/x").parent_path();
+  if (dir.empty()) return std::nullopt;
+  std::string command = "mount -t tmpfs none '" + dir.string() + "' && exec";
+  for (const std::string& arg : args) command += " '" + arg + "'";
+  CommandResult r = run_command({"/usr/bin/unshare", "--mount", "/bin/sh", "-c", command}, {}, 30s);
+  if (r.err.find("unshare:") != std::string::npos || r.err.find("mount:") != std::string::npos)
+    return std::nullopt;
+  return r;
+}
+
+TEST(NoCgroups, ProcessTreeCgroupRefusesToStartAndAutoFallsBack) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (a mount namespace)";
+  Daemon d(
+      "[supervisor]\nprocess_tree = \"cgroup\"\n"
+      "[program.a]\ncommand = \"/bin/sleep 60\"\nautostart = false\n");
+  auto r = without_cgroups({MINISUPD_PATH, "-c", d.config_path().string(), "--check"});
+  if (!r) GTEST_SKIP() << "unshare --mount is not available here";
+  EXPECT_EQ(r->code, 2) << r->out << r->err;
+  EXPECT_THAT(r->err, HasSubstr("process_tree = \"cgroup\", but no writable cgroup v2: "));
+  r = without_cgroups({MINISUPD_PATH, "-c", d.config_path().string()});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, 1) << r->out << r->err;
+  EXPECT_THAT(r->err, HasSubstr("process_tree = \"cgroup\", but no writable cgroup v2: "));
+  EXPECT_FALSE(fs::exists(d.socket_path())) << "nothing is left of a refused start";
+
+  d.write_config("[program.a]\ncommand = \"/bin/sleep 60\"\nautostart = false\n");
+  r = without_cgroups({MINISUPD_PATH, "-c", d.config_path().string(), "--check"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, 0) << r->err;
+  EXPECT_THAT(r->out, HasSubstr("process trees: process groups only (no writable cgroup v2: "));
 }
 
 }  // namespace
