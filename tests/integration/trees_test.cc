@@ -95,6 +95,8 @@ TEST_P(Trees, ADoubleForkedDaemonOfAProgramThatExitedIsGoneAfterShutdown) {
 TEST_P(Trees, StartLineAndCheckSayHowTreesAreKept) {
   Daemon d(supervisor() + "[program.a]\ncommand = \"/bin/sleep 60\"\nautostart = false\n");
   d.start();
+  // The socket answers before the first lines are logged (a slow build).
+  ASSERT_TRUE(d.wait_state("a", "STOPPED"));
   if (GetParam() == "cgroup") {
     EXPECT_THAT(d.log(), HasSubstr("process trees: cgroup v2 (" +
                                    minisup_cgroup_dir(d.socket_path()).string() + ")"));
@@ -169,8 +171,16 @@ TEST_F(Cgroups, ANewMinisupdCleansTheTreeOfOneKilledOutright) {
   d.start();
   EXPECT_TRUE(eventually([&] { return !process_alive(grandchild); }, 5s))
       << "grandchild " << grandchild << " of the killed minisupd is still alive";
-  EXPECT_THAT(d.log(), HasSubstr("left by an earlier minisupd on this socket: SIGKILL to"));
-  EXPECT_THAT(d.log(), HasSubstr(std::to_string(grandchild) + " (sleep)"));
+  const std::string named = std::to_string(grandchild) + " (sleep)";
+  EXPECT_TRUE(eventually(
+      [&] {
+        const std::string log = d.log();
+        return log.find("left by an earlier minisupd on this socket: SIGKILL to") !=
+                   std::string::npos &&
+               log.find(named) != std::string::npos;
+      },
+      5s))
+      << d.log();
   ASSERT_TRUE(d.wait_state("tree", "RUNNING"));
   EXPECT_EQ(d.stop(), 0);
 }
