@@ -62,6 +62,9 @@ TEST(LogDescriptors, IdleProgramsHoldNoLogFileOpen) {
             sh_cmd("echo hello; echo world");
   Daemon d(config);
   d.start();
+  // The socket accepts before minisupd has finished setting up (its
+  // inotify descriptor, timers): count once it answers.
+  ASSERT_TRUE(d.wait_state("once", "STOPPED"));
   const int idle = open_fds(d.pid());
   ASSERT_GT(idle, 0);
   EXPECT_LT(idle, 60) << "idle programs must not hold their log files open";
