@@ -29,34 +29,7 @@ namespace {
 constexpr auto kPollStep = std::chrono::milliseconds(5);
 
 /// A small /proc file's text; empty when it cannot be read.
-std::string read_small(const std::string& path) {
-  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return text;
-}
-
-std::vector<pid_t> parse_pids(std::string_view text) {
-  std::vector<pid_t> pids;
-  const char* p = text.data();
-  const char* end = p + text.size();
-  while (p < end) {
-    while (p < end && (*p == ' ' || *p == '\n')) ++p;
-    pid_t pid = 0;
-    auto [next, ec] = std::from_chars(p, end, pid);
-    if (ec != std::errc()) break;
-    if (pid > 0) pids.push_back(pid);
-    p = next;
-  }
-  return pids;
-}
+std::string read_small(const std::string& path) { return sys::read_text(path).value_or(""); }
 
 /// The children of `pid`, of all its threads (/proc/PID/task/TID/children).
 std::vector<pid_t> children_of(pid_t pid) {
@@ -66,7 +39,7 @@ std::vector<pid_t> children_of(pid_t pid) {
   if (dir == nullptr) return children;
   while (const struct dirent* entry = ::readdir(dir)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    for (pid_t child : parse_pids(read_small(tasks + "/" + entry->d_name + "/children")))
+    for (pid_t child : sys::parse_pids(read_small(tasks + "/" + entry->d_name + "/children")))
       children.push_back(child);
   }
   ::closedir(dir);

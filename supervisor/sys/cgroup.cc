@@ -17,23 +17,6 @@ namespace minisup::sys {
 
 namespace {
 
-/// The whole (small) text of a /proc or cgroup file; nullopt when it cannot
-/// be opened.
-std::optional<std::string> read_text(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  return text;
-}
-
 bool write_text(const std::filesystem::path& path, std::string_view text) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) return false;
@@ -74,6 +57,37 @@ std::vector<std::string_view> split_blanks(std::string_view line) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_text(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+std::vector<pid_t> parse_pids(std::string_view text) {
+  std::vector<pid_t> pids;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == '\n')) ++p;
+    if (p == end) break;
+    pid_t pid = 0;
+    auto [next, ec] = std::from_chars(p, end, pid);
+    if (ec != std::errc()) break;
+    if (pid > 0) pids.push_back(pid);
+    p = next;
+  }
+  return pids;
+}
 
 std::optional<std::pair<std::string, std::string>> parse_cgroup2_mount(std::string_view mountinfo) {
   std::optional<std::pair<std::string, std::string>> first, preferred, unified;
@@ -180,18 +194,7 @@ bool cgroup_populated(const std::filesystem::path& dir) {
 
 std::vector<pid_t> cgroup_members(const std::filesystem::path& dir) {
   std::vector<pid_t> pids;
-  if (const auto procs = read_text(dir / "cgroup.procs")) {
-    const char* p = procs->data();
-    const char* end = p + procs->size();
-    while (p < end) {
-      pid_t pid = 0;
-      auto [next, ec] = std::from_chars(p, end, pid);
-      if (ec == std::errc() && pid > 0) pids.push_back(pid);
-      p = next;
-      while (p < end && (*p == '\n' || *p == ' ')) ++p;
-      if (ec != std::errc()) break;
-    }
-  }
+  if (const auto procs = read_text(dir / "cgroup.procs")) pids = parse_pids(*procs);
   for (const std::string& child : child_cgroups(dir)) {
     for (pid_t pid : cgroup_members(dir / child)) pids.push_back(pid);
   }

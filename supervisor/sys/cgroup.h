@@ -73,6 +73,14 @@ bool cgroup_kill(const std::filesystem::path& dir);
 /// succeeds only for an empty cgroup). False when something stayed (busy).
 bool remove_cgroup(const std::filesystem::path& dir);
 
+/// The whole text of a small /proc or cgroup file; nullopt when it cannot
+/// be read.
+std::optional<std::string> read_text(const std::filesystem::path& path);
+
+/// The pids of a blank- or newline-separated list (cgroup.procs,
+/// /proc/PID/task/TID/children); stops at the first thing that is not one.
+std::vector<pid_t> parse_pids(std::string_view text);
+
 /// The cgroup directories directly below `dir` (names only).
 std::vector<std::string> child_cgroups(const std::filesystem::path& dir);
 

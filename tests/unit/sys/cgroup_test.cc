@@ -60,6 +60,13 @@ TEST(CgroupParse, BaseNameIsStableAndDiffersPerSocket) {
   EXPECT_EQ(cgroup_base_name("/run/minisup.sock").rfind("minisup-", 0), 0u);
 }
 
+TEST(CgroupParse, PidListsOfCgroupProcsAndChildren) {
+  EXPECT_EQ(parse_pids("12\n345\n"), (std::vector<pid_t>{12, 345}));
+  EXPECT_EQ(parse_pids("7 8 9 "), (std::vector<pid_t>{7, 8, 9}));
+  EXPECT_EQ(parse_pids(""), std::vector<pid_t>{});
+  EXPECT_EQ(parse_pids("5\nx\n6"), (std::vector<pid_t>{5}));
+}
+
 /// A scratch cgroup below ours, removed at the end; skips the test where
 /// none can be made.
 class RealCgroup : public ::testing::Test {
