@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "supervisor/sys/pipe.h"
@@ -109,12 +110,19 @@ TEST_F(SpawnSlots, TheChildCopiesOnlyAFewOfManyDescriptors) {
   // have room for more than 2000; the private one holds a few (64 slots).
   EXPECT_GE(status_number(::getpid(), "FDSize"), 2000);
   EXPECT_LE(status_number(child.pid, "FDSize"), 64);
+  // sleep itself may hold a file for a moment while it starts (its locale):
+  // look again until that is closed.
   std::vector<std::string> fds;
-  for (auto& entry :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(child.pid) + "/fd")) {
-    fds.push_back(entry.path().filename().string());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    fds.clear();
+    for (auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(child.pid) + "/fd")) {
+      fds.push_back(entry.path().filename().string());
+    }
+    std::sort(fds.begin(), fds.end());
+    if (fds == std::vector<std::string>{"0", "1", "2"}) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::sort(fds.begin(), fds.end());
   EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"}));
   EXPECT_TRUE(send_signal(child.pidfd.get(), SIGKILL));
   reap(child.pid);
