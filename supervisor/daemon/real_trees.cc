@@ -165,6 +165,8 @@ CgroupTrees::CgroupTrees(loop::EventLoop& loop, std::filesystem::path base)
     : loop_(loop), base_(std::move(base)) {
   inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify_) throw sys::SysError("inotify_init1", "", errno);
+  base_fd_.reset(::open(base_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!base_fd_) throw sys::SysError("open", base_.string(), errno);
   loop_.add_fd(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
 }
 
@@ -172,28 +174,44 @@ CgroupTrees::~CgroupTrees() {
   if (inotify_) loop_.remove_fd(inotify_.get());
 }
 
-std::filesystem::path CgroupTrees::dir_of(const std::string& process) const {
+std::string CgroupTrees::name_of(const std::string& process) {
   std::string name = "proc-" + process;
   for (char& c : name) {
     if (c == '/') c = '_';
   }
-  return base_ / name;
+  return name;
+}
+
+std::filesystem::path CgroupTrees::dir_of(const std::string& process) const {
+  return base_ / name_of(process);
 }
 
 std::variant<sys::UniqueFd, std::string> CgroupTrees::open_for_spawn(const std::string& process) {
-  const std::filesystem::path dir = dir_of(process);
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return "mkdir " + dir.string() + ": " + sys::error_text(errno);
+  // Relative to the base's descriptor: no walk of the whole path per spawn.
+  // No inotify watch yet: a running process's cgroup events matter to
+  // nobody; alive() and release() add the watch once they do.
+  const std::string name = name_of(process);
+  if (::mkdirat(base_fd_.get(), name.c_str(), 0755) != 0 && errno != EEXIST)
+    return "mkdir " + (base_ / name).string() + ": " + sys::error_text(errno);
   release_pending_.erase(process);
-  if (watch_of_.count(process) == 0) {
-    const int wd = ::inotify_add_watch(inotify_.get(), (dir / "cgroup.events").c_str(), IN_MODIFY);
-    if (wd < 0) return "inotify_add_watch " + dir.string() + ": " + sys::error_text(errno);
-    watch_of_[process] = wd;
-    process_of_[wd] = process;
-  }
-  sys::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return "open " + dir.string() + ": " + sys::error_text(errno);
+  // O_PATH is all CLONE_INTO_CGROUP needs, and opens no kernfs file state.
+  sys::UniqueFd fd(::openat(base_fd_.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return "open " + (base_ / name).string() + ": " + sys::error_text(errno);
   return fd;
+}
+
+bool CgroupTrees::watch(const std::string& process) {
+  if (watch_of_.count(process) != 0) return true;
+  const std::filesystem::path events = dir_of(process) / "cgroup.events";
+  const int wd = ::inotify_add_watch(inotify_.get(), events.c_str(), IN_MODIFY);
+  if (wd < 0) {
+    if (errno != ENOENT)
+      spdlog::warn("inotify_add_watch {}: {}", events.string(), sys::error_text(errno));
+    return false;
+  }
+  watch_of_[process] = wd;
+  process_of_[wd] = process;
+  return true;
 }
 
 bool CgroupTrees::signal(const std::string& process, int signal) {
@@ -204,7 +222,9 @@ bool CgroupTrees::signal(const std::string& process, int signal) {
   return delivered;
 }
 
-bool CgroupTrees::alive(const std::string& process) const {
+bool CgroupTrees::alive(const std::string& process) {
+  // Watched before it is read: an emptying after the read is reported.
+  if (!watch(process)) return false;
   return sys::cgroup_populated(dir_of(process));
 }
 
@@ -219,6 +239,7 @@ void CgroupTrees::release(const std::string& process) {
     release_pending_.erase(process);
     return;
   }
+  watch(process);  // before the read: its emptying is then reported
   if (sys::cgroup_populated(dir) || ::rmdir(dir.c_str()) != 0) {
     release_pending_[process] = true;  // removed when it empties
     return;

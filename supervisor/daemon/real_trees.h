@@ -72,12 +72,14 @@ class CgroupTrees {
   CgroupTrees(const CgroupTrees&) = delete;
   CgroupTrees& operator=(const CgroupTrees&) = delete;
 
-  /// The cgroup of `process`, made (and watched) if needed, opened for a
-  /// spawn into it (O_DIRECTORY); or why that failed.
+  /// The cgroup of `process`, made if needed, opened for a spawn into it
+  /// (O_PATH); or why that failed.
   std::variant<sys::UniqueFd, std::string> open_for_spawn(const std::string& process);
   /// `signal` to every member (SIGKILL: cgroup.kill); false when empty.
   bool signal(const std::string& process, int signal);
-  bool alive(const std::string& process) const;
+  /// Whether the cgroup has members; from then on its emptying is reported
+  /// to the on_changed callback.
+  bool alive(const std::string& process);
   std::vector<pid_t> members(const std::string& process) const;
   /// Removes the cgroup of `process` if it is empty (else later, when it
   /// empties).
@@ -96,11 +98,15 @@ class CgroupTrees {
 
  private:
   void on_inotify();
+  /// Watches the cgroup.events of `process` (once); false when it is gone.
+  bool watch(const std::string& process);
   void unwatch(const std::string& process);
+  static std::string name_of(const std::string& process);
 
   loop::EventLoop& loop_;
   std::filesystem::path base_;
   sys::UniqueFd inotify_;
+  sys::UniqueFd base_fd_;                            ///< O_PATH
   std::unordered_map<std::string, int> watch_of_;    ///< process -> wd
   std::unordered_map<int, std::string> process_of_;  ///< wd -> process
   /// Released while not empty: removed when they empty.

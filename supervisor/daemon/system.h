@@ -66,7 +66,8 @@ class System {
   /// moment), else to the process group. False when it had no member.
   virtual bool signal_tree(const std::string& process, int pgid, int signal) = 0;
   /// The tree of `process` still has a member (cgroups: `populated 1`;
-  /// else: process group `pgid` has one).
+  /// else: process group `pgid` has one). With cgroups, from the first
+  /// call on, its emptying is reported to the set_on_tree_emptied callback.
   virtual bool tree_alive(const std::string& process, int pgid) = 0;
   /// The members of the tree of `process`, for the log.
   virtual std::vector<TreeMember> tree_members(const std::string& process, int pgid) = 0;
@@ -82,8 +83,9 @@ class System {
   /// once, or when it becomes so).
   virtual void release_tree(const std::string& process) = 0;
   /// `callback(process)` is called whenever the cgroup of `process` may
-  /// have become empty (inotify on cgroup.events, which also reports it
-  /// becoming populated: tree_alive() tells); never with process groups,
+  /// have become empty, once tree_alive() or release_tree() asked about it
+  /// (inotify on cgroup.events, which also reports it becoming populated:
+  /// tree_alive() tells; a spawn adds no watch); never with process groups,
   /// whose members' exits arrive as reaped orphans.
   virtual void set_on_tree_emptied(std::function<void(const std::string&)> callback) = 0;
   /// Reaps every child that has exited (supervised or not).
