@@ -34,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -535,6 +536,32 @@ struct GapEvent {
 
 /// Success replies: {"id": id, "ok": true, ...fields of the reply}.
 std::string encode_reply(const nlohmann::json& id, const StatusReply& reply);
+
+namespace detail {
+class JsonWriter;
+}
+
+/// The same reply as encode_reply(id, StatusReply{...}), written one process
+/// at a time: the daemon needs no vector of ProcessInfo for a status of
+/// 10,000 processes.
+class StatusReplyWriter {
+ public:
+  /// `fields` as in StatusReply; `expected`: the number of processes (for
+  /// the buffer's size).
+  StatusReplyWriter(const nlohmann::json& id, const std::vector<std::string>& fields,
+                    std::size_t expected);
+  ~StatusReplyWriter();
+  StatusReplyWriter(const StatusReplyWriter&) = delete;
+  StatusReplyWriter& operator=(const StatusReplyWriter&) = delete;
+
+  void add(const ProcessInfo& info);
+  /// The whole reply line; the writer is done.
+  std::string finish();
+
+ private:
+  std::unique_ptr<detail::JsonWriter> writer_;
+  unsigned mask_;
+};
 std::string encode_reply(const nlohmann::json& id, const StartReply& reply);
 std::string encode_reply(const nlohmann::json& id, const StopReply& reply);
 std::string encode_reply(const nlohmann::json& id, const RestartReply& reply);

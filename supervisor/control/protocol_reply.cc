@@ -268,15 +268,27 @@ bool status_sends_tree(const std::vector<std::string>& fields) {
   return (member_mask(fields) & kTreeMembers) != 0;
 }
 
-std::string encode_reply(const json& id, const StatusReply& reply) {
-  JsonWriter w = begin_reply(id, true);
-  const unsigned mask = member_mask(reply.fields);
+StatusReplyWriter::StatusReplyWriter(const json& id, const std::vector<std::string>& fields,
+                                     std::size_t expected)
+    : writer_(std::make_unique<JsonWriter>(begin_reply(id, true))), mask_(member_mask(fields)) {
   // ~410 bytes per process with every member, ~100 for minisupctl's table.
-  w.reserve(64 + reply.processes.size() * (mask == kAllMembers ? 464 : 160));
-  w.key("processes").begin_array();
-  for (const auto& p : reply.processes) write_process_info(w, p, mask);
-  w.end_array();
-  return finish(w);
+  writer_->reserve(64 + expected * (mask_ == kAllMembers ? 464 : 160));
+  writer_->key("processes").begin_array();
+}
+
+StatusReplyWriter::~StatusReplyWriter() = default;
+
+void StatusReplyWriter::add(const ProcessInfo& info) { write_process_info(*writer_, info, mask_); }
+
+std::string StatusReplyWriter::finish() {
+  writer_->end_array();
+  return control::finish(*writer_);
+}
+
+std::string encode_reply(const json& id, const StatusReply& reply) {
+  StatusReplyWriter writer(id, reply.fields, reply.processes.size());
+  for (const auto& p : reply.processes) writer.add(p);
+  return writer.finish();
 }
 
 std::string encode_reply(const json& id, const StartReply& reply) {

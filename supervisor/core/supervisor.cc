@@ -297,8 +297,8 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
 
 // ---- Queries ----
 
-NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) const {
-  NameResolution resolution;
+ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& names) const {
+  ProcessResolution resolution;
   std::set<std::string> programs;   // every process of these
   std::set<std::string> processes;  // exactly these
   bool all = false;
@@ -320,12 +320,24 @@ NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) 
     }
     programs.insert(program);
   }
-  for (const ManagedProcess* process : order_) {
-    if (all || programs.count(process->program_name()) != 0 ||
-        processes.count(process->name()) != 0) {
-      resolution.processes.push_back(process->name());
-    }
+  if (all) {
+    resolution.processes.assign(order_.begin(), order_.end());
+    return resolution;
   }
+  for (const ManagedProcess* process : order_) {
+    if (programs.count(process->program_name()) != 0 || processes.count(process->name()) != 0)
+      resolution.processes.push_back(process);
+  }
+  return resolution;
+}
+
+NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) const {
+  ProcessResolution found = resolve_processes(names);
+  NameResolution resolution;
+  resolution.unknown = std::move(found.unknown);
+  resolution.processes.reserve(found.processes.size());
+  for (const ManagedProcess* process : found.processes)
+    resolution.processes.push_back(process->name());
   return resolution;
 }
 

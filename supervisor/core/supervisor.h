@@ -128,6 +128,13 @@ class ManagedProcess {
 };
 
 /// What resolve_names() found.
+/// resolve_processes(): the same, as the processes themselves.
+struct ProcessResolution {
+  std::vector<const ManagedProcess*> processes;
+  std::optional<std::string> unknown;
+  bool ok() const { return !unknown.has_value(); }
+};
+
 struct NameResolution {
   /// The matching process names, each once, in start order. Empty when
   /// `unknown` is set.
@@ -202,6 +209,8 @@ class Supervisor {
   /// when numprocs = 1). Stops at the first name that matches nothing and
   /// reports it in `unknown`.
   NameResolution resolve_names(const std::vector<std::string>& names) const;
+  /// As resolve_names(), without copying a name (status of every process).
+  ProcessResolution resolve_processes(const std::vector<std::string>& names) const;
 
   /// A StartRequest to each named process (names as resolve_names returns
   /// them; unknown ones are skipped). Refused (nothing) during a shutdown
