@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +85,14 @@ TEST_P(Trees, ADoubleForkedDaemonOfAProgramThatExitedIsGoneAfterShutdown) {
   ASSERT_TRUE(eventually([&] { return pid_from(pidfile) > 0; }));
   const pid_t daemon = pid_from(pidfile);
   ASSERT_TRUE(process_alive(daemon));
+  // `$!` is known before the subshell has run setsid and exec'ed sleep: on
+  // a busy machine the stop could otherwise meet it still as `sh`, in the
+  // program's process group.
+  ASSERT_TRUE(eventually([&] {
+    std::ifstream comm("/proc/" + std::to_string(daemon) + "/comm");
+    std::string name;
+    return std::getline(comm, name) && name == "sleep";
+  }));
   EXPECT_EQ(d.stop(), 0);
   EXPECT_TRUE(eventually([&] { return !process_alive(daemon); }, 5s))
       << "daemon " << daemon << " outlived minisupd\n"
