@@ -79,6 +79,10 @@ class CgroupTrees {
   bool signal(const std::string& process, int signal);
   bool alive(const std::string& process) const;
   std::vector<pid_t> members(const std::string& process) const;
+  /// The cgroup of `from` is `to`'s from now on (a rolling restart's old
+  /// process); the next spawn of `from` makes a cgroup of its own
+  /// (`proc-web:0~1`: its usual name is taken).
+  void rename(const std::string& from, const std::string& to);
   /// Removes the cgroup of `process` if it is empty (else later, when it
   /// empties).
   void release(const std::string& process);
@@ -105,6 +109,11 @@ class CgroupTrees {
   std::unordered_map<int, std::string> process_of_;  ///< wd -> process
   /// Released while not empty: removed when they empty.
   std::unordered_map<std::string, bool> release_pending_;
+  /// Processes whose cgroup is not at its usual name (`proc-NAME`): after
+  /// a rename, the old process keeps the directory and the new one gets
+  /// another.
+  std::unordered_map<std::string, std::string> dir_names_;
+  unsigned next_dir_suffix_ = 1;
   std::function<void(const std::string&)> on_changed_;
 };
 
