@@ -35,8 +35,8 @@ ctl wait web --timeout 20 >/dev/null
 
 restart=(restart --rolling web)
 [ "${PLAIN:-0}" = 1 ] && restart=(restart web)
-duration=$(( rounds * 3 + 5 ))
-wrk -t2 -c"${CONNECTIONS:-32}" -d"${duration}s" --latency "http://127.0.0.1:$port/" &
+# Until the last deploy is done (SIGINT: wrk stops and reports).
+wrk -t2 -c"${CONNECTIONS:-32}" -d600s --latency "http://127.0.0.1:$port/" &
 load=$!
 sleep 2
 for i in $(seq 1 "$rounds"); do
@@ -45,6 +45,8 @@ for i in $(seq 1 "$rounds"); do
   awk -v i="$i" -v what="${restart[*]}" -v s="$start" -v e="$(date +%s.%N)" \
     'BEGIN { printf "deploy %d: %s took %.2f s\n", i, what, e - s }' >&2
 done
-wait $load
+sleep 1
+kill -INT $load
+wait $load || true
 ctl status
 echo "minisupd log: $log" >&2

@@ -21,9 +21,13 @@ const http = require("http");
 
 const VERSION = process.env.VERSION || "1";
 const DRAIN_SECS = Number(process.env.DRAIN_SECS || "10");
-if (process.env.LISTEN_PID !== String(process.pid) || Number(process.env.LISTEN_FDS) < 1) {
+// Without LISTEN_FDS it binds PORT itself, as a server under supervisord
+// does (node-own-port.toml: the comparison in bench/deploy.sh).
+const HELD = process.env.LISTEN_FDS !== undefined;
+if (HELD ? process.env.LISTEN_PID !== String(process.pid) || Number(process.env.LISTEN_FDS) < 1
+         : !process.env.PORT) {
   console.error(`not started with a held socket (LISTEN_PID=${process.env.LISTEN_PID}, ` +
-                `LISTEN_FDS=${process.env.LISTEN_FDS}, pid ${process.pid})`);
+                `LISTEN_FDS=${process.env.LISTEN_FDS}, pid ${process.pid}) nor given a PORT`);
   process.exit(3);
 }
 
@@ -45,7 +49,8 @@ const server = http.createServer((req, res) => {
 // the connection closed (above); an idle one must not be cut.
 server.closeIdleConnections = () => {};
 
-server.listen({ fd: 3 }, () => console.log(`listening pid ${process.pid} version ${VERSION}`));
+server.listen(HELD ? { fd: 3 } : { port: Number(process.env.PORT), host: "127.0.0.1" },
+              () => console.log(`listening pid ${process.pid} version ${VERSION}`));
 
 process.on("SIGTERM", () => {
   if (draining) return;
