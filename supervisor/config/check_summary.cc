@@ -133,6 +133,27 @@ std::string check_summary(const Config& config) {
   out += fmt::format("config: {}\n", config.file.string());
   out += fmt::format("programs: {}\n", config.programs.size());
   out += fmt::format("processes: {}\n", processes);
+  if (!config.sockets.empty()) {
+    // `  http: tcp://0.0.0.0:3000 (backlog 4096) -> web, api`
+    out += fmt::format("held sockets: {}\n", config.sockets.size());
+    for (const SocketConfig& socket : config.sockets) {
+      std::string users;
+      for (const ProgramConfig& program : config.programs) {
+        for (const SocketConfig& held : program.sockets) {
+          if (held.name == socket.name) users += (users.empty() ? "" : ", ") + program.name;
+        }
+      }
+      std::string line =
+          fmt::format("  {}: {} (backlog {}", socket.name, socket.address_text(), socket.backlog);
+      if (socket.kind == SocketConfig::Kind::Unix) {
+        line += fmt::format(", mode {:04o}", socket.mode);
+        if (!socket.owner.empty()) line += ", owner " + socket.owner;
+      }
+      line += ")";
+      line += users.empty() ? " (no program uses it)" : " -> " + users;
+      out += line + "\n";
+    }
+  }
   out += has_dependencies ? "start order (dependencies first, then by priority, lowest first):\n"
                           : "start order (by priority, lowest first):\n";
   // One line per step: `  PRIORITY: a, b (after db: ready)`.

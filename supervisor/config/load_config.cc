@@ -8,9 +8,10 @@
 //      ranges checked, `user` looked up, unexpanded strings kept with
 //      their positions);
 //   4. expand `include` globs and read each included file the same way
-//      (only [program.NAME] tables allowed there);
+//      (only [program.NAME] and [socket.NAME] tables allowed there);
 //   5. check `depends_on` across programs (unknown names, cycles) and mark
-//      the jobs (programs named by a `completed` condition);
+//      the jobs (programs named by a `completed` condition); check the
+//      [socket.NAME] tables and each program's `sockets` (socket_section.cc);
 //   6. expand every draft into its processes (numprocs, `${VAR}`, AUTO log
 //      names, exec probes) and check cross-program facts (shared log files);
 //   7. sort programs by (priority, name) and errors by file and position.
@@ -68,6 +69,7 @@ LoadResult Loader::load(const fs::path& file) {
   read_top_level(*root, main, /*is_main=*/true);
   read_includes(main);
   check_dependencies();
+  check_sockets();
   for (ProgramDraft& draft : drafts_) expand_program(draft);
   check_shared_logs();
   if (drafts_.empty()) warn({&main, 0, 0}, "no programs defined");
@@ -179,6 +181,9 @@ Config Loader::build_config() {
             [](const ProgramConfig& a, const ProgramConfig& b) {
               return std::tie(a.priority, a.name) < std::tie(b.priority, b.name);
             });
+  for (SocketDraft& draft : sockets_) config.sockets.push_back(std::move(draft.socket));
+  std::sort(config.sockets.begin(), config.sockets.end(),
+            [](const SocketConfig& a, const SocketConfig& b) { return a.name < b.name; });
   config.warnings = warnings_;
   return config;
 }

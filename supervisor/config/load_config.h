@@ -114,7 +114,8 @@ std::vector<const ProgramConfig*> start_order(const Config& config);
 Duration worst_case_shutdown(const Config& config);
 
 /// The text `minisupd --check` prints for a valid config: programs,
-/// processes, the start order (one line per step of start_steps(), a
+/// processes, the held sockets (`  http: tcp://0.0.0.0:3000 (backlog
+/// 4096) -> web`), the start order (one line per step of start_steps(), a
 /// program with dependencies marked `app (after db: ready)`, a job marked
 /// `(job)`), `worst-case shutdown: 35.0 s`, and a `warning:` line when that
 /// exceeds shutdown_timeout (SIGKILL comes at the timeout) or, when that is

@@ -9,6 +9,7 @@
 //   program_section.cc     the top level and each [program.NAME] table
 //                          (rlimits.h: what minisupd can grant);
 //   probe_section.cc       `ready` and `health` of a program;
+//   socket_section.cc      [socket.NAME] tables and a program's `sockets`;
 //   dependencies.cc        `depends_on`: names, cycles, jobs;
 //   expand_programs.cc     drafts -> processes (numprocs, ${VAR}, AUTO logs).
 // Helpers that know no Loader (reading a file, quoting values, NSS
@@ -77,6 +78,19 @@ struct ProgramDraft {
   /// Where each `depends_on` entry names its program (parallel to
   /// program.depends_on once sorted), and the `depends_on` value itself.
   std::vector<Pos> depends_on_where;
+  /// `sockets`: the names as written, resolved by check_sockets().
+  std::vector<Located> sockets;
+  /// Where `ready` and `health` are written (a tcp/http probe on a held
+  /// socket's address is an error there).
+  std::optional<Pos> ready_where;
+  std::optional<Pos> health_where;
+};
+
+/// A [socket.NAME] table being loaded.
+struct SocketDraft {
+  SocketConfig socket;
+  Pos header;  ///< the [socket.NAME] header
+  Pos listen;  ///< the `listen` value (the header when missing)
 };
 
 /// A value to validate: the key as shown in messages, the node, and where
@@ -191,6 +205,19 @@ class Loader {
   /// positions. nullopt after reporting an error.
   std::optional<std::vector<Located>> read_argv(const Field& f, const SourceFile& file);
 
+  // ---- [socket.NAME] and `sockets` (socket_section.cc) ----
+
+  void read_sockets(const toml::node& node, const toml::key& key, const SourceFile& file);
+  void read_socket(const toml::key& key, const toml::node& node, const SourceFile& file);
+  void read_listen(const Field& f, SocketConfig& socket, const SourceFile& file);
+  void read_socket_owner(const Field& f, SocketConfig& socket);
+  /// A program's `sockets`: an array of socket names (checked later).
+  void read_program_sockets(const Field& f, ProgramDraft& draft);
+  /// Across files: two sockets on one address; each program's `sockets`
+  /// resolved (unknown names, duplicates); tcp/http probes aimed at a held
+  /// socket's address.
+  void check_sockets();
+
   // ---- ready, health (probe_section.cc) ----
 
   /// `ready` (is_health false) or `health`: an inline table with one probe
@@ -234,6 +261,8 @@ class Loader {
   std::map<std::string, std::string> variables_;  // env + [supervisor] environment
   std::vector<ProgramDraft> drafts_;
   std::map<std::string, std::size_t> program_index_;
+  std::vector<SocketDraft> sockets_;
+  std::map<std::string, std::size_t> socket_index_;
   std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
   std::map<int, RlimitCeiling> rlimit_ceilings_;  // resource -> what minisupd can grant
   /// host -> (address, problem): each host is resolved once per load.

@@ -9,7 +9,18 @@ bool ProgramConfig::equals_definition(const ProgramConfig& other) const {
   // (including any added later) takes part through the defaulted ==.
   ProgramConfig mine = *this;
   mine.where = other.where;
+  // Where a named [socket.NAME] is written does not count either.
+  if (mine.sockets.size() == other.sockets.size()) {
+    for (std::size_t i = 0; i < mine.sockets.size(); ++i)
+      mine.sockets[i].where = other.sockets[i].where;
+  }
   return mine == other;
+}
+
+std::string SocketConfig::address_text() const {
+  if (kind == Kind::Unix) return "unix:" + path;
+  return ipv6 ? "tcp://[" + address + "]:" + std::to_string(port)
+              : "tcp://" + address + ":" + std::to_string(port);
 }
 
 const ProgramConfig* Config::find_program(const std::string& name) const {

@@ -127,6 +127,53 @@ enum class ShutdownOn {
   Fatal,    ///< it went FATAL
 };
 
+/// One `[socket.NAME]` table: a listening socket minisupd binds before any
+/// program starts and holds for its whole life, handed to the processes of
+/// the programs that name it in `sockets` as descriptors 3, 4, ... (DESIGN.md,
+/// "Held sockets and zero-downtime restarts").
+struct SocketConfig {
+  enum class Kind {
+    Tcp,   ///< "tcp://ADDRESS:PORT" (IPv4, or IPv6 in brackets)
+    Unix,  ///< "unix:PATH" (a stream socket file)
+  };
+  std::string name;    ///< the table key
+  std::string listen;  ///< as written (`${VAR}` expanded), for messages
+  Kind kind = Kind::Tcp;
+  /// tcp: the numeric address in its canonical form ("0.0.0.0", "::",
+  /// "127.0.0.1"; an IPv6 address without brackets), whether it is IPv6,
+  /// and the port (1..65535).
+  std::string address;
+  bool ipv6 = false;
+  int port = 0;
+  /// unix: the socket file (absolute).
+  std::string path;
+  /// `backlog`: the listen() queue (1..65535; the kernel caps it at
+  /// net.core.somaxconn). Connections that arrive while no process accepts
+  /// (a restart) wait there.
+  int backlog = 4096;
+  /// unix: `mode` of the socket file (default 0666, as systemd's
+  /// SocketMode) and `owner` ("user" or "user:group"), resolved when the
+  /// config is loaded; nullopt = minisupd's own.
+  mode_t mode = 0666;
+  std::string owner;
+  std::optional<uid_t> owner_uid;
+  std::optional<gid_t> owner_gid;
+  /// Where the `[socket.NAME]` header is (not part of the definition:
+  /// ProgramConfig::equals_definition ignores it).
+  SourceLocation where;
+
+  /// The same address (tcp: address and port; unix: path): the socket
+  /// bound for one can serve the other.
+  bool same_address(const SocketConfig& other) const {
+    return kind == other.kind && address == other.address && port == other.port &&
+           path == other.path;
+  }
+  /// "tcp://0.0.0.0:3000", "tcp://[::]:3000", "unix:/run/app.sock": the
+  /// canonical form of the address.
+  std::string address_text() const;
+  bool operator==(const SocketConfig&) const = default;
+};
+
 /// One process of a program: the program itself when numprocs = 1, else
 /// `NAME:N`. Values that may mention `${MINISUP_PROCESS_NUM}` (and
 /// `${MINISUP_PROCESS_NAME}`, `${MINISUP_PROGRAM}`) are expanded per process.
@@ -182,6 +229,10 @@ struct ProgramConfig {
   std::optional<rlim_t> rlimit_nproc;
   std::optional<rlim_t> rlimit_core;
   std::optional<rlim_t> rlimit_as;
+  /// `sockets`: the held sockets its processes get as descriptors 3, 4, ...
+  /// in this order (the [socket.NAME] definitions they name, copied, so that
+  /// a changed socket makes the program changed for `reread`/`update`).
+  std::vector<SocketConfig> sockets;
   /// A job (not a TOML key): named by another program's `completed`
   /// condition, or by `minisupd --run`. It is RUNNING at its spawn
   /// (startsecs 0), never restarted after an exit, and an exit with a code
@@ -245,11 +296,16 @@ struct Config {
   /// also honours depends_on, is start_order() / start_steps()
   /// (load_config.h).
   std::vector<ProgramConfig> programs;
+  /// Every `[socket.NAME]`, sorted by name.
+  std::vector<SocketConfig> sockets;
   /// Non-fatal findings, e.g. `conf.d/*.toml: include matches no file`.
   std::vector<std::string> warnings;
 
   /// The program called `name`, or nullptr.
   const ProgramConfig* find_program(const std::string& name) const;
 };
+
+/// The most sockets one program may name in `sockets`.
+inline constexpr std::size_t kMaxProgramSockets = 64;
 
 }  // namespace minisup::config

@@ -25,7 +25,7 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 31> kProgramKeys{
+constexpr std::array<std::string_view, 32> kProgramKeys{
     "command",
     "directory",
     "environment",
@@ -57,8 +57,9 @@ constexpr std::array<std::string_view, 31> kProgramKeys{
     "rlimit_nproc",
     "rlimit_core",
     "rlimit_as",
+    "sockets",
 };
-constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
+constexpr std::array<std::string_view, 3> kTopLevelTables{"supervisor", "program", "socket"};
 
 /// Largest `numprocs`: beyond this a typo (100000) would exhaust memory.
 constexpr std::int64_t kMaxNumprocs = 10000;
@@ -81,12 +82,14 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
     const std::string name(key.str());
     if (name == "program") {
       read_programs(value, key, file);
+    } else if (name == "socket") {
+      read_sockets(value, key, file);
     } else if (name == "supervisor") {
       if (!is_main) {
         error(location(file, key.source()),
               fmt::format(
                   "[supervisor] is only allowed in the main config file {}; an included file holds "
-                  "[program.NAME] tables only",
+                  "[program.NAME] and [socket.NAME] tables only",
                   files_.front().shown.string()));
       }
     } else if (value.is_table()) {
@@ -94,15 +97,17 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       if (auto suggestion = closest_match(name, kTopLevelTables)) {
         message += fmt::format("; did you mean [{}]?", *suggestion);
       } else {
-        message += is_main ? "; a config holds [supervisor] and [program.NAME] tables"
-                           : "; an included file holds [program.NAME] tables only";
+        message += is_main
+                       ? "; a config holds [supervisor], [program.NAME] and [socket.NAME] tables"
+                       : "; an included file holds [program.NAME] and [socket.NAME] tables only";
       }
       error(location(file, key.source()), std::move(message));
     } else {
       error(location(file, key.source()),
-            fmt::format("unknown key `{}` at the top level; {}", truncate(name),
-                        is_main ? "a config holds [supervisor] and [program.NAME] tables"
-                                : "an included file holds [program.NAME] tables only"));
+            fmt::format(
+                "unknown key `{}` at the top level; {}", truncate(name),
+                is_main ? "a config holds [supervisor], [program.NAME] and [socket.NAME] tables"
+                        : "an included file holds [program.NAME] and [socket.NAME] tables only"));
     }
   }
 }
@@ -216,9 +221,13 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
     } else if (key_name == "redirect_stderr") {
       if (auto b = as_bool(f)) p.redirect_stderr = *b;
     } else if (key_name == "ready") {
+      draft.ready_where = f.where;
       p.ready = read_probe(f, /*is_health=*/false, file, draft.ready_exec);
     } else if (key_name == "health") {
+      draft.health_where = f.where;
       p.health = read_probe(f, /*is_health=*/true, file, draft.health_exec);
+    } else if (key_name == "sockets") {
+      read_program_sockets(f, draft);
     } else if (key_name == "depends_on") {
       read_depends_on(f, draft);
     } else if (key_name == "shutdown_on") {

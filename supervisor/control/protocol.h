@@ -168,9 +168,14 @@ struct StopCommand {
   std::vector<std::string> names;
   bool operator==(const StopCommand&) const = default;
 };
-/// `restart` {names: [string], non-empty}: stop (if running), then start.
+/// `restart` {names: [string], non-empty, rolling?: bool}: stop (if
+/// running), then start. `rolling`: replace the processes one at a time,
+/// each new one started and ready before its old one gets its stop
+/// signal (the old one is listed `"old": true` meanwhile); the first new
+/// process that fails stops it (the old ones keep serving).
 struct RestartCommand {
   std::vector<std::string> names;
+  bool rolling = false;
   bool operator==(const RestartCommand&) const = default;
 };
 /// `signal` {signal: "TERM" | "SIGTERM" | 15, names: [string], non-empty}.
@@ -303,9 +308,9 @@ struct RetryInfo {
 ///   exit_signal_name, exited_at, needed_sigkill, stop_duration,
 ///   description, spawn_error, retry {attempt, of, in_seconds, restart},
 ///   core_dumped, dropped_bytes, exit_reason, tree_processes,
-///   tree_rss_bytes, tree_cpu_seconds.
+///   tree_rss_bytes, tree_cpu_seconds, old.
 struct ProcessInfo {
-  std::string name;   ///< "web" or "web:0"
+  std::string name;   ///< "web" or "web:0" (also for an old process)
   std::string group;  ///< the program: "web"
   std::string state;  ///< one of config::kProcessStateNames
   int pid = 0;        ///< 0 when no child runs
@@ -344,6 +349,10 @@ struct ProcessInfo {
   /// Their CPU time (user + system, with that of the children they waited
   /// for), summed.
   std::optional<Seconds> tree_cpu_seconds;
+  /// An old process of a rolling restart: a new process of the same name
+  /// has replaced it (or is about to), and it is being (or will be)
+  /// stopped. It is listed on its own line after the new one.
+  bool old = false;
   bool operator==(const ProcessInfo&) const = default;
 };
 

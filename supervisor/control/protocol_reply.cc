@@ -140,6 +140,7 @@ enum Member : unsigned {
   kTreeProcesses,
   kTreeRssBytes,
   kTreeCpuSeconds,
+  kOld,
   kMemberCount
 };
 /// Their keys as written, quoted and with the colon.
@@ -163,7 +164,8 @@ constexpr std::string_view kMemberKeys[kMemberCount] = {"\"name\":",
                                                         "\"exit_reason\":",
                                                         "\"tree_processes\":",
                                                         "\"tree_rss_bytes\":",
-                                                        "\"tree_cpu_seconds\":"};
+                                                        "\"tree_cpu_seconds\":",
+                                                        "\"old\":"};
 static_assert(kMemberCount < 32, "a set of members is an unsigned bit mask");
 constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
 constexpr unsigned kTreeMembers =
@@ -238,6 +240,7 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
     }
   });
   member(kDroppedBytes, [&] { w.value(p.dropped_bytes); });
+  member(kOld, [&] { w.value(p.old); });
   member(kExitReason, [&] { w.value(p.exit_reason); });
   member(kTreeProcesses, [&] { w.value(p.tree_processes); });
   member(kTreeRssBytes, [&] { w.value(p.tree_rss_bytes); });

@@ -379,6 +379,7 @@ class StatusHandler {
     TreeProcesses,
     TreeRssBytes,
     TreeCpuSeconds,
+    Old,
   };
   enum class Scalar { Null, Boolean, Number };
 
@@ -533,6 +534,8 @@ bool StatusHandler::key(std::string& name) {
         field_ = Field::ExitSignal;
       else if (k == "core_dumped")
         field_ = Field::CoreDumped;
+      else if (k == "old")
+        field_ = Field::Old;
       else if (k == "exited_at")
         field_ = Field::ExitedAt;
       else if (k == "needed_sigkill")
@@ -629,6 +632,10 @@ bool StatusHandler::scalar(Scalar kind) {
     case Field::CoreDumped:
       if (is_number) return false;
       if (is_boolean) process().core_dumped = boolean_;
+      return true;
+    case Field::Old:
+      if (is_number) return false;
+      if (is_boolean) process().old = boolean_;
       return true;
     case Field::Restart:
       if (is_number) return false;

@@ -117,8 +117,14 @@ Command parse_command(CommandKind kind, const json& o) {
       return StartCommand{required_names(o)};
     case CommandKind::Stop:
       return StopCommand{required_names(o)};
-    case CommandKind::Restart:
-      return RestartCommand{required_names(o)};
+    case CommandKind::Restart: {
+      RestartCommand c{required_names(o)};
+      if (const json* rolling = field(o, "rolling")) {
+        if (!rolling->is_boolean()) reject("rolling: expected true or false");
+        c.rolling = rolling->get<bool>();
+      }
+      return c;
+    }
     case CommandKind::Signal: {
       SignalCommand c;
       const json* sig = field(o, "signal");
@@ -283,6 +289,9 @@ std::string encode_request(const Request& request) {
           if constexpr (std::is_same_v<T, StatusCommand>) {
             if (!c.fields.empty()) w.key("fields").value(c.fields);
             if (c.tree) w.key("tree").value(true);
+          }
+          if constexpr (std::is_same_v<T, RestartCommand>) {
+            if (c.rolling) w.key("rolling").value(true);
           }
         } else if constexpr (std::is_same_v<T, SignalCommand>) {
           w.key("signal").value(c.signal);

@@ -83,6 +83,8 @@ std::string describe(const Action& action, TimePoint origin) {
           return "Notice(" + a.message + ")";
         } else if constexpr (std::is_same_v<T, AddProcess>) {
           return "AddProcess";
+        } else if constexpr (std::is_same_v<T, ProcessRetired>) {
+          return "ProcessRetired(" + a.as + ")";
         } else {
           static_assert(std::is_same_v<T, RemoveProcess>);
           return "RemoveProcess";

@@ -143,8 +143,20 @@ struct RemoveProcess {
   bool operator==(const RemoveProcess&) const = default;
 };
 
-using Action = std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup, StartProbe,
-                            StopProbe, StateChanged, RecordExit, Notice, AddProcess, RemoveProcess>;
+/// Emitted by Supervisor only (a rolling restart, Supervisor::request_rolling
+/// _restart): the current run of this process goes on as the *old* process
+/// `as` ("web:0 (old)"): its child, its deadlines, its output and its tree
+/// are `as`'s from now on (facts about it are reported for `as`). This
+/// name gets fresh handles (as for AddProcess) for a new run that follows
+/// in the same batch.
+struct ProcessRetired {
+  std::string as;
+  bool operator==(const ProcessRetired&) const = default;
+};
+
+using Action =
+    std::variant<Spawn, SendSignal, ArmDeadline, CancelDeadline, ProbeGroup, StartProbe, StopProbe,
+                 StateChanged, RecordExit, Notice, AddProcess, RemoveProcess, ProcessRetired>;
 
 /// A one-line description of an action for logs and test failures, e.g.
 /// "SendSignal(SIGTERM, group)", "ArmDeadline(stopwaitsecs, +10.000 s)" (times

@@ -76,8 +76,36 @@ std::optional<ProcessOutcome> start_outcome(const PendingRequest& request, const
   return std::nullopt;
 }
 
+std::optional<Settlement> settle_rolling(const PendingRequest& request,
+                                         const Supervisor& supervisor) {
+  const RollingProgress* progress = supervisor.rolling_progress(request.restart);
+  if (progress != nullptr && !progress->done) return std::nullopt;
+  Settlement settlement;
+  for (const std::string& name : request.processes) {
+    ProcessOutcome result;
+    result.name = name;
+    if (auto preset = request.preset.find(name); preset != request.preset.end()) {
+      result.outcome = preset->second;
+      result.message = supervisor.shutting_down() ? "shutting down" : "being removed";
+    } else if (progress == nullptr) {
+      result.outcome = Outcome::Failed;
+      result.message = "forgotten";
+    } else if (auto failed = progress->failed.find(name); failed != progress->failed.end()) {
+      result.outcome = Outcome::Failed;
+      result.message = failed->second;
+    } else {
+      result.outcome = Outcome::Started;
+      auto sigkill = progress->needed_sigkill.find(name);
+      result.needed_sigkill = sigkill != progress->needed_sigkill.end() && sigkill->second;
+    }
+    settlement.results.push_back(std::move(result));
+  }
+  return settlement;
+}
+
 std::optional<Settlement> settle_start(const PendingRequest& request,
                                        const Supervisor& supervisor) {
+  if (request.rolling) return settle_rolling(request, supervisor);
   const RestartProgress* progress = nullptr;
   if (request.kind == PendingRequest::Kind::Restart) {
     progress = supervisor.restart_progress(request.restart);
@@ -171,6 +199,10 @@ std::vector<const ManagedProcess*> processes_of_program(const Supervisor& superv
 
 std::optional<Settlement> settle_update(const PendingRequest& request,
                                         const Supervisor& supervisor) {
+  for (RestartId id : request.rollings) {
+    const RollingProgress* progress = supervisor.rolling_progress(id);
+    if (progress != nullptr && !progress->done) return std::nullopt;
+  }
   const std::size_t removed = request.removed_programs.size();
   const std::size_t added = request.added.size();
   const std::size_t total = removed + added + request.changed.size();
@@ -236,6 +268,26 @@ Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& proc
   return opened;
 }
 
+Opened open_rolling_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
+                            TimePoint now) {
+  Opened opened;
+  opened.request.kind = PendingRequest::Kind::Restart;
+  opened.request.rolling = true;
+  opened.request.processes = processes;
+  std::vector<std::string> to_restart;
+  for (const std::string& name : processes) {
+    if (supervisor.can_start(name)) {
+      to_restart.push_back(name);
+    } else {
+      opened.request.preset[name] = Outcome::Failed;
+    }
+  }
+  auto [id, actions] = supervisor.request_rolling_restart(to_restart, now);
+  opened.request.restart = id;
+  opened.actions = std::move(actions);
+  return opened;
+}
+
 Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now) {
   Opened opened;
   opened.request.kind = PendingRequest::Kind::Stop;
@@ -264,6 +316,7 @@ PendingRequest open_update(const ReloadResult& reload) {
   request.added = reload.added;
   request.changed = reload.changed;
   request.removed_programs = reload.removed;
+  request.rollings = reload.rolling;
   return request;
 }
 
@@ -298,7 +351,13 @@ std::vector<ProcessOutcome> current_states(const PendingRequest& request,
 }
 
 void close_request(const PendingRequest& request, Supervisor& supervisor) {
-  if (request.kind == PendingRequest::Kind::Restart) supervisor.forget_restart(request.restart);
+  if (request.kind == PendingRequest::Kind::Restart) {
+    if (request.rolling) {
+      supervisor.forget_rolling(request.restart);
+    } else {
+      supervisor.forget_restart(request.restart);
+    }
+  }
 }
 
 }  // namespace minisup::core

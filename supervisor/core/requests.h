@@ -14,7 +14,10 @@
 //            crash loop's restart delay), or was already started / could
 //            not be started when asked. A process STARTING while it waits
 //            for its dependencies is not settled yet.
-//   restart  the same, once the Supervisor has done the start half.
+//   restart  the same, once the Supervisor has done the start half; a
+//            rolling restart once it is done (each process replaced, or
+//            failed: the first failure stops it, the rest are "not
+//            replaced").
 //   stop     every process is idle (STOPPED, EXITED, FATAL) or was removed
 //            or replaced by a reload.
 //   wait     every process is in the target state (for RUNNING, a job that
@@ -22,7 +25,8 @@
 //            it cannot leave by itself (FATAL; for RUNNING also STOPPED and
 //            EXITED) or was removed: settled as failed (unexpected state).
 //   update   removed programs are gone, added and changed ones are no longer
-//            leaving, STARTING, BACKOFF or STOPPING.
+//            leaving, STARTING, BACKOFF or STOPPING, and its rolling
+//            restarts (changed programs with held sockets) are done.
 #pragma once
 
 #include <map>
@@ -81,6 +85,9 @@ struct PendingRequest {
   std::set<std::string> removed;
   ProcessState target = ProcessState::Running;  ///< wait
   RestartId restart = 0;                        ///< restart
+  bool rolling = false;                         ///< restart: a rolling one
+  /// update: the rolling restarts of changed programs with held sockets.
+  std::vector<RestartId> rollings;
   /// update: program names.
   std::vector<std::string> added, changed, removed_programs;
   /// update: how many of removed_programs, then added, then changed are
@@ -105,6 +112,9 @@ Opened open_start(Supervisor& supervisor, const std::vector<std::string>& proces
 /// Restart `processes` (Supervisor::request_restart).
 Opened open_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
                     TimePoint now);
+/// Rolling restart of `processes` (Supervisor::request_rolling_restart).
+Opened open_rolling_restart(Supervisor& supervisor, const std::vector<std::string>& processes,
+                            TimePoint now);
 /// Stop `processes`.
 Opened open_stop(Supervisor& supervisor, const std::vector<std::string>& processes, TimePoint now);
 /// Wait until every one of `processes` is `target`.

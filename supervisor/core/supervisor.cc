@@ -31,11 +31,16 @@ bool is_active(ProcessState state) {
          state == ProcessState::Backoff;
 }
 
-/// Start order: ascending (priority, program name, process number).
+/// Start order: ascending (priority, program name, process number); an old
+/// process of a rolling restart right after its new one.
 bool starts_before(const ManagedProcess* a, const ManagedProcess* b) {
-  return std::forward_as_tuple(a->priority(), a->program_name(), a->process_config().process_num) <
-         std::forward_as_tuple(b->priority(), b->program_name(), b->process_config().process_num);
+  return std::forward_as_tuple(a->priority(), a->program_name(), a->process_config().process_num,
+                               a->is_old()) <
+         std::forward_as_tuple(b->priority(), b->program_name(), b->process_config().process_num,
+                               b->is_old());
 }
+
+std::string old_name(const std::string& process) { return process + std::string(kOldSuffix); }
 
 }  // namespace
 
@@ -165,6 +170,40 @@ const RestartProgress* Supervisor::restart_progress(RestartId id) const {
 
 void Supervisor::forget_restart(RestartId id) { restarts_.erase(id); }
 
+std::pair<RestartId, std::vector<ProcessAction>> Supervisor::request_rolling_restart(
+    const std::vector<std::string>& processes, TimePoint now) {
+  std::vector<ProcessAction> out;
+  if (shutting_down_) return {0, std::move(out)};
+  const RestartId id = next_restart_++;
+  RollingProgress& progress = rollings_[id];
+  for (const std::string& name : processes) {
+    const ManagedProcess* process = find(name);
+    if (process == nullptr || process->is_old() || process->is_leaving()) continue;
+    progress.processes.push_back(name);
+  }
+  advance(now, out);
+  return {id, std::move(out)};
+}
+
+const RollingProgress* Supervisor::rolling_progress(RestartId id) const {
+  auto found = rollings_.find(id);
+  return found == rollings_.end() ? nullptr : &found->second;
+}
+
+void Supervisor::forget_rolling(RestartId id) {
+  auto found = rollings_.find(id);
+  if (found == rollings_.end()) return;
+  if (found->second.done) {
+    rollings_.erase(found);
+  } else {
+    found->second.forget_when_done = true;  // it goes on; nobody waits for it
+  }
+}
+
+const ManagedProcess* Supervisor::old_of(const std::string& process) const {
+  return find(old_name(process));
+}
+
 std::vector<ProcessAction> Supervisor::report(const std::string& process, Incarnation incarnation,
                                               const Event& fact, TimePoint now) {
   const ManagedProcess* target = find(process);
@@ -189,7 +228,8 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
   std::vector<ProcessAction>& out = result.actions;
   shutdown_timeout_ = new_config.supervisor.shutdown_timeout;
   std::set<std::string> in_new_config;
-  std::set<std::string> to_start;  // added processes with autostart
+  std::set<std::string> to_start;          // added processes with autostart
+  std::set<std::string> rolling_programs;  // changed, replaced by a rolling restart
 
   for (const config::ProgramConfig& program : new_config.programs) {
     in_new_config.insert(program.name);
@@ -236,6 +276,25 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
 
     // Changed.
     result.changed.push_back(program.name);
+    if (entry.pending == Pending::None && !program.sockets.empty() &&
+        !entry.current->sockets.empty() && program.numprocs == entry.current->numprocs) {
+      // With held sockets: replaced one process at a time, new before old
+      // (a rolling restart); the program's definition is the new one at
+      // once, each process switches to it when it is replaced.
+      update_dependents(program.name, entry.current->depends_on, program.depends_on);
+      entry.current = definition;
+      dependency_changed_.push_back(program.name);
+      RollingProgress progress;
+      progress.forget_when_done = true;
+      progress.replacement[program.name] = definition;
+      for (ManagedProcess* process : processes_of(program.name))
+        progress.processes.push_back(process->name());
+      const RestartId id = next_restart_++;
+      rollings_[id] = std::move(progress);
+      result.rolling.push_back(id);
+      rolling_programs.insert(program.name);
+      continue;
+    }
     if (entry.pending == Pending::None) {
       entry.was_active = false;
       for (ManagedProcess* process : processes_of(program.name)) {
@@ -264,10 +323,14 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
   // started once all of them are idle; they then wait for the new
   // definition's processes). Those being replaced or removed themselves
   // are not.
-  if (!result.changed.empty() && !dependents_.empty()) {
+  std::vector<std::string> stopped_changed;
+  for (const std::string& name : result.changed) {
+    if (rolling_programs.count(name) == 0) stopped_changed.push_back(name);
+  }
+  if (!stopped_changed.empty() && !dependents_.empty()) {
     RestartProgress progress;
     progress.forget_when_started = true;
-    for (const std::string& program : dependents_closure(result.changed)) {
+    for (const std::string& program : dependents_closure(stopped_changed)) {
       for (ManagedProcess* process : processes_of(program)) {
         if (process->is_leaving() || !is_active(process->machine_.state())) continue;
         progress.processes.push_back(process->name());
@@ -297,7 +360,8 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
 
 // ---- Queries ----
 
-ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& names) const {
+ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& names,
+                                                bool include_old) const {
   ProcessResolution resolution;
   std::set<std::string> programs;   // every process of these
   std::set<std::string> processes;  // exactly these
@@ -320,19 +384,19 @@ ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& 
     }
     programs.insert(program);
   }
-  if (all) {
-    resolution.processes.assign(order_.begin(), order_.end());
-    return resolution;
-  }
   for (const ManagedProcess* process : order_) {
-    if (programs.count(process->program_name()) != 0 || processes.count(process->name()) != 0)
+    if (processes.count(process->name()) != 0 ||
+        ((all || programs.count(process->program_name()) != 0) &&
+         (include_old || !process->is_old()))) {
       resolution.processes.push_back(process);
+    }
   }
   return resolution;
 }
 
-NameResolution Supervisor::resolve_names(const std::vector<std::string>& names) const {
-  ProcessResolution found = resolve_processes(names);
+NameResolution Supervisor::resolve_names(const std::vector<std::string>& names,
+                                         bool include_old) const {
+  ProcessResolution found = resolve_processes(names, include_old);
   NameResolution resolution;
   resolution.unknown = std::move(found.unknown);
   resolution.processes.reserve(found.processes.size());
@@ -400,7 +464,7 @@ std::vector<ManagedProcess*> Supervisor::processes_of(const std::string& program
   // a reload of N unchanged programs O(N^2) (1.5 s of CPU at 10,000).
   std::vector<ManagedProcess*> result;
   auto take = [&](ManagedProcess* process) {
-    if (process->program_name() == program) result.push_back(process);
+    if (process->program_name() == program && !process->is_old()) result.push_back(process);
   };
   if (auto it = processes_.find(program); it != processes_.end()) take(it->second.get());
   for (auto it = processes_.lower_bound(program + ':'), end = processes_.lower_bound(program + ';');
@@ -424,6 +488,20 @@ void Supervisor::rebuild_order() {
 void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now,
                       std::vector<ProcessAction>& out) {
   const ProcessState before = process.machine_.state();
+  if (process.is_old()) {
+    // An old process of a rolling restart counts for the shutdown only.
+    std::vector<Action> actions = process.machine_.handle(event, now);
+    const ProcessState after = process.machine_.state();
+    if (before != after) {
+      if (is_busy(before)) --busy_at_level_[process.priority()];
+      if (is_busy(after)) ++busy_at_level_[process.priority()];
+      if (is_idle(before)) ++not_idle_;
+      if (is_idle(after)) --not_idle_;
+      if (is_idle(after)) old_idle_.push_back(process.name());
+    }
+    for (Action& action : actions) out.push_back(ProcessAction{process.name(), std::move(action)});
+    return;
+  }
   const DependencyStatuses statuses_before = dependency_statuses(process);
   if (before == ProcessState::Running && !shutting_down_ && !exit_status_) {
     // An exit that will end the run (shutdown_on exit, or failure with an
@@ -459,6 +537,161 @@ void Supervisor::feed(ManagedProcess& process, const Event& event, TimePoint now
     check_shutdown_on(process, actions);
   }
   for (Action& action : actions) out.push_back(ProcessAction{process.name(), std::move(action)});
+  // Ready: its old process (a rolling restart's) has been replaced.
+  if (before != ProcessState::Running && after == ProcessState::Running && !shutting_down_) {
+    if (ManagedProcess* old = find_mutable(old_name(process.name()))) {
+      const ProcessState state = old->machine_.state();
+      if (state == ProcessState::Running || state == ProcessState::Starting)
+        feed(*old, StopRequest{}, now, out);
+    }
+  }
+}
+
+void Supervisor::retire(ManagedProcess& process,
+                        std::shared_ptr<const config::ProgramConfig> definition, TimePoint now,
+                        std::vector<ProcessAction>& out) {
+  const DependencyStatuses statuses_before = dependency_statuses(process);
+  // An earlier old process of this name that is idle but not yet forgotten
+  // goes first.
+  if (auto earlier = processes_.find(old_name(process.name())); earlier != processes_.end()) {
+    const ManagedProcess* gone = earlier->second.get();
+    auto at = std::lower_bound(order_.begin(), order_.end(), gone, starts_before);
+    if (at != order_.end() && *at == gone) order_.erase(at);
+    out.push_back(ProcessAction{earlier->first, RemoveProcess{}});
+    processes_.erase(earlier);
+  }
+  // The old process: the running machine, under its own name, never to
+  // restart, refused any start, forgotten once idle.
+  auto old =
+      std::unique_ptr<ManagedProcess>(new ManagedProcess(process.program_, process.index_, trees_));
+  old->machine_ = std::move(process.machine_);
+  old->machine_.inhibit_restarts();
+  old->old_name_ = old_name(process.name());
+  old->leaving_ = true;
+  ++busy_at_level_[old->priority()];  // RUNNING
+  ++not_idle_;
+  out.push_back(ProcessAction{process.name(), ProcessRetired{old->name()}});
+  // The new one: a fresh machine of `definition`, started at once (its
+  // dependencies were met a moment ago: the old one was RUNNING).
+  process.program_ = std::move(definition);
+  process.machine_ = ProcessMachine(ProcessPolicy::from(*process.program_, trees_));
+  process.machine_.continue_incarnations_from(old->machine_.incarnation());
+  std::vector<Action> actions = process.machine_.handle(StartRequest{}, now);
+  // RUNNING -> (STOPPED) -> STARTING: busy all along, never idle.
+  note_change(process, false, is_idle(process.machine_.state()), statuses_before,
+              dependency_statuses(process));
+  const ManagedProcess* old_ptr = old.get();
+  processes_[old->name()] = std::move(old);
+  order_.insert(std::upper_bound(order_.begin(), order_.end(), old_ptr, starts_before), old_ptr);
+  for (Action& action : actions) out.push_back(ProcessAction{process.name(), std::move(action)});
+}
+
+void Supervisor::remove_idle_olds(std::vector<ProcessAction>& out) {
+  for (const std::string& name : std::exchange(old_idle_, {})) {
+    auto found = processes_.find(name);
+    if (found == processes_.end() || !is_idle(found->second->machine().state())) continue;
+    const ManagedProcess* process = found->second.get();
+    auto at = std::lower_bound(order_.begin(), order_.end(), process, starts_before);
+    if (at != order_.end() && *at == process) order_.erase(at);
+    out.push_back(ProcessAction{name, RemoveProcess{}});
+    processes_.erase(found);
+  }
+}
+
+void Supervisor::advance_rollings(TimePoint now, std::vector<ProcessAction>& out) {
+  for (auto it = rollings_.begin(); it != rollings_.end();) {
+    RollingProgress& progress = it->second;
+    if (!progress.done) advance_rolling(progress, now, out);
+    it = progress.done && progress.forget_when_done ? rollings_.erase(it) : std::next(it);
+  }
+}
+
+void Supervisor::advance_rolling(RollingProgress& progress, TimePoint now,
+                                 std::vector<ProcessAction>& out) {
+  auto stop_here = [&](const std::string& name, std::string why) {
+    progress.failed[name] = std::move(why);
+    for (std::size_t i = progress.current + 1; i < progress.processes.size(); ++i)
+      progress.failed[progress.processes[i]] =
+          "not replaced: the rolling restart stopped at " + name;
+    progress.done = true;
+  };
+  while (progress.current < progress.processes.size()) {
+    const std::string& name = progress.processes[progress.current];
+    ManagedProcess* process = find_mutable(name);
+    if (process == nullptr) {  // removed by a reload meanwhile
+      progress.failed[name] = "removed";
+      ++progress.current;
+      progress.started = false;
+      continue;
+    }
+    if (shutting_down_) {
+      stop_here(name, "shutting down");
+      return;
+    }
+    const ProcessState state = process->machine_.state();
+    ManagedProcess* old = find_mutable(old_name(name));
+    if (!progress.started && old != nullptr && is_idle(old->machine_.state())) old = nullptr;
+    if (!progress.started) {
+      if (process->is_leaving()) {
+        stop_here(name, "being removed");
+        return;
+      }
+      if (state == ProcessState::Running && old != nullptr) {
+        // A lingering old process: it is stopped (now RUNNING has come
+        // again); replace this one once it is gone.
+        const ProcessState old_state = old->machine_.state();
+        if (old_state == ProcessState::Running || old_state == ProcessState::Starting)
+          feed(*old, StopRequest{}, now, out);
+        return;
+      }
+      auto definition = process->program_;
+      if (auto found = progress.replacement.find(process->program_name());
+          found != progress.replacement.end())
+        definition = found->second;
+      if (state == ProcessState::Running) {
+        retire(*process, definition, now, out);
+      } else if (state == ProcessState::Starting || state == ProcessState::Backoff) {
+        feed(*process, StopRequest{}, now, out);  // not serving: (re)started in place
+        return;
+      } else if (state == ProcessState::Stopping) {
+        return;  // once idle
+      } else {
+        // Idle: started in place (with the new definition on a reload).
+        if (definition != process->program_) {
+          const Incarnation last = process->machine_.incarnation();
+          process->program_ = definition;
+          process->machine_ = ProcessMachine(ProcessPolicy::from(*definition, trees_));
+          process->machine_.continue_incarnations_from(last);
+        }
+        start_process(*process, now, out);
+      }
+      progress.started = true;
+      continue;
+    }
+    // Started: wait for RUNNING (its old one then gets its stop), then for
+    // the old one to be gone.
+    if (state == ProcessState::Running) {
+      if (old != nullptr) {
+        if (!is_idle(old->machine_.state())) return;  // draining
+        const auto& exit = old->machine_.last_exit();
+        progress.needed_sigkill[name] = exit && exit->needed_sigkill();
+      }
+      ++progress.current;
+      progress.started = false;
+      continue;
+    }
+    if (state == ProcessState::Starting || state == ProcessState::Backoff ||
+        state == ProcessState::Stopping) {
+      if (!(state == ProcessState::Backoff && process->machine_.restart_delayed())) return;
+    }
+    // It did not get to RUNNING: FATAL, stopped, exited.
+    std::string why = process->machine_.last_error();
+    if (why.empty() && process->machine_.last_exit()) why = process->machine_.last_exit()->text();
+    if (why.empty()) why = std::string(to_string(state));
+    stop_here(name, std::move(why));
+    return;
+  }
+  progress.done = true;
 }
 
 void Supervisor::stop_leaving(const std::string& program, TimePoint now,
@@ -487,6 +720,8 @@ void Supervisor::advance(TimePoint now, std::vector<ProcessAction>& out) {
     // stopped must count as stopped for a restart waiting for it, not be
     // waited for again as the replacement.
     if (!restarts_.empty()) advance_restarts(now, out);
+    if (!rollings_.empty()) advance_rollings(now, out);
+    if (!old_idle_.empty()) remove_idle_olds(out);
     complete_reloads(now, out);
     auto queued = [this] {
       return !became_idle_.empty() || !dependency_changed_.empty() || !newly_waiting_.empty();

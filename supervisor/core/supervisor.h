@@ -72,8 +72,25 @@
 //   if autostart. While a program is being removed or replaced, its
 //   processes are "leaving": start requests for them are refused.
 //
-// Action semantics are those of action.h; AddProcess/RemoveProcess come only
-// from here.
+// - Rolling restart (request_rolling_restart; also a reload's changed
+//   program that has held sockets): the processes are replaced one at a
+//   time, new before old. For each: a RUNNING process is *retired*: its
+//   machine goes on as an old process `NAME (old)` (ProcessRetired; it
+//   never restarts, start requests for it are refused, it is removed once
+//   idle) and NAME gets a fresh machine (the new definition on a reload)
+//   that is started at once. When NAME becomes RUNNING (ready), its old
+//   process gets its StopRequest: this holds for any start of NAME, so a
+//   lingering old process (its replacement failed) is stopped by the next
+//   start that succeeds. The next process is replaced once the previous
+//   old one is gone. A process that is not RUNNING is (re)started in place.
+//   If the new process fails (FATAL, or stopped before it was RUNNING) the
+//   rolling restart stops there: the old one keeps serving and the rest
+//   are not replaced. Old processes count for the shutdown (they stop with
+//   their level) but not for dependencies, reloads or names other than
+//   `all` and the program's (stop, signal, status).
+//
+// Action semantics are those of action.h; AddProcess/RemoveProcess/
+// ProcessRetired come only from here.
 #pragma once
 
 #include <array>
@@ -83,6 +100,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -99,11 +117,19 @@ struct ProcessAction {
   bool operator==(const ProcessAction&) const = default;
 };
 
+/// The suffix of an old process's name during a rolling restart: the old
+/// process of "web:0" is "web:0 (old)".
+inline constexpr std::string_view kOldSuffix = " (old)";
+
 /// One supervised process as the Supervisor keeps it; read-only outside.
 class ManagedProcess {
  public:
-  /// "web", or "web:3" when numprocs > 1.
-  const std::string& name() const { return process_config().name; }
+  /// "web", or "web:3" when numprocs > 1; for an old process of a rolling
+  /// restart "web:3 (old)" (its process_config().name is "web:3").
+  const std::string& name() const { return old_name_.empty() ? process_config().name : old_name_; }
+  /// An old process of a rolling restart, replaced by a new one of the
+  /// same process name (and stopped once that one is RUNNING).
+  bool is_old() const { return !old_name_.empty(); }
   /// The program (and group) it belongs to: "web".
   const std::string& program_name() const { return program_->name; }
   const config::ProcessConfig& process_config() const { return program_->processes[index_]; }
@@ -124,6 +150,7 @@ class ManagedProcess {
   std::shared_ptr<const config::ProgramConfig> program_;
   std::uint32_t index_;  ///< into program_->processes (numprocs <= 10000)
   bool leaving_ = false;
+  std::string old_name_;  ///< set for an old process (is_old())
   ProcessMachine machine_;
 };
 
@@ -154,6 +181,9 @@ struct ReloadResult {
   std::vector<ProcessAction> actions;
   /// False when the reload was refused (during a shutdown): nothing changed.
   bool applied = true;
+  /// The rolling restarts begun for changed programs with held sockets
+  /// (forgotten by the Supervisor once done).
+  std::vector<std::uint64_t> rolling;
 };
 
 /// A restart in progress (Supervisor::request_restart).
@@ -176,6 +206,29 @@ struct RestartProgress {
   /// Begun by the Supervisor itself (a reload restarting the dependents of a
   /// changed program): forgotten once its start half is done.
   bool forget_when_started = false;
+};
+
+/// How far a rolling restart has got (Supervisor::request_rolling_restart).
+struct RollingProgress {
+  /// The process names to replace, in start order.
+  std::vector<std::string> processes;
+  /// processes[0, current) are done (replaced, or failed: see `failed`).
+  std::size_t current = 0;
+  /// processes[current]: a new process was started; the step waits for
+  /// it to be RUNNING, then for its old process to be gone.
+  bool started = false;
+  /// All done (or stopped at a failure).
+  bool done = false;
+  /// Why a process was not replaced: the one whose new process failed
+  /// ("exited too quickly (exited with status 1)"), and every later one
+  /// ("not replaced: the rolling restart stopped at web:1").
+  std::map<std::string, std::string> failed;
+  /// Per process: its stop (the old process's) needed SIGKILL.
+  std::map<std::string, bool> needed_sigkill;
+  /// A reload's: the new definition of the programs to switch to.
+  std::map<std::string, std::shared_ptr<const config::ProgramConfig>> replacement;
+  /// Begun by a reload: forgotten once done.
+  bool forget_when_done = false;
 };
 
 class Supervisor {
@@ -207,10 +260,14 @@ class Supervisor {
   /// wins over a program named "all"), a program name (all its processes),
   /// `PROGRAM:*` (the same), or an exact process name (`web:3`, or `web`
   /// when numprocs = 1). Stops at the first name that matches nothing and
-  /// reports it in `unknown`.
-  NameResolution resolve_names(const std::vector<std::string>& names) const;
+  /// reports it in `unknown`. Old processes of a rolling restart are
+  /// included (after their new one) for `all` and program names only when
+  /// `include_old` (stop, signal, status); an exact old name always is.
+  NameResolution resolve_names(const std::vector<std::string>& names,
+                               bool include_old = false) const;
   /// As resolve_names(), without copying a name (status of every process).
-  ProcessResolution resolve_processes(const std::vector<std::string>& names) const;
+  ProcessResolution resolve_processes(const std::vector<std::string>& names,
+                                      bool include_old = false) const;
 
   /// A StartRequest to each named process (names as resolve_names returns
   /// them; unknown ones are skipped). Refused (nothing) during a shutdown
@@ -231,6 +288,19 @@ class Supervisor {
   /// actions) during a shutdown.
   std::pair<RestartId, std::vector<ProcessAction>> request_restart(
       const std::vector<std::string>& processes, TimePoint now);
+  /// Replaces the named processes one at a time, new before old (see the
+  /// header comment); names as resolve_names returns them (old, leaving
+  /// and unknown ones are skipped). Refused (id 0, no actions) during a
+  /// shutdown. Ids are shared with request_restart's.
+  std::pair<RestartId, std::vector<ProcessAction>> request_rolling_restart(
+      const std::vector<std::string>& processes, TimePoint now);
+  /// The progress of rolling restart `id`, or nullptr (unknown or forgotten).
+  const RollingProgress* rolling_progress(RestartId id) const;
+  /// Forgets rolling restart `id`; one not done goes on (nobody waits).
+  void forget_rolling(RestartId id);
+  /// The old process of `process` ("web:0" -> "web:0 (old)"), or nullptr.
+  const ManagedProcess* old_of(const std::string& process) const;
+
   /// The progress of restart `id`, or nullptr for an unknown (forgotten) id.
   const RestartProgress* restart_progress(RestartId id) const;
   /// Forgets restart `id` (its client was answered or went away). A restart
@@ -396,6 +466,16 @@ class Supervisor {
   /// shutdown_on: `actions` (of `process`) end a run that shuts minisupd down.
   void check_shutdown_on(const ManagedProcess& process, const std::vector<Action>& actions);
   void complete_reloads(TimePoint now, std::vector<ProcessAction>& out);
+  // Rolling restarts.
+  void advance_rollings(TimePoint now, std::vector<ProcessAction>& out);
+  /// One rolling restart, as far as it can go now.
+  void advance_rolling(RollingProgress& progress, TimePoint now, std::vector<ProcessAction>& out);
+  /// Moves the RUNNING `process`'s machine to a new old process and starts
+  /// a fresh machine of `definition` under its name.
+  void retire(ManagedProcess& process, std::shared_ptr<const config::ProgramConfig> definition,
+              TimePoint now, std::vector<ProcessAction>& out);
+  /// Forgets the old processes that became idle (RemoveProcess).
+  void remove_idle_olds(std::vector<ProcessAction>& out);
   void advance_restarts(TimePoint now, std::vector<ProcessAction>& out);
   /// One restart: its start half once every stop is done. Returns whether
   /// the start half was done now.
@@ -412,6 +492,9 @@ class Supervisor {
   /// program per event made an update changing N programs O(N^2).)
   std::vector<std::string> reload_candidates_;
   std::map<RestartId, RestartProgress> restarts_;
+  std::map<RestartId, RollingProgress> rollings_;
+  /// Old processes that became idle, to be forgotten.
+  std::vector<std::string> old_idle_;
   RestartId next_restart_ = 1;
   // Kept up to date by feed() (every state change goes through it), so that
   // neither a shutdown step nor shutdown_complete() rescans every process:

@@ -96,9 +96,9 @@ int exit_code_for_start(const StartReply& reply) {
   return kExitSuccess;
 }
 
-int exit_code_for_restart(const RestartReply& reply) {
+int exit_code_for_restart(const RestartReply& reply, bool rolling) {
   for (const auto& r : reply.results) {
-    if (r.result == RestartOutcome::Failed) return kExitNotRunningOrFailed;
+    if (r.result == RestartOutcome::Failed) return rolling ? kExitFailure : kExitNotRunningOrFailed;
   }
   return kExitSuccess;
 }
@@ -167,7 +167,9 @@ std::string render_status(const std::vector<ProcessInfo>& processes, bool color,
     return fmt::format("{:>5}  {:>7}  {:>7}  ", procs, rss, cpu);
   };
   std::size_t name_width = tree ? std::string_view("NAME").size() : 0;
-  for (const auto& p : processes) name_width = std::max(name_width, p.name.size());
+  // An old process of a rolling restart: "web:0 (old)".
+  auto shown_name = [](const ProcessInfo& p) { return p.old ? p.name + " (old)" : p.name; };
+  for (const auto& p : processes) name_width = std::max(name_width, shown_name(p).size());
   std::string out;
   out.reserve(processes.size() * (name_width + (tree ? 72 : 48)));
   std::string line;
@@ -181,8 +183,9 @@ std::string render_status(const std::vector<ProcessInfo>& processes, bool color,
   }
   for (const auto& p : processes) {
     line.clear();
-    line += p.name;
-    line.append(name_width - p.name.size() + 2, ' ');
+    const std::string name = shown_name(p);
+    line += name;
+    line.append(name_width - name.size() + 2, ' ');
     const std::string_view colour = color ? state_color(p.state) : std::string_view{};
     if (!colour.empty()) line += colour;
     line += p.state;

@@ -63,8 +63,9 @@ int exit_code_for_error(CommandKind command, std::string_view error_code);
 int exit_code_for_status(const std::vector<ProcessInfo>& processes);
 /// start: 7 when any process failed, else 0 (already_started is success).
 int exit_code_for_start(const StartReply& reply);
-/// restart: 7 when any process failed to start again, else 0.
-int exit_code_for_restart(const RestartReply& reply);
+/// restart: 7 when any process failed to start again, else 0; a rolling
+/// restart (`rolling`) that failed: 1 (the old processes keep serving).
+int exit_code_for_restart(const RestartReply& reply, bool rolling = false);
 /// stop: 0 (not_running and SIGKILL included), except 1 when
 /// `require_graceful` and any process needed SIGKILL, or when
 /// `require_clean` and any stopped process was not clean (is_clean_stop).
@@ -84,7 +85,7 @@ std::string render_stop_problems(const StopReply& reply, bool require_graceful, 
 /// minisupctl asks minisupd for these members only (StatusCommand::fields)
 /// when it prints the table.
 inline const std::vector<std::string> kStatusTableFields{"name", "state", "description",
-                                                         "dropped_bytes"};
+                                                         "dropped_bytes", "old"};
 
 /// The members `status --tree` asks for on top of kStatusTableFields.
 inline const std::vector<std::string> kStatusTreeFields{std::string(control::kTreeProcessesKey),

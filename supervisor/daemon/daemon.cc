@@ -116,6 +116,9 @@ Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::m
   trees_description_ = trees.description;
   if (trees.mode == TreeMode::Cgroup) clean_stale_cgroups(trees.base, kLeftoverReapTimeout);
   system_ = std::make_unique<RealSystem>(loop_, console_, std::move(trees));
+  // Held sockets: bound before any program starts, held for minisupd's
+  // life. An address in use ends minisupd (exit 1) naming the socket.
+  if (auto error = system_->hold_sockets(config_.sockets)) throw std::runtime_error(*error);
   timers_ = std::make_unique<LoopTimers>(loop_);
   probes_ = std::make_unique<RealProbes>(loop_);
   runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, *probes_,

@@ -115,9 +115,10 @@ bool Runtime::holds_answer(ClientId client) const {
 }
 
 std::optional<std::vector<std::string>> Runtime::resolve(ClientId client, const nlohmann::json& id,
-                                                         const std::vector<std::string>& names) {
-  core::NameResolution resolution =
-      supervisor_->resolve_names(names.empty() ? std::vector<std::string>{"all"} : names);
+                                                         const std::vector<std::string>& names,
+                                                         bool include_old) {
+  core::NameResolution resolution = supervisor_->resolve_names(
+      names.empty() ? std::vector<std::string>{"all"} : names, include_old);
   if (!resolution.ok()) {
     send(client, control::encode_no_such_program(id, {*resolution.unknown}));
     return std::nullopt;
@@ -133,7 +134,8 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
         using T = std::decay_t<decltype(cmd)>;
         if constexpr (std::is_same_v<T, control::StatusCommand>) {
           const core::ProcessResolution found = supervisor_->resolve_processes(
-              cmd.names.empty() ? std::vector<std::string>{"all"} : cmd.names);
+              cmd.names.empty() ? std::vector<std::string>{"all"} : cmd.names,
+              /*include_old=*/true);
           if (!found.ok()) {
             send(client, control::encode_no_such_program(id, {*found.unknown}));
             return;
@@ -159,12 +161,17 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
                                                "minisupd is shutting down"));
             return;
           }
-          core::Opened opened = restart ? core::open_restart(*supervisor_, *names, now)
-                                        : core::open_start(*supervisor_, *names, now);
+          core::Opened opened;
+          if constexpr (restart) {
+            opened = cmd.rolling ? core::open_rolling_restart(*supervisor_, *names, now)
+                                 : core::open_restart(*supervisor_, *names, now);
+          } else {
+            opened = core::open_start(*supervisor_, *names, now);
+          }
           add_waiter(client, id, std::move(opened.request));
           execute(std::move(opened.actions));
         } else if constexpr (std::is_same_v<T, control::StopCommand>) {
-          auto names = resolve(client, id, cmd.names);
+          auto names = resolve(client, id, cmd.names, /*include_old=*/true);
           if (!names) return;
           core::Opened opened = core::open_stop(*supervisor_, *names, now);
           add_waiter(client, id, std::move(opened.request));
@@ -245,7 +252,7 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
 
 void Runtime::handle_signal(ClientId client, const nlohmann::json& id,
                             const control::SignalCommand& command) {
-  auto names = resolve(client, id, command.names);
+  auto names = resolve(client, id, command.names, /*include_old=*/true);
   if (!names) return;
   control::SignalReply reply;
   for (const auto& name : *names) {
@@ -273,7 +280,8 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   const core::ProcessMachine& machine = process.machine();
   const auto now = timers_.now();
   control::ProcessInfo info;
-  info.name = process.name();
+  info.name = process.process_config().name;  // "web:0" also for "web:0 (old)"
+  info.old = process.is_old();
   info.group = process.program_name();
   info.state = std::string(core::to_string(machine.state()));
   info.pid = machine.pid();
@@ -517,7 +525,14 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
          control::encode_reply(id, control::ConfigChanges{diff.added, diff.changed, diff.removed}));
     return;
   }
-  auto result = apply_new_config(std::move(*loaded.config), what);
+  std::string refused;
+  auto result = apply_new_config(std::move(*loaded.config), what, &refused);
+  if (!result && !refused.empty()) {
+    send(client,
+         control::encode_error(id, control::ErrorCode::InvalidConfig, refused + "; nothing changed",
+                               nlohmann::json{{"errors", {refused}}}));
+    return;
+  }
   if (!result) {
     send(client,
          control::encode_error(id, control::ErrorCode::ShuttingDown, "minisupd is shutting down"));

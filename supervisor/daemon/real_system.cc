@@ -27,12 +27,28 @@ void RealSystem::outputs_configured(const std::vector<config::ProgramConfig>& pr
   console_->set_name_width(logging::console_name_width(programs));
 }
 
+std::optional<std::string> RealSystem::hold_sockets(
+    const std::vector<config::SocketConfig>& sockets) {
+  return held_sockets_.hold(sockets);
+}
+
 std::variant<int, std::string> RealSystem::spawn(const SpawnPlan& plan,
                                                  logging::ProcessOutput& output) {
   drop_process_table();  // the snapshot would miss the new child
   sys::SpawnRequest request;
   request.argv = plan.argv;
   request.envp = plan.envp;
+  for (const std::string& name : plan.sockets) {
+    const int fd = held_sockets_.fd(name);
+    if (fd < 0) return "held socket \"" + name + "\" is not bound";
+    request.listen_fds.push_back(fd);
+  }
+  if (!plan.own_pid_variable.empty()) {
+    const std::string prefix = plan.own_pid_variable + "=";
+    for (std::size_t i = 0; i < request.envp.size(); ++i) {
+      if (request.envp[i].starts_with(prefix)) request.own_pid_env = static_cast<int>(i);
+    }
+  }
   request.directory = plan.directory;
   request.umask = plan.umask;
   request.death_signal = plan.death_signal;
@@ -118,6 +134,10 @@ bool RealSystem::has_strays(const std::string& process) {
     strays_scanned_at_ = now;
   }
   return stray_owners_.count(process) != 0;
+}
+
+void RealSystem::rename_tree(const std::string& from, const std::string& to) {
+  if (cgroups_) cgroups_->rename(from, to);
 }
 
 void RealSystem::release_tree(const std::string& process) {

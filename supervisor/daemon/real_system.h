@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "supervisor/daemon/held_sockets.h"
 #include "supervisor/daemon/real_trees.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/loop/event_loop.h"
@@ -28,6 +29,8 @@ class RealSystem final : public System {
   std::unique_ptr<logging::ProcessOutput> make_output(
       const config::ProgramConfig& program, const config::ProcessConfig& process) override;
   void outputs_configured(const std::vector<config::ProgramConfig>& programs) override;
+  std::optional<std::string> hold_sockets(
+      const std::vector<config::SocketConfig>& sockets) override;
   std::variant<int, std::string> spawn(const SpawnPlan& plan,
                                        logging::ProcessOutput& output) override;
   bool signal_process(int pid, int signal) override;
@@ -37,6 +40,7 @@ class RealSystem final : public System {
   std::vector<TreeMember> tree_members(const std::string& process, int pgid) override;
   std::vector<TreeMember> kill_strays(const std::string& process) override;
   bool has_strays(const std::string& process) override;
+  void rename_tree(const std::string& from, const std::string& to) override;
   void release_tree(const std::string& process) override;
   void set_on_tree_emptied(std::function<void(const std::string&)> callback) override;
   std::vector<sys::Reaped> reap() override;
@@ -68,6 +72,7 @@ class RealSystem final : public System {
   std::unordered_set<std::string> stray_owners_;
   std::optional<loop::Clock::time_point> strays_scanned_at_;
   std::unique_ptr<CgroupTrees> cgroups_;  ///< cgroup mode only
+  HeldSockets held_sockets_;
   std::optional<sys::ProcessTable> process_table_;
   loop::EventLoop::TimerId drop_table_timer_ = 0;  ///< 0: none armed
 };

@@ -174,19 +174,57 @@ CgroupTrees::~CgroupTrees() {
   if (inotify_) loop_.remove_fd(inotify_.get());
 }
 
-std::string CgroupTrees::name_of(const std::string& process) {
+namespace {
+
+std::string usual_dir_name(const std::string& process) {
   std::string name = "proc-" + process;
   for (char& c : name) {
-    if (c == '/') c = '_';
+    if (c == '/' || c == ' ') c = '_';
   }
   return name;
+}
+
+}  // namespace
+
+std::string CgroupTrees::name_of(const std::string& process) const {
+  auto found = dir_names_.find(process);
+  return found != dir_names_.end() ? found->second : usual_dir_name(process);
 }
 
 std::filesystem::path CgroupTrees::dir_of(const std::string& process) const {
   return base_ / name_of(process);
 }
 
+void CgroupTrees::rename(const std::string& from, const std::string& to) {
+  dir_names_[to] = name_of(from);
+  dir_names_.erase(from);
+  if (auto watch = watch_of_.find(from); watch != watch_of_.end()) {
+    const int wd = watch->second;
+    watch_of_.erase(watch);
+    watch_of_[to] = wd;
+    process_of_[wd] = to;
+  }
+  if (release_pending_.erase(from) != 0) release_pending_[to] = true;
+}
+
 std::variant<sys::UniqueFd, std::string> CgroupTrees::open_for_spawn(const std::string& process) {
+  if (!dir_names_.empty() && dir_names_.count(process) == 0) {
+    // Its usual directory may be an old process's (rename()): another one.
+    const std::string usual = usual_dir_name(process);
+    auto taken = [&](const std::string& name) {
+      for (const auto& [other, dir] : dir_names_) {
+        if (dir == name) return true;
+      }
+      return false;
+    };
+    if (taken(usual)) {
+      std::string name;
+      do {
+        name = usual + "~" + std::to_string(next_dir_suffix_++);
+      } while (taken(name));
+      dir_names_[process] = name;
+    }
+  }
   // Relative to the base's descriptor: no walk of the whole path per spawn.
   // No inotify watch yet: a running process's cgroup events matter to
   // nobody; alive() and release() add the watch once they do.
@@ -237,6 +275,7 @@ void CgroupTrees::release(const std::string& process) {
   if (::access(dir.c_str(), F_OK) != 0) {
     unwatch(process);
     release_pending_.erase(process);
+    dir_names_.erase(process);
     return;
   }
   watch(process);  // before the read: its emptying is then reported
@@ -246,6 +285,7 @@ void CgroupTrees::release(const std::string& process) {
   }
   release_pending_.erase(process);
   unwatch(process);
+  dir_names_.erase(process);
 }
 
 void CgroupTrees::unwatch(const std::string& process) {

@@ -81,6 +81,10 @@ class CgroupTrees {
   /// to the on_changed callback.
   bool alive(const std::string& process);
   std::vector<pid_t> members(const std::string& process) const;
+  /// The cgroup of `from` is `to`'s from now on (a rolling restart's old
+  /// process); the next spawn of `from` makes a cgroup of its own
+  /// (`proc-web:0~1`: its usual name is taken).
+  void rename(const std::string& from, const std::string& to);
   /// Removes the cgroup of `process` if it is empty (else later, when it
   /// empties).
   void release(const std::string& process);
@@ -101,7 +105,8 @@ class CgroupTrees {
   /// Watches the cgroup.events of `process` (once); false when it is gone.
   bool watch(const std::string& process);
   void unwatch(const std::string& process);
-  static std::string name_of(const std::string& process);
+  /// The directory name of `process`'s cgroup (below the base).
+  std::string name_of(const std::string& process) const;
 
   loop::EventLoop& loop_;
   std::filesystem::path base_;
@@ -111,6 +116,11 @@ class CgroupTrees {
   std::unordered_map<int, std::string> process_of_;  ///< wd -> process
   /// Released while not empty: removed when they empty.
   std::unordered_map<std::string, bool> release_pending_;
+  /// Processes whose cgroup is not at its usual name (`proc-NAME`): after
+  /// a rename, the old process keeps the directory and the new one gets
+  /// another.
+  std::unordered_map<std::string, std::string> dir_names_;
+  unsigned next_dir_suffix_ = 1;
   std::function<void(const std::string&)> on_changed_;
 };
 

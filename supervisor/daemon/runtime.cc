@@ -142,6 +142,47 @@ void Runtime::setup_process(const core::ManagedProcess& process) {
   }
 }
 
+void Runtime::retire_handles(const std::string& name, const std::string& as) {
+  auto it = handles_.find(name);
+  const core::ManagedProcess* old = supervisor_->find(as);
+  if (it == handles_.end() || old == nullptr) return;
+  Handles moved = std::move(it->second);
+  handles_.erase(it);
+  const core::ProcessMachine& machine = old->machine();
+  // Its callbacks name `name`: the probes (it was ready already; a health
+  // check of a process on its way out is of no use), the ready log
+  // watcher and the notify socket end here; its deadlines are armed again
+  // under its new name.
+  for (ProbeRun& run : moved.probes) {
+    if (run.attempt != 0) probes_.cancel(run.attempt);
+    if (run.timer != 0) timers_.cancel(run.timer);
+    run = ProbeRun{};
+  }
+  close_notify(moved);
+  if (moved.output) moved.output->set_line_watcher({});
+  std::array<bool, core::kDeadlineKinds> armed{};
+  for (std::size_t k = 0; k < core::kDeadlineKinds; ++k) {
+    if (moved.deadlines[k] == 0) continue;
+    timers_.cancel(moved.deadlines[k]);
+    moved.deadlines[k] = 0;
+    armed[k] = true;
+  }
+  handles_[as] = std::move(moved);
+  for (std::size_t k = 0; k < core::kDeadlineKinds; ++k) {
+    const auto kind = static_cast<core::DeadlineKind>(k);
+    if (armed[k] && machine.deadline(kind))
+      arm_deadline(as, core::ArmDeadline{kind, *machine.deadline(kind), machine.incarnation()});
+  }
+  for (auto& [pid, child] : children_) {
+    if (child.process == name && child.incarnation == machine.incarnation()) child.process = as;
+  }
+  system_.rename_tree(name, as);
+  spdlog::info("{}: replaced by a new process; the old one (pid {}) goes on as {}", name,
+               machine.pid(), as);
+  // The new run gets handles of its own (its output: the same log files).
+  if (const core::ManagedProcess* process = supervisor_->find(name)) setup_process(*process);
+}
+
 void Runtime::release_handles(Handles& handles) {
   for (auto timer : handles.deadlines) {
     if (timer != 0) timers_.cancel(timer);
@@ -253,6 +294,8 @@ void Runtime::perform(const core::ProcessAction& action) {
         } else if constexpr (std::is_same_v<T, core::AddProcess>) {
           if (const core::ManagedProcess* process = supervisor_->find(name))
             setup_process(*process);
+        } else if constexpr (std::is_same_v<T, core::ProcessRetired>) {
+          retire_handles(name, a.as);
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
           auto it = handles_.find(name);
           if (it != handles_.end()) {
@@ -445,7 +488,19 @@ config::LoadResult Runtime::load_again(const std::string& why) {
 }
 
 std::optional<core::ReloadResult> Runtime::apply_new_config(config::Config new_config,
-                                                            const std::string& why) {
+                                                            const std::string& why,
+                                                            std::string* refused) {
+  if (supervisor_->shutting_down()) {
+    spdlog::warn("{}: refused during shutdown", why);
+    return std::nullopt;
+  }
+  // The new sockets are bound (and the old ones kept) before any process
+  // of the new config may need them; a failure keeps the running config.
+  if (auto error = system_.hold_sockets(new_config.sockets)) {
+    spdlog::error("{}: {}; keeping the running config", why, *error);
+    if (refused != nullptr) *refused = *error;
+    return std::nullopt;
+  }
   core::ReloadResult result = supervisor_->apply_config(new_config, timers_.now());
   if (!result.applied) {
     spdlog::warn("{}: refused during shutdown", why);

@@ -152,6 +152,9 @@ class Runtime {
 
   // ---- lifecycle (runtime.cc) ----
   void setup_process(const core::ManagedProcess& process);
+  /// ProcessRetired: what is kept for `name` (its output, deadlines, its
+  /// child, its tree) becomes `as`'s; `name` gets fresh handles.
+  void retire_handles(const std::string& name, const std::string& as);
   /// Cancels the timers and probes of a process and closes its notify socket.
   void release_handles(Handles& handles);
   /// Carries out `actions` (and what performing them feeds back) in order,
@@ -172,8 +175,11 @@ class Runtime {
   /// A fact about incarnation `incarnation` of `process`, fed back.
   void report(const std::string& process, core::Incarnation incarnation, const core::Event& fact);
   config::LoadResult load_again(const std::string& why);
+  /// Applies a loaded config: nullopt when refused (a shutdown; or its
+  /// held sockets could not be bound: then `refused` says why).
   std::optional<core::ReloadResult> apply_new_config(config::Config new_config,
-                                                     const std::string& why);
+                                                     const std::string& why,
+                                                     std::string* refused = nullptr);
   void drop_program_copies();
   config::Config current_config() const;
   void reload(const std::string& why);
@@ -211,8 +217,11 @@ class Runtime {
   /// System::tree_usage when the process has a child (pid); leaves them
   /// null otherwise, and when nothing could be read.
   void add_tree_usage(const core::ManagedProcess& process, control::ProcessInfo& info);
+  /// Resolves names as Supervisor::resolve_names (old processes of a
+  /// rolling restart with `include_old`); answers no_such_program itself.
   std::optional<std::vector<std::string>> resolve(ClientId client, const nlohmann::json& id,
-                                                  const std::vector<std::string>& names);
+                                                  const std::vector<std::string>& names,
+                                                  bool include_old = false);
   /// Keeps `request` until it is settled (answered at once if it is).
   void add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
                   std::optional<std::chrono::nanoseconds> timeout = std::nullopt);

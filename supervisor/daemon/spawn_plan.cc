@@ -23,6 +23,17 @@ SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::Process
   env["MINISUP_PROGRAM"] = program.name;
   env["MINISUP_PROCESS_NAME"] = process.name;
   env["MINISUP_PROCESS_NUM"] = std::to_string(process.process_num);
+  if (!program.sockets.empty()) {
+    std::string names;
+    for (const config::SocketConfig& socket : program.sockets) {
+      names += (names.empty() ? "" : ":") + socket.name;
+      plan.sockets.push_back(socket.name);
+    }
+    env["LISTEN_FDS"] = std::to_string(program.sockets.size());
+    env["LISTEN_FDNAMES"] = std::move(names);
+    env[std::string(kListenPid)] = "";  // the child's own pid, written by the child
+    plan.own_pid_variable = std::string(kListenPid);
+  }
   plan.envp.reserve(env.size());
   for (const auto& [key, value] : env) plan.envp.push_back(key + "=" + value);
   if (process.directory) plan.directory = *process.directory;

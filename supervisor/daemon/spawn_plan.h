@@ -1,6 +1,6 @@
 // What a child gets, built in one place: argv, environment, working
-// directory, umask, user, resource limits, death signal. Later features
-// (cgroups, held sockets) extend the plan, not the spawn code.
+// directory, umask, user, resource limits, death signal, held sockets.
+// Later features extend the plan, not the spawn code.
 #pragma once
 
 #include <sys/types.h>
@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "supervisor/config/program_config.h"
@@ -29,14 +30,28 @@ struct SpawnPlan {
   /// `rlimit_*` (soft = hard), a program's rlimit_nofile replacing the
   /// inherited entry.
   std::vector<sys::SpawnRlimit> rlimits;
+  /// Held sockets ([socket.NAME] names, the program's `sockets`): the
+  /// child gets their descriptors as 3, 4, ... in this order (the System
+  /// looks them up by name at the spawn).
+  std::vector<std::string> sockets;
+  /// The environment entry ("LISTEN_PID") whose value is the child's own
+  /// pid, written by the child itself before exec (envp holds it with an
+  /// empty value); empty: none.
+  std::string own_pid_variable;
   bool operator==(const SpawnPlan&) const = default;
 };
+
+/// The variable the child's own pid goes into when it gets held sockets.
+inline constexpr std::string_view kListenPid = "LISTEN_PID";
 
 /// The plan for one process of `program`. Environment: `base` (minisupd's
 /// own, without its service manager's NOTIFY_SOCKET, LISTEN_PID, LISTEN_FDS
 /// and LISTEN_FDNAMES), then [supervisor] environment, then the process's,
 /// then MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
-/// ones win. Resource limits: `rlimits` (what minisupd hands down), with
+/// ones win. A program with `sockets` gets them (`plan.sockets`) with
+/// LISTEN_FDS (their number), LISTEN_FDNAMES (their names, joined by ':')
+/// and LISTEN_PID (empty here: the child writes its pid), as systemd's
+/// socket activation sets them. Resource limits: `rlimits` (what minisupd hands down), with
 /// the program's `rlimit_*` keys replacing or adding entries.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,

@@ -49,6 +49,13 @@ class System {
   /// name column width.
   virtual void outputs_configured(const std::vector<config::ProgramConfig>& programs) = 0;
 
+  /// Holds the listening sockets `sockets` ([socket.NAME]) from now on
+  /// (held_sockets.h): at start, before any spawn, and at each reload,
+  /// before the new config applies. Returns what failed, naming the socket
+  /// (then nothing changed).
+  virtual std::optional<std::string> hold_sockets(
+      const std::vector<config::SocketConfig>& sockets) = 0;
+
   /// Forks and execs `plan`, its stdout and stderr going to pipes of
   /// `output` (opened here, captured once the child runs). Returns the
   /// child's pid (also its process group) or why it failed, e.g.
@@ -79,6 +86,10 @@ class System {
   /// Process groups only: `process` has strays (as kill_strays would
   /// find; the scan may be up to 100 ms old). With cgroups: false.
   virtual bool has_strays(const std::string& process) = 0;
+  /// The tree of `from` (its cgroup) is `to`'s from now on (a rolling
+  /// restart's old process); the next spawn of `from` gets a tree of its
+  /// own.
+  virtual void rename_tree(const std::string& from, const std::string& to) = 0;
   /// `process` is idle or gone: its cgroup is removed once it is empty (at
   /// once, or when it becomes so).
   virtual void release_tree(const std::string& process) = 0;

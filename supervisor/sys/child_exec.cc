@@ -40,6 +40,7 @@ const char* const kChildStepNames[kChildStepCount] = {
     "sigprocmask",  // kStepSigmask
     "exec",         // kStepExec
     "close_range",  // kStepUnshareFds
+    "dup2",         // kStepListenFds
 };
 static_assert(sizeof kChildStepNames / sizeof kChildStepNames[0] == kChildStepCount,
               "one name per ChildStep");
@@ -48,12 +49,25 @@ namespace {
 
 /// Reports the failed step to the parent and exits. The write of a dozen
 /// bytes into an empty pipe is atomic; there is nobody to tell if it fails.
-[[noreturn]] MINISUP_CHILD_CODE void fail(const ChildPlan& plan, int step, int error,
+[[noreturn]] MINISUP_CHILD_CODE void fail(int status_fd, int step, int error,
                                           int candidate = -1) noexcept {
   ChildStatus status{step, error, candidate};
-  while (::write(plan.status_fd, &status, sizeof status) < 0 && errno == EINTR) {
+  while (::write(status_fd, &status, sizeof status) < 0 && errno == EINTR) {
   }
   ::_exit(127);
+}
+
+/// Writes `value` in decimal, NUL-terminated, at `out` (room for 21 bytes).
+MINISUP_CHILD_CODE void write_decimal(long value, char* out) noexcept {
+  char digits[20];
+  int n = 0;
+  unsigned long v = value < 0 ? 0UL : static_cast<unsigned long>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && n < 20);
+  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\0';
 }
 
 /// dup2 that retries on EINTR (dup2 clears O_CLOEXEC on the target).
@@ -68,6 +82,8 @@ MINISUP_CHILD_CODE int dup2_retry(int from, int to) noexcept {
 
 MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+  // The exec-status pipe; moved above the held sockets' numbers below.
+  int status_fd = plan.status_fd;
 
   // Every signal is blocked here (the parent blocked all of them around
   // clone), so no handler of the parent can run on this shared memory.
@@ -81,7 +97,7 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // that leaves the shared table alone.
   if (plan.unshare_from > 0 &&
       ::close_range(static_cast<unsigned>(plan.unshare_from), ~0U, CLOSE_RANGE_UNSHARE) != 0) {
-    fail(plan, kStepUnshareFds, errno);
+    fail(status_fd, kStepUnshareFds, errno);
   }
 
   // A process group of its own: stopasgroup/killasgroup signal the child and
@@ -89,13 +105,48 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // aimed at minisupd's terminal group does not hit the children behind
   // minisupd's back: minisupd decides how they stop. Done here, before
   // exec, so no one can observe the child in minisupd's group.
-  if (::setpgid(0, 0) != 0) fail(plan, kStepSetpgid, errno);
+  if (::setpgid(0, 0) != 0) fail(status_fd, kStepSetpgid, errno);
 
   // All three sources are >= 3 (the parent made sure), so no dup2 below can
   // overwrite a source still to be used.
-  if (dup2_retry(plan.stdin_fd, 0) < 0) fail(plan, kStepStdin, errno);
-  if (dup2_retry(plan.stdout_fd, 1) < 0) fail(plan, kStepStdout, errno);
-  if (dup2_retry(plan.stderr_fd, 2) < 0) fail(plan, kStepStderr, errno);
+  if (dup2_retry(plan.stdin_fd, 0) < 0) fail(status_fd, kStepStdin, errno);
+  if (dup2_retry(plan.stdout_fd, 1) < 0) fail(status_fd, kStepStdout, errno);
+  if (dup2_retry(plan.stderr_fd, 2) < 0) fail(status_fd, kStepStderr, errno);
+
+  // Held sockets (LISTEN_FDS): onto 3, 4, ... in order. minisupd holds
+  // them at low numbers and the status pipe may sit there too, so first
+  // every source below 3+N (and the status pipe) is lifted above it; no
+  // dup2 below can then overwrite a source still to be used. dup2 clears
+  // close-on-exec on the target, and since each source was lifted above
+  // its target, no dup2(x, x) (which would keep the flag) happens. The
+  // copies share the open file description with minisupd's: nothing here
+  // (nor anywhere in minisupd) sets O_NONBLOCK on it.
+  const int first_free = 3 + static_cast<int>(plan.listen_fd_count);
+  if (plan.listen_fd_count > 0) {
+    if (status_fd < first_free) {
+      const int lifted = ::fcntl(status_fd, F_DUPFD_CLOEXEC, first_free);
+      if (lifted < 0) fail(status_fd, kStepListenFds, errno);
+      status_fd = lifted;
+    }
+    int sources[kMaxListenFds];
+    for (std::size_t i = 0; i < plan.listen_fd_count; ++i) {
+      int source = plan.listen_fds[i];
+      if (source < first_free) source = ::fcntl(source, F_DUPFD_CLOEXEC, first_free);
+      if (source < 0) fail(status_fd, kStepListenFds, errno);
+      sources[i] = source;
+    }
+    for (std::size_t i = 0; i < plan.listen_fd_count; ++i) {
+      const int target = 3 + static_cast<int>(i);
+      if (sources[i] == target) {
+        if (::fcntl(target, F_SETFD, 0) != 0) fail(status_fd, kStepListenFds, errno);
+      } else if (dup2_retry(sources[i], target) < 0) {
+        fail(status_fd, kStepListenFds, errno);
+      }
+    }
+  }
+  // LISTEN_PID: the pid is ours only now; its digits go into the slot the
+  // spawn prepared in its own copy of the environment entry.
+  if (plan.pid_slot != nullptr) write_decimal(::syscall(SYS_getpid), plan.pid_slot);
 
   // Resource limits, while still root (a hard limit can only be raised as
   // root). minisupd raised its own RLIMIT_NOFILE; the child gets back the
@@ -103,7 +154,7 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   for (std::size_t i = 0; i < plan.rlimit_count; ++i) {
     const struct rlimit limit = {plan.rlimits[i].soft, plan.rlimits[i].hard};
     if (::setrlimit(static_cast<__rlimit_resource>(plan.rlimits[i].resource), &limit) != 0)
-      fail(plan, kStepRlimit, errno, plan.rlimits[i].resource);
+      fail(status_fd, kStepRlimit, errno, plan.rlimits[i].resource);
   }
 
   // Raw system calls, not glibc's setgroups/setgid/setuid: in a process with
@@ -113,9 +164,9 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // change only this task. Order: groups while still root, then gid, uid.
   if (plan.switch_user) {
     if (::syscall(SYS_setgroups, plan.group_count, plan.groups) != 0)
-      fail(plan, kStepSetgroups, errno);
-    if (::syscall(SYS_setgid, plan.gid) != 0) fail(plan, kStepSetgid, errno);
-    if (::syscall(SYS_setuid, plan.uid) != 0) fail(plan, kStepSetuid, errno);
+      fail(status_fd, kStepSetgroups, errno);
+    if (::syscall(SYS_setgid, plan.gid) != 0) fail(status_fd, kStepSetgid, errno);
+    if (::syscall(SYS_setuid, plan.uid) != 0) fail(status_fd, kStepSetuid, errno);
   }
 
   // If minisupd is killed outright (SIGKILL, OOM), its children must not
@@ -124,25 +175,29 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // died before this point we are already orphaned: give up.
   if (plan.death_signal != 0) {
     if (::prctl(PR_SET_PDEATHSIG, plan.death_signal, 0, 0, 0) != 0)
-      fail(plan, kStepDeathSignal, errno);
-    if (::getppid() != plan.parent_pid) fail(plan, kStepDeathSignal, ESRCH);
+      fail(status_fd, kStepDeathSignal, errno);
+    if (::getppid() != plan.parent_pid) fail(status_fd, kStepDeathSignal, ESRCH);
   }
 
   // After the user switch, as supervisord does: the directory must be
   // reachable by the user the program runs as.
-  if (plan.directory != nullptr && ::chdir(plan.directory) != 0) fail(plan, kStepChdir, errno);
+  if (plan.directory != nullptr && ::chdir(plan.directory) != 0) fail(status_fd, kStepChdir, errno);
 
   if (plan.set_umask) ::umask(plan.umask);
 
   // Backstop: everything minisupd opens is O_CLOEXEC already. Marking (not
-  // closing) fds >= 3 close-on-exec keeps the status pipe usable until
+  // closing) fds >= 3 (above the held sockets) close-on-exec keeps the status pipe usable until
   // execve, which then closes all of them. Kernels before 5.11 lack the
   // flag: close the two ranges around the status pipe instead.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    if (errno != EINVAL) fail(plan, kStepCloseFds, errno);
-    if (plan.status_fd > 3 && ::close_range(3, plan.status_fd - 1, 0) != 0)
-      fail(plan, kStepCloseFds, errno);
-    if (::close_range(plan.status_fd + 1, ~0U, 0) != 0) fail(plan, kStepCloseFds, errno);
+  // The held sockets at 3 ... first_free - 1 stay open.
+  const unsigned first = static_cast<unsigned>(first_free);
+  if (::close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    if (errno != EINVAL) fail(status_fd, kStepCloseFds, errno);
+    if (status_fd > first_free &&
+        ::close_range(first, static_cast<unsigned>(status_fd - 1), 0) != 0)
+      fail(status_fd, kStepCloseFds, errno);
+    if (::close_range(static_cast<unsigned>(status_fd + 1), ~0U, 0) != 0)
+      fail(status_fd, kStepCloseFds, errno);
   }
 
   // minisupd ignores SIGPIPE and SIGXFSZ and blocks the signals it reads via
@@ -157,7 +212,7 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
   // signals untouched, the kernel call sets exactly what we pass.
   unsigned long empty_mask = 0;
   if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, sizeof empty_mask) != 0)
-    fail(plan, kStepSigmask, errno);
+    fail(status_fd, kStepSigmask, errno);
 
   // execvp's rules: go on after ENOENT/ENOTDIR-like errors, remember EACCES
   // (reported if nothing else works), stop at any other error.
@@ -182,10 +237,10 @@ MINISUP_CHILD_CODE int run_child(void* arg) noexcept {
         }
         continue;
       default:
-        fail(plan, kStepExec, err, i);
+        fail(status_fd, kStepExec, err, i);
     }
   }
-  fail(plan, kStepExec, reported_error, reported);
+  fail(status_fd, kStepExec, reported_error, reported);
 }
 
 }  // namespace minisup::sys::detail

@@ -6,7 +6,9 @@
 // data of a ChildPlan prepared by the parent, allocates nothing, throws
 // nothing, calls only async-signal-safe functions (raw system calls where a
 // glibc wrapper is not safe in a CLONE_VM child), and writes nothing the
-// parent can see except one ChildStatus record into the exec-status pipe.
+// parent can see except one ChildStatus record into the exec-status pipe
+// and its own pid into ChildPlan::pid_slot (a buffer the spawn prepared for
+// it, which the parent never reads).
 #pragma once
 
 #include <sys/resource.h>
@@ -33,11 +35,15 @@ enum ChildStep : int {
   kStepSigmask,      ///< sigprocmask(SIG_SETMASK, empty)
   kStepExec,         ///< execve (each PATH candidate)
   kStepUnshareFds,   ///< close_range(unshare_from, ~0U, CLOSE_RANGE_UNSHARE)
+  kStepListenFds,    ///< fcntl/dup2 of the held sockets onto 3, 4, ...
   kChildStepCount
 };
 
 /// The call name of each step, for messages (`chdir /srv/nope: ...`).
 extern const char* const kChildStepNames[kChildStepCount];
+
+/// The most held sockets a child gets (config::kMaxProgramSockets).
+inline constexpr std::size_t kMaxListenFds = 64;
 
 /// One resource limit the child sets (soft and hard) before exec.
 struct ChildRlimit {
@@ -75,6 +81,15 @@ struct ChildPlan {
   std::size_t rlimit_count;
   int death_signal;  ///< 0 = none
   pid_t parent_pid;  ///< minisupd's pid, to detect its death before prctl
+  /// Held sockets (LISTEN_FDS): descriptors of the parent's table that the
+  /// child gets as 3, 4, ... in this order, without close-on-exec; at most
+  /// kMaxListenFds.
+  const int* listen_fds;
+  std::size_t listen_fd_count;
+  /// Where the child writes its own pid in decimal, NUL-terminated (room
+  /// for 20 digits and the NUL): the value of an environment entry such
+  /// as "LISTEN_PID=", in a buffer of the spawn's own. nullptr = none.
+  char* pid_slot;
   /// > 0: the child was cloned with CLONE_FILES (sharing the parent's
   /// descriptor table) and its four descriptors are below this number; it
   /// first takes a private table with only the descriptors below it. 0:

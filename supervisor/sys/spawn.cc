@@ -371,6 +371,25 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
   envp.reserve(request.envp.size() + 1);
   for (const std::string& var : request.envp) envp.push_back(const_cast<char*>(var.c_str()));
   envp.push_back(nullptr);
+  // LISTEN_PID: a copy of the entry ("LISTEN_PID=") with room for the
+  // digits the child writes (write_decimal: up to 20 and a NUL), owned by
+  // this call; envp points at it instead of the request's string.
+  std::vector<char> pid_entry;
+  char* pid_slot = nullptr;
+  if (request.own_pid_env >= 0 &&
+      static_cast<std::size_t>(request.own_pid_env) < request.envp.size()) {
+    const std::string& entry = request.envp[static_cast<std::size_t>(request.own_pid_env)];
+    const std::size_t equals = entry.find('=');
+    if (equals != std::string::npos) {
+      pid_entry.assign(equals + 1 + 21, '\0');
+      std::copy(entry.begin(), entry.begin() + static_cast<std::ptrdiff_t>(equals + 1),
+                pid_entry.begin());
+      pid_slot = pid_entry.data() + equals + 1;
+      envp[static_cast<std::size_t>(request.own_pid_env)] = pid_entry.data();
+    }
+  }
+  if (request.listen_fds.size() > detail::kMaxListenFds)
+    return failure("dup2", "held sockets", EMFILE);
   std::vector<std::string> candidates = exec_candidates(request.argv[0], request.envp);
   std::vector<const char*> exec_paths;
   exec_paths.reserve(candidates.size() + 1);
@@ -415,6 +434,15 @@ std::variant<SpawnedChild, std::string> spawn_process(const SpawnRequest& reques
     plan.stderr_fd = g_slots.fds[2];
     plan.status_fd = g_slots.fds[3];
     plan.unshare_from = g_slots.unshare_from;
+  }
+  plan.listen_fds = request.listen_fds.data();
+  plan.listen_fd_count = request.listen_fds.size();
+  plan.pid_slot = pid_slot;
+  // The child's private table (spawn slots) keeps the descriptors below
+  // unshare_from: the held sockets must be among them. minisupd binds them
+  // early, so they are low and this copies little.
+  if (plan.unshare_from > 0) {
+    for (int fd : request.listen_fds) plan.unshare_from = std::max(plan.unshare_from, fd + 1);
   }
   plan.directory = request.directory ? request.directory->c_str() : nullptr;
   plan.set_umask = request.umask.has_value();

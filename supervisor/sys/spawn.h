@@ -7,9 +7,10 @@
 // shares our memory and the parent is suspended until the child has either
 // exec'ed or _exit'ed. Between clone and exec the child (child_exec.cc) makes
 // only async-signal-safe system calls, in this order:
-//   own process group, stdin/stdout/stderr, user (setgroups/setgid/setuid),
-//   chdir, umask, close-on-exec on every fd >= 3, signal dispositions and
-//   mask reset, execve (for each PATH candidate).
+//   own process group, stdin/stdout/stderr, held sockets onto 3, 4, ...
+//   (and its own pid into LISTEN_PID), user (setgroups/setgid/setuid),
+//   chdir, umask, close-on-exec on every fd above them, signal dispositions
+//   and mask reset, execve (for each PATH candidate).
 // A step that fails writes {stage, errno} into the exec-status pipe
 // (pipe2 O_CLOEXEC) and _exits; a successful execve closes the pipe. When
 // the parent resumes, the outcome is therefore already decided and the pipe
@@ -119,6 +120,15 @@ struct SpawnRequest {
   /// original RLIMIT_NOFILE); a failure is a spawn error
   /// (`setrlimit RLIMIT_NOFILE: Operation not permitted`).
   std::vector<SpawnRlimit> rlimits;
+  /// Held sockets (descriptors, not owned; at most 64): the child gets
+  /// them as 3, 4, ... in this order, open across exec, as systemd's socket
+  /// activation hands them (LISTEN_FDS). Nothing else is inherited.
+  std::vector<int> listen_fds;
+  /// Index into `envp` of an entry "NAME=..." (LISTEN_PID) whose value the
+  /// child replaces with its own pid before exec, without allocating: a copy
+  /// of the entry with room for the digits is made before the spawn. -1:
+  /// none.
+  int own_pid_env = -1;
   /// A cgroup v2 directory (an O_DIRECTORY descriptor, not owned) the child
   /// is created in, with clone3(CLONE_INTO_CGROUP): it is never outside it,
   /// not even before exec. -1 = minisupd's own cgroup. On x86-64 the child

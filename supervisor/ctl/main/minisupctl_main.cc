@@ -54,6 +54,7 @@ struct Options {
   int lines = control::kDefaultTailLines;
   bool follow = false;
   bool require_graceful = false;
+  bool rolling = false;
   bool require_clean = false;
   std::string state = "RUNNING";
   std::optional<double> timeout;
@@ -149,7 +150,7 @@ control::Request build_request(const Options& o) {
       request.command = control::StopCommand{o.names};
       break;
     case CommandKind::Restart:
-      request.command = control::RestartCommand{o.names};
+      request.command = control::RestartCommand{o.names, o.rolling};
       break;
     case CommandKind::Signal: {
       std::optional<int> number = config::parse_signal(o.signal);
@@ -377,7 +378,7 @@ int run(const Options& o, Connection& connection) {
     case CommandKind::Restart: {
       auto r = decode_or_fail(reply, control::decode_restart_reply);
       o.json ? print_json(reply.body) : print(render_restart(r));
-      return exit_code_for_restart(r);
+      return exit_code_for_restart(r, o.rolling);
     }
     case CommandKind::Signal: {
       auto r = decode_or_fail(reply, control::decode_signal_reply);
@@ -547,9 +548,12 @@ int main_impl(int argc, char** argv) {
   stop->add_flag("--require-clean", o.require_clean,
                  "exit 1 unless every process exited by itself with a code in its exitcodes "
                  "(killed by a signal, its stop signal included, is not clean)");
-  add(CommandKind::Restart, "stop then start processes")
-      ->add_option("names", o.names, "processes, or all")
-      ->required();
+  CLI::App* restart = add(CommandKind::Restart, "stop then start processes");
+  restart->add_option("names", o.names, "processes, or all")->required();
+  restart->add_flag("--rolling", o.rolling,
+                    "replace the processes one at a time: each new one is started and ready "
+                    "before its old one gets its stop signal (no fewer ready than before); stop "
+                    "at the first that fails, the old ones serving (exit 1)");
   CLI::App* signal = add(CommandKind::Signal, "send a signal to processes");
   signal->add_option("signal", o.signal, "TERM, SIGHUP, 10 ...")->required();
   signal->add_option("names", o.names, "processes, or all")->required();

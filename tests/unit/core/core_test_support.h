@@ -167,6 +167,20 @@ class FakeRuntime {
         // A process that replaces one of the same name goes on counting
         // from its last incarnation: incarnations_ is kept.
         EXPECT_TRUE(known_.insert(a.process).second) << "added twice: " << a.process;
+      } else if (const auto* retired = std::get_if<ProcessRetired>(&a.action)) {
+        // The run goes on under the old name: its pid, incarnation and
+        // deadlines are the old process's; the name is free for a new run.
+        EXPECT_TRUE(known_.insert(retired->as).second) << "retired twice: " << retired->as;
+        incarnations_[retired->as] = incarnations_[a.process];
+        pids_[retired->as] = pids_[a.process];
+        for (auto it = deadlines_.begin(); it != deadlines_.end();) {
+          if (it->first.first != a.process) {
+            ++it;
+            continue;
+          }
+          deadlines_[{retired->as, it->first.second}] = it->second;
+          it = deadlines_.erase(it);
+        }
       } else if (std::holds_alternative<RemoveProcess>(a.action)) {
         EXPECT_EQ(known_.erase(a.process), 1u) << "removed unknown: " << a.process;
         for (const auto& [key, deadline] : deadlines_) {

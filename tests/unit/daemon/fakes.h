@@ -119,6 +119,8 @@ class FakeSystem final : public System {
 
   // ---- what the runtime did ----
 
+  /// The rename_tree() calls, in order.
+  const std::vector<std::pair<std::string, std::string>>& renamed() const { return renamed_; }
   /// The processes release_tree() was called for, in order.
   const std::vector<std::string>& released() const { return released_; }
 
@@ -178,6 +180,13 @@ class FakeSystem final : public System {
   /// Children spawned and not reaped yet.
   const std::set<int>& live() const { return live_; }
 
+  /// The hold_sockets() calls, in order (the sockets of each).
+  const std::vector<std::vector<config::SocketConfig>>& held_socket_calls() const {
+    return held_socket_calls_;
+  }
+  /// The next hold_sockets() fails with `message`.
+  void fail_next_hold(std::string message) { fail_hold_ = std::move(message); }
+
   /// Forgets the recorded calls (not the children).
   void clear_calls() {
     spawns_.clear();
@@ -201,6 +210,12 @@ class FakeSystem final : public System {
   void outputs_configured(const std::vector<config::ProgramConfig>& programs) override {
     ++outputs_configured_calls_;
     last_configured_programs_ = programs.size();
+  }
+  std::optional<std::string> hold_sockets(
+      const std::vector<config::SocketConfig>& sockets) override {
+    held_socket_calls_.push_back(sockets);
+    if (fail_hold_) return std::exchange(fail_hold_, std::nullopt);
+    return std::nullopt;
   }
   std::variant<int, std::string> spawn(const SpawnPlan& plan,
                                        logging::ProcessOutput& /*output*/) override {
@@ -253,6 +268,9 @@ class FakeSystem final : public System {
   }
   bool has_strays(const std::string& process) override { return strays_.count(process) != 0; }
   void release_tree(const std::string& process) override { released_.push_back(process); }
+  void rename_tree(const std::string& from, const std::string& to) override {
+    renamed_.emplace_back(from, to);
+  }
   void set_on_tree_emptied(std::function<void(const std::string&)> callback) override {
     on_tree_emptied_ = std::move(callback);
   }
@@ -298,6 +316,9 @@ class FakeSystem final : public System {
   std::map<std::string, logging::ProcessOutput*> outputs_;
   int outputs_made_ = 0;
   int outputs_configured_calls_ = 0;
+  std::vector<std::vector<config::SocketConfig>> held_socket_calls_;
+  std::vector<std::pair<std::string, std::string>> renamed_;
+  std::optional<std::string> fail_hold_;
   std::size_t last_configured_programs_ = 0;
 };
 

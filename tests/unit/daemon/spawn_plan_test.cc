@@ -82,3 +82,37 @@ TEST_F(SpawnPlanOfTheRuntime, TheSpawnGetsTheProgramsLimits) {
 
 }  // namespace
 }  // namespace minisup::daemon::testing
+
+namespace minisup::daemon::testing {
+namespace {
+
+// ---- held sockets ----
+
+TEST(SpawnPlanSockets, ProgramWithSocketsGetsThemWithTheListenVariables) {
+  config::ProgramConfig web = program("web");
+  for (const std::string name : {"http", "admin"}) {
+    config::SocketConfig socket;
+    socket.name = name;
+    web.sockets.push_back(socket);
+  }
+  // minisupd's own LISTEN_* (from its service manager) are not passed on.
+  const SpawnPlan plan =
+      plan_spawn(web, web.processes.at(0), {}, {{"LISTEN_FDS", "7"}, {"LISTEN_PID", "1"}}, {});
+  EXPECT_THAT(plan.sockets, ElementsAre("http", "admin"));
+  EXPECT_EQ(plan.own_pid_variable, "LISTEN_PID");
+  EXPECT_THAT(plan.envp, ::testing::IsSupersetOf({std::string("LISTEN_FDS=2"),
+                                                  std::string("LISTEN_FDNAMES=http:admin"),
+                                                  std::string("LISTEN_PID=")}));
+}
+
+TEST(SpawnPlanSockets, ProgramWithoutSocketsGetsNoListenVariables) {
+  const config::ProgramConfig web = program("web");
+  const SpawnPlan plan =
+      plan_spawn(web, web.processes.at(0), {}, {{"LISTEN_FDS", "7"}, {"LISTEN_FDNAMES", "x"}}, {});
+  EXPECT_TRUE(plan.sockets.empty());
+  EXPECT_TRUE(plan.own_pid_variable.empty());
+  for (const std::string& entry : plan.envp) EXPECT_FALSE(entry.starts_with("LISTEN_")) << entry;
+}
+
+}  // namespace
+}  // namespace minisup::daemon::testing
