@@ -8,7 +8,8 @@
 //      ranges checked, `user` looked up, unexpanded strings kept with
 //      their positions);
 //   4. expand `include` globs and read each included file the same way
-//      (only [program.NAME] tables allowed there);
+//      (only [program.NAME] and [group.NAME] tables allowed there); check
+//      the groups against the programs (group_section.cc);
 //   5. check `depends_on` across programs (unknown names, cycles) and mark
 //      the jobs (programs named by a `completed` condition);
 //   6. expand every draft into its processes (numprocs, `${VAR}`, AUTO log
@@ -67,6 +68,7 @@ LoadResult Loader::load(const fs::path& file) {
   read_supervisor(*root, main);
   read_top_level(*root, main, /*is_main=*/true);
   read_includes(main);
+  check_groups();
   check_dependencies();
   for (ProgramDraft& draft : drafts_) expand_program(draft);
   check_shared_logs();
@@ -179,6 +181,9 @@ Config Loader::build_config() {
             [](const ProgramConfig& a, const ProgramConfig& b) {
               return std::tie(a.priority, a.name) < std::tie(b.priority, b.name);
             });
+  for (GroupDraft& draft : groups_) config.groups.push_back(std::move(draft.group));
+  std::sort(config.groups.begin(), config.groups.end(),
+            [](const GroupConfig& a, const GroupConfig& b) { return a.name < b.name; });
   config.warnings = warnings_;
   return config;
 }

@@ -25,7 +25,7 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 31> kProgramKeys{
+constexpr std::array<std::string_view, 32> kProgramKeys{
     "command",
     "directory",
     "environment",
@@ -42,6 +42,7 @@ constexpr std::array<std::string_view, 31> kProgramKeys{
     "killasgroup",
     "priority",
     "numprocs",
+    "numprocs_start",
     "stdout_logfile",
     "stdout_logfile_maxbytes",
     "stdout_logfile_backups",
@@ -58,14 +59,15 @@ constexpr std::array<std::string_view, 31> kProgramKeys{
     "rlimit_core",
     "rlimit_as",
 };
-constexpr std::array<std::string_view, 2> kTopLevelTables{"supervisor", "program"};
+constexpr std::array<std::string_view, 3> kTopLevelTables{"supervisor", "program", "group"};
 
 /// Largest `numprocs`: beyond this a typo (100000) would exhaust memory.
 constexpr std::int64_t kMaxNumprocs = 10000;
+/// Largest `numprocs_start`: process numbers stay well inside an int.
+constexpr std::int64_t kMaxNumprocsStart = 1000000;
 /// Largest `*_logfile_backups`: each rotation renames every backup.
 constexpr std::int64_t kMaxBackups = 1000;
-/// Longest program name (it becomes part of log file names).
-constexpr std::size_t kMaxProgramNameLength = 128;
+}  // namespace
 
 bool is_valid_program_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -74,19 +76,19 @@ bool is_valid_program_name(std::string_view name) {
   });
 }
 
-}  // namespace
-
 void Loader::read_top_level(const toml::table& root, const SourceFile& file, bool is_main) {
   for (auto&& [key, value] : root) {
     const std::string name(key.str());
     if (name == "program") {
       read_programs(value, key, file);
+    } else if (name == "group") {
+      read_groups(value, key, file);
     } else if (name == "supervisor") {
       if (!is_main) {
         error(location(file, key.source()),
               fmt::format(
                   "[supervisor] is only allowed in the main config file {}; an included file holds "
-                  "[program.NAME] tables only",
+                  "[program.NAME] and [group.NAME] tables only",
                   files_.front().shown.string()));
       }
     } else if (value.is_table()) {
@@ -94,15 +96,15 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       if (auto suggestion = closest_match(name, kTopLevelTables)) {
         message += fmt::format("; did you mean [{}]?", *suggestion);
       } else {
-        message += is_main ? "; a config holds [supervisor] and [program.NAME] tables"
-                           : "; an included file holds [program.NAME] tables only";
+        message += is_main ? "; a config holds [supervisor], [program.NAME] and [group.NAME] tables"
+                           : "; an included file holds [program.NAME] and [group.NAME] tables only";
       }
       error(location(file, key.source()), std::move(message));
     } else {
       error(location(file, key.source()),
             fmt::format("unknown key `{}` at the top level; {}", truncate(name),
-                        is_main ? "a config holds [supervisor] and [program.NAME] tables"
-                                : "an included file holds [program.NAME] tables only"));
+                        is_main ? "a config holds [supervisor], [program.NAME] and [group.NAME] tables"
+                                : "an included file holds [program.NAME] and [group.NAME] tables only"));
     }
   }
 }
@@ -196,8 +198,11 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
       if (auto n = as_int(f, std::numeric_limits<int>::min(), std::numeric_limits<int>::max())) {
         p.priority = static_cast<int>(*n);
       }
+      draft.sets_priority = true;
     } else if (key_name == "numprocs") {
       if (auto n = as_int(f, 1, kMaxNumprocs)) p.numprocs = static_cast<int>(*n);
+    } else if (key_name == "numprocs_start") {
+      if (auto n = as_int(f, 0, kMaxNumprocsStart)) p.numprocs_start = static_cast<int>(*n);
     } else if (key_name == "stdout_logfile" || key_name == "stderr_logfile") {
       if (auto text = as_logfile(f)) {
         (key_name == "stdout_logfile" ? draft.stdout_logfile : draft.stderr_logfile) =

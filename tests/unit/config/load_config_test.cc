@@ -135,12 +135,12 @@ TEST_F(TopLevel, UnknownTablesAndKeys) {
   EXPECT_EQ(only_error("[programs.web]\ncommand = \"x\"\n"),
             "minisup.toml:1:2: unknown table [programs]; did you mean [program]?");
   EXPECT_EQ(only_error("[logging]\nx = 1\n"),
-            "minisup.toml:1:2: unknown table [logging]; a config holds [supervisor] and "
-            "[program.NAME] tables");
+            "minisup.toml:1:2: unknown table [logging]; a config holds [supervisor], "
+            "[program.NAME] and [group.NAME] tables");
   EXPECT_EQ(
       only_error("command = \"x\"\n"),
-      "minisup.toml:1:1: unknown key `command` at the top level; a config holds [supervisor] and "
-      "[program.NAME] tables");
+      "minisup.toml:1:1: unknown key `command` at the top level; a config holds [supervisor], "
+      "[program.NAME] and [group.NAME] tables");
 }
 
 TEST_F(TopLevel, ParseErrorsCarryThePosition) {
