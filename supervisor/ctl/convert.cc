@@ -983,6 +983,16 @@ void Converter::convert_program(const Section& s) {
     result_.not_converted = not_converted_before;
     result_.notes = notes_before;
   }
+  // stdout and stderr written to one file: supervisord keeps two writers
+  // (and two rotations) on it; redirect_stderr = true gives the same file
+  // with one.
+  const Option* stdout_option = s.find("stdout_logfile");
+  const Option* stderr_option = s.find("stderr_logfile");
+  const bool merge_stderr = !redirect_stderr && s.find("redirect_stderr") == nullptr &&
+                            stdout_option != nullptr && stderr_option != nullptr &&
+                            trim(stdout_option->value) == trim(stderr_option->value) &&
+                            lower(trim(stdout_option->value)) != "auto" &&
+                            lower(trim(stdout_option->value)) != "none";
   scope.numprocs = numprocs;
   scope.process_num = true;
   std::map<std::string, Pieces> program_env;
@@ -1026,6 +1036,13 @@ void Converter::convert_program(const Section& s) {
     }
     if (text == "syslog") {
       not_converted(lines, o, "minisup writes to files or its own stdout (console), which journald or syslog can take");
+      return;
+    }
+    if (is_stderr && merge_stderr) {
+      note(lines, fmt::format("stderr_logfile = {} is stdout's file too: redirect_stderr = true "
+                              "writes both streams there, through one writer",
+                              one_line(o.value)));
+      lines.push_back("redirect_stderr = true");
       return;
     }
     if (is_stderr && redirect_stderr) {

@@ -55,7 +55,7 @@ TEST_F(Groups, AProgramBelongsToOneGroupAtMost) {
   EXPECT_EQ(only_error(kPrograms +
                        "[group.a]\nprograms = [\"queue\"]\n[group.b]\nprograms = [\"mail\", "
                        "\"queue\"]\n"),
-            "minisup.toml:9:22: program \"queue\" is in group \"a\" (at minisup.toml:6:1) and in "
+            "minisup.toml:9:21: program \"queue\" is in group \"a\" (at minisup.toml:6:1) and in "
             "group \"b\"; a program belongs to one group at most");
 }
 
@@ -75,10 +75,10 @@ TEST_F(Groups, ShapeErrors) {
             "minisup.toml:6:8: group name \"a b\" may only contain letters, digits, \"_\", \".\" "
             "and \"-\"");
   EXPECT_EQ(only_error(kPrograms + "[[group.workers]]\nprograms = [\"queue\"]\n"),
-            "minisup.toml:6:3: group.workers must be a table, got an array (write [group.NAME], "
+            "minisup.toml:6:9: group.workers must be a table, got an array (write [group.NAME], "
             "not [[group.NAME]])");
-  EXPECT_EQ(only_error(kPrograms + "group = 1\n"),
-            "minisup.toml:6:1: group must hold [group.NAME] tables, got 1");
+  EXPECT_EQ(only_error("group = 1\n" + kPrograms),
+            "minisup.toml:1:1: group must hold [group.NAME] tables, got 1");
 }
 
 TEST_F(Groups, IncludedFilesMayHoldGroupsAndTheirChecksSpanFiles) {

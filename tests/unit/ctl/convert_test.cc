@@ -320,6 +320,15 @@ TEST(Convert, LogKeywordsAndTheConsole) {
                                 "/tmp/ignored.log (redirect_stderr = true"));
 }
 
+TEST(Convert, OneFileForStdoutAndStderrBecomesRedirectStderr) {
+  const Converted c = convert(
+      "[program:w]\ncommand=w\nstdout_logfile=/var/log/w.log\nstderr_logfile=/var/log/w.log\n");
+  ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
+  EXPECT_THAT(c.body, HasSubstr("stdout_logfile = \"/var/log/w.log\"\n# note: stderr_logfile = "
+                                "/var/log/w.log is stdout's file too: redirect_stderr = true writes "
+                                "both streams there, through one writer\nredirect_stderr = true\n"));
+}
+
 // ---- groups and includes ----
 
 TEST(Convert, GroupsAndIncludesFollowedRelativeToTheFile) {
