@@ -33,6 +33,26 @@ std::size_t inline_comment(std::string_view line) {
   return std::string_view::npos;
 }
 
+/// The offset of the first byte that is not part of valid UTF-8, or npos.
+std::size_t invalid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (length == 0 || i + length > text.size() || (length == 2 && c < 0xc2)) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return i;
+    }
+    const auto c1 = static_cast<unsigned char>(text[i + 1 < text.size() ? i + 1 : i]);
+    if ((length == 3 && c == 0xe0 && c1 < 0xa0) || (length == 3 && c == 0xed && c1 >= 0xa0) ||
+        (length == 4 && c == 0xf0 && c1 < 0x90) || (length == 4 && (c > 0xf4 || (c == 0xf4 && c1 >= 0x90)))) {
+      return i;  // overlong, a surrogate, or beyond U+10FFFF
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 const Option* Section::find(std::string_view key) const {
@@ -54,6 +74,11 @@ std::optional<ParseError> parse_ini(std::string_view text, Document& out) {
     const auto before = text.substr(0, text.find('\0'));
     return ParseError{static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
                       "contains a NUL byte: not a text file"};
+  }
+  if (const std::size_t bad = invalid_utf8(text); bad != std::string_view::npos) {
+    const auto before = text.substr(0, bad);
+    return ParseError{static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
+                      "is not valid UTF-8 text"};
   }
   Section* section = nullptr;
   Option* option = nullptr;        // the option continuation lines extend

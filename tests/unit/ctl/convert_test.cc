@@ -117,6 +117,10 @@ TEST(SupervisordIni, ErrorsHaveLineNumbers) {
   e = ini::parse_ini("[a]\n[broken\n", doc);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->line, 2);
+  e = ini::parse_ini("[a]\nx=caf\xc3\xa9\ny=\xff\n", doc);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->line, 3);
+  EXPECT_EQ(e->message, "is not valid UTF-8 text");
 }
 
 TEST(SupervisordIni, ShlexSplitIsPosixShlex) {
