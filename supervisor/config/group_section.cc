@@ -53,8 +53,7 @@ void Loader::read_group(const toml::key& key, const toml::node& node, const Sour
   const std::string name(key.str());
   const auto* table = node.as_table();
   if (table == nullptr) {
-    std::string hint =
-        node.is_array_of_tables() ? " (write [group.NAME], not [[group.NAME]])" : "";
+    std::string hint = node.is_array_of_tables() ? " (write [group.NAME], not [[group.NAME]])" : "";
     error(location(file, key.source()),
           fmt::format("group.{} must be a table, got {}{}", truncate(name), describe(node), hint));
     return;
@@ -109,8 +108,8 @@ void Loader::read_group(const toml::key& key, const toml::node& node, const Sour
     }
   }
   if (!table->contains("programs")) {
-    error(draft.header, fmt::format("{} has no programs; programs = [\"NAME\", ...] is required",
-                                    table_name));
+    error(draft.header,
+          fmt::format("{} has no programs; programs = [\"NAME\", ...] is required", table_name));
   }
   if (!name_ok) return;
   for (const GroupDraft& other : groups_) {
@@ -130,11 +129,11 @@ void Loader::check_groups() {
   for (const GroupDraft& draft : groups_) {
     const GroupConfig& group = draft.group;
     if (auto it = program_index_.find(group.name); it != program_index_.end()) {
-      error(draft.key,
-            fmt::format("group {} has the name of program {} (at {}); a group and a program may "
-                        "not share a name",
-                        quote(group.name), quote(group.name),
-                        at(drafts_[it->second].program.where)));
+      error(
+          draft.key,
+          fmt::format("group {} has the name of program {} (at {}); a group and a program may "
+                      "not share a name",
+                      quote(group.name), quote(group.name), at(drafts_[it->second].program.where)));
     }
     for (std::size_t i = 0; i < group.programs.size(); ++i) {
       const std::string& program = group.programs[i];

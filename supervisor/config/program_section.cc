@@ -102,9 +102,10 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       error(location(file, key.source()), std::move(message));
     } else {
       error(location(file, key.source()),
-            fmt::format("unknown key `{}` at the top level; {}", truncate(name),
-                        is_main ? "a config holds [supervisor], [program.NAME] and [group.NAME] tables"
-                                : "an included file holds [program.NAME] and [group.NAME] tables only"));
+            fmt::format(
+                "unknown key `{}` at the top level; {}", truncate(name),
+                is_main ? "a config holds [supervisor], [program.NAME] and [group.NAME] tables"
+                        : "an included file holds [program.NAME] and [group.NAME] tables only"));
     }
   }
 }

@@ -75,7 +75,8 @@ std::optional<long long> python_int(std::string_view text) {
   long long value = 0;
   bool digit_before = false;
   for (; i < s.size(); ++i) {
-    if (s[i] == '_' && digit_before && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+    if (s[i] == '_' && digit_before && i + 1 < s.size() &&
+        std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
       continue;
     }
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
@@ -97,7 +98,8 @@ std::optional<bool> python_boolean(std::string_view text) {
 std::string format_int(long long value, std::string_view flags) {
   bool zero = false, left = false;
   std::size_t i = 0;
-  for (; i < flags.size() && std::string_view("#0- +").find(flags[i]) != std::string_view::npos; ++i) {
+  for (; i < flags.size() && std::string_view("#0- +").find(flags[i]) != std::string_view::npos;
+       ++i) {
     if (flags[i] == '0') zero = true;
     if (flags[i] == '-') left = true;
   }
@@ -271,12 +273,13 @@ Pieces from_markers(std::string_view word, const Pieces& runtime) {
 
 /// Words that only mean something to a shell, as whole words.
 bool is_shell_word(std::string_view word) {
-  static const std::set<std::string_view> kOperators{
-      "|", "||", "&&", ";", "&", ">", ">>", "<", "<<", "2>", "2>>", "2>&1", "1>&2", "&>", ">&2",
-      "|&", "(", ")"};
+  static const std::set<std::string_view> kOperators{"|",    "||", "&&",  ";",  "&",   ">",
+                                                     ">>",   "<",  "<<",  "2>", "2>>", "2>&1",
+                                                     "1>&2", "&>", ">&2", "|&", "(",   ")"};
   if (kOperators.count(word) != 0) return true;
-  if (word.size() > 1 && (word[0] == '>' || word.substr(0, 2) == "2>" || word.substr(0, 2) == "1>" ||
-                          word.substr(0, 2) == "&>" || word[0] == '<')) {
+  if (word.size() > 1 &&
+      (word[0] == '>' || word.substr(0, 2) == "2>" || word.substr(0, 2) == "1>" ||
+       word.substr(0, 2) == "&>" || word[0] == '<')) {
     return true;
   }
   // `a; b` (a quoted word with blanks, such as nginx's 'daemon off;', is
@@ -286,8 +289,8 @@ bool is_shell_word(std::string_view word) {
   }
   if (word.find('`') != std::string_view::npos) return true;
   if (word.find("$(") != std::string_view::npos) return true;
-  if (word.size() > 1 && word[0] == '$' && (std::isalpha(static_cast<unsigned char>(word[1])) ||
-                                            word[1] == '{' || word[1] == '_')) {
+  if (word.size() > 1 && word[0] == '$' &&
+      (std::isalpha(static_cast<unsigned char>(word[1])) || word[1] == '{' || word[1] == '_')) {
     return true;
   }
   if (word.find("=$") != std::string_view::npos) return true;  // --opt=$VAR
@@ -347,8 +350,8 @@ class Converter {
                                    std::vector<std::string>& lines);
   /// `environment = KEY="v",...` as (name, pieces); nullopt after an error.
   std::optional<std::vector<std::pair<std::string, Pieces>>> environment(const Option& o,
-                                                                          const Section& s,
-                                                                          const Scope& scope);
+                                                                         const Section& s,
+                                                                         const Scope& scope);
   std::string environment_table(const std::vector<std::pair<std::string, Pieces>>& env,
                                 bool* padded);
 
@@ -521,8 +524,8 @@ std::optional<Pieces> Converter::resolve_text(std::string_view text, const Optio
         continue;
       }
       if (!is_variable_name(variable)) {
-        error(o, s, fmt::format("%({})s: minisup's ${{VAR}} takes letters, digits and _ only",
-                                name));
+        error(o, s,
+              fmt::format("%({})s: minisup's ${{VAR}} takes letters, digits and _ only", name));
         return std::nullopt;
       }
       out.push_back(piece);
@@ -640,13 +643,17 @@ void Converter::convert_supervisor() {
         if (!pieces) continue;
         std::string value = render(*pieces);
         if (key == "logfile" && (value == "/dev/stdout" || value == "/dev/stderr")) {
-          if (value == "/dev/stdout") note(lines, "logfile = /dev/stdout: minisupd logs to its stderr (\"-\")");
+          if (value == "/dev/stdout")
+            note(lines, "logfile = /dev/stdout: minisupd logs to its stderr (\"-\")");
           value = "-";
         } else if (key == "logfile" && lower(value) == "syslog") {
-          not_converted(lines, o, "minisupd logs to a file or its stderr; journald or syslog can take stderr");
+          not_converted(
+              lines, o,
+              "minisupd logs to a file or its stderr; journald or syslog can take stderr");
           continue;
         }
-        if (value.rfind("~/", 0) == 0) value = "${HOME}" + value.substr(1);  // supervisord: expanduser
+        if (value.rfind("~/", 0) == 0)
+          value = "${HOME}" + value.substr(1);  // supervisord: expanduser
         if (!value.empty() && value[0] != '/' && value != "-" && value[0] != '$') {
           note(lines, fmt::format("{} is relative: minisup resolves it against this file's "
                                   "directory (supervisord: its working directory)",
@@ -657,7 +664,7 @@ void Converter::convert_supervisor() {
         auto text = plain(o, s, scope, lines);
         if (!text) continue;
         static const std::map<std::string, std::string> kLevels{
-            {"critical", "error"}, {"error", "error"}, {"warn", "warn"},   {"info", "info"},
+            {"critical", "error"}, {"error", "error"}, {"warn", "warn"},    {"info", "info"},
             {"debug", "debug"},    {"trace", "trace"}, {"blather", "trace"}};
         auto it = kLevels.find(lower(trim(*text)));
         if (it == kLevels.end()) {
@@ -674,7 +681,8 @@ void Converter::convert_supervisor() {
         if (!value) {
           error(o, s, fmt::format("not a valid boolean value: {}", *text));
         } else if (!*value) {
-          not_converted(lines, o, "minisupd runs in the foreground; start it with --daemon to detach");
+          not_converted(lines, o,
+                        "minisupd runs in the foreground; start it with --daemon to detach");
         }
       } else if (key == "umask") {
         not_converted(lines, o,
@@ -699,7 +707,8 @@ void Converter::convert_supervisor() {
       } else if (key == "nocleanup") {
         not_converted(lines, o, "minisup never deletes AUTO child logs at start");
       } else if (key == "silent") {
-        not_converted(lines, o, "minisupd's log goes where logfile says; logfile = \"-\" is stderr");
+        not_converted(lines, o,
+                      "minisupd's log goes where logfile says; logfile = \"-\" is stderr");
       } else if (key == "strip_ansi") {
         not_converted(lines, o, "minisup writes children's output unchanged");
       } else if (key == "identifier") {
@@ -797,12 +806,14 @@ void Converter::convert_http(const Section& s) {
       auto text = plain(o, s, scope, lines);
       if (!text) continue;
       if (text->rfind("{SHA}", 0) == 0) {
-        not_converted(lines, o,
-                      "a SHA-1 digest cannot become minisup's password_sha256; write the password's "
-                      "SHA-256 (sha256sum) there");
+        not_converted(
+            lines, o,
+            "a SHA-1 digest cannot become minisup's password_sha256; write the password's "
+            "SHA-256 (sha256sum) there");
         continue;
       }
-      table.push_back(fmt::format("password_sha256 = {}  # SHA-256 of the password", toml_string(sha256_hex(*text))));
+      table.push_back(fmt::format("password_sha256 = {}  # SHA-256 of the password",
+                                  toml_string(sha256_hex(*text))));
     } else {
       not_converted(lines, o, "supervisord does not know this option either");
     }
@@ -854,29 +865,32 @@ void Converter::convert_group(const Section& s) {
       std::istringstream list(*text);
       while (std::getline(list, item, ',')) {
         const std::string program = trim(item);
-        const bool is_program = std::any_of(sections_.begin(), sections_.end(), [&](const Section& x) {
-          return x.name == "program:" + program;
-        });
+        const bool is_program =
+            std::any_of(sections_.begin(), sections_.end(),
+                        [&](const Section& x) { return x.name == "program:" + program; });
         const bool is_fcgi = std::any_of(sections_.begin(), sections_.end(), [&](const Section& x) {
           return x.name == "fcgi-program:" + program;
         });
         if (!is_program && !is_fcgi) {
-          error(o, s, fmt::format("names unknown program {} (supervisord refuses it too)",
-                                  toml_string(program)));
+          error(o, s,
+                fmt::format("names unknown program {} (supervisord refuses it too)",
+                            toml_string(program)));
           return;
         }
         if (!is_program) {
-          note(lines, fmt::format("{} is an [fcgi-program], which is not converted: left out of the group",
-                                  program));
+          note(lines,
+               fmt::format("{} is an [fcgi-program], which is not converted: left out of the group",
+                           program));
           continue;
         }
         const auto member_of = group_of_.find(program);
         const auto minisup_name = program_names_.find(program);
         if (member_of == group_of_.end() || minisup_name == program_names_.end()) continue;
         if (member_of->second != group) {
-          note(lines, fmt::format("{} is also in [group:{}]: a minisup program belongs to one group, "
-                                  "so it is left out of this one (supervisord ran it once per group)",
-                                  program, member_of->second));
+          note(lines,
+               fmt::format("{} is also in [group:{}]: a minisup program belongs to one group, "
+                           "so it is left out of this one (supervisord ran it once per group)",
+                           program, member_of->second));
           continue;
         }
         members.push_back(toml_string(minisup_name->second));
@@ -890,7 +904,8 @@ void Converter::convert_group(const Section& s) {
         error(o, s, fmt::format("not an integer: {}", *text));
         continue;
       }
-      lines.push_back(fmt::format("priority = {}  # for its programs that set no priority", *number));
+      lines.push_back(
+          fmt::format("priority = {}  # for its programs that set no priority", *number));
     } else {
       not_converted(lines, o, "supervisord does not know this option either");
     }
@@ -903,8 +918,9 @@ void Converter::convert_group(const Section& s) {
     emit(&s, "", commented);
     return;
   }
-  if (program_names_.count(group) != 0 || std::any_of(program_names_.begin(), program_names_.end(),
-                                                       [&](const auto& p) { return p.second == name; })) {
+  if (program_names_.count(group) != 0 ||
+      std::any_of(program_names_.begin(), program_names_.end(),
+                  [&](const auto& p) { return p.second == name; })) {
     if (members.size() == 1 && members.front() == toml_string(name)) {
       std::vector<std::string> commented{fmt::format(
           "# not converted: [{}] (its only program has the group's name; minisup selects the "
@@ -958,7 +974,8 @@ void Converter::convert_program(const Section& s) {
     auto text = plain(o, s, scope, lines);
     if (!text) return std::nullopt;
     auto value = python_boolean(trim(*text));
-    if (!value) error(o, s, fmt::format("not a valid boolean value: {} (supervisord refuses it too)", *text));
+    if (!value)
+      error(o, s, fmt::format("not a valid boolean value: {} (supervisord refuses it too)", *text));
     return value;
   };
 
@@ -975,8 +992,8 @@ void Converter::convert_program(const Section& s) {
     if (const Option* o = s.find("redirect_stderr")) redirect_stderr = boolean(*o).value_or(false);
     bool stopasgroup = false;
     if (const Option* o = s.find("stopasgroup")) stopasgroup = boolean(*o).value_or(false);
-    if (const Option* o = s.find("killasgroup"); o != nullptr && stopasgroup &&
-                                                 boolean(*o) == std::optional<bool>(false)) {
+    if (const Option* o = s.find("killasgroup");
+        o != nullptr && stopasgroup && boolean(*o) == std::optional<bool>(false)) {
       error(*o, s, "stopasgroup = true needs killasgroup = true (supervisord refuses it too)");
     }
     std::swap(saved, lines);
@@ -988,11 +1005,10 @@ void Converter::convert_program(const Section& s) {
   // with one.
   const Option* stdout_option = s.find("stdout_logfile");
   const Option* stderr_option = s.find("stderr_logfile");
-  const bool merge_stderr = !redirect_stderr && s.find("redirect_stderr") == nullptr &&
-                            stdout_option != nullptr && stderr_option != nullptr &&
-                            trim(stdout_option->value) == trim(stderr_option->value) &&
-                            lower(trim(stdout_option->value)) != "auto" &&
-                            lower(trim(stdout_option->value)) != "none";
+  const bool merge_stderr =
+      !redirect_stderr && s.find("redirect_stderr") == nullptr && stdout_option != nullptr &&
+      stderr_option != nullptr && trim(stdout_option->value) == trim(stderr_option->value) &&
+      lower(trim(stdout_option->value)) != "auto" && lower(trim(stdout_option->value)) != "none";
   scope.numprocs = numprocs;
   scope.process_num = true;
   std::map<std::string, Pieces> program_env;
@@ -1016,8 +1032,7 @@ void Converter::convert_program(const Section& s) {
                       s.name));
   }
   if (s.find("command") == nullptr) {
-    error(s.file, s.line,
-          fmt::format("[{}] has no command (supervisord refuses it too)", s.name));
+    error(s.file, s.line, fmt::format("[{}] has no command (supervisord refuses it too)", s.name));
     return;
   }
 
@@ -1025,7 +1040,8 @@ void Converter::convert_program(const Section& s) {
   auto logfile = [&](const Option& o, bool is_stderr) {
     auto pieces = resolve(o, s, scope);
     if (!pieces) return;
-    const std::string text = has_runtime(*pieces) ? std::string() : lower(trim(literal_text(*pieces)));
+    const std::string text =
+        has_runtime(*pieces) ? std::string() : lower(trim(literal_text(*pieces)));
     if (text == "auto") {
       lines.push_back(fmt::format("{} = \"AUTO\"", o.key));
       return;
@@ -1035,7 +1051,9 @@ void Converter::convert_program(const Section& s) {
       return;
     }
     if (text == "syslog") {
-      not_converted(lines, o, "minisup writes to files or its own stdout (console), which journald or syslog can take");
+      not_converted(
+          lines, o,
+          "minisup writes to files or its own stdout (console), which journald or syslog can take");
       return;
     }
     if (is_stderr && merge_stderr) {
@@ -1046,7 +1064,9 @@ void Converter::convert_program(const Section& s) {
       return;
     }
     if (is_stderr && redirect_stderr) {
-      not_converted(lines, o, "redirect_stderr = true sends stderr to the stdout log; supervisord ignores this too");
+      not_converted(
+          lines, o,
+          "redirect_stderr = true sends stderr to the stdout log; supervisord ignores this too");
       return;
     }
     if (text == "/dev/stdout" || text == "/dev/stderr") {
@@ -1064,7 +1084,9 @@ void Converter::convert_program(const Section& s) {
       // several processes (their rotations would fight).
       const std::string path = literal_text(*pieces);
       const fs::path p(path);
-      const std::string stem = p.extension().empty() ? path : path.substr(0, path.size() - p.extension().string().size());
+      const std::string stem = p.extension().empty()
+                                   ? path
+                                   : path.substr(0, path.size() - p.extension().string().size());
       Pieces split;
       split.push_back(Piece{false, stem + "-", {}, 's'});
       split.push_back(Piece{true, "process_num", {}, 'd'});
@@ -1121,7 +1143,8 @@ void Converter::convert_program(const Section& s) {
       const bool is_shell = (first == "sh" || first == "bash" || first.ends_with("/sh") ||
                              first.ends_with("/bash")) &&
                             words->size() > 1 && (*words)[1] == "-c";
-      static const std::set<std::string> kBuiltins{"cd", "export", "source", ".", "exec", "ulimit", "set"};
+      static const std::set<std::string> kBuiltins{"cd",   "export", "source", ".",
+                                                   "exec", "ulimit", "set"};
       if (!is_shell && kBuiltins.count(first) != 0) shell_words.insert(shell_words.begin(), first);
       if (!shell_words.empty() && !is_shell) {
         std::string listed;
@@ -1133,18 +1156,20 @@ void Converter::convert_program(const Section& s) {
                                 "shell, write (stopasgroup = true lets the stop signal reach the "
                                 "program, not only the shell):",
                                 listed));
-        lines.push_back(fmt::format("# command = [\"/bin/sh\", \"-c\", {}]",
-                                    toml_string(render(*pieces))));
+        lines.push_back(
+            fmt::format("# command = [\"/bin/sh\", \"-c\", {}]", toml_string(render(*pieces))));
       }
       if (env_in_command) {
-        note(lines, "supervisord split what a %(ENV_X)s gave at its blanks into words; minisup's "
-                    "${X} stays one word (the same unless the value holds blanks)");
+        note(lines,
+             "supervisord split what a %(ENV_X)s gave at its blanks into words; minisup's "
+             "${X} stays one word (the same unless the value holds blanks)");
       }
       lines.push_back("command = " + toml_array(argv));
     } else if (key == "process_name") {
       if (o.value != "%(program_name)s") {
         not_converted(lines, o,
-                      fmt::format("minisup names the processes {}", numprocs > 1 ? name + ":N (N from numprocs_start)" : name));
+                      fmt::format("minisup names the processes {}",
+                                  numprocs > 1 ? name + ":N (N from numprocs_start)" : name));
       }
     } else if (key == "numprocs" || key == "numprocs_start" || key == "priority" ||
                key == "startsecs" || key == "startretries" || key == "stopwaitsecs") {
@@ -1162,7 +1187,8 @@ void Converter::convert_program(const Section& s) {
       } else if (auto b = python_boolean(value)) {
         lines.push_back(fmt::format("autorestart = {}", *b));
       } else {
-        error(o, s, fmt::format("invalid 'autorestart' value {} (supervisord refuses it too)", *text));
+        error(o, s,
+              fmt::format("invalid 'autorestart' value {} (supervisord refuses it too)", *text));
       }
     } else if (key == "exitcodes") {
       auto text = plain(o, s, scope, lines);
@@ -1211,8 +1237,9 @@ void Converter::convert_program(const Section& s) {
       if (!pieces) continue;
       const std::string rendered = render(*pieces, &padded);
       if (!rendered.empty() && rendered[0] != '/' && rendered[0] != '$') {
-        note(lines, "directory is relative: minisup resolves it against this file's directory "
-                    "(supervisord: its working directory)");
+        note(lines,
+             "directory is relative: minisup resolves it against this file's directory "
+             "(supervisord: its working directory)");
       }
       lines.push_back(fmt::format("directory = {}", toml_string(rendered)));
     } else if (key == "environment") {
@@ -1224,7 +1251,8 @@ void Converter::convert_program(const Section& s) {
       if (!text) continue;
       const std::string value = lower(trim(*text));
       std::string unit;
-      if (value.size() > 2 && (value.ends_with("kb") || value.ends_with("mb") || value.ends_with("gb"))) {
+      if (value.size() > 2 &&
+          (value.ends_with("kb") || value.ends_with("mb") || value.ends_with("gb"))) {
         unit = value.substr(value.size() - 2);
       }
       auto number = python_int(value.substr(0, value.size() - unit.size()));
@@ -1248,11 +1276,14 @@ void Converter::convert_program(const Section& s) {
       }
     } else if (key == "stdout_events_enabled" || key == "stderr_events_enabled") {
       if (boolean(o).value_or(false)) {
-        not_converted(lines, o, "minisup has no event listeners; `minisupctl events` streams state changes");
+        not_converted(lines, o,
+                      "minisup has no event listeners; `minisupctl events` streams state changes");
       }
     } else if (key == "stdout_syslog" || key == "stderr_syslog") {
       if (boolean(o).value_or(false)) {
-        not_converted(lines, o, "minisup writes to files or its own stdout (console), which journald or syslog can take");
+        not_converted(lines, o,
+                      "minisup writes to files or its own stdout (console), which journald or "
+                      "syslog can take");
       }
     } else if (key == "serverurl") {
       if (lower(trim(o.value)) != "auto") {
@@ -1263,8 +1294,9 @@ void Converter::convert_program(const Section& s) {
     }
   }
   if (padded) {
-    note(lines, "%(process_num)02d-style padding is not kept: ${MINISUP_PROCESS_NUM} is 0, 1, ... "
-                "(not 00, 01, ...)");
+    note(lines,
+         "%(process_num)02d-style padding is not kept: ${MINISUP_PROCESS_NUM} is 0, 1, ... "
+         "(not 00, 01, ...)");
   }
   ++result_.programs;
   emit(&s, fmt::format("[program.{}]", toml_key(name)), lines);
@@ -1300,8 +1332,9 @@ ConvertResult Converter::run(const std::string& main_file) {
     const std::string name = trim(s.name.substr(colon + 1));
     if (kind != "program" && kind != "group") continue;
     if (name.empty() || name.find_first_of(" :/") != std::string::npos) {
-      error(s.file, s.line, fmt::format("[{}]: invalid name {} (supervisord refuses it too)", s.name,
-                                        toml_string(name)));
+      error(s.file, s.line,
+            fmt::format("[{}]: invalid name {} (supervisord refuses it too)", s.name,
+                        toml_string(name)));
       continue;
     }
     if (kind == "program") {
@@ -1341,17 +1374,21 @@ ConvertResult Converter::run(const std::string& main_file) {
     } else if (n.rfind("group:", 0) == 0) {
       convert_group(s);
     } else if (n == "supervisorctl") {
-      convert_other(s, "minisupctl finds minisupd's socket in this file (-c), or takes -s SOCKET "
-                       "or MINISUP_SOCKET");
+      convert_other(s,
+                    "minisupctl finds minisupd's socket in this file (-c), or takes -s SOCKET "
+                    "or MINISUP_SOCKET");
     } else if (n.rfind("eventlistener:", 0) == 0) {
-      convert_other(s, "minisup has no event listeners; `minisupctl events` streams every state "
-                       "change, with the exit code or signal");
+      convert_other(s,
+                    "minisup has no event listeners; `minisupctl events` streams every state "
+                    "change, with the exit code or signal");
     } else if (n.rfind("fcgi-program:", 0) == 0) {
-      convert_other(s, "minisup has no FastCGI programs; a [program] with a held socket "
-                       "([socket.*]) takes its place");
+      convert_other(s,
+                    "minisup has no FastCGI programs; a [program] with a held socket "
+                    "([socket.*]) takes its place");
     } else if (n.rfind("rpcinterface:", 0) == 0) {
-      convert_other(s, "minisup has no XML-RPC interface; minisupctl's JSON control protocol "
-                       "(minisup-protocol(7)) takes its place");
+      convert_other(s,
+                    "minisup has no XML-RPC interface; minisupctl's JSON control protocol "
+                    "(minisup-protocol(7)) takes its place");
     } else if (n.rfind("ctlplugin:", 0) == 0) {
       convert_other(s, "minisupctl has no plugins");
     } else {

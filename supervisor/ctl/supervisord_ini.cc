@@ -38,14 +38,19 @@ std::size_t invalid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    std::size_t length = c < 0x80           ? 1
+                         : (c >> 5) == 0x6  ? 2
+                         : (c >> 4) == 0xe  ? 3
+                         : (c >> 3) == 0x1e ? 4
+                                            : 0;
     if (length == 0 || i + length > text.size() || (length == 2 && c < 0xc2)) return i;
     for (std::size_t k = 1; k < length; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return i;
     }
     const auto c1 = static_cast<unsigned char>(text[i + 1 < text.size() ? i + 1 : i]);
     if ((length == 3 && c == 0xe0 && c1 < 0xa0) || (length == 3 && c == 0xed && c1 >= 0xa0) ||
-        (length == 4 && c == 0xf0 && c1 < 0x90) || (length == 4 && (c > 0xf4 || (c == 0xf4 && c1 >= 0x90)))) {
+        (length == 4 && c == 0xf0 && c1 < 0x90) ||
+        (length == 4 && (c > 0xf4 || (c == 0xf4 && c1 >= 0x90)))) {
       return i;  // overlong, a surrogate, or beyond U+10FFFF
     }
     i += length;
@@ -81,8 +86,8 @@ std::optional<ParseError> parse_ini(std::string_view text, Document& out) {
                       "is not valid UTF-8 text"};
   }
   Section* section = nullptr;
-  Option* option = nullptr;        // the option continuation lines extend
-  std::size_t option_indent = 0;   // its line's indentation
+  Option* option = nullptr;                // the option continuation lines extend
+  std::size_t option_indent = 0;           // its line's indentation
   std::vector<std::string> pending_blank;  // blank lines inside a value
   int number = 0;
   std::size_t at = 0;
@@ -139,8 +144,9 @@ std::optional<ParseError> parse_ini(std::string_view text, Document& out) {
       continue;
     }
     if (section == nullptr) {
-      return ParseError{number, "a key outside any section; the file must start with a "
-                                "[section] header such as [program:NAME]"};
+      return ParseError{number,
+                        "a key outside any section; the file must start with a "
+                        "[section] header such as [program:NAME]"};
     }
     const std::size_t delimiter = content.find_first_of("=:");
     if (delimiter == std::string_view::npos) {
@@ -317,8 +323,9 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_key_value_
     // As supervisord: whatever token follows a pair separates it from the
     // next one (usually `,`).
     if (k + 2 >= tokens.size() || tokens[k + 1] != "=") {
-      error = "is not KEY=\"value\",KEY2=\"value\" pairs (quote a value that holds blanks, "
-              "commas or characters other than letters, digits and _/.+-():)";
+      error =
+          "is not KEY=\"value\",KEY2=\"value\" pairs (quote a value that holds blanks, "
+          "commas or characters other than letters, digits and _/.+-():)";
       return std::nullopt;
     }
     if (odd_separators != nullptr && k + 3 < tokens.size() && tokens[k + 3] != ",") {

@@ -63,8 +63,8 @@ std::optional<ParseError> parse_ini(std::string_view text, Document& out);
 /// One piece of a `%`-template: literal text, or a named expansion.
 struct Piece {
   bool is_expansion = false;
-  std::string text;    ///< the literal text, or the expansion's name
-  std::string flags;   ///< e.g. "02" of `%(process_num)02d`; empty for `%(x)s`
+  std::string text;       ///< the literal text, or the expansion's name
+  std::string flags;      ///< e.g. "02" of `%(process_num)02d`; empty for `%(x)s`
   char conversion = 's';  ///< s, d, i, r, ... of the expansion
 };
 

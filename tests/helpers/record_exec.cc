@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &blocked, &waiting);
 
   std::string text;
-  for (int i = 1; i < argc; ++i) text += "argv " + std::to_string(i) + " " + escaped(argv[i]) + "\n";
+  for (int i = 1; i < argc; ++i)
+    text += "argv " + std::to_string(i) + " " + escaped(argv[i]) + "\n";
   char cwd[4096];
   text += "cwd " + escaped(getcwd(cwd, sizeof cwd) ? cwd : "?") + "\n";
   std::vector<std::string> env;
@@ -79,8 +80,8 @@ int main(int argc, char** argv) {
   const std::string path = argv[1];
   const std::string temporary = path + ".tmp";
   FILE* out = fopen(temporary.c_str(), "w");
-  if (out == nullptr || fwrite(text.data(), 1, text.size(), out) != text.size() || fclose(out) != 0 ||
-      rename(temporary.c_str(), path.c_str()) != 0) {
+  if (out == nullptr || fwrite(text.data(), 1, text.size(), out) != text.size() ||
+      fclose(out) != 0 || rename(temporary.c_str(), path.c_str()) != 0) {
     perror("record_exec");
     return 1;
   }

@@ -66,8 +66,9 @@ std::vector<std::string> base_environment() {
   return {std::string("PATH=") + (path ? path : "/usr/bin:/bin"),
           "HOME=/root",
           "LANG=C.UTF-8",
-          "LC_ALL=C.UTF-8",  // no locale coercion by Python (it would add LC_CTYPE)
-          "ORACLE_VAR=from-the-parent",  // no blanks: supervisord would split it (a known difference, noted by convert)
+          "LC_ALL=C.UTF-8",              // no locale coercion by Python (it would add LC_CTYPE)
+          "ORACLE_VAR=from-the-parent",  // no blanks: supervisord would split it (a known
+                                         // difference, noted by convert)
           "TZ=UTC"};
 }
 
@@ -139,7 +140,9 @@ TEST(ConvertOracle, SupervisordAndMinisupdStartTheSameProcesses) {
   fs::create_directories(dir / "out");
   fs::create_directories(dir / "work");
   fs::create_directories(dir / "logs");
-  write_file(dir / "supervisord.conf", R"([unix_http_server]
+  write_file(
+      dir / "supervisord.conf",
+      R"([unix_http_server]
 file=%(here)s/supervisor.sock
 
 [supervisord]
@@ -153,13 +156,16 @@ environment=GLOBAL_A="g1",SHARED="from-supervisord"
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [program:plain]
-command=)" + record + R"( %(here)s/out/plain "two words" 'single quoted' back\ slash > literal $HOME ${X} $$ 100%% --env=%(ENV_ORACLE_VAR)s
+command=)" +
+          record +
+          R"( %(here)s/out/plain "two words" 'single quoted' back\ slash > literal $HOME ${X} $$ 100%% --env=%(ENV_ORACLE_VAR)s
 directory=%(here)s/work
 environment=A="1",B="x,y",EXTRA_PATH="%(ENV_PATH)s:/opt",FROM_GLOBAL="%(ENV_GLOBAL_A)s",PRICE="$5 ${NOT_EXPANDED}"
 startsecs=0
 
 [program:multi]
-command=)" + record + R"( %(here)s/out/multi-%(process_num)d --num=%(process_num)d --of=%(numprocs)d
+command=)" +
+          record + R"( %(here)s/out/multi-%(process_num)d --num=%(process_num)d --of=%(numprocs)d
 process_name=%(program_name)s_%(process_num)d
 numprocs=2
 numprocs_start=3
@@ -167,7 +173,9 @@ environment=NUM="%(process_num)d"
 startsecs=0
 
 [program:grouped]
-command=)" + record + R"( %(here)s/out/grouped --group=%(group_name)s --program=%(program_name)s --own=%(ENV_OWN)s
+command=)" +
+          record +
+          R"( %(here)s/out/grouped --group=%(group_name)s --program=%(program_name)s --own=%(ENV_OWN)s
 environment=OWN="own value",SHARED="from-program"
 startsecs=0
 
@@ -201,16 +209,15 @@ startsecs=0
   EXPECT_EQ(terminate(mini), 0) << read_file(dir / "minisupd.out");
 
   for (const std::string& name : kRecords) {
-    EXPECT_EQ(actual[name], expected[name])
-        << name << " differs; the conversion:\n"
-        << read_file(dir / "minisup.toml");
+    EXPECT_EQ(actual[name], expected[name]) << name << " differs; the conversion:\n"
+                                            << read_file(dir / "minisup.toml");
   }
   // The record of what the comparison covers: quoting, a literal `>`, `$`
   // that neither expands, ENV_ from three places, numprocs_start, groups
   // and %(here)s of an included file.
   EXPECT_THAT(expected["plain"].argv,
-              ::testing::ElementsAre((dir / "out/plain").string(), "two words", "single quoted", "back slash",
-                                     ">", "literal", "$HOME", "${X}", "$$", "100%",
+              ::testing::ElementsAre((dir / "out/plain").string(), "two words", "single quoted",
+                                     "back slash", ">", "literal", "$HOME", "${X}", "$$", "100%",
                                      "--env=from-the-parent"));
   EXPECT_EQ(expected["plain"].cwd, (dir / "work").string());
   EXPECT_EQ(expected["plain"].env["PRICE"], "$5 ${NOT_EXPANDED}");

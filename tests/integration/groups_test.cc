@@ -13,9 +13,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::string grouped_config() {
-  return sleeper("queue", "numprocs = 2\nnumprocs_start = 1\n") +
-         "[program.mail]\n" + child_cmd("--print mail-says-hello --after 60") +
-         "startsecs = 0\nstopwaitsecs = 2\n" +
+  return sleeper("queue", "numprocs = 2\nnumprocs_start = 1\n") + "[program.mail]\n" +
+         child_cmd("--print mail-says-hello --after 60") + "startsecs = 0\nstopwaitsecs = 2\n" +
          sleeper("web") + "[group.workers]\nprograms = [\"queue\", \"mail\"]\n";
 }
 

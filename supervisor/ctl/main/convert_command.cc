@@ -38,10 +38,10 @@ int run_convert_command(const std::string& input, const std::string& output) {
       out << result.toml;
       out.close();
       if (!out) {
-        std::fputs(fmt::format("minisupctl: convert: write {}: {}\n", temporary,
-                               std::strerror(errno))
-                       .c_str(),
-                   stderr);
+        std::fputs(
+            fmt::format("minisupctl: convert: write {}: {}\n", temporary, std::strerror(errno))
+                .c_str(),
+            stderr);
         std::remove(temporary.c_str());
         return 1;
       }
@@ -49,17 +49,17 @@ int run_convert_command(const std::string& input, const std::string& output) {
     std::error_code ec;
     std::filesystem::rename(temporary, output, ec);
     if (ec) {
-      std::fputs(fmt::format("minisupctl: convert: rename {} to {}: {}\n", temporary, output,
-                             ec.message())
-                     .c_str(),
-                 stderr);
+      std::fputs(
+          fmt::format("minisupctl: convert: rename {} to {}: {}\n", temporary, output, ec.message())
+              .c_str(),
+          stderr);
       std::remove(temporary.c_str());
       return 1;
     }
   }
-  std::string summary = fmt::format(
-      "minisupctl: convert: {} program{}, {} group{}", result.programs,
-      result.programs == 1 ? "" : "s", result.groups, result.groups == 1 ? "" : "s");
+  std::string summary =
+      fmt::format("minisupctl: convert: {} program{}, {} group{}", result.programs,
+                  result.programs == 1 ? "" : "s", result.groups, result.groups == 1 ? "" : "s");
   if (result.not_converted > 0 || result.notes > 0) {
     summary += fmt::format("; review {} \"# not converted:\" and {} \"# note:\" comment{}",
                            result.not_converted, result.notes, result.notes == 1 ? "" : "s");

@@ -52,11 +52,11 @@ TEST_F(Groups, AGroupAndAProgramMayNotShareAName) {
 }
 
 TEST_F(Groups, AProgramBelongsToOneGroupAtMost) {
-  EXPECT_EQ(only_error(kPrograms +
-                       "[group.a]\nprograms = [\"queue\"]\n[group.b]\nprograms = [\"mail\", "
-                       "\"queue\"]\n"),
-            "minisup.toml:9:21: program \"queue\" is in group \"a\" (at minisup.toml:6:1) and in "
-            "group \"b\"; a program belongs to one group at most");
+  EXPECT_EQ(
+      only_error(kPrograms + "[group.a]\nprograms = [\"queue\"]\n[group.b]\nprograms = [\"mail\", "
+                             "\"queue\"]\n"),
+      "minisup.toml:9:21: program \"queue\" is in group \"a\" (at minisup.toml:6:1) and in "
+      "group \"b\"; a program belongs to one group at most");
 }
 
 TEST_F(Groups, ShapeErrors) {
@@ -65,8 +65,9 @@ TEST_F(Groups, ShapeErrors) {
             "required");
   EXPECT_EQ(only_error(kPrograms + "[group.workers]\nprograms = []\n"),
             "minisup.toml:7:12: programs must be a non-empty array of program names, got an array");
-  EXPECT_EQ(only_error(kPrograms + "[group.workers]\nprograms = \"queue\"\n"),
-            "minisup.toml:7:12: programs must be a non-empty array of program names, got \"queue\"");
+  EXPECT_EQ(
+      only_error(kPrograms + "[group.workers]\nprograms = \"queue\"\n"),
+      "minisup.toml:7:12: programs must be a non-empty array of program names, got \"queue\"");
   EXPECT_EQ(only_error(kPrograms + "[group.workers]\nprograms = [\"queue\", \"queue\"]\n"),
             "minisup.toml:7:22: programs[1]: \"queue\" is listed twice");
   EXPECT_EQ(only_error(kPrograms + "[group.workers]\nprograms = [\"queue\"]\nprogram = 1\n"),
@@ -84,8 +85,7 @@ TEST_F(Groups, ShapeErrors) {
 TEST_F(Groups, IncludedFilesMayHoldGroupsAndTheirChecksSpanFiles) {
   write("conf.d/workers.toml", "[group.workers]\nprograms = [\"queue\", \"mail\"]\n");
   write("conf.d/z.toml", "[group.workers]\nprograms = [\"queue\"]\n");
-  const LoadResult result =
-      load("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n" + kPrograms);
+  const LoadResult result = load("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n" + kPrograms);
   EXPECT_THAT(errors(result),
               ElementsAre("conf.d/z.toml:1:8: group \"workers\" is defined twice: at "
                           "conf.d/workers.toml:1:1 and at conf.d/z.toml:1:1"));
@@ -95,8 +95,7 @@ TEST_F(Groups, IncludedFilesMayHoldGroupsAndTheirChecksSpanFiles) {
 }
 
 TEST_F(Groups, TheCheckSummaryListsTheGroups) {
-  const Config config =
-      load_ok(kPrograms + "[group.workers]\nprograms = [\"queue\", \"mail\"]\n");
+  const Config config = load_ok(kPrograms + "[group.workers]\nprograms = [\"queue\", \"mail\"]\n");
   EXPECT_THAT(check_summary(config), HasSubstr("\ngroups: workers (queue, mail)\n"));
   EXPECT_THAT(check_summary(load_ok(kPrograms)), ::testing::Not(HasSubstr("groups:")));
 }
@@ -104,9 +103,9 @@ TEST_F(Groups, TheCheckSummaryListsTheGroups) {
 using NumprocsStart = ConfigTest;
 
 TEST_F(NumprocsStart, OffsetsProcessNumbersNamesAndLogs) {
-  const Config config = load_ok(web(
-      "numprocs = 3\nnumprocs_start = 5\nenvironment = { N = \"${MINISUP_PROCESS_NUM}\" }\n"
-      "stderr_logfile = \"err-${MINISUP_PROCESS_NUM}.log\""));
+  const Config config = load_ok(
+      web("numprocs = 3\nnumprocs_start = 5\nenvironment = { N = \"${MINISUP_PROCESS_NUM}\" }\n"
+          "stderr_logfile = \"err-${MINISUP_PROCESS_NUM}.log\""));
   const ProgramConfig& web = config.programs.front();
   EXPECT_EQ(web.numprocs_start, 5);
   ASSERT_EQ(web.processes.size(), 3u);
@@ -120,7 +119,8 @@ TEST_F(NumprocsStart, OffsetsProcessNumbersNamesAndLogs) {
 }
 
 TEST_F(NumprocsStart, WithOneProcessTheNameStaysAndTheNumberMoves) {
-  const Config config = load_ok(web("numprocs_start = 2\nenvironment = { N = \"${MINISUP_PROCESS_NUM}\" }"));
+  const Config config =
+      load_ok(web("numprocs_start = 2\nenvironment = { N = \"${MINISUP_PROCESS_NUM}\" }"));
   const ProcessConfig& process = config.programs.front().processes.front();
   EXPECT_EQ(process.name, "web");
   EXPECT_EQ(process.process_num, 2);

@@ -42,8 +42,8 @@ TEST(GroupNames, GroupColonNameSelectsAMemberProgramOrProcess) {
 
 TEST(GroupNames, NamesOutsideTheGroupAreUnknown) {
   Supervisor supervisor{grouped_config()};
-  for (const std::string name : {"workers:web", "workers:queue:2", "workers:", "workers:nope",
-                                 "other:*", "workers:*:*"}) {
+  for (const std::string name :
+       {"workers:web", "workers:queue:2", "workers:", "workers:nope", "other:*", "workers:*:*"}) {
     const NameResolution r = supervisor.resolve_names({name});
     EXPECT_FALSE(r.ok()) << name;
     EXPECT_EQ(r.unknown, name);

@@ -83,10 +83,11 @@ std::string only_error(const std::string& text) {
 
 TEST(SupervisordIni, ReadsSectionsKeysContinuationsAndComments) {
   ini::Document doc;
-  ASSERT_FALSE(ini::parse_ini("; comment\n[program:web]\nCommand = run --a=b ; cut here\n"
-                              "environment = A=\"1\",\n   B=\"2\"\n# full-line comment\n"
-                              "directory: /srv # also cut\nurl = http://x/#keep\n",
-                              doc));
+  ASSERT_FALSE(
+      ini::parse_ini("; comment\n[program:web]\nCommand = run --a=b ; cut here\n"
+                     "environment = A=\"1\",\n   B=\"2\"\n# full-line comment\n"
+                     "directory: /srv # also cut\nurl = http://x/#keep\n",
+                     doc));
   ASSERT_EQ(doc.sections.size(), 1u);
   const ini::Section& s = doc.sections.front();
   EXPECT_EQ(s.name, "program:web");
@@ -127,8 +128,8 @@ TEST(SupervisordIni, ShlexSplitIsPosixShlex) {
   std::string error;
   auto words = ini::shlex_split(R"(a "b c" 'd \e' f\ g "h\"i\j" > /dev/null "" x'y'z)", error);
   ASSERT_TRUE(words) << error;
-  EXPECT_THAT(*words, ElementsAre("a", "b c", "d \\e", "f g", "h\"i\\j", ">", "/dev/null", "",
-                                  "xyz"));
+  EXPECT_THAT(*words,
+              ElementsAre("a", "b c", "d \\e", "f g", "h\"i\\j", ">", "/dev/null", "", "xyz"));
   EXPECT_FALSE(ini::shlex_split("a \"b", error));
   EXPECT_EQ(error, "No closing quotation");
   EXPECT_FALSE(ini::shlex_split("a\\", error));
@@ -238,16 +239,16 @@ stdout_logfile=/var/log/%(program_name)s-%(process_num)02d.log
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
   // ENV_APP_ENV and ENV_ID are known (environment): their values; ENV_HOME
   // is minisupd's: ${HOME}.
-  EXPECT_THAT(c.body,
-              HasSubstr("command = [\"php\", \"/etc/supervisor/artisan\", \"queue:work\", "
-                        "\"--name=worker_${MINISUP_PROCESS_NUM}\", \"--env=prod\", "
-                        "\"--home=${HOME}\", \"--id=worker-${MINISUP_PROCESS_NUM}\"]\n"));
+  EXPECT_THAT(c.body, HasSubstr("command = [\"php\", \"/etc/supervisor/artisan\", \"queue:work\", "
+                                "\"--name=worker_${MINISUP_PROCESS_NUM}\", \"--env=prod\", "
+                                "\"--home=${HOME}\", \"--id=worker-${MINISUP_PROCESS_NUM}\"]\n"));
   EXPECT_THAT(c.body, HasSubstr("numprocs = 2\nnumprocs_start = 1\n"));
   EXPECT_THAT(c.body, HasSubstr("environment = { ID = \"worker-${MINISUP_PROCESS_NUM}\" }\n"));
   EXPECT_THAT(c.body,
               HasSubstr("stdout_logfile = \"/var/log/worker-${MINISUP_PROCESS_NUM}.log\"\n"));
-  EXPECT_THAT(c.body, HasSubstr("# not converted: process_name = %(program_name)s_%(process_num)02d "
-                                "(minisup names the processes worker:N (N from numprocs_start))\n"));
+  EXPECT_THAT(c.body,
+              HasSubstr("# not converted: process_name = %(program_name)s_%(process_num)02d "
+                        "(minisup names the processes worker:N (N from numprocs_start))\n"));
   EXPECT_THAT(c.body, HasSubstr("# note: %(process_num)02d-style padding is not kept"));
   EXPECT_THAT(c.body, HasSubstr("[supervisor]\nenvironment = { APP_ENV = \"prod\" }\n"));
 }
@@ -328,21 +329,22 @@ TEST(Convert, OneFileForStdoutAndStderrBecomesRedirectStderr) {
   const Converted c = convert(
       "[program:w]\ncommand=w\nstdout_logfile=/var/log/w.log\nstderr_logfile=/var/log/w.log\n");
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
-  EXPECT_THAT(c.body, HasSubstr("stdout_logfile = \"/var/log/w.log\"\n# note: stderr_logfile = "
-                                "/var/log/w.log is stdout's file too: redirect_stderr = true writes "
-                                "both streams there, through one writer\nredirect_stderr = true\n"));
+  EXPECT_THAT(c.body,
+              HasSubstr("stdout_logfile = \"/var/log/w.log\"\n# note: stderr_logfile = "
+                        "/var/log/w.log is stdout's file too: redirect_stderr = true writes "
+                        "both streams there, through one writer\nredirect_stderr = true\n"));
 }
 
 // ---- groups and includes ----
 
 TEST(Convert, GroupsAndIncludesFollowedRelativeToTheFile) {
-  const Converted c = convert(
-      "[supervisord]\nnodaemon=true\n[include]\nfiles = conf.d/*.conf\n",
-      {{"/etc/supervisor/conf.d/queue.conf",
-        "[program:queue]\ncommand=php artisan queue:work\n\n[group:workers]\n"
-        "programs=queue,mail\npriority=50\n"},
-       {"/etc/supervisor/conf.d/mail.conf", "[program:mail]\ncommand=sendmail-worker\n"},
-       {"/etc/supervisor/conf.d/notes.txt", "not read"}});
+  const Converted c =
+      convert("[supervisord]\nnodaemon=true\n[include]\nfiles = conf.d/*.conf\n",
+              {{"/etc/supervisor/conf.d/queue.conf",
+                "[program:queue]\ncommand=php artisan queue:work\n\n[group:workers]\n"
+                "programs=queue,mail\npriority=50\n"},
+               {"/etc/supervisor/conf.d/mail.conf", "[program:mail]\ncommand=sendmail-worker\n"},
+               {"/etc/supervisor/conf.d/notes.txt", "not read"}});
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
   EXPECT_EQ(c.body, R"(
 [supervisor]
@@ -429,14 +431,16 @@ socket_group = "adm"
 }
 
 TEST(Convert, TheInetServerBecomesACommentedHttpTable) {
-  const Converted c = convert("[inet_http_server]\nport=127.0.0.1:9001\nusername=admin\n"
-                              "password=secret\n");
+  const Converted c = convert(
+      "[inet_http_server]\nport=127.0.0.1:9001\nusername=admin\n"
+      "password=secret\n");
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
-  EXPECT_THAT(c.body, HasSubstr("# not converted: [inet_http_server] (minisup's HTTP listener is not "
-                                "built yet, and its config does not accept [http]; once it does, "
-                                "this section becomes:)\n# [http]\n# listen = \"127.0.0.1:9001\"\n"
-                                "# username = \"admin\"\n# password_sha256 = \"" +
-                                sha256_hex("secret") + "\"  # SHA-256 of the password\n"));
+  EXPECT_THAT(c.body,
+              HasSubstr("# not converted: [inet_http_server] (minisup's HTTP listener is not "
+                        "built yet, and its config does not accept [http]; once it does, "
+                        "this section becomes:)\n# [http]\n# listen = \"127.0.0.1:9001\"\n"
+                        "# username = \"admin\"\n# password_sha256 = \"" +
+                        sha256_hex("secret") + "\"  # SHA-256 of the password\n"));
   // Once [http] exists, the same section is a table.
   MemorySource source;
   source.files["/c.conf"] = "[inet_http_server]\nport=*:9001\n";
