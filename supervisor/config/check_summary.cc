@@ -2,6 +2,7 @@
 // load_config.h: the start order and what `minisupd --check` prints about a
 // valid config.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -153,6 +154,15 @@ std::string check_summary(const Config& config) {
       line += users.empty() ? " (no program uses it)" : " -> " + users;
       out += line + "\n";
     }
+  }
+  // `groups: api (web), workers (queue, mail)`: only when there are any.
+  if (!config.groups.empty()) {
+    std::string line = "groups:";
+    for (const GroupConfig& group : config.groups) {
+      line += fmt::format("{} {} ({})", line.back() == ':' ? "" : ",", group.name,
+                          fmt::join(group.programs, ", "));
+    }
+    out += line + "\n";
   }
   out += has_dependencies ? "start order (dependencies first, then by priority, lowest first):\n"
                           : "start order (by priority, lowest first):\n";

@@ -58,7 +58,7 @@ void Loader::expand_program(ProgramDraft& draft) {
   ProgramConfig& p = draft.program;
   std::map<std::string, std::string> overlay;
   const VariableLookup lookup = layered_lookup(overlay, variables_);
-  for (int n = 0; n < p.numprocs; ++n) {
+  for (int n = p.numprocs_start; n < p.numprocs_start + p.numprocs; ++n) {
     ProcessConfig process;
     process.process_num = n;
     process.name = p.numprocs == 1 ? p.name : fmt::format("{}:{}", p.name, n);

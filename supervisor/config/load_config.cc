@@ -8,7 +8,8 @@
 //      ranges checked, `user` looked up, unexpanded strings kept with
 //      their positions);
 //   4. expand `include` globs and read each included file the same way
-//      (only [program.NAME] and [socket.NAME] tables allowed there);
+//      (only [program.NAME], [group.NAME] and [socket.NAME] tables allowed
+//      there); check the groups against the programs (group_section.cc);
 //   5. check `depends_on` across programs (unknown names, cycles) and mark
 //      the jobs (programs named by a `completed` condition); check the
 //      [socket.NAME] tables and each program's `sockets` (socket_section.cc);
@@ -68,6 +69,7 @@ LoadResult Loader::load(const fs::path& file) {
   read_supervisor(*root, main);
   read_top_level(*root, main, /*is_main=*/true);
   read_includes(main);
+  check_groups();
   check_dependencies();
   check_sockets();
   for (ProgramDraft& draft : drafts_) expand_program(draft);
@@ -184,6 +186,9 @@ Config Loader::build_config() {
   for (SocketDraft& draft : sockets_) config.sockets.push_back(std::move(draft.socket));
   std::sort(config.sockets.begin(), config.sockets.end(),
             [](const SocketConfig& a, const SocketConfig& b) { return a.name < b.name; });
+  for (GroupDraft& draft : groups_) config.groups.push_back(std::move(draft.group));
+  std::sort(config.groups.begin(), config.groups.end(),
+            [](const GroupConfig& a, const GroupConfig& b) { return a.name < b.name; });
   config.warnings = warnings_;
   return config;
 }

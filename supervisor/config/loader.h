@@ -61,6 +61,12 @@ struct Located {
   Pos where;
 };
 
+/// Longest program (and group) name (it becomes part of log file names).
+constexpr std::size_t kMaxProgramNameLength = 128;
+
+/// A program or group name: letters, digits, `_`, `.`, `-`, not empty.
+bool is_valid_program_name(std::string_view name);
+
 /// A [program.NAME] table between validation and expansion.
 struct ProgramDraft {
   ProgramConfig program;
@@ -84,6 +90,19 @@ struct ProgramDraft {
   /// socket's address is an error there).
   std::optional<Pos> ready_where;
   std::optional<Pos> health_where;
+  /// True when the table sets `priority` (a group's priority then does not
+  /// apply to it).
+  bool sets_priority = false;
+};
+
+/// A [group.NAME] table, checked against the programs once every file is
+/// read (check_groups).
+struct GroupDraft {
+  GroupConfig group;
+  Pos header;  ///< the [group.NAME] header
+  Pos key;     ///< the NAME key (errors about the name point here)
+  /// Where each entry of `programs` is written (parallel to group.programs).
+  std::vector<Pos> program_where;
 };
 
 /// A [socket.NAME] table being loaded.
@@ -218,6 +237,15 @@ class Loader {
   /// socket's address.
   void check_sockets();
 
+  // ---- [group.NAME] (group_section.cc) ----
+
+  void read_groups(const toml::node& node, const toml::key& key, const SourceFile& file);
+  void read_group(const toml::key& key, const toml::node& node, const SourceFile& file);
+  /// Across files: a group's programs exist, a program is in one group at
+  /// most, a group and a program do not share a name; applies the groups'
+  /// priorities to their programs that set none.
+  void check_groups();
+
   // ---- ready, health (probe_section.cc) ----
 
   /// `ready` (is_health false) or `health`: an inline table with one probe
@@ -263,6 +291,7 @@ class Loader {
   std::map<std::string, std::size_t> program_index_;
   std::vector<SocketDraft> sockets_;
   std::map<std::string, std::size_t> socket_index_;
+  std::vector<GroupDraft> groups_;
   std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
   std::map<int, RlimitCeiling> rlimit_ceilings_;  // resource -> what minisupd can grant
   /// host -> (address, problem): each host is resolved once per load.

@@ -30,4 +30,10 @@ const ProgramConfig* Config::find_program(const std::string& name) const {
   return it == programs.end() ? nullptr : &*it;
 }
 
+const GroupConfig* Config::find_group(const std::string& name) const {
+  const auto it = std::find_if(groups.begin(), groups.end(),
+                               [&name](const GroupConfig& group) { return group.name == name; });
+  return it == groups.end() ? nullptr : &*it;
+}
+
 }  // namespace minisup::config

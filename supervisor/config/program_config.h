@@ -178,8 +178,10 @@ struct SocketConfig {
 /// `NAME:N`. Values that may mention `${MINISUP_PROCESS_NUM}` (and
 /// `${MINISUP_PROCESS_NAME}`, `${MINISUP_PROGRAM}`) are expanded per process.
 struct ProcessConfig {
-  std::string name;     ///< "web", or "web:3" when numprocs > 1
-  int process_num = 0;  ///< 0 ... numprocs-1 (MINISUP_PROCESS_NUM)
+  std::string name;  ///< "web", or "web:3" when numprocs > 1
+  /// numprocs_start ... numprocs_start + numprocs - 1 (MINISUP_PROCESS_NUM;
+  /// `NAME:N` and the AUTO log `NAME_N` use it).
+  int process_num = 0;
   /// argv: split like a shell (string form) and expanded; never empty.
   std::vector<std::string> command;
   /// Working directory (absolute); nullopt = inherit minisupd's.
@@ -213,6 +215,7 @@ struct ProgramConfig {
   bool killasgroup = false;             ///< SIGKILL to the process group
   int priority = 999;                   ///< lower starts first and stops last
   int numprocs = 1;                     ///< 1..10000 processes; see `processes`
+  int numprocs_start = 0;               ///< the first process number (0..1000000)
   LogSettings stdout_logfile_settings;  ///< stdout_logfile_maxbytes/_backups
   LogSettings stderr_logfile_settings;  ///< stderr_logfile_maxbytes/_backups
   bool redirect_stderr = false;         ///< stderr into the stdout log (stderr_logfile unused)
@@ -252,6 +255,23 @@ struct ProgramConfig {
   /// Exact equality, `where` included (use equals_definition() to compare
   /// definitions).
   bool operator==(const ProgramConfig&) const = default;
+};
+
+/// One `[group.NAME]` table: a name that selects every process of its
+/// programs (`NAME:*`, and `NAME:PROCESS` for one of them) in minisupctl,
+/// as supervisord's `[group:NAME]`. A group and a program never share a
+/// name, and a program belongs to at most one group.
+struct GroupConfig {
+  std::string name;  ///< the table key: letters, digits, `_`, `.`, `-`
+  /// `programs`: the member programs as written (each a defined program,
+  /// each once), in the order written.
+  std::vector<std::string> programs;
+  /// `priority`: the priority of the member programs that set none of
+  /// their own; nullopt = not set.
+  std::optional<int> priority;
+  /// Where the `[group.NAME]` header is.
+  SourceLocation where;
+  bool operator==(const GroupConfig&) const = default;
 };
 
 /// Log levels of minisupd's own log (`loglevel`).
@@ -298,11 +318,15 @@ struct Config {
   std::vector<ProgramConfig> programs;
   /// Every `[socket.NAME]`, sorted by name.
   std::vector<SocketConfig> sockets;
+  /// Every `[group.NAME]`, sorted by name.
+  std::vector<GroupConfig> groups;
   /// Non-fatal findings, e.g. `conf.d/*.toml: include matches no file`.
   std::vector<std::string> warnings;
 
   /// The program called `name`, or nullptr.
   const ProgramConfig* find_program(const std::string& name) const;
+  /// The group called `name`, or nullptr.
+  const GroupConfig* find_group(const std::string& name) const;
 };
 
 /// The most sockets one program may name in `sockets`.

@@ -42,6 +42,7 @@ constexpr std::array<std::string_view, 32> kProgramKeys{
     "killasgroup",
     "priority",
     "numprocs",
+    "numprocs_start",
     "stdout_logfile",
     "stdout_logfile_maxbytes",
     "stdout_logfile_backups",
@@ -59,14 +60,16 @@ constexpr std::array<std::string_view, 32> kProgramKeys{
     "rlimit_as",
     "sockets",
 };
-constexpr std::array<std::string_view, 3> kTopLevelTables{"supervisor", "program", "socket"};
+constexpr std::array<std::string_view, 4> kTopLevelTables{"supervisor", "program", "group",
+                                                          "socket"};
 
 /// Largest `numprocs`: beyond this a typo (100000) would exhaust memory.
 constexpr std::int64_t kMaxNumprocs = 10000;
+/// Largest `numprocs_start`: process numbers stay well inside an int.
+constexpr std::int64_t kMaxNumprocsStart = 1000000;
 /// Largest `*_logfile_backups`: each rotation renames every backup.
 constexpr std::int64_t kMaxBackups = 1000;
-/// Longest program name (it becomes part of log file names).
-constexpr std::size_t kMaxProgramNameLength = 128;
+}  // namespace
 
 bool is_valid_program_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -75,8 +78,6 @@ bool is_valid_program_name(std::string_view name) {
   });
 }
 
-}  // namespace
-
 void Loader::read_top_level(const toml::table& root, const SourceFile& file, bool is_main) {
   for (auto&& [key, value] : root) {
     const std::string name(key.str());
@@ -84,12 +85,14 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       read_programs(value, key, file);
     } else if (name == "socket") {
       read_sockets(value, key, file);
+    } else if (name == "group") {
+      read_groups(value, key, file);
     } else if (name == "supervisor") {
       if (!is_main) {
         error(location(file, key.source()),
               fmt::format(
                   "[supervisor] is only allowed in the main config file {}; an included file holds "
-                  "[program.NAME] and [socket.NAME] tables only",
+                  "[program.NAME], [group.NAME] and [socket.NAME] tables only",
                   files_.front().shown.string()));
       }
     } else if (value.is_table()) {
@@ -97,17 +100,19 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       if (auto suggestion = closest_match(name, kTopLevelTables)) {
         message += fmt::format("; did you mean [{}]?", *suggestion);
       } else {
-        message += is_main
-                       ? "; a config holds [supervisor], [program.NAME] and [socket.NAME] tables"
-                       : "; an included file holds [program.NAME] and [socket.NAME] tables only";
+        message += is_main ? "; a config holds [supervisor], [program.NAME], [group.NAME] and "
+                             "[socket.NAME] tables"
+                           : "; an included file holds [program.NAME], [group.NAME] and "
+                             "[socket.NAME] tables only";
       }
       error(location(file, key.source()), std::move(message));
     } else {
       error(location(file, key.source()),
-            fmt::format(
-                "unknown key `{}` at the top level; {}", truncate(name),
-                is_main ? "a config holds [supervisor], [program.NAME] and [socket.NAME] tables"
-                        : "an included file holds [program.NAME] and [socket.NAME] tables only"));
+            fmt::format("unknown key `{}` at the top level; {}", truncate(name),
+                        is_main ? "a config holds [supervisor], [program.NAME], [group.NAME] and "
+                                  "[socket.NAME] tables"
+                                : "an included file holds [program.NAME], [group.NAME] and "
+                                  "[socket.NAME] tables only"));
     }
   }
 }
@@ -201,8 +206,11 @@ void Loader::read_program(const toml::key& key, const toml::node& node, const So
       if (auto n = as_int(f, std::numeric_limits<int>::min(), std::numeric_limits<int>::max())) {
         p.priority = static_cast<int>(*n);
       }
+      draft.sets_priority = true;
     } else if (key_name == "numprocs") {
       if (auto n = as_int(f, 1, kMaxNumprocs)) p.numprocs = static_cast<int>(*n);
+    } else if (key_name == "numprocs_start") {
+      if (auto n = as_int(f, 0, kMaxNumprocsStart)) p.numprocs_start = static_cast<int>(*n);
     } else if (key_name == "stdout_logfile" || key_name == "stderr_logfile") {
       if (auto text = as_logfile(f)) {
         (key_name == "stdout_logfile" ? draft.stdout_logfile : draft.stderr_logfile) =

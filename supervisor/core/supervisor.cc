@@ -55,6 +55,7 @@ Supervisor::Supervisor(const config::Config& config, TreeTracking trees)
   for (const config::ProgramConfig& program : config.programs) {
     add_program(std::make_shared<const config::ProgramConfig>(program), nullptr);
   }
+  for (const config::GroupConfig& group : config.groups) groups_[group.name] = group.programs;
   rebuild_order();
 }
 
@@ -227,6 +228,8 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
   }
   std::vector<ProcessAction>& out = result.actions;
   shutdown_timeout_ = new_config.supervisor.shutdown_timeout;
+  groups_.clear();
+  for (const config::GroupConfig& group : new_config.groups) groups_[group.name] = group.programs;
   std::set<std::string> in_new_config;
   std::set<std::string> to_start;          // added processes with autostart
   std::set<std::string> rolling_programs;  // changed, replaced by a rolling restart
@@ -366,23 +369,43 @@ ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& 
   std::set<std::string> programs;   // every process of these
   std::set<std::string> processes;  // exactly these
   bool all = false;
+  // A program name, or a process name; false when it is neither.
+  auto select = [&](const std::string& name) {
+    if (processes_.count(name) != 0) {
+      processes.insert(name);
+    } else if (programs_.count(name) != 0) {
+      programs.insert(name);
+    } else {
+      return false;
+    }
+    return true;
+  };
   for (const std::string& name : names) {
     if (name == "all") {
       all = true;
       continue;
     }
-    std::string program = name;
-    if (name.size() > 2 && name.compare(name.size() - 2, 2, ":*") == 0) {
-      program = name.substr(0, name.size() - 2);
-    } else if (processes_.count(name) != 0) {
-      processes.insert(name);
+    if (select(name)) continue;  // `web`, `web:3`
+    const std::size_t colon = name.find(':');
+    const std::string head = name.substr(0, colon);
+    const std::string rest = colon == std::string::npos ? "" : name.substr(colon + 1);
+    if (auto group = groups_.find(head); group != groups_.end()) {
+      if (colon == std::string::npos || rest == "*") {  // `workers`, `workers:*`
+        programs.insert(group->second.begin(), group->second.end());
+        continue;
+      }
+      // `workers:queue`, `workers:queue:2`: a member program or its process.
+      const std::string program = rest.substr(0, rest.find(':'));
+      if (std::find(group->second.begin(), group->second.end(), program) != group->second.end() &&
+          select(rest)) {
+        continue;
+      }
+    } else if (rest == "*" && programs_.count(head) != 0) {  // `web:*`
+      programs.insert(head);
       continue;
     }
-    if (programs_.count(program) == 0) {
-      resolution.unknown = name;
-      return resolution;
-    }
-    programs.insert(program);
+    resolution.unknown = name;
+    return resolution;
   }
   for (const ManagedProcess* process : order_) {
     if (processes.count(process->name()) != 0 ||

@@ -258,11 +258,15 @@ class Supervisor {
 
   /// Resolves user-given names to process names: `all` (every process; it
   /// wins over a program named "all"), a program name (all its processes),
-  /// `PROGRAM:*` (the same), or an exact process name (`web:3`, or `web`
-  /// when numprocs = 1). Stops at the first name that matches nothing and
-  /// reports it in `unknown`. Old processes of a rolling restart are
-  /// included (after their new one) for `all` and program names only when
-  /// `include_old` (stop, signal, status); an exact old name always is.
+  /// `PROGRAM:*` (the same), an exact process name (`web:3`, or `web`
+  /// when numprocs = 1), a `[group.NAME]` name or `GROUP:*` (every process
+  /// of the group's programs), or `GROUP:NAME` where NAME is a program of
+  /// the group or one of their processes (`workers:queue`,
+  /// `workers:queue:2`, as supervisorctl names a grouped process). Stops
+  /// at the first name that matches nothing and reports it in `unknown`.
+  /// Old processes of a rolling restart are included (after their new one)
+  /// for `all`, program and group names only when `include_old` (stop,
+  /// signal, status); an exact old name always is.
   NameResolution resolve_names(const std::vector<std::string>& names,
                                bool include_old = false) const;
   /// As resolve_names(), without copying a name (status of every process).
@@ -482,6 +486,9 @@ class Supervisor {
   bool advance_restart(RestartProgress& progress, TimePoint now, std::vector<ProcessAction>& out);
 
   std::map<std::string, Program> programs_;
+  /// `[group.NAME]`: group name -> its programs (a selection only: nothing
+  /// else depends on it, so a reload just replaces it).
+  std::map<std::string, std::vector<std::string>> groups_;
   std::map<std::string, std::unique_ptr<ManagedProcess>> processes_;
   std::vector<const ManagedProcess*> order_;
   bool shutting_down_ = false;

@@ -23,6 +23,7 @@
 #include "supervisor/config/signal_names.h"
 #include "supervisor/control/protocol.h"
 #include "supervisor/ctl/client.h"
+#include "supervisor/ctl/main/convert_command.h"
 #include "supervisor/ctl/render.h"
 
 namespace minisup::ctl {
@@ -582,6 +583,12 @@ int main_impl(int argc, char** argv) {
   add(CommandKind::Version, "minisupd's version");
   add(CommandKind::Events, "print state changes as they happen")
       ->add_option("--since", o.since, "first replay the buffered events after this seq");
+  // convert: no minisupd involved (ctl/main/convert_command.h).
+  std::string convert_input, convert_output;
+  CLI::App* convert = app.add_subcommand(
+      "convert", "convert a supervisord config (INI, with its [include] files) to minisup.toml");
+  convert->add_option("file", convert_input, "supervisord.conf")->required();
+  convert->add_option("-o,--output", convert_output, "write to this file instead of stdout");
 
   try {
     app.parse(argc, argv);
@@ -589,6 +596,7 @@ int main_impl(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? kExitSuccess : kExitBadArguments;
   }
+  if (convert->parsed()) return run_convert_command(convert_input, convert_output);
   for (const Sub& sub : subs) {
     if (sub.app->parsed()) o.kind = sub.kind;
   }

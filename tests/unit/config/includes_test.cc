@@ -86,7 +86,7 @@ TEST_F(Includes, SupervisorTableInAnIncludedFileIsAnError) {
   EXPECT_EQ(only_error("[supervisor]\ninclude = [\"conf.d/*.toml\"]\n"),
             "conf.d/a.toml:1:2: [supervisor] is only allowed in the main config file minisup.toml; "
             "an included "
-            "file holds [program.NAME] and [socket.NAME] tables only");
+            "file holds [program.NAME], [group.NAME] and [socket.NAME] tables only");
 }
 
 TEST_F(Includes, AnythingButProgramsInAnIncludedFileIsAnError) {
@@ -96,9 +96,9 @@ TEST_F(Includes, AnythingButProgramsInAnIncludedFileIsAnError) {
       errors(result),
       ElementsAre(
           "conf.d/a.toml:1:1: unknown key `x` at the top level; an included file holds "
-          "[program.NAME] and [socket.NAME] tables only",
-          "conf.d/a.toml:2:2: unknown table [logging]; an included file holds [program.NAME] "
-          "and [socket.NAME] tables only"));
+          "[program.NAME], [group.NAME] and [socket.NAME] tables only",
+          "conf.d/a.toml:2:2: unknown table [logging]; an included file holds [program.NAME], "
+          "[group.NAME] and [socket.NAME] tables only"));
 }
 
 TEST_F(Includes, DuplicateProgramsNameBothFiles) {
