@@ -376,6 +376,8 @@ NameResolution Supervisor::resolve_names(const std::vector<std::string>& names,
       program = name.substr(0, name.size() - 2);
     } else if (processes_.count(name) != 0) {
       processes.insert(name);
+      // Its old process too (a rolling restart's), for stop, status, signal.
+      if (include_old) processes.insert(old_name(name));
       continue;
     }
     if (programs_.count(program) == 0) {
