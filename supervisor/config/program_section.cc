@@ -25,7 +25,7 @@
 namespace minisup::config::detail {
 namespace {
 
-constexpr std::array<std::string_view, 32> kProgramKeys{
+constexpr std::array<std::string_view, 33> kProgramKeys{
     "command",
     "directory",
     "environment",

@@ -373,6 +373,8 @@ ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& 
   auto select = [&](const std::string& name) {
     if (processes_.count(name) != 0) {
       processes.insert(name);
+      // Its old process too (a rolling restart's), for stop, status, signal.
+      if (include_old) processes.insert(old_name(name));
     } else if (programs_.count(name) != 0) {
       programs.insert(name);
     } else {

@@ -68,7 +68,10 @@
 //   a StopRequest; once all their processes are idle they are replaced
 //   (RemoveProcess, then AddProcess for the new processes) and started if the
 //   new definition has autostart or any old process was STARTING, RUNNING or
-//   BACKOFF at the reload. Added programs are created (AddProcess) and started
+//   BACKOFF at the reload. A changed program that has held sockets (before
+//   and after, same numprocs) is instead replaced by a rolling restart (see
+//   below) to its new definition, and its dependents are not restarted (it
+//   never stops serving). Added programs are created (AddProcess) and started
 //   if autostart. While a program is being removed or replaced, its
 //   processes are "leaving": start requests for them are refused.
 //

@@ -183,9 +183,14 @@ void Supervisor::advance_shutdown_by_dependencies(TimePoint now, std::vector<Pro
     if ((unstopped_at_level_[level] -= step.size()) == 0) unstopped_at_level_.erase(level);
     for (const std::string& program : step) {
       for (ManagedProcess* process : processes_of(program)) {
-        const ProcessState state = process->machine_.state();
-        if (state == ProcessState::Starting || state == ProcessState::Running)
-          feed(*process, shutdown_stop(), now, out);
+        // With the old process of a rolling restart, if any.
+        ManagedProcess* old = find_mutable(process->name() + std::string(kOldSuffix));
+        for (ManagedProcess* target : {process, old}) {
+          if (target == nullptr) continue;
+          const ProcessState state = target->machine_.state();
+          if (state == ProcessState::Starting || state == ProcessState::Running)
+            feed(*target, shutdown_stop(), now, out);
+        }
       }
     }
     return;

@@ -290,6 +290,12 @@ void RealProbes::start_exec(Attempt& attempt, const SpawnPlan& plan) {
   sys::SpawnRequest request;
   request.argv = argv;
   request.envp = plan.envp;
+  // The program's held sockets are its processes', not its probes': no
+  // LISTEN_* without the descriptors they describe.
+  std::erase_if(request.envp, [](const std::string& entry) {
+    return entry.starts_with("LISTEN_FDS=") || entry.starts_with("LISTEN_FDNAMES=") ||
+           entry.starts_with("LISTEN_PID=");
+  });
   request.directory = plan.directory;
   request.umask = plan.umask;
   request.rlimits = plan.rlimits;

@@ -834,5 +834,35 @@ TEST(DecodeStatusLine, GarbageNeverCrashes) {
   }
 }
 
+TEST(RollingRestart, RequestArgumentAndStatusKeyRoundTrip) {
+  const Request r = parse_ok(R"({"cmd":"restart","names":["web"],"rolling":true})");
+  EXPECT_EQ(std::get<RestartCommand>(r.command), (RestartCommand{{"web"}, true}));
+  EXPECT_EQ(parse_ok(encode_request(r)).command, r.command);
+  // Absent: a plain restart, and encoded without the key.
+  const Request plain = parse_ok(R"({"cmd":"restart","names":["web"]})");
+  EXPECT_FALSE(std::get<RestartCommand>(plain.command).rolling);
+  EXPECT_EQ(encode_request(plain).find("rolling"), std::string::npos);
+  EXPECT_EQ(parse_error(R"({"cmd":"restart","names":["web"],"rolling":1})").message,
+            "restart: rolling: expected true or false");
+
+  ProcessInfo old;
+  old.name = "web:0";
+  old.group = "web";
+  old.state = "STOPPING";
+  old.old = true;
+  ProcessInfo fresh = old;
+  fresh.state = "RUNNING";
+  fresh.old = false;
+  const StatusReply status{{fresh, old}};
+  const std::string line = encode_reply(nullptr, status);
+  const json parsed = json::parse(line);
+  EXPECT_EQ(parsed["processes"][0]["old"], false);
+  EXPECT_EQ(parsed["processes"][1]["old"], true);
+  auto decoded = decode_status_line(line);
+  ASSERT_TRUE(decoded);
+  EXPECT_FALSE(decoded->reply.processes.at(0).old);
+  EXPECT_TRUE(decoded->reply.processes.at(1).old);
+}
+
 }  // namespace
 }  // namespace minisup::control

@@ -32,6 +32,24 @@ TEST(RenderStatus, AlignsNamesAndStates) {
             "worker_long  STARTING\n");
 }
 
+TEST(RenderStatus, AnOldProcessOfARollingRestartIsMarkedOld) {
+  ProcessInfo old = process("web:0", "STOPPING", "pid 41");
+  old.old = true;
+  EXPECT_EQ(render_status({process("web:0", "RUNNING", "pid 42, uptime 0:00:01"), old}, false),
+            "web:0        RUNNING   pid 42, uptime 0:00:01\n"
+            "web:0 (old)  STOPPING  pid 41\n");
+}
+
+TEST(RenderRestart, AFailedRollingRestartExitsOne) {
+  RestartReply reply;
+  reply.results = {{"web:0", RestartOutcome::Failed, "exited with status 1", false},
+                   {"web:1", RestartOutcome::Failed, "not replaced", false}};
+  EXPECT_EQ(exit_code_for_restart(reply, /*rolling=*/true), 1);
+  EXPECT_EQ(exit_code_for_restart(reply), 7);
+  reply.results = {{"web:0", RestartOutcome::Started, "", false}};
+  EXPECT_EQ(exit_code_for_restart(reply, true), 0);
+}
+
 TEST(RenderStatus, FillsInAMissingDescription) {
   ProcessInfo p = process("web", "RUNNING", "");
   p.pid = 42;
