@@ -5,15 +5,21 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "supervisor/config/program_config.h"
 #include "supervisor/sys/spawn.h"
 
 namespace minisup::daemon {
+
+/// What `user` sets in the child's environment from the user's passwd
+/// entry: HOME (its home directory), USER and LOGNAME (its name).
+inline constexpr std::array<std::string_view, 3> kUserVariables{"HOME", "USER", "LOGNAME"};
 
 struct SpawnPlan {
   std::string process;            ///< the process name, for messages
@@ -22,6 +28,11 @@ struct SpawnPlan {
   std::optional<std::string> directory;
   std::optional<mode_t> umask;
   std::optional<std::string> user;  ///< resolved by the System at spawn
+  /// With `user`: the kUserVariables that the System sets from the passwd
+  /// entry it resolves at spawn (child_environment()), i.e. those that
+  /// neither [supervisor] environment nor the program's environment sets:
+  /// a configured value wins. Empty without `user`.
+  std::vector<std::string> user_variables;
   /// Signal the child gets should minisupd die without stopping it.
   int death_signal = 0;
   /// Set in the child, in order, before the user switch: minisupd's
@@ -34,13 +45,20 @@ struct SpawnPlan {
 
 /// The plan for one process of `program`. Environment: `base` (minisupd's
 /// own, without its service manager's NOTIFY_SOCKET, LISTEN_PID, LISTEN_FDS
-/// and LISTEN_FDNAMES), then [supervisor] environment, then the process's,
-/// then MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
-/// ones win. Resource limits: `rlimits` (what minisupd hands down), with
-/// the program's `rlimit_*` keys replacing or adding entries.
+/// and LISTEN_FDNAMES), then, with `user`, HOME, USER and LOGNAME of that
+/// user (filled in at spawn: user_variables), then [supervisor]
+/// environment, then the process's, then MINISUP_PROGRAM,
+/// MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later ones win. Resource limits: `rlimits` (what
+/// minisupd hands down), with the program's `rlimit_*` keys replacing or adding entries.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,
                      const std::map<std::string, std::string>& base,
                      const std::vector<sys::SpawnRlimit>& rlimits);
+
+/// The environment a child of `plan` is started with once its user is
+/// resolved: plan.envp with each of plan.user_variables set from `user`
+/// (HOME = user.home, USER = LOGNAME = user.name), replacing what minisupd's
+/// own environment had (HOME=/root when it runs as root).
+std::vector<std::string> child_environment(const SpawnPlan& plan, const sys::UserIds& user);
 
 }  // namespace minisup::daemon
