@@ -5,7 +5,8 @@
 // supervisorctl 4.2's code, the note letter where we deliberately differ);
 // the first test checks that the two say the same, the second runs each
 // row's situation against a real minisupd and checks our code. A row added
-// to one and not the other fails the first test.
+// to one and not the other fails the first test. The supervisorctl column
+// is measured by tests/docs/supervisorctl_exit_codes_test.sh.
 #include <gmock/gmock.h>
 #include <sys/socket.h>
 #include <sys/un.h>
