@@ -65,6 +65,10 @@ int exit_code_for_status(const std::vector<ProcessInfo>& processes);
 int exit_code_for_start(const StartReply& reply);
 /// restart: 7 when any process failed to start again, else 0.
 int exit_code_for_restart(const RestartReply& reply);
+/// stop: 0 (not_running and SIGKILL included), except 1 when
+/// `require_graceful` and any process needed SIGKILL, or when
+/// `require_clean` and any stopped process was not clean (is_clean_stop).
+int exit_code_for_stop(const StopReply& reply, bool require_graceful, bool require_clean = false);
 /// signal: 7 (supervisorctl's NOT_RUNNING) when a process named in
 /// `names` itself was not running; 0 otherwise. A process selected through
 /// `all`, `GROUP:*` or its program's name counts only when running, as
@@ -73,10 +77,6 @@ int exit_code_for_signal(const SignalReply& reply, const std::vector<std::string
 /// pid NAME: 7 when the process is not running (pid 0), as supervisorctl;
 /// minisupd's own pid (no NAME): 0.
 int exit_code_for_pid(long long pid, bool named);
-/// stop: 0 (not_running and SIGKILL included), except 1 when
-/// `require_graceful` and any process needed SIGKILL, or when
-/// `require_clean` and any stopped process was not clean (is_clean_stop).
-int exit_code_for_stop(const StopReply& reply, bool require_graceful, bool require_clean = false);
 /// A stopped process ended cleanly: it exited by itself after the stop
 /// signal (no SIGKILL) with a code in its exitcodes. A process killed by
 /// its stop signal itself (no handler) is not clean. A reply of a minisupd

@@ -45,11 +45,12 @@ struct SpawnPlan {
 
 /// The plan for one process of `program`. Environment: `base` (minisupd's
 /// own, without its service manager's NOTIFY_SOCKET, LISTEN_PID, LISTEN_FDS
-/// and LISTEN_FDNAMES), then, with `user`, HOME, USER and LOGNAME of that
-/// user (filled in at spawn: user_variables), then [supervisor]
-/// environment, then the process's, then MINISUP_PROGRAM,
-/// MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later ones win. Resource limits: `rlimits` (what
-/// minisupd hands down), with the program's `rlimit_*` keys replacing or adding entries.
+/// and LISTEN_FDNAMES), then [supervisor] environment, then the process's,
+/// then MINISUP_PROGRAM, MINISUP_PROCESS_NAME and MINISUP_PROCESS_NUM: later
+/// ones win. Resource limits: `rlimits` (what minisupd hands down), with
+/// the program's `rlimit_*` keys replacing or adding entries.
+/// With `user`, the user's HOME, USER and LOGNAME come after `base` and
+/// before [supervisor] environment: see SpawnPlan::user_variables.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,
                      const std::map<std::string, std::string>& base,
