@@ -13,6 +13,7 @@
 #include "supervisor/config/config_file.h"
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/loader.h"
+#include "supervisor/config/supervisord_hint.h"
 #include "supervisor/config/toml_guard.h"
 #include "supervisor/config/toml_sections.h"
 
@@ -30,6 +31,9 @@ std::optional<SocketLookup> Loader::find_socket(const fs::path& file) {
   bool not_regular = false;
   const std::string text = read_file_capped(main.shown, read_error, not_regular);
   if (!read_error.empty()) return std::nullopt;  // load_config() reports it, the same way
+  // supervisord's INI: its root part may well parse (comments), but the
+  // file is no minisup config; load_config() says where and adds the hint.
+  if (looks_like_supervisord_config(text)) return std::nullopt;
   std::optional<std::string> kept = keep_tables_under(text, "supervisor");
   if (!kept) return std::nullopt;
 
@@ -62,6 +66,7 @@ SocketLookup find_socket(const std::filesystem::path& file, const Environment& e
   SocketLookup result;
   result.loaded_whole_config = true;
   result.errors = std::move(loaded.errors);
+  result.hints = std::move(loaded.hints);
   if (result.errors.empty() && loaded.config) result.socket = loaded.config->supervisor.socket;
   return result;
 }

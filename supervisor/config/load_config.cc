@@ -32,6 +32,7 @@
 
 #include "supervisor/config/config_file.h"
 #include "supervisor/config/loader.h"
+#include "supervisor/config/supervisord_hint.h"
 #include "supervisor/config/toml_guard.h"
 #include "supervisor/config/value_text.h"
 
@@ -101,7 +102,11 @@ LoadResult Loader::finish() {
   LoadResult result;
   for (auto& [index, e] : errors_) result.errors.push_back(std::move(e));
   result.warnings = warnings_;
-  if (result.errors.empty()) result.config = build_config();
+  if (result.errors.empty()) {
+    result.config = build_config();
+  } else {
+    result.hints = hints_;
+  }
   return result;
 }
 
@@ -122,6 +127,7 @@ std::optional<toml::table> Loader::read_and_parse(const SourceFile& file,
     error({&file, 0, 0}, read_error);
     return std::nullopt;
   }
+  if (looks_like_supervisord_config(text)) hints_.push_back(supervisord_hint(file.shown));
   if (auto problem = check_toml_limits(text)) {
     error({&file, problem->line, problem->column}, problem->message);
     return std::nullopt;

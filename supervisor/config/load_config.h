@@ -49,6 +49,10 @@ struct LoadResult {
   /// `file:line:col: message` (or `file: message`), e.g. an include glob
   /// that matches nothing; also copied into config->warnings.
   std::vector<std::string> warnings;
+  /// When `errors` is not empty: a hint for each file that looks like a
+  /// supervisord config (supervisord_hint.h), to print after the errors
+  /// as `hint: ...`.
+  std::vector<std::string> hints;
 };
 
 /// Loads and validates the config file `file` (and what it includes),
@@ -65,6 +69,8 @@ struct SocketLookup {
   /// True when the file could not be cut down (see find_socket()) and the
   /// whole config was loaded.
   bool loaded_whole_config = false;
+  /// As LoadResult::hints.
+  std::vector<std::string> hints;
 };
 
 /// The control socket that load_config(file, env) would give, without

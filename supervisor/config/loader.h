@@ -300,6 +300,9 @@ class Loader {
   std::set<std::string> seen_errors_;
   std::vector<std::string> warnings_;
   std::set<std::string> seen_warnings_;
+  /// supervisord_hint() of each file read that looks like supervisord's
+  /// INI: LoadResult::hints when the load fails.
+  std::vector<std::string> hints_;
 };
 
 }  // namespace minisup::config::detail

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "supervisor/config/process_state_names.h"
+#include "supervisor/version.h"
 
 namespace minisup::control {
 
@@ -53,7 +54,7 @@ namespace minisup::control {
 /// Protocol revision, reported by `version`. 1 = the first release.
 inline constexpr int kProtocolVersion = 1;
 /// minisup's version ("0.1.0"), reported by `version`.
-inline constexpr std::string_view kMinisupVersion = MINISUP_VERSION;
+inline constexpr std::string_view kMinisupVersion = kVersion;
 /// Longest request line accepted, in bytes, excluding the '\n' (1 MiB).
 inline constexpr std::size_t kMaxRequestBytes = 1024 * 1024;
 /// Deepest nesting of arrays/objects accepted in a request.
@@ -95,6 +96,7 @@ enum class ErrorCode {
   InvalidConfig,    ///< "invalid_config": reread/update found config errors
                     ///< (reply has "errors": [string])
   Internal,         ///< "internal": a bug or an unexpected system failure
+  NoLogFile,        ///< "no_log_file": tail of a stream that keeps nothing (NONE)
 };
 
 /// The wire name: "bad_json", "no_such_program", ...

@@ -22,10 +22,10 @@ std::optional<E> lookup(const std::array<std::string_view, N>& names, std::strin
   return std::nullopt;
 }
 
-constexpr std::array<std::string_view, 12> kErrorCodeNames = {
-    "bad_json",         "bad_request",     "unknown_command", "too_large",
-    "too_many_clients", "no_such_program", "bad_signal",      "timeout",
-    "unexpected_state", "shutting_down",   "invalid_config",  "internal"};
+constexpr std::array<std::string_view, 13> kErrorCodeNames = {
+    "bad_json",        "bad_request", "unknown_command", "too_large",        "too_many_clients",
+    "no_such_program", "bad_signal",  "timeout",         "unexpected_state", "shutting_down",
+    "invalid_config",  "internal",    "no_log_file"};
 constexpr std::array<std::string_view, 14> kCommandNames = {
     "status", "start",  "stop",   "restart", "signal",   "pid",     "tail",
     "clear",  "reread", "update", "wait",    "shutdown", "version", "events"};

@@ -75,6 +75,7 @@ int exit_code_for_error(CommandKind command, std::string_view error_code) {
     case ErrorCode::ShuttingDown:
     case ErrorCode::InvalidConfig:
     case ErrorCode::Internal:
+    case ErrorCode::NoLogFile:
       return kExitFailure;
     case ErrorCode::TooManyClients:
       return exit_code_unreachable(command);
@@ -101,6 +102,19 @@ int exit_code_for_restart(const RestartReply& reply, bool rolling) {
     if (r.result == RestartOutcome::Failed) return rolling ? kExitFailure : kExitNotRunningOrFailed;
   }
   return kExitSuccess;
+}
+
+int exit_code_for_signal(const SignalReply& reply, const std::vector<std::string>& names) {
+  for (const auto& r : reply.results) {
+    if (r.result == SignalOutcome::NotRunning &&
+        std::find(names.begin(), names.end(), r.name) != names.end())
+      return kExitNotRunningOrFailed;
+  }
+  return kExitSuccess;
+}
+
+int exit_code_for_pid(long long pid, bool named) {
+  return named && pid == 0 ? kExitNotRunningOrFailed : kExitSuccess;
 }
 
 bool is_clean_stop(const StopResult& r) {

@@ -15,8 +15,8 @@
 //   3  status: a listed process is STOPPED, EXITED or FATAL;
 //      wait: a process reached FATAL (or EXITED/STOPPED waiting for RUNNING)
 //   4  status: no such program, or minisupd unreachable
-//   7  start/restart: a program failed to start; other commands: minisupd
-//      unreachable
+//   7  start/restart: a program failed to start; signal / pid NAME: the
+//      process is not running; other commands: minisupd unreachable
 //   99 wait: the timeout passed
 #pragma once
 
@@ -70,6 +70,14 @@ int exit_code_for_restart(const RestartReply& reply, bool rolling = false);
 /// `require_graceful` and any process needed SIGKILL, or when
 /// `require_clean` and any stopped process was not clean (is_clean_stop).
 int exit_code_for_stop(const StopReply& reply, bool require_graceful, bool require_clean = false);
+/// signal: 7 (supervisorctl's NOT_RUNNING) when a process named in
+/// `names` itself was not running; 0 otherwise. A process selected through
+/// `all`, `GROUP:*` or its program's name counts only when running, as
+/// supervisorctl signals only the running processes of a group.
+int exit_code_for_signal(const SignalReply& reply, const std::vector<std::string>& names);
+/// pid NAME: 7 when the process is not running (pid 0), as supervisorctl;
+/// minisupd's own pid (no NAME): 0.
+int exit_code_for_pid(long long pid, bool named);
 /// A stopped process ended cleanly: it exited by itself after the stop
 /// signal (no SIGKILL) with a code in its exitcodes. A process killed by
 /// its stop signal itself (no handler) is not clean. A reply of a minisupd

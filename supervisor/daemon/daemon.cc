@@ -17,6 +17,7 @@
 #include "supervisor/logging/daemon_log.h"
 #include "supervisor/sys/signals.h"
 #include "supervisor/sys/spawn.h"
+#include "supervisor/version.h"
 
 namespace minisup::daemon {
 

@@ -480,12 +480,18 @@ void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
                                                          : logging::StreamKind::Stderr);
   auto path = sink->file_path();
   std::string data;
-  if (path.empty()) {
+  if (const logging::RecentOutput* recent = sink->recent_output()) {
+    // console: its last bytes, kept in memory.
+    if (tail.lines > 0) {
+      const std::string kept = recent->text();
+      data = logging::last_lines(kept, static_cast<std::size_t>(tail.lines));
+    }
+  } else if (path.empty()) {
     if (!tail.follow) {
       send(client,
-           control::encode_error(id, control::ErrorCode::BadRequest,
+           control::encode_error(id, control::ErrorCode::NoLogFile,
                                  name + ": " + std::string(control::to_string(tail.stream)) +
-                                     " is not written to a log file (console or NONE)"));
+                                     " is not kept (NONE); tail -f shows what it writes"));
       return;
     }
   } else if (tail.lines > 0) {

@@ -309,6 +309,7 @@ void RealProbes::start_exec(Attempt& attempt, const SpawnPlan& plan) {
       return;
     }
     request.user = std::get<sys::UserIds>(std::move(user));
+    request.envp = child_environment(plan, *request.user);
   }
   // stdout_fd/stderr_fd stay -1: /dev/null. spawn_process gives the child a
   // process group of its own, so the bound can kill whatever it started.

@@ -57,6 +57,7 @@ std::variant<int, std::string> RealSystem::spawn(const SpawnPlan& plan,
     auto user = sys::resolve_user(*plan.user);
     if (auto* error = std::get_if<std::string>(&user)) return *error;
     request.user = std::get<sys::UserIds>(std::move(user));
+    request.envp = child_environment(plan, *request.user);
   }
   logging::OutputPipes pipes;
   try {

@@ -1,6 +1,7 @@
 // The spawn plan: see spawn_plan.h.
 #include "supervisor/daemon/spawn_plan.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "supervisor/config/rlimits.h"
@@ -39,6 +40,13 @@ SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::Process
   if (process.directory) plan.directory = *process.directory;
   plan.umask = program.umask;
   plan.user = program.user;
+  if (program.user) {
+    for (std::string_view name : kUserVariables) {
+      const std::string key(name);
+      if (supervisor_environment.count(key) == 0 && process.environment.count(key) == 0)
+        plan.user_variables.push_back(key);
+    }
+  }
   plan.death_signal = program.stopsignal;
   // The program's own limits, soft = hard; each replaces what minisupd
   // would otherwise hand down for that resource (its original
@@ -53,6 +61,22 @@ SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::Process
     plan.rlimits.push_back({limit.resource, *value, *value});
   }
   return plan;
+}
+
+std::vector<std::string> child_environment(const SpawnPlan& plan, const sys::UserIds& user) {
+  std::vector<std::string> envp = plan.envp;
+  for (const std::string& name : plan.user_variables) {
+    const std::string value = name == "HOME" ? user.home : user.name;
+    const std::string prefix = name + "=";
+    auto it = std::find_if(envp.begin(), envp.end(),
+                           [&prefix](const std::string& var) { return var.starts_with(prefix); });
+    if (it != envp.end()) {
+      *it = prefix + value;
+    } else {
+      envp.push_back(prefix + value);
+    }
+  }
+  return envp;
 }
 
 }  // namespace minisup::daemon

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,10 @@
 
 namespace minisup::daemon {
 
+/// What `user` sets in the child's environment from the user's passwd
+/// entry: HOME (its home directory), USER and LOGNAME (its name).
+inline constexpr std::array<std::string_view, 3> kUserVariables{"HOME", "USER", "LOGNAME"};
+
 struct SpawnPlan {
   std::string process;            ///< the process name, for messages
   std::vector<std::string> argv;  ///< never empty
@@ -23,6 +28,11 @@ struct SpawnPlan {
   std::optional<std::string> directory;
   std::optional<mode_t> umask;
   std::optional<std::string> user;  ///< resolved by the System at spawn
+  /// With `user`: the kUserVariables that the System sets from the passwd
+  /// entry it resolves at spawn (child_environment()), i.e. those that
+  /// neither [supervisor] environment nor the program's environment sets:
+  /// a configured value wins. Empty without `user`.
+  std::vector<std::string> user_variables;
   /// Signal the child gets should minisupd die without stopping it.
   int death_signal = 0;
   /// Set in the child, in order, before the user switch: minisupd's
@@ -53,9 +63,17 @@ inline constexpr std::string_view kListenPid = "LISTEN_PID";
 /// and LISTEN_PID (empty here: the child writes its pid), as systemd's
 /// socket activation sets them. Resource limits: `rlimits` (what minisupd hands down), with
 /// the program's `rlimit_*` keys replacing or adding entries.
+/// With `user`, the user's HOME, USER and LOGNAME come after `base` and
+/// before [supervisor] environment: see SpawnPlan::user_variables.
 SpawnPlan plan_spawn(const config::ProgramConfig& program, const config::ProcessConfig& process,
                      const std::map<std::string, std::string>& supervisor_environment,
                      const std::map<std::string, std::string>& base,
                      const std::vector<sys::SpawnRlimit>& rlimits);
+
+/// The environment a child of `plan` is started with once its user is
+/// resolved: plan.envp with each of plan.user_variables set from `user`
+/// (HOME = user.home, USER = LOGNAME = user.name), replacing what minisupd's
+/// own environment had (HOME=/root when it runs as root).
+std::vector<std::string> child_environment(const SpawnPlan& plan, const sys::UserIds& user);
 
 }  // namespace minisup::daemon

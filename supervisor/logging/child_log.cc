@@ -378,7 +378,8 @@ bool ProcessOutput::clear(std::string* error) noexcept {
   std::string errors;
   bool ok = true;
   auto clear_one = [&](const std::shared_ptr<OutputSink>& sink) {
-    if (sink->file_path().empty()) return;  // console / NONE: nothing to clear
+    // NONE: nothing to clear; console: what `tail` keeps in memory.
+    if (sink->file_path().empty() && sink->recent_output() == nullptr) return;
     std::string reason;
     if (!sink->clear(&reason)) {
       ok = false;

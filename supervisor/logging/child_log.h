@@ -5,9 +5,11 @@
 //   - LogFile      a file with size-based rotation (`.1` ... `.N`), reopen
 //                  (SIGUSR2) and clear; `stdout_logfile = "/path"` or AUTO.
 //   - ConsoleSink  minisupd's stdout, one line at a time, `NAME | text`
-//                  (stdout) or `NAME ! text` (stderr); `console`.
+//                  (stdout) or `NAME ! text` (stderr); `console`. Keeps
+//                  the stream's last 64 KiB in memory (RecentOutput), which
+//                  `tail` reads as it reads a log file.
 //   - PassthroughSink  minisupd's own stdout/stderr, unprefixed
-//                  (`minisupd --run NAME`).
+//                  (`minisupd --run NAME`); keeps its last 64 KiB too.
 //   - NullSink     discards; `NONE` (no pipe, unless a line watcher needs
 //                  the stream: ProcessOutput::set_line_watcher).
 // A line watcher (a `log` readiness probe) sees each line of a process's
@@ -128,6 +130,31 @@ class StreamFollowers {
   int notifying_ = 0;  // > 0 while iterating: removal only marks entries
 };
 
+/// The last bytes of a stream that has no log file (`console`), kept in
+/// memory so that `tail` can show them: at most kMaxBytes, the oldest
+/// dropped first. Its storage grows with use up to kMaxBytes (a stream
+/// that writes nothing costs nothing) and lives as long as the sink, i.e.
+/// across restarts of the process, until `clear` or a config change that
+/// replaces the process's outputs.
+class RecentOutput {
+ public:
+  static constexpr std::size_t kMaxBytes = 64 * 1024;
+
+  /// Adds bytes at the end, dropping the oldest beyond kMaxBytes.
+  void append(std::string_view data);
+  /// What is kept, oldest byte first (its first line may be the end of a
+  /// longer one when older bytes were dropped).
+  std::string text() const;
+  /// Bytes kept.
+  std::size_t size() const noexcept { return ring_.size(); }
+  /// Forgets everything and frees the storage.
+  void clear() noexcept;
+
+ private:
+  std::vector<char> ring_;  // grows to kMaxBytes, then wraps
+  std::size_t start_ = 0;   // the oldest byte, once full
+};
+
 /// Where the bytes of one process stream go. Subclasses: LogFile,
 /// ConsoleSink, NullSink.
 class OutputSink {
@@ -151,6 +178,9 @@ class OutputSink {
   /// The log file path, or empty when the sink is not a file (console,
   /// NONE): `tail` reads this file.
   virtual std::filesystem::path file_path() const { return {}; }
+  /// The last output kept in memory by a sink without a file (console,
+  /// --run's passthrough), which `tail` reads instead; null for the others.
+  virtual const RecentOutput* recent_output() const noexcept { return nullptr; }
   /// Bytes given to this sink that its destination could not take (full
   /// disk, failing write), since the sink was made. 0 for console and NONE.
   virtual std::uint64_t dropped_bytes() const noexcept { return 0; }
@@ -464,6 +494,10 @@ class ConsoleSink final : public OutputSink {
   ~ConsoleSink() override;
 
   void end_of_stream() noexcept override;
+  /// The last RecentOutput::kMaxBytes of the stream, raw (no prefixes).
+  const RecentOutput* recent_output() const noexcept override { return &recent_; }
+  /// Empties recent_output() (what was written to the console stays there).
+  bool clear(std::string* error) noexcept override;
 
  protected:
   void consume(std::string_view data) noexcept override;
@@ -473,6 +507,7 @@ class ConsoleSink final : public OutputSink {
   std::string name_;
   char marker_;
   std::string partial_;
+  RecentOutput recent_;
 };
 
 /// Passthrough (`minisupd --run NAME`): the process's stdout goes to
@@ -491,6 +526,10 @@ class PassthroughSink final : public OutputSink {
   ~PassthroughSink() override;
 
   void end_of_stream() noexcept override;
+  /// The last RecentOutput::kMaxBytes of the stream.
+  const RecentOutput* recent_output() const noexcept override { return &recent_; }
+  /// Empties recent_output().
+  bool clear(std::string* error) noexcept override;
 
  protected:
   void consume(std::string_view data) noexcept override;
@@ -498,6 +537,7 @@ class PassthroughSink final : public OutputSink {
  private:
   std::shared_ptr<ConsoleWriter> writer_;
   std::string partial_;
+  RecentOutput recent_;
 };
 
 /// Receives each line a process writes, for a `log` readiness probe (see

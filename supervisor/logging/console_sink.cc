@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "supervisor/logging/child_log.h"
@@ -39,7 +41,61 @@ bool color_from_environment(int fd) {
   return ::isatty(fd) == 1;
 }
 
+/// Adds `data` to `recent`; should memory run out, what was kept is
+/// dropped instead (`tail` then shows less, the console loses nothing).
+void keep_recent(RecentOutput& recent, std::string_view data) noexcept {
+  try {
+    recent.append(data);
+  } catch (const std::bad_alloc&) {
+    recent.clear();
+  }
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// RecentOutput
+
+void RecentOutput::append(std::string_view data) {
+  if (data.size() >= kMaxBytes) {
+    // Only the end of this chunk fits: it replaces everything.
+    data.remove_prefix(data.size() - kMaxBytes);
+    ring_.reserve(kMaxBytes);
+    ring_.assign(data.begin(), data.end());
+    start_ = 0;
+    return;
+  }
+  if (ring_.size() < kMaxBytes) {
+    // Still growing: append what fits, with room reserved by doubling (an
+    // exact reserve: never beyond kMaxBytes).
+    const std::size_t take = std::min(kMaxBytes - ring_.size(), data.size());
+    if (ring_.capacity() < ring_.size() + take) {
+      ring_.reserve(std::min(kMaxBytes, std::max(ring_.size() + take, 2 * ring_.capacity())));
+    }
+    ring_.insert(ring_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+    data.remove_prefix(take);
+  }
+  // Full: overwrite the oldest bytes.
+  while (!data.empty()) {
+    const std::size_t take = std::min(data.size(), kMaxBytes - start_);
+    std::memcpy(ring_.data() + start_, data.data(), take);
+    start_ = (start_ + take) % kMaxBytes;
+    data.remove_prefix(take);
+  }
+}
+
+std::string RecentOutput::text() const {
+  std::string out;
+  out.reserve(ring_.size());
+  out.append(ring_.data() + start_, ring_.size() - start_);
+  out.append(ring_.data(), start_);
+  return out;
+}
+
+void RecentOutput::clear() noexcept {
+  std::vector<char>().swap(ring_);
+  start_ = 0;
+}
 
 // ---------------------------------------------------------------------------
 // ConsoleWriter
@@ -231,6 +287,7 @@ ConsoleSink::ConsoleSink(std::shared_ptr<ConsoleWriter> writer, std::string name
 ConsoleSink::~ConsoleSink() { end_of_stream(); }
 
 void ConsoleSink::consume(std::string_view data) noexcept {
+  keep_recent(recent_, data);
   while (!data.empty()) {
     const void* found = std::memchr(data.data(), '\n', data.size());
     if (found == nullptr) break;
@@ -257,6 +314,11 @@ void ConsoleSink::consume(std::string_view data) noexcept {
   writer_->send();
 }
 
+bool ConsoleSink::clear(std::string*) noexcept {
+  recent_.clear();
+  return true;
+}
+
 void ConsoleSink::end_of_stream() noexcept {
   if (partial_.empty()) return;
   writer_->add_line(name_, marker_, partial_);
@@ -273,6 +335,7 @@ PassthroughSink::PassthroughSink(std::shared_ptr<ConsoleWriter> writer)
 PassthroughSink::~PassthroughSink() { end_of_stream(); }
 
 void PassthroughSink::consume(std::string_view data) noexcept {
+  keep_recent(recent_, data);
   // Everything up to the chunk's last newline goes out now, after the
   // held start of its first line.
   std::size_t last = data.rfind('\n');
@@ -294,6 +357,11 @@ void PassthroughSink::consume(std::string_view data) noexcept {
   }
   partial_.append(data.data(), data.size());
   writer_->send();
+}
+
+bool PassthroughSink::clear(std::string*) noexcept {
+  recent_.clear();
+  return true;
 }
 
 void PassthroughSink::end_of_stream() noexcept {

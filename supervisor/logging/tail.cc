@@ -102,6 +102,17 @@ TailResult read_last_lines(const std::filesystem::path& path, std::size_t n,
   return result;
 }
 
+std::string_view last_lines(std::string_view text, std::size_t n) noexcept {
+  if (n == 0) return {};
+  std::size_t i = text.size();
+  if (i > 0 && text[i - 1] == '\n') --i;  // the trailing newline ends the last line
+  while (i > 0) {
+    --i;
+    if (text[i] == '\n' && --n == 0) return text.substr(i + 1);
+  }
+  return text;
+}
+
 TailFollower::TailFollower(const OutputSink& sink, ChunkCallback on_chunk, CloseCallback on_close)
     : followers_(sink.followers()),
       id_(sink.followers()->add(std::move(on_chunk), std::move(on_close))) {}

@@ -9,7 +9,9 @@
 // follower miss or repeat bytes, and it works the same for console and NONE
 // streams, which have no file. A control client does `read_last_lines()`
 // then creates the follower, both within one loop callback, so nothing
-// written in between is lost (the loop is single-threaded).
+// written in between is lost (the loop is single-threaded). A stream
+// without a log file (`console`) keeps its last 64 KiB in memory
+// (RecentOutput, child_log.h): `tail -n` takes its lines with last_lines().
 #pragma once
 
 #include <cstddef>
@@ -42,6 +44,11 @@ inline constexpr std::size_t kDefaultTailMaxBytes = 256 * 1024;
 /// (a path that is not a regular file gives EINVAL).
 TailResult read_last_lines(const std::filesystem::path& path, std::size_t n,
                            std::size_t max_bytes = kDefaultTailMaxBytes);
+
+/// The last `n` lines of `text`, counted as read_last_lines() counts them
+/// in a file (a final line without a newline is a line; n = 0 gives ""):
+/// `tail` of a stream kept in memory (RecentOutput, `console`).
+std::string_view last_lines(std::string_view text, std::size_t n) noexcept;
 
 /// A live subscription to one stream's output (`tail -f`). Unsubscribes
 /// when destroyed. The sink may go away first (program removed): then

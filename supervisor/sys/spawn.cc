@@ -328,6 +328,7 @@ std::variant<UserIds, std::string> resolve_user(const std::string& name) {
   ids.uid = pwd.pw_uid;
   ids.gid = pwd.pw_gid;
   ids.name = pwd.pw_name;
+  ids.home = pwd.pw_dir != nullptr ? pwd.pw_dir : "";
 
   uid_t self = ::geteuid();
   if (self != 0) {

@@ -53,12 +53,14 @@ struct UserIds {
   uid_t uid = 0;
   gid_t gid = 0;              ///< primary group (from the passwd entry)
   std::vector<gid_t> groups;  ///< supplementary groups (getgrouplist)
-  std::string name;           ///< the user name, for messages
+  std::string name;           ///< the user name (pw_name): messages, USER, LOGNAME
+  std::string home;           ///< the home directory (pw_dir): HOME
   bool operator==(const UserIds&) const = default;
 };
 
-/// Resolves `name`, a user name or a numeric uid, to its uid, primary gid
-/// and supplementary groups. Must be called before spawning (getpwnam_r and
+/// Resolves `name`, a user name or a numeric uid, to its uid, primary gid,
+/// supplementary groups (getgrouplist, as initgroups would set them), name
+/// and home directory. Must be called before spawning (getpwnam_r and
 /// getgrouplist may allocate, open files and take locks). Returns an error
 /// message when the user does not exist (`user = bob: no such user`) or when
 /// minisupd is not root and the user is not minisupd's own

@@ -477,7 +477,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 15:
     case 16: {  // errors, with and without extra members
       const ErrorCode code = static_cast<ErrorCode>(
-          fdp.ConsumeIntegralInRange<int>(0, static_cast<int>(ErrorCode::Internal)));
+          fdp.ConsumeIntegralInRange<int>(0, static_cast<int>(ErrorCode::NoLogFile)));
       const std::string message = g.str();
       json extra = nullptr;
       if (kind == 16) {

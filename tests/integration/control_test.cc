@@ -667,7 +667,7 @@ TEST(CtlPid, DaemonProgramAndZero) {
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, fmt::format("{}\n", pid_of(d, "web:1")));
   r = d.ctl({"pid", "off"});
-  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.code, 7) << r.out << r.err;  // not running: supervisorctl's NOT_RUNNING
   EXPECT_EQ(r.out, "0\n");
   r = d.ctl({"--json", "pid", "a"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;

@@ -28,6 +28,7 @@
 namespace minisup::testing {
 namespace {
 
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -550,21 +551,67 @@ TEST(Tail, FollowStreamsLinesAsTheyAreWrittenWithoutGaps) {
   EXPECT_EQ(d.stop(), 0);
 }
 
-TEST(Tail, ConsoleStreamNeedsFollow) {
+TEST(Tail, ConsoleStreamIsKeptInMemory) {
   Daemon d("[program.con]\n" + ticker_cmd("0.02") +
            "startsecs = 0\nstopasgroup = true\nstdout_logfile = \"console\"\n");
   d.start();
   ASSERT_TRUE(d.wait_state("con", "RUNNING"));
-  CommandResult r = d.ctl({"tail", "con"});
-  EXPECT_EQ(r.code, 2) << r.out << r.err;
-  EXPECT_EQ(r.out, "");
-  EXPECT_THAT(r.err, HasSubstr("con: stdout is not written to a log file")) << r.err;
-  // With -f the console stream is followed all the same (raw lines).
+  ASSERT_TRUE(eventually([&] { return line_numbers(d.ctl({"tail", "con"}).out).size() >= 3; }));
+  CommandResult r = d.ctl({"tail", "-n", "3", "con"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(line_numbers(r.out).size(), 3u) << r.out;
+  EXPECT_TRUE(contiguous(line_numbers(r.out))) << r.out;
+  // With -f the console stream is followed (raw lines).
   Background tail(ctl_argv(d, {"tail", "-f", "con"}), d.dir() / "tail.err");
-  ASSERT_TRUE(tail.read_until([](const std::string& out) { return line_numbers(out).size() >= 3; }))
-      << tail.out() << "\nstderr: " << tail.err();
+  ASSERT_TRUE(tail.read_until([](const std::string& out) {
+    return line_numbers(out).size() >= 13;
+  })) << tail.out()
+      << "\nstderr: " << tail.err();
   EXPECT_TRUE(contiguous(line_numbers(tail.out()))) << tail.out();
   tail.terminate();
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(Tail, ConsoleKeepsTheLast64KiBOfEachStream) {
+  // 10,000 numbered lines (about 100 KB) on stdout, one on stderr, then quiet.
+  Daemon d("[program.con]\n" +
+           sh_cmd("i=0; while [ $i -lt 10000 ]; do echo line$i; i=$((i+1)); done; "
+                  "echo oops >&2; echo done; exec sleep 60") +
+           "startsecs = 0\nstopasgroup = true\nstdout_logfile = \"console\"\n");
+  d.start();
+  ASSERT_TRUE(eventually([&] {
+    return d.ctl({"tail", "-n", "1", "con"}).out == "done\n";
+  })) << d.ctl({"tail", "con"}).out;
+  CommandResult last = d.ctl({"tail", "-n", "3", "con"});
+  EXPECT_EQ(last.code, 0) << last.err;
+  EXPECT_EQ(last.out, "line9998\nline9999\ndone\n");
+  CommandResult err = d.ctl({"tail", "con", "stderr"});
+  EXPECT_EQ(err.code, 0) << err.err;
+  EXPECT_EQ(err.out, "oops\n");
+  // Asked for more than is kept: the last 64 KiB, the oldest line cut.
+  CommandResult all = d.ctl({"tail", "-n", "100000", "con"});
+  EXPECT_EQ(all.code, 0) << all.err;
+  EXPECT_EQ(all.out.size(), 64u * 1024u);
+  EXPECT_THAT(all.out, EndsWith("line9999\ndone\n"));
+  EXPECT_THAT(all.out, Not(HasSubstr("line0\n")));
+  // The console got everything.
+  EXPECT_THAT(read_file(d.stdout_path()), HasSubstr("con ! oops\n"));
+  // clear forgets what is kept.
+  CommandResult cleared = d.ctl({"clear", "con"});
+  EXPECT_EQ(cleared.code, 0) << cleared.out << cleared.err;
+  EXPECT_EQ(d.ctl({"tail", "con"}).out, "");
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(Tail, NoneStreamNeedsFollow) {
+  Daemon d("[program.quiet]\n" + ticker_cmd("0.02") +
+           "startsecs = 0\nstopasgroup = true\nstdout_logfile = \"NONE\"\n");
+  d.start();
+  ASSERT_TRUE(d.wait_state("quiet", "RUNNING"));
+  CommandResult r = d.ctl({"tail", "quiet"});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;  // supervisorctl's NO_FILE
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("quiet: stdout is not kept (NONE)")) << r.err;
   EXPECT_EQ(d.stop(), 0);
 }
 

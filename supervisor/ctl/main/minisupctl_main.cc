@@ -25,6 +25,8 @@
 #include "supervisor/ctl/client.h"
 #include "supervisor/ctl/main/convert_command.h"
 #include "supervisor/ctl/render.h"
+#include "supervisor/ctl/unknown_command.h"
+#include "supervisor/version.h"
 
 namespace minisup::ctl {
 namespace {
@@ -112,6 +114,7 @@ std::filesystem::path socket_from_config(
   if (!found.errors.empty()) {
     std::string text = fmt::format("cannot read the socket path from {}:", file->string());
     for (const auto& error : found.errors) text += "\n  " + error.to_string();
+    for (const auto& hint : found.hints) text += "\nhint: " + hint;
     print_error(text);
     throw Exit{kExitBadArguments};
   }
@@ -384,13 +387,13 @@ int run(const Options& o, Connection& connection) {
     case CommandKind::Signal: {
       auto r = decode_or_fail(reply, control::decode_signal_reply);
       o.json ? print_json(reply.body) : print(render_signal(r));
-      return kExitSuccess;
+      return exit_code_for_signal(r, o.names);
     }
     case CommandKind::Pid: {
       auto it = reply.body.find("pid");
       if (it == reply.body.end() || !it->is_number_integer()) bad_reply(reply);
       o.json ? print_json(reply.body) : print(fmt::format("{}\n", it->get<long long>()));
-      return kExitSuccess;
+      return exit_code_for_pid(it->get<long long>(), !o.name.empty());
     }
     case CommandKind::Tail: {
       auto print_chunk = [&](const control::ReplyLine& chunk) {
@@ -504,7 +507,7 @@ Connection connect(const std::filesystem::path& socket, Options& o) {
 int main_impl(int argc, char** argv) {
   Options o;
   CLI::App app{"minisupctl: control minisupd, the minisup process supervisor.", "minisupctl"};
-  app.set_version_flag("--version", std::string(control::kMinisupVersion));
+  app.set_version_flag("--version", "minisupctl " + std::string(kVersion));
   auto* config_opt = app.add_option("-c,--config", o.config, "config file, to find the socket in");
   auto* socket_opt =
       app.add_option("-s,--socket", o.socket, "control socket path (also: MINISUP_SOCKET)");
@@ -517,9 +520,10 @@ int main_impl(int argc, char** argv) {
       "With --timeout, minisupctl also waits for minisupd to listen, so\n"
       "`minisupd -c x.toml & minisupctl -c x.toml wait all --timeout 10` works.\n"
       "Exit codes: 0 ok, 1 failure (stop --require-graceful/--require-clean not met),\n"
-      "2 usage, 3 not running / wait reached a bad state, 4 status: no such process or\n"
-      "minisupd unreachable, 7 start failed / minisupd unreachable (with --timeout: did not\n"
-      "answer within it), 99 wait timeout.\n");
+      "2 usage (an unknown command too), 3 not running / wait reached a bad state, 4 status:\n"
+      "no such process or minisupd unreachable, 7 start failed / signal or pid NAME: not\n"
+      "running / minisupd unreachable (with --timeout: did not answer within it), 99 wait\n"
+      "timeout. minisupctl(1) has the whole table.\n");
 
   struct Sub {
     CLI::App* app;
@@ -590,6 +594,19 @@ int main_impl(int argc, char** argv) {
   convert->add_option("file", convert_input, "supervisord.conf")->required();
   convert->add_option("-o,--output", convert_output, "write to this file instead of stdout");
 
+  // An unknown command: say so (CLI11 would say a command is required).
+  if (std::optional<std::string> word = command_word(argc, argv)) {
+    std::vector<std::string> commands;
+    bool known = false;
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      commands.push_back(sub->get_name());
+      known = known || sub->check_name(*word);
+    }
+    if (!known) {
+      print_error(unknown_command_message(*word, commands));
+      return kExitBadArguments;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -20,6 +20,7 @@
 #include "supervisor/control/control_server.h"
 #include "supervisor/daemon/daemon.h"
 #include "supervisor/daemon/real_trees.h"
+#include "supervisor/version.h"
 
 namespace {
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   if (!loaded.errors.empty() || !loaded.config) {
     for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << '\n';
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << '\n';
+    for (const auto& hint : loaded.hints) std::cerr << "hint: " << hint << '\n';
     std::cerr << "minisupd: " << loaded.errors.size() << " error(s) in config; nothing started\n";
     return kExitUsage;
   }

@@ -298,6 +298,7 @@ TEST(Names, ErrorCodesAreStable) {
       {ErrorCode::ShuttingDown, "shutting_down"},
       {ErrorCode::InvalidConfig, "invalid_config"},
       {ErrorCode::Internal, "internal"},
+      {ErrorCode::NoLogFile, "no_log_file"},
   };
   for (const auto& [code, name] : expected) {
     EXPECT_EQ(to_string(code), name);

@@ -241,6 +241,23 @@ TEST(ExitCodes, StopRequireClean) {
   EXPECT_EQ(render_stop_problems(StopReply{{clean}}, true, true), "");
 }
 
+TEST(ExitCodes, SignalAndPidOfAProcessThatIsNotRunning) {
+  const SignalReply reply{{{"a", SignalOutcome::Signalled}, {"b", SignalOutcome::NotRunning}}};
+  EXPECT_EQ(exit_code_for_signal(reply, {"a", "b"}), 7);  // supervisorctl's NOT_RUNNING
+  EXPECT_EQ(exit_code_for_signal(reply, {"a"}), 0);
+  // Through all (or a group, or a program of several processes) only the
+  // running processes count, as supervisorctl signals only those.
+  EXPECT_EQ(exit_code_for_signal(reply, {"all"}), 0);
+  EXPECT_EQ(exit_code_for_signal(SignalReply{{{"w:0", SignalOutcome::NotRunning},
+                                              {"w:1", SignalOutcome::Signalled}}},
+                                 {"w:*"}),
+            0);
+  EXPECT_EQ(exit_code_for_signal(SignalReply{{{"w:0", SignalOutcome::NotRunning}}}, {"w:0"}), 7);
+  EXPECT_EQ(exit_code_for_pid(0, true), 7);
+  EXPECT_EQ(exit_code_for_pid(1234, true), 0);
+  EXPECT_EQ(exit_code_for_pid(1234, false), 0);  // minisupd's own
+}
+
 TEST(ExitCodes, ErrorsAndUnreachable) {
   for (CommandKind kind : {CommandKind::Start, CommandKind::Stop, CommandKind::Wait,
                            CommandKind::Shutdown, CommandKind::Version, CommandKind::Pid}) {

@@ -116,6 +116,7 @@ TEST_F(Lifecycle, SpawnPlanCarriesArgvEnvironmentAndOptions) {
   expected.directory = "/srv/web";
   expected.umask = 022;
   expected.user = "nobody";
+  expected.user_variables = {"HOME", "USER", "LOGNAME"};  // from nobody's passwd entry
   expected.death_signal = SIGINT;
   expected.rlimits = {{RLIMIT_NOFILE, 1024, 4096}};
   EXPECT_EQ(sys.spawns()[0].plan, expected);

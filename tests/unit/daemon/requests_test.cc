@@ -338,8 +338,8 @@ TEST_F(Logs, TailReadsTheLastLinesOfTheLogFile) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "b.log"));
 
   json r = ask(1, {{"cmd", "tail"}, {"name", "a"}, {"stream", "stderr"}});
-  EXPECT_EQ(r["error"]["code"], "bad_request");
-  EXPECT_EQ(r["error"]["message"], "a: stderr is not written to a log file (console or NONE)");
+  EXPECT_EQ(r["error"]["code"], "no_log_file");
+  EXPECT_EQ(r["error"]["message"], "a: stderr is not kept (NONE); tail -f shows what it writes");
   EXPECT_EQ(ask(1, {{"cmd", "tail"}, {"name", "w"}})["error"]["code"], "bad_request");
   EXPECT_FALSE(runtime->holds_answer(1));
 }

@@ -1,7 +1,8 @@
 // plan_spawn(): the resource limits a child gets. What minisupd hands down
 // (its original RLIMIT_NOFILE) and the program's `rlimit_*` keys, soft =
 // hard, a program's rlimit_nofile replacing the inherited entry; and the
-// runtime handing the plan to the spawn.
+// runtime handing the plan to the spawn. child_environment(): HOME, USER
+// and LOGNAME of the program's `user`, unless configured.
 #include "supervisor/daemon/spawn_plan.h"
 
 #include <sys/resource.h>
@@ -60,6 +61,56 @@ TEST(SpawnPlan, EveryProcessOfAProgramGetsItsLimits) {
               (Rlimits{{RLIMIT_NOFILE, 1024, 524288}, {RLIMIT_CORE, 0, 0}}))
         << process.name;
   }
+}
+
+/// The value of `name` in an environment list; nullopt when absent.
+std::optional<std::string> env_value(const std::vector<std::string>& envp,
+                                     const std::string& name) {
+  std::optional<std::string> value;
+  for (const std::string& var : envp) {
+    if (var.starts_with(name + "=")) {
+      EXPECT_FALSE(value) << name << " is set twice";
+      value = var.substr(name.size() + 1);
+    }
+  }
+  return value;
+}
+
+const sys::UserIds kNobody{65534, 65534, {65534}, "nobody", "/nonexistent"};
+
+TEST(SpawnPlanUser, HomeUserAndLognameComeFromThePasswdEntry) {
+  config::ProgramConfig web = program("web");
+  web.user = "nobody";
+  const SpawnPlan plan = plan_spawn(web, web.processes.at(0), {},
+                                    {{"HOME", "/root"}, {"USER", "root"}, {"PATH", "/bin"}}, {});
+  EXPECT_THAT(plan.user_variables, ElementsAre("HOME", "USER", "LOGNAME"));
+  const std::vector<std::string> envp = child_environment(plan, kNobody);
+  EXPECT_EQ(env_value(envp, "HOME"), "/nonexistent");
+  EXPECT_EQ(env_value(envp, "USER"), "nobody");
+  EXPECT_EQ(env_value(envp, "LOGNAME"), "nobody");
+  EXPECT_EQ(env_value(envp, "PATH"), "/bin");
+  EXPECT_EQ(env_value(envp, "MINISUP_PROGRAM"), "web");
+}
+
+TEST(SpawnPlanUser, TheConfiguredEnvironmentWins) {
+  config::ProgramConfig web = program("web");
+  web.user = "nobody";
+  web.processes.at(0).environment = {{"HOME", "/srv/web"}};
+  const SpawnPlan plan = plan_spawn(web, web.processes.at(0), {{"LOGNAME", "svc"}},
+                                    {{"HOME", "/root"}, {"LOGNAME", "root"}}, {});
+  EXPECT_THAT(plan.user_variables, ElementsAre("USER"));
+  const std::vector<std::string> envp = child_environment(plan, kNobody);
+  EXPECT_EQ(env_value(envp, "HOME"), "/srv/web");
+  EXPECT_EQ(env_value(envp, "LOGNAME"), "svc");
+  EXPECT_EQ(env_value(envp, "USER"), "nobody");
+}
+
+TEST(SpawnPlanUser, WithoutUserNothingIsSet) {
+  const config::ProgramConfig web = program("web");
+  const SpawnPlan plan = plan_spawn(web, web.processes.at(0), {}, {{"HOME", "/root"}}, {});
+  EXPECT_TRUE(plan.user_variables.empty());
+  EXPECT_EQ(env_value(plan.envp, "HOME"), "/root");
+  EXPECT_EQ(env_value(plan.envp, "USER"), std::nullopt);
 }
 
 class SpawnPlanOfTheRuntime : public RuntimeTest {};

@@ -227,5 +227,46 @@ TEST(ConsoleNameWidth, LongestProcessName) {
   EXPECT_EQ(console_name_width({web, worker}), 9u);  // "worker:10"
 }
 
+TEST_F(ConsoleTest, KeepsTheLastBytesOfTheStreamForTail) {
+  auto writer = make_writer(3);
+  ConsoleSink out(writer, "web", StreamKind::Stdout);
+  ASSERT_NE(out.recent_output(), nullptr);
+  EXPECT_EQ(out.recent_output()->text(), "");
+  out.write("first\nsecond\npart");
+  EXPECT_EQ(out.recent_output()->text(), "first\nsecond\npart");  // raw, no prefixes
+  // clear forgets what is kept (the console keeps what it showed).
+  std::string error;
+  EXPECT_TRUE(out.clear(&error));
+  EXPECT_EQ(out.recent_output()->size(), 0u);
+  EXPECT_EQ(output(), "web | first\nweb | second\n");
+}
+
+TEST(RecentOutput, KeepsAtMostMaxBytesDroppingTheOldest) {
+  const std::size_t max = RecentOutput::kMaxBytes;
+  RecentOutput recent;
+  std::string all;
+  // Chunks of odd sizes wrap the ring at every offset.
+  for (int i = 0; all.size() < 5 * max; ++i) {
+    std::string chunk(static_cast<std::size_t>(1 + (i * 7919) % 9000),
+                      static_cast<char>('a' + i % 26));
+    chunk += std::to_string(i) + "\n";
+    recent.append(chunk);
+    all += chunk;
+    const std::size_t kept = std::min(all.size(), max);
+    ASSERT_EQ(recent.size(), kept);
+    ASSERT_TRUE(recent.text() == all.substr(all.size() - kept)) << "after chunk " << i;
+  }
+  // One chunk larger than the whole buffer: only its end is kept.
+  std::string big(max + 100, 'x');
+  big.back() = 'y';
+  recent.append(big);
+  EXPECT_TRUE(recent.text() == big.substr(100));
+  recent.append("z");
+  EXPECT_EQ(recent.text().back(), 'z');
+  EXPECT_EQ(recent.size(), max);
+  recent.clear();
+  EXPECT_EQ(recent.text(), "");
+}
+
 }  // namespace
 }  // namespace minisup::logging

@@ -180,5 +180,14 @@ TEST(TailFollower, SinkGoingAwayClosesTheFollower) {
   // The follower is destroyed after its sink: nothing to unsubscribe from.
 }
 
+TEST(LastLines, CountsLinesAsReadLastLinesDoes) {
+  for (const std::string data :
+       {"", "one", "one\n", "one\ntwo\nthree\n", "one\ntwo\nthree", "\n\n\n", "a\n\nb\n"}) {
+    for (std::size_t n : {0u, 1u, 2u, 3u, 10u}) {
+      EXPECT_EQ(last_lines(data, n), naive_tail(data, n)) << "n = " << n << " of " << data;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace minisup::logging

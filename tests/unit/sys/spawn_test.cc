@@ -395,7 +395,7 @@ TEST(Spawn, CredentialChangeRefusedByKernelIsReported) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (to drop it)";
   std::string message = as_nobody([] {
     SpawnRequest r = request({"/bin/true"});
-    r.user = UserIds{0, 0, {}, "root"};
+    r.user = UserIds{0, 0, {}, "root", "/root"};
     auto result = spawn_process(r);
     return std::holds_alternative<std::string>(result) ? std::get<std::string>(result)
                                                        : std::string("spawned");
