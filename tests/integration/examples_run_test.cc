@@ -1,14 +1,21 @@
 // The runnable examples, run as a user would, on a copy in a temporary
 // directory with this build's minisupd: examples/harness-shell (its run.sh,
 // passing and failing), examples/container (SIGTERM, a failing main
-// program, a failed job) and examples/harness-pytest (when Debian's
-// python3-pytest is installed; skipped otherwise).
+// program, a failed job), examples/harness-pytest (when Debian's
+// python3-pytest is installed; skipped otherwise) and examples/deploy (its
+// Python and Node.js servers deployed with restart --rolling under a client
+// loop; each skipped when python3 or node is not installed).
 //
-// Suites: HarnessShellExample, ContainerExample, HarnessPytestExample.
+// Suites: HarnessShellExample, ContainerExample, HarnessPytestExample,
+// DeployExample.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/integration/harness.h"
+#include "tests/integration/held_sockets_util.h"
 
 namespace minisup::testing {
 namespace {
@@ -185,6 +192,91 @@ TEST(HarnessPytestExample, AServiceThatDoesNotStopCleanlyFailsTheSession) {
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("4 passed, 1 error"));
   EXPECT_THAT(r.out, HasSubstr("app: not a clean stop: killed by SIGTERM (--require-clean)"));
+}
+
+// ---------------------------------------------------------------------------
+// examples/deploy: a Python and a Node.js server on a held socket, deployed
+// with restart --rolling under a client loop: nothing refused or failed
+// ---------------------------------------------------------------------------
+
+/// One HTTP/1.0 GET of / on 127.0.0.1:`port`: the whole answer, or "" when
+/// the connection was refused, reset or closed without one.
+std::string http_get(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const std::string request = "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+/// examples/deploy/`config` as `d`'s config, on a free port and d's socket.
+void deploy_example(Daemon& d, const std::string& config, const std::string& port_text) {
+  copy_example("deploy", d);
+  std::string text = read_file(d.dir() / config);
+  const int port = free_port();
+  text.replace(text.find(port_text), port_text.size(), "127.0.0.1:" + std::to_string(port));
+  const std::string socket_line = text.substr(text.find("socket = \""));
+  text.replace(text.find("socket = \""), socket_line.find('\n'), "socket = \"minisup.sock\"");
+  d.write_config(text);
+}
+
+/// Deploys with restart --rolling (both processes) while a client keeps
+/// asking.
+void expect_rolling_deploys_serve_every_request(Daemon& d) {
+  d.start();
+  ASSERT_EQ(d.ctl({"wait", "web", "--timeout", "20"}).code, 0) << d.log();
+  const std::string config = read_file(d.config_path());
+  const auto at = config.find("tcp://127.0.0.1:") + std::string("tcp://127.0.0.1:").size();
+  const int port = std::stoi(config.substr(at));
+  ASSERT_THAT(http_get(port), HasSubstr(" 200 OK\r\n"));
+  std::atomic<bool> stop{false};
+  std::atomic<int> served{0};
+  std::atomic<int> failed{0};
+  std::thread client([&] {
+    while (!stop) {
+      const std::string answer = http_get(port);
+      (answer.find(" 200 OK\r\n") != std::string::npos ? served : failed)++;
+    }
+  });
+  const int before = d.process("web:0").value("pid", 0);
+  const CommandResult r = d.ctl({"restart", "--rolling", "web"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err << d.log();
+  stop = true;
+  client.join();
+  EXPECT_EQ(failed, 0) << "of " << served + failed;
+  EXPECT_GT(served, 0);
+  EXPECT_NE(d.process("web:0").value("pid", 0), before);
+  EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(DeployExample, PythonServerIsDeployedWithoutAFailedRequest) {
+  if (run_command({"/bin/sh", "-c", "command -v python3"}).code != 0)
+    GTEST_SKIP() << "python3 is not installed (apt-get install python3)";
+  Daemon d;
+  deploy_example(d, "python.toml", "127.0.0.1:8081");
+  expect_rolling_deploys_serve_every_request(d);
+}
+
+TEST(DeployExample, NodeServerIsDeployedWithoutAFailedRequest) {
+  if (run_command({"/bin/sh", "-c", "command -v node"}).code != 0)
+    GTEST_SKIP() << "node is not installed (apt-get install nodejs)";
+  Daemon d;
+  deploy_example(d, "node.toml", "127.0.0.1:8080");
+  expect_rolling_deploys_serve_every_request(d);
 }
 
 }  // namespace

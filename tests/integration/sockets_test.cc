@@ -195,6 +195,37 @@ TEST(HeldSockets, UnixSocketGetsItsModeReplacesAStaleFileAndIsRemovedAtExit) {
   EXPECT_FALSE(fs::exists(path));
 }
 
+TEST(HeldSockets, ReloadKeepsAnUnchangedSocketAndMovesAChangedOne) {
+  const int http = free_port();
+  const int spare = free_port();
+  const int moved = free_port();
+  auto config = [&](int spare_port) {
+    return fmt::format(
+        "[socket.http]\nlisten = \"tcp://127.0.0.1:{}\"\n"
+        "[socket.spare]\nlisten = \"tcp://127.0.0.1:{}\"\n"
+        "[program.web]\n{}sockets = [\"http\"]\nstartsecs = 0\nstopwaitsecs = 2\n",
+        http, spare_port, server_cmd());
+  };
+  Daemon d(config(spare));
+  d.start();
+  ASSERT_EQ(d.ctl({"wait", "web", "--timeout", "10"}).code, 0) << d.log();
+  const int pid = d.process("web").value("pid", 0);
+  const std::string inode = socket_inode(pid, 3);
+  EXPECT_EQ(ask(spare, 300ms), std::optional<std::string>(""));  // held, nobody accepts
+
+  d.write_config(config(moved));
+  const CommandResult r = d.ctl({"update"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  // The spare socket moved: the new address is held, the old one closed.
+  EXPECT_EQ(ask(moved, 300ms), std::optional<std::string>(""));
+  EXPECT_EQ(ask(spare, 300ms), std::nullopt);
+  // http did not change: the same socket, and web was not touched.
+  EXPECT_EQ(d.process("web").value("pid", 0), pid);
+  EXPECT_EQ(socket_inode(pid, 3), inode);
+  EXPECT_EQ(ask(http), "pid " + std::to_string(pid) + "\n");
+  EXPECT_EQ(d.stop(), 0);
+}
+
 TEST(HeldSockets, CheckPrintsThemAndRejectsAProbeOnAHeldAddress) {
   Daemon good("[socket.http]\nlisten = \"tcp://0.0.0.0:3000\"\n" +
               sleeper("web", "sockets = [\"http\"]\nready = { log = \"listening\" }\n"));

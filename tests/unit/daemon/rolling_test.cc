@@ -69,7 +69,8 @@ TEST_F(RollingRuntime, AReloadWhoseSocketsCannotBeBoundIsRefused) {
   request(1, {{"cmd", "update"}, {"id", 1}});
   const json r = reply(1);
   EXPECT_EQ(r["error"]["code"], "invalid_config");
-  EXPECT_EQ(r["errors"], json::array({"socket \"http\" (tcp://0.0.0.0:1): bind: Permission denied"}));
+  EXPECT_EQ(r["errors"],
+            json::array({"socket \"http\" (tcp://0.0.0.0:1): bind: Permission denied"}));
   // Held sockets were asked for at the reload (the fake records each call).
   EXPECT_EQ(sys.held_socket_calls().size(), 1u);
 }
