@@ -52,20 +52,27 @@ void Runtime::prepare_probes(const core::ManagedProcess& process, core::Incarnat
   const config::ProgramConfig& program = process.program_config();
   close_notify(handles);
   handles.notify_status.clear();
+  handles.early_ready.reset();
   if (!program.ready) return;
   const std::string name = process.name();
   if (program.ready->kind == config::Probe::Kind::Log && handles.ready_pattern) {
-    // Lines are matched only while the ready probe of this incarnation
-    // runs; a match is reported on the next round, outside the output's
-    // own callback.
+    // Lines are matched for this incarnation; a match is reported on the
+    // next round, outside the output's own callback. A line read before
+    // the ready probe started (the spawn's actions may wait for the next
+    // slice while the loop reads the pipe) is kept for it.
     handles.output->set_line_watcher([this, name, incarnation, pattern = handles.ready_pattern](
                                          logging::StreamKind, std::string_view line) {
       auto it = handles_.find(name);
-      if (it == handles_.end() ||
-          it->second.probes[index_of(core::ProbeRole::Ready)].incarnation != incarnation)
-        return;
+      if (it == handles_.end()) return;
+      const bool running =
+          it->second.probes[index_of(core::ProbeRole::Ready)].incarnation == incarnation;
+      if (!running && it->second.early_ready) return;
       if (!std::regex_search(line.begin(), line.end(), *pattern)) return;
       std::string detail = "log line matched: " + std::string(line.substr(0, 200));
+      if (!running) {
+        it->second.early_ready.emplace(incarnation, std::move(detail));
+        return;
+      }
       defer_probe_success(name, incarnation, std::move(detail));
     });
   }
@@ -75,9 +82,13 @@ void Runtime::prepare_probes(const core::ManagedProcess& process, core::Incarnat
           auto it = handles_.find(name);
           if (it == handles_.end()) return;
           if (message.status) it->second.notify_status = *message.status;
-          if (message.ready &&
-              it->second.probes[index_of(core::ProbeRole::Ready)].incarnation == incarnation)
-            defer_probe_success(name, incarnation, "READY=1");
+          if (message.ready) {
+            if (it->second.probes[index_of(core::ProbeRole::Ready)].incarnation == incarnation) {
+              defer_probe_success(name, incarnation, "READY=1");
+            } else if (!it->second.early_ready) {
+              it->second.early_ready.emplace(incarnation, "READY=1");  // before the probe started
+            }
+          }
         });
     if (auto* error = std::get_if<std::string>(&opened)) {
       // The process still starts; without its socket it cannot become
@@ -116,8 +127,15 @@ void Runtime::start_probe(const std::string& name, const core::StartProbe& start
   ProbeRun& run = it->second.probes[index_of(start.role)];
   stop_probe(name, core::StopProbe{start.role});
   run.incarnation = start.incarnation;
-  if (probe->kind == config::Probe::Kind::Log || probe->kind == config::Probe::Kind::Notify)
-    return;  // event-driven: the line watcher or the notify socket answers
+  if (probe->kind == config::Probe::Kind::Log || probe->kind == config::Probe::Kind::Notify) {
+    // Event-driven: the line watcher or the notify socket answers; an
+    // answer that came before this start is given now.
+    auto& early = it->second.early_ready;
+    if (start.role == core::ProbeRole::Ready && early && early->first == start.incarnation)
+      defer_probe_success(name, start.incarnation, std::move(early->second));
+    early.reset();
+    return;
+  }
   if (start.role == core::ProbeRole::Ready) {
     probe_attempt(name, start.role);
   } else {

@@ -132,6 +132,9 @@ class Runtime {
     std::array<ProbeRun, 2> probes{};
     /// `ready = { log = ... }`: the pattern, compiled once per process.
     std::shared_ptr<const std::regex> ready_pattern;
+    /// A ready answer (log line, READY=1) that came before the ready probe
+    /// of its incarnation was started: given to it when it starts.
+    std::optional<std::pair<core::Incarnation, std::string>> early_ready;
     /// `ready = { notify = true }`: the current run's socket (0: none) and
     /// the last STATUS= it sent.
     Probes::NotifyId notify = 0;
