@@ -63,9 +63,7 @@ std::optional<std::string> find_supervisord() {
 /// comparison does not depend on the test's own.
 std::vector<std::string> base_environment() {
   const char* path = std::getenv("PATH");
-  return {std::string("PATH=") + (path ? path : "/usr/bin:/bin"),
-          "HOME=/root",
-          "LANG=C.UTF-8",
+  return {std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "HOME=/root", "LANG=C.UTF-8",
           "LC_ALL=C.UTF-8",              // no locale coercion by Python (it would add LC_CTYPE)
           "ORACLE_VAR=from-the-parent",  // no blanks: supervisord would split it (a known
                                          // difference, noted by convert)
