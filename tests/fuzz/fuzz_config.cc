@@ -154,8 +154,10 @@ void check_config(const Config& config, const fs::path& main) {
     }
     for (std::size_t i = 0; i < p.processes.size(); ++i) {
       const ProcessConfig& proc = p.processes[i];
-      CHECK(proc.process_num == static_cast<int>(i), proc.name);
-      CHECK(p.numprocs == 1 ? proc.name == p.name : proc.name == p.name + ":" + std::to_string(i),
+      // numprocs_start offsets the numbers (and the names with numprocs > 1).
+      CHECK(proc.process_num == p.numprocs_start + static_cast<int>(i), proc.name);
+      CHECK(p.numprocs == 1 ? proc.name == p.name
+                            : proc.name == p.name + ":" + std::to_string(proc.process_num),
             proc.name);
       CHECK(!proc.command.empty() && !proc.command[0].empty(), proc.name + ": empty command");
       if (proc.directory) CHECK(fs::path(*proc.directory).is_absolute(), *proc.directory);
