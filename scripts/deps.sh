@@ -3,7 +3,8 @@
 # (so a second run costs nothing). Needs root when something is missing.
 set -euo pipefail
 packages=(g++ cmake make pkg-config libtomlplusplus-dev libspdlog-dev libfmt-dev
-          nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+          libmicrohttpd-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -20,7 +20,7 @@ root=$PWD
 build_dir=${BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
-all_targets=(config request protocol reply)
+all_targets=(config request protocol reply http)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 

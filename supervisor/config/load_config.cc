@@ -195,6 +195,7 @@ Config Loader::build_config() {
   for (GroupDraft& draft : groups_) config.groups.push_back(std::move(draft.group));
   std::sort(config.groups.begin(), config.groups.end(),
             [](const GroupConfig& a, const GroupConfig& b) { return a.name < b.name; });
+  config.http = http_;
   config.warnings = warnings_;
   return config;
 }

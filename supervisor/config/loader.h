@@ -40,6 +40,12 @@ namespace minisup::config::detail {
 
 namespace fs = std::filesystem;
 
+/// A port 1..65535 from decimal digits; nullopt otherwise.
+std::optional<int> parse_listen_port(std::string_view text);
+/// The canonical text of a numeric address, or nullopt when `text` is not
+/// one of `family` (AF_INET, AF_INET6).
+std::optional<std::string> canonical_address(const std::string& text, int family);
+
 /// One config file being loaded.
 struct SourceFile {
   fs::path shown;      ///< as given to load_config() or as found by a glob
@@ -237,6 +243,12 @@ class Loader {
   /// socket's address.
   void check_sockets();
 
+  // ---- [http] (http_section.cc) ----
+
+  void read_http(const toml::node& node, const toml::key& key, const SourceFile& file);
+  void read_http_listen(const Field& f, HttpConfig& http, const SourceFile& file);
+  void read_http_token_file(const Field& f, HttpConfig& http, const SourceFile& file);
+
   // ---- [group.NAME] (group_section.cc) ----
 
   void read_groups(const toml::node& node, const toml::key& key, const SourceFile& file);
@@ -292,6 +304,7 @@ class Loader {
   std::vector<SocketDraft> sockets_;
   std::map<std::string, std::size_t> socket_index_;
   std::vector<GroupDraft> groups_;
+  std::optional<HttpConfig> http_;
   std::map<std::string, std::optional<std::string>> user_checks_;  // user -> problem
   std::map<int, RlimitCeiling> rlimit_ceilings_;  // resource -> what minisupd can grant
   /// host -> (address, problem): each host is resolved once per load.

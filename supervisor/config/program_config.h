@@ -309,9 +309,39 @@ struct SupervisorConfig {
 };
 
 /// A whole, valid configuration.
+/// `[http]`: the dashboard, JSON API and metrics listener (DESIGN.md,
+/// "HTTP: dashboard, JSON API, metrics"). Read once, at start: changes
+/// apply at the next start of minisupd.
+struct HttpConfig {
+  std::string listen;  ///< as written: "127.0.0.1:9001", "[::1]:9001", "unix:PATH"
+  bool is_unix = false;
+  /// tcp: the numeric address (canonical, IPv6 without brackets) and port.
+  std::string address;
+  bool ipv6 = false;
+  int port = 0;
+  std::string path;  ///< unix: the socket file (absolute)
+  /// `token_file`: the file (absolute) and the token it holds (surrounding
+  /// whitespace dropped), read when the config is loaded.
+  std::optional<std::filesystem::path> token_file;
+  std::string token;
+  /// `username` + `password_sha256` (64 lower-case hex digits): Basic auth.
+  std::string username;
+  std::string password_sha256;
+  bool read_only = false;       ///< `read_only`: no changes for anyone
+  std::vector<std::string> hosts;  ///< `hosts`: extra names allowed in Host
+  SourceLocation where;            ///< the [http] header
+  /// Credentials are configured (a token, or a user and password).
+  bool has_credentials() const { return !token.empty() || !username.empty(); }
+  /// The address is a loopback one (127.0.0.0/8, ::1) or a unix socket.
+  bool loopback_only() const;
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  ///< the main config file (absolute)
   SupervisorConfig supervisor;
+  /// `[http]`, when the listener is configured.
+  std::optional<HttpConfig> http;
   /// Every program, sorted by (priority, name). The start order, which
   /// also honours depends_on, is start_order() / start_steps()
   /// (load_config.h).

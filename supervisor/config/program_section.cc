@@ -60,8 +60,8 @@ constexpr std::array<std::string_view, 33> kProgramKeys{
     "rlimit_as",
     "sockets",
 };
-constexpr std::array<std::string_view, 4> kTopLevelTables{"supervisor", "program", "group",
-                                                          "socket"};
+constexpr std::array<std::string_view, 5> kTopLevelTables{"supervisor", "program", "group",
+                                                          "socket", "http"};
 
 /// Largest `numprocs`: beyond this a typo (100000) would exhaust memory.
 constexpr std::int64_t kMaxNumprocs = 10000;
@@ -87,6 +87,14 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       read_sockets(value, key, file);
     } else if (name == "group") {
       read_groups(value, key, file);
+    } else if (name == "http") {
+      if (!is_main) {
+        error(location(file, key.source()),
+              fmt::format("[http] is only allowed in the main config file {}",
+                          files_.front().shown.string()));
+      } else {
+        read_http(value, key, file);
+      }
     } else if (name == "supervisor") {
       if (!is_main) {
         error(location(file, key.source()),
@@ -100,8 +108,8 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
       if (auto suggestion = closest_match(name, kTopLevelTables)) {
         message += fmt::format("; did you mean [{}]?", *suggestion);
       } else {
-        message += is_main ? "; a config holds [supervisor], [program.NAME], [group.NAME] and "
-                             "[socket.NAME] tables"
+        message += is_main ? "; a config holds [supervisor], [program.NAME], [group.NAME], "
+                             "[socket.NAME] and [http] tables"
                            : "; an included file holds [program.NAME], [group.NAME] and "
                              "[socket.NAME] tables only";
       }
@@ -109,8 +117,8 @@ void Loader::read_top_level(const toml::table& root, const SourceFile& file, boo
     } else {
       error(location(file, key.source()),
             fmt::format("unknown key `{}` at the top level; {}", truncate(name),
-                        is_main ? "a config holds [supervisor], [program.NAME], [group.NAME] and "
-                                  "[socket.NAME] tables"
+                        is_main ? "a config holds [supervisor], [program.NAME], [group.NAME], "
+                                  "[socket.NAME] and [http] tables"
                                 : "an included file holds [program.NAME], [group.NAME] and "
                                   "[socket.NAME] tables only"));
     }

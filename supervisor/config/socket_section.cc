@@ -52,28 +52,6 @@ bool is_valid_socket_name(std::string_view name) {
   });
 }
 
-/// A port 1..65535 from decimal digits; nullopt otherwise.
-std::optional<int> parse_listen_port(std::string_view text) {
-  if (text.empty() || text.size() > 5 ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  int port = 0;
-  std::from_chars(text.data(), text.data() + text.size(), port);
-  if (port < 1 || port > 65535) return std::nullopt;
-  return port;
-}
-
-/// The canonical text of a numeric address, or nullopt when `text` is not
-/// one of `family`.
-std::optional<std::string> canonical_address(const std::string& text, int family) {
-  unsigned char binary[sizeof(in6_addr)] = {};
-  if (::inet_pton(family, text.c_str(), binary) != 1) return std::nullopt;
-  char out[INET6_ADDRSTRLEN] = {};
-  if (::inet_ntop(family, binary, out, sizeof out) == nullptr) return std::nullopt;
-  return std::string(out);
-}
-
 bool is_wildcard(const SocketConfig& socket) {
   return socket.address == "0.0.0.0" || socket.address == "::";
 }
@@ -104,6 +82,28 @@ std::string at(const Pos& pos) {
 }
 
 }  // namespace
+
+/// A port 1..65535 from decimal digits; nullopt otherwise.
+std::optional<int> parse_listen_port(std::string_view text) {
+  if (text.empty() || text.size() > 5 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  int port = 0;
+  std::from_chars(text.data(), text.data() + text.size(), port);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+/// The canonical text of a numeric address, or nullopt when `text` is not
+/// one of `family`.
+std::optional<std::string> canonical_address(const std::string& text, int family) {
+  unsigned char binary[sizeof(in6_addr)] = {};
+  if (::inet_pton(family, text.c_str(), binary) != 1) return std::nullopt;
+  char out[INET6_ADDRSTRLEN] = {};
+  if (::inet_ntop(family, binary, out, sizeof out) == nullptr) return std::nullopt;
+  return std::string(out);
+}
 
 void Loader::read_sockets(const toml::node& node, const toml::key& key, const SourceFile& file) {
   const auto* sockets = node.as_table();

@@ -22,7 +22,7 @@
 #include <sstream>
 
 #include "supervisor/config/signal_names.h"
-#include "supervisor/ctl/sha256.h"
+#include "supervisor/config/sha256.h"
 #include "supervisor/ctl/supervisord_ini.h"
 
 namespace minisup::ctl {
@@ -813,7 +813,7 @@ void Converter::convert_http(const Section& s) {
         continue;
       }
       table.push_back(fmt::format("password_sha256 = {}  # SHA-256 of the password",
-                                  toml_string(sha256_hex(*text))));
+                                  toml_string(config::sha256_hex(*text))));
     } else {
       not_converted(lines, o, "supervisord does not know this option either");
     }

@@ -37,13 +37,27 @@ sigset_t handled_signals() {
 }  // namespace
 
 void Daemon::ServerClients::send(ClientId client, std::string&& line) {
+  if (client >= http::Server::kFirstClient) {
+    if (http != nullptr) http->send(client, std::move(line));
+    return;
+  }
   server->send(client, std::move(line));
 }
-bool Daemon::ServerClients::connected(ClientId client) const { return server->connected(client); }
+bool Daemon::ServerClients::connected(ClientId client) const {
+  if (client >= http::Server::kFirstClient) return http != nullptr && http->connected(client);
+  return server->connected(client);
+}
 void Daemon::ServerClients::close_after_flush(ClientId client) {
+  if (client >= http::Server::kFirstClient) {
+    if (http != nullptr) http->close_after_flush(client);
+    return;
+  }
   server->close_after_flush(client);
 }
-void Daemon::ServerClients::hold_until_exit(ClientId client) { server->hold_until_exit(client); }
+void Daemon::ServerClients::hold_until_exit(ClientId client) {
+  // HTTP offers no shutdown: only control socket clients wait for the exit.
+  if (client < http::Server::kFirstClient) server->hold_until_exit(client);
+}
 
 Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::move(config)) {
   logging::setup_daemon_log(config_.supervisor.logfile, config_.supervisor.loglevel);
@@ -124,6 +138,23 @@ Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::m
   probes_ = std::make_unique<RealProbes>(loop_);
   runtime_ = std::make_unique<Runtime>(std::move(config_), *system_, *timers_, clients_, *probes_,
                                        std::move(options));
+  if (const auto& http = runtime_->config().http) {
+    // Bound after the control socket (which proved no other minisupd serves
+    // this config) and before any program starts; a failure ends minisupd.
+    http::Server::Handlers web;
+    web.on_request = [this](ClientId client, std::string_view line) {
+      runtime_->on_request(client, -1, -1, line);
+    };
+    web.on_disconnect = [this](ClientId client) { runtime_->on_disconnect(client); };
+    web.metrics = [] { return std::string("# TODO-MERGE metrics\n"); };
+    http_ = std::make_unique<http::Server>(loop_, *http, runtime_->config().supervisor.socket_mode,
+                                           std::move(web));
+    clients_.http = http_.get();
+    spdlog::info("http: dashboard, API and metrics on {}{}", http_->address_text(),
+                 http->has_credentials() ? ""
+                 : http->is_unix         ? " (no credentials: guarded by the socket file's mode)"
+                                         : " (no credentials: read-only)");
+  }
   runtime_->set_on_finished([this] {
     if (notify_) notify_now();  // STOPPING=1 even when nothing had to stop
     loop_.stop();
@@ -153,7 +184,10 @@ void Daemon::notify_now() {
 }
 
 Daemon::~Daemon() {
-  // The runtime's timers and followers go before the loop does.
+  // HTTP first (it calls into the runtime), then the runtime's timers and
+  // followers, before the loop goes.
+  clients_.http = nullptr;
+  http_.reset();
   runtime_.reset();
   server_.reset();
 }

@@ -14,6 +14,7 @@
 #include "supervisor/daemon/real_system.h"
 #include "supervisor/daemon/runtime.h"
 #include "supervisor/daemon/sd_notify.h"
+#include "supervisor/http/server.h"
 #include "supervisor/logging/child_log.h"
 #include "supervisor/loop/event_loop.h"
 
@@ -40,7 +41,8 @@ class Daemon {
   int run();
 
  private:
-  /// The control server as the Runtime's Clients.
+  /// The control server and the HTTP listener as the Runtime's Clients
+  /// (HTTP clients have ids from http::Server::kFirstClient on).
   class ServerClients final : public Clients {
    public:
     void send(ClientId client, std::string&& line) override;
@@ -48,6 +50,7 @@ class Daemon {
     void close_after_flush(ClientId client) override;
     void hold_until_exit(ClientId client) override;
     control::ControlServer* server = nullptr;
+    http::Server* http = nullptr;
   };
 
   void on_signal(const signalfd_siginfo& info);
@@ -69,6 +72,8 @@ class Daemon {
   ServerClients clients_;
   std::unique_ptr<control::ControlServer> server_;
   std::unique_ptr<Runtime> runtime_;
+  /// `[http]`: the dashboard, API and metrics listener; null when not configured.
+  std::unique_ptr<http::Server> http_;
   bool pidfile_written_ = false;
   std::optional<NotifySocket> notify_;  ///< NOTIFY_SOCKET, when set
   NotifyState notified_;                ///< what notify_ was told so far

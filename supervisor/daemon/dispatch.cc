@@ -87,7 +87,12 @@ void Runtime::on_request(ClientId client, int uid, int pid, std::string_view lin
     return;
   }
   const auto& request = std::get<control::Request>(parsed);
-  spdlog::info("control: {} from uid {} pid {}", control::to_string(request.kind()), uid, pid);
+  if (uid < 0) {
+    // From the HTTP listener, which logs each request itself.
+    spdlog::debug("control: {} over HTTP", control::to_string(request.kind()));
+  } else {
+    spdlog::info("control: {} from uid {} pid {}", control::to_string(request.kind()), uid, pid);
+  }
   try {
     dispatch(client, request);
   } catch (const std::exception& e) {

@@ -136,11 +136,11 @@ TEST_F(TopLevel, UnknownTablesAndKeys) {
             "minisup.toml:1:2: unknown table [programs]; did you mean [program]?");
   EXPECT_EQ(only_error("[logging]\nx = 1\n"),
             "minisup.toml:1:2: unknown table [logging]; a config holds [supervisor], "
-            "[program.NAME], [group.NAME] and [socket.NAME] tables");
+            "[program.NAME], [group.NAME], [socket.NAME] and [http] tables");
   EXPECT_EQ(
       only_error("command = \"x\"\n"),
       "minisup.toml:1:1: unknown key `command` at the top level; a config holds [supervisor], "
-      "[program.NAME], [group.NAME] and [socket.NAME] tables");
+      "[program.NAME], [group.NAME], [socket.NAME] and [http] tables");
 }
 
 TEST_F(TopLevel, ParseErrorsCarryThePosition) {

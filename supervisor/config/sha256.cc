@@ -1,9 +1,9 @@
-#include "supervisor/ctl/sha256.h"
+#include "supervisor/config/sha256.h"
 
 #include <array>
 #include <cstdint>
 
-namespace minisup::ctl {
+namespace minisup::config {
 namespace {
 
 constexpr std::array<std::uint32_t, 64> kRound{
@@ -60,4 +60,4 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-}  // namespace minisup::ctl
+}  // namespace minisup::config
