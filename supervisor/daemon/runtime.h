@@ -114,8 +114,9 @@ class Runtime {
   const core::Supervisor& supervisor() const { return *supervisor_; }
   /// The body of `GET /metrics`: every process's state and counters, and
   /// minisupd's own `facts`, in the Prometheus text format 0.0.4 (families
-  /// and choices: metrics.h; written in metrics.cc). Reads no clock but the
-  /// Timers' and makes no system call.
+  /// and choices: metrics.h; written in metrics.cc). Reads no clock and
+  /// makes no system call (the caller reads `facts`, e.g. with
+  /// read_own_metrics_facts()); call it on the loop's thread.
   std::string metrics_text(const MetricsFacts& facts) const;
   /// What minisupd exits with: the status of the program whose
   /// `shutdown_on` (or `--run`) ended the run, else 0.
