@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <iterator>
 #include <vector>
@@ -118,11 +119,17 @@ std::string Runtime::metrics_text(const MetricsFacts& facts) const {
   Writer w(2048 + rows.size() * 1800);
   w.family("minisup_process_state", "gauge",
            "The state of the process: 1 for the current state, 0 for the others.");
+  // The per-state and per-reason labels, made once (not once per process).
+  std::array<std::string, config::kProcessStateNames.size()> state_labels;
+  for (std::size_t s = 0; s < state_labels.size(); ++s)
+    state_labels[s] = fmt::format("state=\"{}\"", config::kProcessStateNames[s]);
+  std::array<std::string, core::kExitReasons> reason_labels;
+  for (const core::ExitReason reason : core::kAllExitReasons)
+    reason_labels[static_cast<std::size_t>(reason)] =
+        fmt::format("reason=\"{}\"", core::to_string(reason));
   for (const ProcessRow& row : rows) {
-    for (std::size_t s = 0; s < config::kProcessStateNames.size(); ++s) {
-      w.sample("minisup_process_state", row.labels,
-               fmt::format("state=\"{}\"", config::kProcessStateNames[s]), s == row.state ? 1 : 0);
-    }
+    for (std::size_t s = 0; s < state_labels.size(); ++s)
+      w.sample("minisup_process_state", row.labels, state_labels[s], s == row.state ? 1 : 0);
   }
   w.family("minisup_process_restarts_total", "counter",
            "Times minisupd started the process again by itself after a run ended (autorestart, "
@@ -133,8 +140,7 @@ std::string Runtime::metrics_text(const MetricsFacts& facts) const {
   for (const ProcessRow& row : rows) {
     for (const core::ExitReason reason : core::kAllExitReasons) {
       w.sample("minisup_process_exits_total", row.labels,
-               fmt::format("reason=\"{}\"", core::to_string(reason)),
-               row.counters.exits_for(reason));
+               reason_labels[static_cast<std::size_t>(reason)], row.counters.exits_for(reason));
     }
   }
   w.family("minisup_process_sigkill_total", "counter",
