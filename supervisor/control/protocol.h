@@ -310,7 +310,7 @@ struct RetryInfo {
 ///   exit_signal_name, exited_at, needed_sigkill, stop_duration,
 ///   description, spawn_error, retry {attempt, of, in_seconds, restart},
 ///   core_dumped, dropped_bytes, exit_reason, tree_processes,
-///   tree_rss_bytes, tree_cpu_seconds, old.
+///   tree_rss_bytes, tree_cpu_seconds, old, restarts, ready.
 struct ProcessInfo {
   std::string name;   ///< "web" or "web:0" (also for an old process)
   std::string group;  ///< the program: "web"
@@ -355,6 +355,14 @@ struct ProcessInfo {
   /// has replaced it (or is about to), and it is being (or will be)
   /// stopped. It is listed on its own line after the new one.
   bool old = false;
+  /// How many times minisupd started the process again by itself after a
+  /// run ended (autorestart, a BACKOFF retry, a restart after failed health
+  /// checks), over minisupd's lifetime; starts asked for (start, restart,
+  /// update) do not count. Kubernetes' restartCount.
+  int restarts = 0;
+  /// RUNNING (which means its `ready` probe, if any, passed) and, with a
+  /// `health` probe, its last health check did not fail.
+  bool ready = false;
   bool operator==(const ProcessInfo&) const = default;
 };
 

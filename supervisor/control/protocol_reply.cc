@@ -141,6 +141,8 @@ enum Member : unsigned {
   kTreeRssBytes,
   kTreeCpuSeconds,
   kOld,
+  kRestarts,
+  kReady,
   kMemberCount
 };
 /// Their keys as written, quoted and with the colon.
@@ -165,7 +167,9 @@ constexpr std::string_view kMemberKeys[kMemberCount] = {"\"name\":",
                                                         "\"tree_processes\":",
                                                         "\"tree_rss_bytes\":",
                                                         "\"tree_cpu_seconds\":",
-                                                        "\"old\":"};
+                                                        "\"old\":",
+                                                        "\"restarts\":",
+                                                        "\"ready\":"};
 static_assert(kMemberCount < 32, "a set of members is an unsigned bit mask");
 constexpr unsigned kAllMembers = (1u << kMemberCount) - 1;
 constexpr unsigned kTreeMembers =
@@ -241,6 +245,8 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
   });
   member(kDroppedBytes, [&] { w.value(p.dropped_bytes); });
   member(kOld, [&] { w.value(p.old); });
+  member(kRestarts, [&] { w.value(p.restarts); });
+  member(kReady, [&] { w.value(p.ready); });
   member(kExitReason, [&] { w.value(p.exit_reason); });
   member(kTreeProcesses, [&] { w.value(p.tree_processes); });
   member(kTreeRssBytes, [&] { w.value(p.tree_rss_bytes); });

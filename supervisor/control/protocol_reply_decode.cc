@@ -380,6 +380,8 @@ class StatusHandler {
     TreeRssBytes,
     TreeCpuSeconds,
     Old,
+    Restarts,
+    Ready,
   };
   enum class Scalar { Null, Boolean, Number };
 
@@ -536,6 +538,10 @@ bool StatusHandler::key(std::string& name) {
         field_ = Field::CoreDumped;
       else if (k == "old")
         field_ = Field::Old;
+      else if (k == "restarts")
+        field_ = Field::Restarts;
+      else if (k == "ready")
+        field_ = Field::Ready;
       else if (k == "exited_at")
         field_ = Field::ExitedAt;
       else if (k == "needed_sigkill")
@@ -637,6 +643,10 @@ bool StatusHandler::scalar(Scalar kind) {
       if (is_number) return false;
       if (is_boolean) process().old = boolean_;
       return true;
+    case Field::Ready:
+      if (is_number) return false;
+      if (is_boolean) process().ready = boolean_;
+      return true;
     case Field::Restart:
       if (is_number) return false;
       if (is_boolean) retry_.restart = boolean_;
@@ -651,6 +661,9 @@ bool StatusHandler::scalar(Scalar kind) {
   switch (field_) {
     case Field::Pid:
       process().pid = n.as_int().value_or(0);
+      return true;
+    case Field::Restarts:
+      process().restarts = n.as_int().value_or(0);
       return true;
     case Field::ExitCode:
       process().exit_code = n.as_int();

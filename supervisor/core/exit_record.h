@@ -1,7 +1,9 @@
 // How a process ended: kept apart from where it is (its state).
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,6 +22,17 @@ enum class ExitReason {
   NotReady,          ///< it did not become ready in time and was stopped
   DependencyFailed,  ///< never spawned: a dependency failed
 };
+
+/// Every reason, in declaration order (for per-reason counters and tables).
+inline constexpr std::array kAllExitReasons{
+    ExitReason::Exited,           ExitReason::Killed,    ExitReason::NeededSigkill,
+    ExitReason::SpawnFailed,      ExitReason::Unhealthy, ExitReason::NotReady,
+    ExitReason::DependencyFailed,
+};
+/// How many ExitReasons there are (the size of per-reason arrays).
+inline constexpr std::size_t kExitReasons = kAllExitReasons.size();
+static_assert(static_cast<std::size_t>(kAllExitReasons.back()) + 1 == kExitReasons,
+              "kAllExitReasons lists every ExitReason, in declaration order");
 
 /// "exited", "killed", "needed_sigkill", "spawn_failed", "unhealthy",
 /// "not_ready", "dependency_failed".

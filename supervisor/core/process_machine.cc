@@ -340,7 +340,7 @@ void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out)
       restart_delayed_ = false;
       change_state(ProcessState::Starting,
                    "restart after " + std::to_string(quick_exits_) + " quick exits in a row", out);
-      spawn(now, out);
+      respawn(now, out);
       return;
     }
     // BACKOFF -> STARTING: time to retry.
@@ -348,7 +348,7 @@ void ProcessMachine::on_backoff(const Event& event, TimePoint now, Actions& out)
         ProcessState::Starting,
         "retry " + std::to_string(failed_starts_) + "/" + std::to_string(policy_.startretries),
         out);
-    spawn(now, out);
+    respawn(now, out);
   }
 }
 
@@ -443,6 +443,9 @@ void ProcessMachine::change_state(ProcessState to, std::string reason, Actions& 
                                   std::optional<ExitRecord> exit) {
   const ProcessState from = state_;
   state_ = to;
+  // Every end of a run reaches exactly one change of state with its record:
+  // the one place to count it.
+  if (exit) ++counters_.exits[static_cast<std::size_t>(exit->reason)];
   emit<StateChanged>(out, {from, to, std::move(reason), std::move(exit)});
 }
 
@@ -472,6 +475,11 @@ void ProcessMachine::spawn(TimePoint now, Actions& out) {
   health_failures_ = 0;
   ++incarnation_;
   emit<Spawn>(out, {incarnation_});
+}
+
+void ProcessMachine::respawn(TimePoint now, Actions& out) {
+  ++counters_.restarts;
+  spawn(now, out);
 }
 
 void ProcessMachine::on_spawned(int pid, TimePoint now, Actions& out) {
@@ -536,7 +544,7 @@ void ProcessMachine::restart_after_exit(TimePoint now, Actions& out) {
   if (quick_exits_ <= 1) {
     // EXITED -> STARTING: autorestart (the first quick exit restarts at once).
     change_state(ProcessState::Starting, why, out);
-    spawn(now, out);
+    respawn(now, out);
     return;
   }
   // EXITED -> BACKOFF: it keeps dying soon after it started; wait 1 s, 2 s,
@@ -615,7 +623,10 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
                                  Actions& out) {
   cancel(DeadlineKind::Stopwaitsecs, out);
   if (stop_requested_at_) record.stop_duration = now - *stop_requested_at_;
-  if (sigkill_sent_) record.reason = ExitReason::NeededSigkill;
+  if (sigkill_sent_) {
+    record.reason = ExitReason::NeededSigkill;
+    ++counters_.sigkills;
+  }
   // A stop the machine began itself records why (whether SIGKILL was needed
   // then shows in the state change's text only).
   if (stop_purpose_ == StopPurpose::NotReady) record.reason = ExitReason::NotReady;
@@ -623,6 +634,7 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
   pid_ = 0;
   process_group_ = 0;
   last_exit_ = record;
+  if (record.stop_duration) last_stop_duration_ = record.stop_duration;
   emit<RecordExit>(out, {record});
 
   std::string reason = record.text();
@@ -652,7 +664,7 @@ void ProcessMachine::finish_stop(ExitRecord record, bool group_lingered, TimePoi
       // STOPPING -> STARTING: stopped because it was unhealthy; start again.
       change_state(ProcessState::Starting, stop_why_ + "; " + reason + "; restarting", out,
                    std::move(record));
-      spawn(now, out);
+      respawn(now, out);
       return;
   }
 }

@@ -68,10 +68,20 @@
 //   request.
 // - inhibit_restarts() (graceful shutdown): no more spawns on the machine's
 //   own initiative; user StartRequests still work (Supervisor refuses them).
+// - Counters (counters(), for status and /metrics): `restarts` counts the
+//   spawns the machine makes on its own after a run ended (autorestart after
+//   an exit, a crash loop's delayed restart, a BACKOFF retry, a restart after
+//   failed health checks), like Kubernetes' restartCount; spawns asked for by
+//   a StartRequest (start, restart, update) or DependenciesMet do not count.
+//   Every end of a run counts once under its ExitReason (the change of state
+//   that carries its ExitRecord), and a stop that needed SIGKILL also counts
+//   in `sigkills` whatever its reason (a not_ready or unhealthy stop may
+//   have needed it too).
 #pragma once
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -89,6 +99,23 @@ inline constexpr std::chrono::seconds kSigkillGrace{5};
 inline constexpr std::chrono::seconds kQuickExitWindow{10};
 /// The longest delay before restarting a process that keeps dying quickly.
 inline constexpr std::chrono::seconds kMaxRestartDelay{60};
+
+/// What happened to one process, counted over its life (see "Counters"
+/// above); never reset by the machine.
+struct ProcessCounters {
+  /// Spawns the machine made on its own after a run ended.
+  std::uint64_t restarts = 0;
+  /// Ends of runs, indexed by ExitReason.
+  std::array<std::uint64_t, kExitReasons> exits{};
+  /// Stops that had to send SIGKILL (whatever the exit's reason).
+  std::uint64_t sigkills = 0;
+
+  /// The ends of runs for `reason`.
+  std::uint64_t exits_for(ExitReason reason) const {
+    return exits[static_cast<std::size_t>(reason)];
+  }
+  bool operator==(const ProcessCounters&) const = default;
+};
 
 /// What a process's tree is to its machine: its leader (and its process
 /// group with killasgroup), the same plus strays (process groups only), or
@@ -238,11 +265,23 @@ class ProcessMachine {
   /// counting from that one's last incarnation, so that no fact about the
   /// old process can pass for one about the new.
   void continue_incarnations_from(Incarnation last) { incarnation_ = last; }
+  /// What happened to this process so far (see "Counters" above).
+  const ProcessCounters& counters() const { return counters_; }
+  /// A machine that replaces another of the same name (a reload, a rolling
+  /// restart) goes on counting from `counters` (its predecessor's).
+  void continue_counters_from(const ProcessCounters& counters) { counters_ = counters; }
+  /// Ready, as status and /metrics report it: RUNNING (which a `ready`
+  /// probe, if any, decided) and, with a `health` probe, the last health
+  /// check did not fail.
+  bool is_ready() const { return state_ == ProcessState::Running && health_failures_ == 0; }
   /// When the current (or last) child was spawned (Spawned, or the Spawn
   /// request until Spawned arrives).
   TimePoint started_at() const { return started_at_; }
   /// The end of the last run, if any.
   const std::optional<ExitRecord>& last_exit() const { return last_exit_; }
+  /// How long the last stop took, from the stop signal to the exit (also
+  /// when later runs ended otherwise); nullopt before the first such stop.
+  std::optional<std::chrono::nanoseconds> last_stop_duration() const { return last_stop_duration_; }
   /// Failed starts in a row so far (shown as `retry N/startretries`).
   int failed_starts() const { return failed_starts_; }
   /// Quick exits from RUNNING in a row (see "Crash loops" above).
@@ -288,6 +327,9 @@ class ProcessMachine {
   void arm(DeadlineKind kind, TimePoint at, Actions& out);
   void cancel(DeadlineKind kind, Actions& out);
   void spawn(TimePoint now, Actions& out);
+  /// spawn() on the machine's own initiative after a run ended: counted in
+  /// counters().restarts.
+  void respawn(TimePoint now, Actions& out);
   void on_spawned(int pid, TimePoint now, Actions& out);
   /// STARTING -> RUNNING (startsecs passed, or the ready probe succeeded).
   void become_running(std::string reason, TimePoint now, Actions& out);
@@ -324,11 +366,13 @@ class ProcessMachine {
   bool restart_delayed_ = false;
   bool group_seen_alive_ = false;  ///< a GroupProbed said alive during this stop
   Incarnation incarnation_ = 0;
+  ProcessCounters counters_;
   TimePoint started_at_{};
   TimePoint running_since_{};  ///< when it last became RUNNING
   std::optional<TimePoint> stop_requested_at_;
   std::optional<TimePoint> retry_at_;
   std::optional<ExitRecord> last_exit_;
+  std::optional<std::chrono::nanoseconds> last_stop_duration_;
   std::string last_error_;
   /// The armed deadlines, indexed by DeadlineKind.
   std::array<std::optional<TimePoint>, kDeadlineKinds> deadlines_{};

@@ -457,7 +457,8 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
     if (shutting_down_) process->machine_.inhibit_restarts();
     if (auto retired = retired_incarnations_.find(process->name());
         retired != retired_incarnations_.end()) {
-      process->machine_.continue_incarnations_from(retired->second);
+      process->machine_.continue_incarnations_from(retired->second.incarnation);
+      process->machine_.continue_counters_from(retired->second.counters);
     }
     const DependencyStatuses statuses = dependency_statuses(*process);
     for (config::DependencyCondition condition : kConditions) {
@@ -476,7 +477,7 @@ void Supervisor::add_program(std::shared_ptr<const config::ProgramConfig> progra
 void Supervisor::remove_processes_of(const std::string& program, std::vector<ProcessAction>& out) {
   for (ManagedProcess* process : processes_of(program)) {
     const std::string name = process->name();
-    retired_incarnations_[name] = process->machine_.incarnation();
+    retired_incarnations_[name] = {process->machine_.incarnation(), process->machine_.counters()};
     out.push_back(ProcessAction{name, RemoveProcess{}});
     processes_.erase(name);
   }
@@ -601,6 +602,11 @@ void Supervisor::retire(ManagedProcess& process,
   process.program_ = std::move(definition);
   process.machine_ = ProcessMachine(ProcessPolicy::from(*process.program_, trees_));
   process.machine_.continue_incarnations_from(old->machine_.incarnation());
+  // The name's counters go on with the new machine; the old process counts
+  // from zero what is left of its life (its stop), so that no restart or
+  // exit is counted twice.
+  process.machine_.continue_counters_from(old->machine_.counters());
+  old->machine_.continue_counters_from(ProcessCounters{});
   std::vector<Action> actions = process.machine_.handle(StartRequest{}, now);
   // RUNNING -> (STOPPED) -> STARTING: busy all along, never idle.
   note_change(process, false, is_idle(process.machine_.state()), statuses_before,
@@ -684,9 +690,11 @@ void Supervisor::advance_rolling(RollingProgress& progress, TimePoint now,
         // Idle: started in place (with the new definition on a reload).
         if (definition != process->program_) {
           const Incarnation last = process->machine_.incarnation();
+          const ProcessCounters counters = process->machine_.counters();
           process->program_ = definition;
           process->machine_ = ProcessMachine(ProcessPolicy::from(*definition, trees_));
           process->machine_.continue_incarnations_from(last);
+          process->machine_.continue_counters_from(counters);
         }
         start_process(*process, now, out);
       }

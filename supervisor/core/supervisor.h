@@ -92,6 +92,13 @@
 //   their level) but not for dependencies, reloads or names other than
 //   `all` and the program's (stop, signal, status).
 //
+// - Counters (ProcessMachine::counters(): restarts, exits by reason) belong
+//   to a process name for minisupd's lifetime: a machine that replaces
+//   another of the same name (a reload's changed or re-added program, a
+//   rolling restart's new process) goes on from its predecessor's counters,
+//   and a rolling restart's old process counts from zero what is left of
+//   its life, so nothing is counted twice.
+//
 // Action semantics are those of action.h; AddProcess/RemoveProcess/
 // ProcessRetired come only from here.
 #pragma once
@@ -517,9 +524,13 @@ class Supervisor {
   std::vector<std::string> backoff_in_shutdown_;
   /// The priority level whose processes were last sent a stop.
   std::optional<int> stopped_level_;
-  /// The last incarnation of each process name a reload removed: a new
-  /// process of that name counts on from it.
-  std::map<std::string, Incarnation> retired_incarnations_;
+  /// What a reload removed of a process name: a new process of that name
+  /// counts on from its last incarnation and its counters.
+  struct Retired {
+    Incarnation incarnation = 0;
+    ProcessCounters counters;
+  };
+  std::map<std::string, Retired> retired_incarnations_;
 
   // Dependencies.
   /// Direct dependents per program (of the definitions in force), sorted;

@@ -4,6 +4,9 @@
 // as Waiters until core::settle() says they are settled.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <set>
 
 #include "supervisor/config/config_diff.h"
@@ -290,6 +293,9 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
   info.group = process.program_name();
   info.state = std::string(core::to_string(machine.state()));
   info.pid = machine.pid();
+  info.restarts = static_cast<int>(
+      std::min<std::uint64_t>(machine.counters().restarts, std::numeric_limits<int>::max()));
+  info.ready = machine.is_ready();
   if (machine.started_at() != TimePoint{}) info.started_at = to_unix(to_wall(machine.started_at()));
   if (info.pid > 0) {  // STARTING and STOPPING too: time since the spawn
     info.uptime = to_seconds(now - machine.started_at());

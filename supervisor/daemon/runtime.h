@@ -38,6 +38,7 @@
 #include "supervisor/core/requests.h"
 #include "supervisor/core/supervisor.h"
 #include "supervisor/daemon/command_line.h"
+#include "supervisor/daemon/metrics.h"
 #include "supervisor/daemon/shutdown_summary.h"
 #include "supervisor/daemon/system.h"
 #include "supervisor/logging/tail.h"
@@ -111,6 +112,12 @@ class Runtime {
   int kill_leftover_trees();
 
   const core::Supervisor& supervisor() const { return *supervisor_; }
+  /// The body of `GET /metrics`: every process's state and counters, and
+  /// minisupd's own `facts`, in the Prometheus text format 0.0.4 (families
+  /// and choices: metrics.h; written in metrics.cc). Reads no clock and
+  /// makes no system call (the caller reads `facts`, e.g. with
+  /// read_own_metrics_facts()); call it on the loop's thread.
+  std::string metrics_text(const MetricsFacts& facts) const;
   /// What minisupd exits with: the status of the program whose
   /// `shutdown_on` (or `--run`) ended the run, else 0.
   int exit_status() const { return supervisor_->exit_status().value_or(0); }

@@ -205,6 +205,43 @@ std::vector<TreeMember> tree_members(const std::vector<pid_t>& pids) {
 // ProcessTable
 // ---------------------------------------------------------------------------
 
+std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text) {
+  // "size resident shared text lib data dt\n" (proc(5)), in pages.
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  const std::size_t first = text.find(' ');
+  if (first == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(first + 1);
+  rest = rest.substr(0, rest.find(' '));
+  std::uint64_t pages = 0;
+  std::uint64_t size = 0;
+  if (!parse_number(text.substr(0, first), size) || !parse_number(rest, pages)) return std::nullopt;
+  return pages;
+}
+
+std::optional<std::uint64_t> read_own_rss_bytes() {
+  char buffer[256];
+  const auto text = read_small_file(AT_FDCWD, "/proc/self/statm", buffer, sizeof buffer);
+  if (!text) return std::nullopt;
+  const auto pages = parse_statm_resident_pages(*text);
+  if (!pages) return std::nullopt;
+  return *pages * page_bytes();
+}
+
+std::optional<int> count_own_fds() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return std::nullopt;
+  // The listing's own descriptor shows up in it: not one of ours to count.
+  const int own = ::dirfd(dir);
+  int count = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    int fd = -1;
+    if (!parse_number(std::string_view(entry->d_name), fd)) continue;  // "." and ".."
+    if (fd != own) ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
 ProcessTable ProcessTable::scan() {
   std::vector<ProcStat> processes;
   DIR* proc = ::opendir("/proc");

@@ -95,6 +95,18 @@ std::vector<pid_t> group_tree(pid_t pgid);
 /// given: for the log line that names what a stop had to kill.
 std::vector<TreeMember> tree_members(const std::vector<pid_t>& pids);
 
+/// minisupd's own figures for /metrics.
+/// Parses the text of a /proc/PID/statm file: its second field, the
+/// resident set size in pages; nullopt when it is not one.
+std::optional<std::uint64_t> parse_statm_resident_pages(std::string_view text);
+/// The calling process's resident memory in bytes (/proc/self/statm);
+/// nullopt when it cannot be read.
+std::optional<std::uint64_t> read_own_rss_bytes();
+/// How many file descriptors the calling process has open (the entries of
+/// /proc/self/fd, not counting the one this listing itself uses); nullopt
+/// when /proc cannot be read.
+std::optional<int> count_own_fds();
+
 /// Every live process of /proc read once, with indexes by process group
 /// and by parent: the snapshot behind the functions above, and what a
 /// caller asking for many trees at once (a status of every program) reads

@@ -232,6 +232,8 @@ class Gen {
     if (flag()) p.retry = RetryInfo{integer(), integer(), Seconds(number()), flag()};
     if (flag())
       p.dropped_bytes = flag() ? u64() : fdp_.ConsumeIntegralInRange<std::uint64_t>(0, 1 << 20);
+    if (flag()) p.restarts = integer();
+    p.ready = flag();
     return p;
   }
 

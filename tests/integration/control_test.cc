@@ -285,7 +285,8 @@ TEST(CtlStatus, JsonHasEveryKeyWithNullsWhereTheyDoNotApply) {
                                       "exit_code",   "exit_signal",    "exit_signal_name",
                                       "exited_at",   "needed_sigkill", "stop_duration",
                                       "description", "spawn_error",    "retry",
-                                      "core_dumped", "dropped_bytes"};
+                                      "core_dumped", "dropped_bytes",  "exit_reason",
+                                      "old",         "restarts",       "ready"};
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--json", "status"},
                                                std::vector<std::string>{"status", "--json"}}) {
     CommandResult r = d.ctl(args);
@@ -308,6 +309,8 @@ TEST(CtlStatus, JsonHasEveryKeyWithNullsWhereTheyDoNotApply) {
   EXPECT_TRUE(a["exit_signal"].is_null());
   EXPECT_TRUE(a["needed_sigkill"].is_null());
   EXPECT_THAT(a["description"].get<std::string>(), StartsWith("pid "));
+  EXPECT_EQ(a["restarts"], 0);
+  EXPECT_EQ(a["ready"], true);
 
   json b = d.process("b");
   EXPECT_EQ(b["state"], "STOPPED");
@@ -318,6 +321,8 @@ TEST(CtlStatus, JsonHasEveryKeyWithNullsWhereTheyDoNotApply) {
   EXPECT_EQ(b["exit_signal_name"], "SIGTERM");
   EXPECT_EQ(b["needed_sigkill"], false);
   EXPECT_TRUE(b["stop_duration"].is_number()) << b.dump();
+  EXPECT_EQ(b["restarts"], 0);  // a requested stop is no restart
+  EXPECT_EQ(b["ready"], false);
 
   json off = d.process("off");
   EXPECT_EQ(off["state"], "STOPPED");

@@ -403,10 +403,30 @@ TEST_F(ReplyTest, StatusHasEveryKeyNullWhereNotApplicable) {
   EXPECT_EQ(reply["ok"], true);
   ASSERT_EQ(reply["processes"].size(), 1u);
   const json& p = reply["processes"][0];
-  for (const char* key :
-       {"name", "group", "state", "pid", "uptime", "started_at", "exit_code", "exit_signal",
-        "exit_signal_name", "exited_at", "needed_sigkill", "stop_duration", "description",
-        "spawn_error", "retry", "core_dumped", "dropped_bytes", "exit_reason"}) {
+  for (const char* key : {"name",
+                          "group",
+                          "state",
+                          "pid",
+                          "uptime",
+                          "started_at",
+                          "exit_code",
+                          "exit_signal",
+                          "exit_signal_name",
+                          "exited_at",
+                          "needed_sigkill",
+                          "stop_duration",
+                          "description",
+                          "spawn_error",
+                          "retry",
+                          "core_dumped",
+                          "dropped_bytes",
+                          "exit_reason",
+                          "tree_processes",
+                          "tree_rss_bytes",
+                          "tree_cpu_seconds",
+                          "old",
+                          "restarts",
+                          "ready"}) {
     EXPECT_TRUE(p.contains(key)) << key;
   }
   EXPECT_EQ(p["name"], "web:0");
@@ -424,6 +444,8 @@ TEST_F(ReplyTest, StatusHasEveryKeyNullWhereNotApplicable) {
   EXPECT_TRUE(p["spawn_error"].is_null());
   EXPECT_TRUE(p["retry"].is_null());
   EXPECT_EQ(p["description"], "pid 1234, uptime 0:01:05");
+  EXPECT_EQ(p["restarts"], 0);  // numbers and booleans, never null
+  EXPECT_EQ(p["ready"], false);
 }
 
 TEST_F(ReplyTest, StatusOfAnEndedProcess) {
@@ -670,8 +692,10 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
   full.spawn_error = "exec /x: Permission denied";
   full.exit_reason = "not_ready";
   full.retry = RetryInfo{1, 3, Seconds(0.75)};
+  full.restarts = 7;
   full.description = describe(full);
   StatusReply status{{running_process(), full}};
+  status.processes[0].ready = true;
   status.processes[0].description = describe(status.processes[0]);
   EXPECT_EQ(decode_status_line(encode_reply(nullptr, status))->reply, status);
 
@@ -863,6 +887,55 @@ TEST(RollingRestart, RequestArgumentAndStatusKeyRoundTrip) {
   ASSERT_TRUE(decoded);
   EXPECT_FALSE(decoded->reply.processes.at(0).old);
   EXPECT_TRUE(decoded->reply.processes.at(1).old);
+}
+
+}  // namespace
+}  // namespace minisup::control
+
+namespace minisup::control {
+namespace {
+
+TEST(RestartsAndReady, EncodedAndDecodedForEveryProcess) {
+  ProcessInfo web;
+  web.name = "web:0";
+  web.group = "web";
+  web.state = "RUNNING";
+  web.pid = 42;
+  web.restarts = 12;
+  web.ready = true;
+  ProcessInfo db = web;
+  db.name = db.group = "db";
+  db.state = "BACKOFF";
+  db.pid = 0;
+  db.restarts = 0;
+  db.ready = false;
+  const std::string line = encode_reply(nullptr, StatusReply{{web, db}});
+  const json parsed = json::parse(line);
+  EXPECT_EQ(parsed["processes"][0]["restarts"], 12);
+  EXPECT_EQ(parsed["processes"][0]["ready"], true);
+  EXPECT_EQ(parsed["processes"][1]["restarts"], 0);
+  EXPECT_EQ(parsed["processes"][1]["ready"], false);
+  auto decoded = decode_status_line(line);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->reply.processes.at(0).restarts, 12);
+  EXPECT_TRUE(decoded->reply.processes.at(0).ready);
+  EXPECT_EQ(decoded->reply.processes.at(1).restarts, 0);
+  EXPECT_FALSE(decoded->reply.processes.at(1).ready);
+
+  // Subject to `fields` like every other member.
+  const json some = json::parse(encode_reply(nullptr, StatusReply{{web}, {"restarts"}}));
+  EXPECT_EQ(some["processes"][0],
+            json::parse(R"({"name":"web:0","state":"RUNNING","restarts":12})"));
+
+  // From an older minisupd (keys absent): 0 and false; mistyped: not a status.
+  auto older = decode_status_line(R"({"ok":true,"processes":[{"name":"a","state":"RUNNING"}]})");
+  ASSERT_TRUE(older);
+  EXPECT_EQ(older->reply.processes.at(0).restarts, 0);
+  EXPECT_FALSE(older->reply.processes.at(0).ready);
+  EXPECT_FALSE(
+      decode_status_line(R"({"ok":true,"processes":[{"name":"a","state":"RUNNING","ready":1}]})"));
+  EXPECT_FALSE(decode_status_line(
+      R"({"ok":true,"processes":[{"name":"a","state":"RUNNING","restarts":true}]})"));
 }
 
 }  // namespace

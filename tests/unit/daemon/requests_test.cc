@@ -250,12 +250,13 @@ TEST_F(Status, EveryProcessInStartOrderWithEveryKey) {
   json r = ask(1, {{"cmd", "status"}, {"id", "st"}});
   EXPECT_EQ(r["id"], "st");
   ASSERT_EQ(r["processes"].size(), 3u);
-  const std::vector<std::string> keys = {"name",          "group",        "state",
-                                         "pid",           "uptime",       "started_at",
-                                         "exit_code",     "exit_signal",  "exit_signal_name",
-                                         "core_dumped",   "exited_at",    "needed_sigkill",
-                                         "stop_duration", "description",  "spawn_error",
-                                         "retry",         "dropped_bytes"};
+  const std::vector<std::string> keys = {"name",          "group",         "state",
+                                         "pid",           "uptime",        "started_at",
+                                         "exit_code",     "exit_signal",   "exit_signal_name",
+                                         "core_dumped",   "exited_at",     "needed_sigkill",
+                                         "stop_duration", "description",   "spawn_error",
+                                         "retry",         "dropped_bytes", "exit_reason",
+                                         "old",           "restarts",      "ready"};
   for (const json& p : r["processes"]) {
     for (const auto& key : keys) EXPECT_TRUE(p.contains(key)) << key << " missing in " << p.dump();
   }
@@ -270,6 +271,9 @@ TEST_F(Status, EveryProcessInStartOrderWithEveryKey) {
   EXPECT_EQ(a["exited_at"], nullptr);
   EXPECT_EQ(a["retry"], nullptr);
   EXPECT_EQ(a["dropped_bytes"], 0);
+  EXPECT_EQ(a["restarts"], 0);
+  EXPECT_EQ(a["ready"], true);
+  EXPECT_EQ(r["processes"][1]["ready"], false);  // w:0, not started
   // started_at is wall-clock time (Unix seconds): about now.
   EXPECT_NEAR(a["started_at"].get<double>(), static_cast<double>(std::time(nullptr)), 60.0);
 
