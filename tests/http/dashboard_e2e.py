@@ -409,6 +409,19 @@ def browse(page, base, token, names, stop_name, ticker, screenshot, mock):
         raise Failure("at 360 px the rows are not shown as cards")
     phone = os.path.splitext(screenshot)[0] + "-phone.png"
     d.save_screenshot(phone)
+    # The log view covers the screen; the list behind it leaves the tab order.
+    page.button("Log " + ticker).click()
+    page.wait("the log view over the whole phone screen, the list inert",
+              lambda: page.visible("log-view") and page.js(
+                  "var r = document.getElementById('log-view').getBoundingClientRect();"
+                  "return r.top === 0 && r.width <= window.innerWidth && "
+                  "document.getElementById('procs-view').inert"))
+    # (The stream switch keeps its choice: stderr, from above.)
+    page.wait("an 'err N' line in the log view on the phone",
+              lambda: any(l.startswith("err ") for l in lines()))
+    d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    page.wait("Escape to close the log view (phone)", lambda: not page.visible("log-view")
+              and not page.js("return document.getElementById('procs-view').inert"))
     log("phone layout OK (%d px); screenshot: %s" % (width[1], phone))
     if page.js("return window.__e2eMarker") != "same page":
         raise Failure("the page was reloaded (the marker variable is gone)")

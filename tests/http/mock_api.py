@@ -380,7 +380,9 @@ class Handler(BaseHTTPRequestHandler):
                     except ValueError:
                         last = -1
                     oldest = w.events[0][0] if w.events else w.seq + 1
-                    if 0 <= last <= w.seq and (last >= oldest - 1):
+                    if self.server.reset_on_resume:
+                        self.chunk(b"event: reset\ndata: {}\n\n")
+                    elif 0 <= last <= w.seq and (last >= oldest - 1):
                         pos = last
                     else:
                         self.chunk(b"event: reset\ndata: {}\n\n")
@@ -423,6 +425,8 @@ def main():
     ap.add_argument("--read-only", action="store_true")
     ap.add_argument("--drop-events-after", type=float, default=0,
                     help="end the first event stream after this many seconds (tests reconnects)")
+    ap.add_argument("--reset-on-resume", action="store_true",
+                    help="answer every Last-Event-ID with a reset event")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
 
@@ -439,6 +443,7 @@ def main():
     server.sessions = set()
     server.stopping = False
     server.verbose = a.verbose
+    server.reset_on_resume = a.reset_on_resume
     server.drop_events_at = time.time() + a.drop_events_after if a.drop_events_after else 0
 
     def stop(signum, frame):
