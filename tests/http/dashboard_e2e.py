@@ -501,7 +501,7 @@ def main():
         log("server exited 0")
     except Failure as e:
         print("FAIL: %s" % e, flush=True)
-        if proc is not None:
+        if proc is not None and "log:\n" not in str(e):
             print("--- server log (last lines) ---\n" + tail(server_log), flush=True)
         return 1
     finally:
