@@ -16,9 +16,25 @@ if ! command -v supervisord >/dev/null 2>&1; then
     made_policy=1
   fi
   $sudo apt-get update -qq || true
+  apt_updated=1
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends supervisor \
     >/dev/null || echo "test: could not install supervisor; the oracle test will be skipped" >&2
   [ -z "$made_policy" ] || $sudo rm -f "$policy"
+fi
+# The dashboard's end-to-end test (tests/http/dashboard_e2e.py) drives
+# Debian's headless Chromium with Selenium, run by Debian's /usr/bin/python3:
+# each package installed when missing (the test is skipped without them).
+browser_pkgs=()
+[ -x /usr/bin/chromium ] || browser_pkgs+=(chromium)
+[ -x /usr/bin/chromedriver ] || browser_pkgs+=(chromium-driver)
+{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1; } ||
+  browser_pkgs+=(python3-selenium)
+if [ ${#browser_pkgs[@]} -gt 0 ]; then
+  echo "test: installing ${browser_pkgs[*]} (for the dashboard end-to-end test)" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  [ -n "${apt_updated:-}" ] || $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_pkgs[@]}" \
+    >/dev/null || echo "test: could not install ${browser_pkgs[*]}; the dashboard test will be skipped" >&2
 fi
 build=${BUILD_DIR:-build}
 ctest --test-dir "$build" --output-on-failure -j"${JOBS:-2}" --timeout 180
