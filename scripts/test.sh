@@ -29,12 +29,15 @@ browser_pkgs=()
 [ -x /usr/bin/chromedriver ] || browser_pkgs+=(chromium-driver)
 { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1; } ||
   browser_pkgs+=(python3-selenium)
+# /metrics is read by a real Prometheus text-format parser (tests/http/parse_metrics.py).
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 ||
+  browser_pkgs+=(python3-prometheus-client)
 if [ ${#browser_pkgs[@]} -gt 0 ]; then
   echo "test: installing ${browser_pkgs[*]} (for the dashboard end-to-end test)" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   [ -n "${apt_updated:-}" ] || $sudo apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_pkgs[@]}" \
-    >/dev/null || echo "test: could not install ${browser_pkgs[*]}; the dashboard test will be skipped" >&2
+    >/dev/null || echo "test: could not install ${browser_pkgs[*]}; the tests needing them will be skipped" >&2
 fi
 build=${BUILD_DIR:-build}
 ctest --test-dir "$build" --output-on-failure -j"${JOBS:-2}" --timeout 180

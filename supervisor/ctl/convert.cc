@@ -788,15 +788,22 @@ void Converter::convert_http(const Section& s) {
         error(o, s, fmt::format("not a valid port number: {}", value));
         continue;
       }
+      if (host == "localhost") host = "127.0.0.1";
+      const bool loopback = host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+      if (!loopback && s.find("password") == nullptr) {
+        // supervisord serves anyone who reaches the port, controls included;
+        // minisup refuses a non-loopback listener without credentials.
+        table.push_back(fmt::format(
+            "# note: port = {} had no password: anyone reaching it could stop your programs. "
+            "minisup refuses that, so this listens on loopback only; set token_file (or "
+            "username and password_sha256) to listen on {} again",
+            value, host));
+        host = "127.0.0.1";
+      }
       const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
       const std::string address =
           ipv6 ? fmt::format("[{}]:{}", host, *number) : fmt::format("{}:{}", host, *number);
       table.push_back(fmt::format("listen = {}", toml_string(address)));
-      if (host != "127.0.0.1" && host != "localhost" && host != "::1" && host != "[::1]" &&
-          s.find("password") == nullptr) {
-        table.push_back(
-            "# note: minisup refuses a listener on a non-loopback address without credentials");
-      }
     } else if (o.key == "username") {
       auto text = plain(o, s, scope, lines);
       if (!text) continue;
@@ -818,22 +825,8 @@ void Converter::convert_http(const Section& s) {
       not_converted(lines, o, "supervisord does not know this option either");
     }
   }
-  if (options_.http_supported) {
-    lines.insert(lines.end(), table.begin(), table.end());
-    emit(&s, "[http]", lines);
-    return;
-  }
-  std::vector<std::string> commented;
-  commented.push_back(
-      "# not converted: [inet_http_server] (minisup's HTTP listener is not built yet, and its "
-      "config does not accept [http]; once it does, this section becomes:)");
-  ++result_.not_converted;
-  commented.push_back("# [http]");
-  for (const std::string& line : table) {
-    commented.push_back(line.rfind("# ", 0) == 0 ? "#   " + line.substr(2) : "# " + line);
-  }
-  commented.insert(commented.end(), lines.begin(), lines.end());
-  emit(&s, "", commented);
+  lines.insert(lines.end(), table.begin(), table.end());
+  emit(&s, "[http]", lines);
 }
 
 // ---- [group:x] -> [group.x] ----

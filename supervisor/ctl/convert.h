@@ -61,10 +61,6 @@ struct ConvertOptions {
   /// (the include has to be followed now; everywhere else ENV_X becomes
   /// `${X}`, expanded by minisupd).
   std::map<std::string, std::string> environment;
-  /// Whether minisup's config accepts an `[http]` table. Until the HTTP
-  /// listener exists it does not, and [inet_http_server] is written as
-  /// comments holding the [http] table it will become.
-  bool http_supported = false;
 };
 
 /// The outcome of a conversion.

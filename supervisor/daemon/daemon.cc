@@ -14,6 +14,7 @@
 
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/signal_names.h"
+#include "supervisor/daemon/metrics.h"
 #include "supervisor/logging/daemon_log.h"
 #include "supervisor/sys/signals.h"
 #include "supervisor/sys/spawn.h"
@@ -146,7 +147,7 @@ Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::m
       runtime_->on_request(client, -1, -1, line);
     };
     web.on_disconnect = [this](ClientId client) { runtime_->on_disconnect(client); };
-    web.metrics = [] { return std::string("# TODO-MERGE metrics\n"); };
+    web.metrics = [this] { return runtime_->metrics_text(read_own_metrics_facts()); };
     http_ = std::make_unique<http::Server>(loop_, *http, runtime_->config().supervisor.socket_mode,
                                            std::move(web));
     clients_.http = http_.get();

@@ -195,6 +195,7 @@ struct Server::Impl {
   sys::UniqueFd listen_fd;
   std::string unix_path;  ///< removed at exit
   loop::EventLoop::TimerId timer = 0;
+  loop::EventLoop::TimerId run_soon = 0;  ///< schedule_run()'s, 0 when none
   ClientId next_id = kFirstClient;
   std::unordered_map<ClientId, Exchange*> exchanges;
   struct Session {
@@ -212,6 +213,9 @@ struct Server::Impl {
   // ---- MHD glue ----
   void run();
   void reschedule();
+  /// MHD_run() on the next loop round: a connection resumed outside
+  /// MHD_run() is only served by the next MHD_run().
+  void schedule_run();
   static void* uri_log(void* cls, const char* uri, MHD_Connection* connection);
   static MHD_Result access(void* cls, MHD_Connection* connection, const char* url,
                            const char* method, const char* version, const char* upload_data,
@@ -254,6 +258,14 @@ void Server::Impl::run() {
   if (daemon == nullptr) return;
   mhd.MHD_run(daemon);
   reschedule();
+}
+
+void Server::Impl::schedule_run() {
+  if (run_soon != 0 || daemon == nullptr) return;
+  run_soon = loop.add_timer(loop::EventLoop::now(), [this] {
+    run_soon = 0;
+    run();
+  });
 }
 
 void Server::Impl::reschedule() {
@@ -383,6 +395,7 @@ void Server::Impl::resume(Exchange& x) {
   unwatch_peer(x);
   x.suspended = false;
   mhd.MHD_resume_connection(x.connection);
+  schedule_run();
 }
 
 /// While suspended, MHD does not see the peer hang up: minisupd watches the
@@ -761,7 +774,9 @@ MHD_Result Server::Impl::answer_reply(Exchange& x) {
     return MHD_YES;
   }
   const RouteKind kind = x.route.kind;
-  const bool stream_route = kind == RouteKind::Events || kind == RouteKind::Log;
+  const bool stream_route =
+      kind == RouteKind::Events ||
+      (kind == RouteKind::Log && query_flag(x.target, "follow", false).value_or(false));
   std::string prelude;
   if (x.reset_first) prelude = sse_event("", "reset", "{}");
   std::string line = std::move(x.lines.front());
@@ -771,10 +786,20 @@ MHD_Result Server::Impl::answer_reply(Exchange& x) {
     return respond_error(x, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "bad reply");
   }
   if (reply.value("ok", false) != true) {
-    const std::string code = reply.value("error", std::string("internal"));
+    // {"error": {"code", "message"}, ...} -> {"error": CODE, "message", ...}
+    std::string code = "internal";
+    std::string message;
+    if (auto e = reply.find("error"); e != reply.end() && e->is_object()) {
+      if (auto c = e->find("code"); c != e->end() && c->is_string()) code = c->get<std::string>();
+      if (auto m = e->find("message"); m != e->end() && m->is_string()) {
+        message = m->get<std::string>();
+      }
+    }
     json body = reply;
     body.erase("id");
     body.erase("ok");
+    body["error"] = code;
+    body["message"] = message;
     return respond(x, status_for(code), body.dump(-1, ' ', false, json::error_handler_t::replace) +
                                             "\n",
                    "application/json");
@@ -785,6 +810,9 @@ MHD_Result Server::Impl::answer_reply(Exchange& x) {
     std::string body;
     if (kind == RouteKind::Programs || kind == RouteKind::Program) {
       body = reply["processes"].dump(-1, ' ', false, json::error_handler_t::replace);
+    } else if (kind == RouteKind::Log) {
+      return respond(x, MHD_HTTP_OK, reply.value("data", std::string()),
+                     "text/plain; charset=utf-8");
     } else {
       body = reply.dump(-1, ' ', false, json::error_handler_t::replace);
     }
@@ -865,6 +893,7 @@ Server::~Server() {
   Impl& s = *impl_;
   s.stopping = true;
   if (s.timer != 0) s.loop.cancel_timer(s.timer);
+  if (s.run_soon != 0) s.loop.cancel_timer(s.run_soon);
   if (s.daemon != nullptr) {
     // MHD_stop_daemon must not meet a suspended connection: each ends.
     for (auto& [id, x] : s.exchanges) {
@@ -925,6 +954,7 @@ void Server::Impl::feed(Exchange& x, std::string&& line) {
   }
   if (event != "state") return;
   message.erase("id");
+  message.erase("ok");
   const std::uint64_t seq = message.value("seq", std::uint64_t{0});
   append_stream(x, sse_event(event_id(instance, seq), "state",
                              message.dump(-1, ' ', false, json::error_handler_t::replace)));

@@ -33,7 +33,7 @@ struct HttpDaemon {
     std::string config = "[http]\n";
     if (with_port) config += fmt::format("listen = \"127.0.0.1:{}\"\n", endpoint.port);
     config += http_lines + "\n";
-    config += sleeper("web", "stopwaitsecs = 2\n");
+    config += sleeper("web", "", 2);
     config += "[program.ticker]\nstartsecs = 0\n" +
               sh_cmd("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done");
     d.write_config(config);
@@ -317,7 +317,13 @@ TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
 
 TEST(Http, LogFollowStreamsNewLines) {
   HttpDaemon h("token_file = \"token\"");
-  HttpResponse last = h.get("/api/v1/programs/ticker/log?lines=2", {bearer()});
+  // Once it wrote a few lines, the last 2 of them.
+  HttpResponse last;
+  ASSERT_TRUE(eventually([&] {
+    last = h.get("/api/v1/programs/ticker/log?lines=100", {bearer()});
+    return std::count(last.body.begin(), last.body.end(), '\n') >= 3;
+  }));
+  last = h.get("/api/v1/programs/ticker/log?lines=2", {bearer()});
   ASSERT_EQ(last.status, 200) << last.body;
   EXPECT_THAT(last.body, HasSubstr("tick"));
   EXPECT_EQ(std::count(last.body.begin(), last.body.end(), '\n'), 2);
@@ -342,7 +348,9 @@ TEST(Http, LogFollowStreamsNewLines) {
   int previous = -1;
   while (std::getline(lines, line)) {
     const int n = std::stoi(line.substr(5));
-    if (previous >= 0) EXPECT_EQ(n, previous + 1) << text;
+    if (previous >= 0) {
+      EXPECT_EQ(n, previous + 1) << text;
+    }
     previous = n;
   }
   EXPECT_EQ(h.get("/api/v1/programs/nope/log", {bearer()}).status, 404);
@@ -384,7 +392,7 @@ TEST(Http, AClientThatNeverReadsMakesNobodyWait) {
 
 TEST(Http, UnixListenerWithoutCredentialsMayControl) {
   Daemon d;
-  d.write_config("[http]\nlisten = \"unix:http.sock\"\n" + sleeper("web", "stopwaitsecs = 2\n"));
+  d.write_config("[http]\nlisten = \"unix:http.sock\"\n" + sleeper("web", "", 2));
   d.start();
   ASSERT_TRUE(d.wait_state("web", "RUNNING"));
   HttpEndpoint endpoint;
@@ -397,6 +405,35 @@ TEST(Http, UnixListenerWithoutCredentialsMayControl) {
   EXPECT_EQ(d.state("web"), "STOPPED");
   EXPECT_EQ(d.stop(), 0);
   EXPECT_FALSE(fs::exists(endpoint.unix_path));  // removed at exit
+}
+
+TEST(Http, MetricsParseWithARealPrometheusParser) {
+  if (run_command({"/usr/bin/python3", "-c", "import prometheus_client"}).code != 0) {
+    GTEST_SKIP() << "Debian's python3-prometheus-client is not installed (scripts/test.sh "
+                    "installs it)";
+  }
+  HttpDaemon h("token_file = \"token\"");
+  // A stop that needs SIGKILL is counted; the ticker's restarts too.
+  ASSERT_EQ(h.post("/api/v1/programs/web/stop", {bearer()}).status, 200);
+  HttpResponse metrics = h.get("/metrics", {bearer()});
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.header("content-type"), HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("minisup_process_state{process=\"web\",group=\"web\",state=\"STOPPED\"} 1"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("minisup_process_exits_total{process=\"web\",group=\"web\",reason=\"killed\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("minisup_build_info{version="));
+  write_file(h.d.dir() / "metrics.txt", metrics.body);
+  CommandResult parsed =
+      run_command({"/usr/bin/python3", std::string(MINISUP_SOURCE_DIR) + "/tests/http/parse_metrics.py",
+                   (h.d.dir() / "metrics.txt").string()});
+  EXPECT_EQ(parsed.code, 0) << parsed.out << parsed.err;
+  // The status objects carry restarts and ready (here and in status --json).
+  json web = body_json(h.get("/api/v1/programs/web", {bearer()}))[0];
+  EXPECT_EQ(web["restarts"], 0);
+  EXPECT_EQ(web["ready"], false);
+  json ticker = body_json(h.get("/api/v1/programs/ticker", {bearer()}))[0];
+  EXPECT_EQ(ticker["ready"], true);
 }
 
 TEST(Http, ConfigErrorsNameTheLine) {

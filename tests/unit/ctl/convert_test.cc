@@ -430,24 +430,20 @@ socket_group = "adm"
 )"));
 }
 
-TEST(Convert, TheInetServerBecomesACommentedHttpTable) {
+TEST(Convert, TheInetServerBecomesAnHttpTable) {
   const Converted c = convert(
       "[inet_http_server]\nport=127.0.0.1:9001\nusername=admin\n"
       "password=secret\n");
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
-  EXPECT_THAT(c.body,
-              HasSubstr("# not converted: [inet_http_server] (minisup's HTTP listener is not "
-                        "built yet, and its config does not accept [http]; once it does, "
-                        "this section becomes:)\n# [http]\n# listen = \"127.0.0.1:9001\"\n"
-                        "# username = \"admin\"\n# password_sha256 = \"" +
-                        config::sha256_hex("secret") + "\"  # SHA-256 of the password\n"));
-  // Once [http] exists, the same section is a table.
+  EXPECT_THAT(c.body, HasSubstr("[http]\nlisten = \"127.0.0.1:9001\"\nusername = \"admin\"\n"
+                                "password_sha256 = \"" +
+                                    config::sha256_hex("secret") +
+                                    "\"  # SHA-256 of the password\n"));
+  // An open port without a password: loopback only, said in a note.
   MemorySource source;
   source.files["/c.conf"] = "[inet_http_server]\nport=*:9001\n";
-  ConvertOptions options;
-  options.http_supported = true;
-  const ConvertResult r = convert_supervisord("/c.conf", source, options);
-  EXPECT_THAT(r.toml, HasSubstr("[http]\nlisten = \"0.0.0.0:9001\"\n"));
+  const ConvertResult r = convert_supervisord("/c.conf", source, ConvertOptions{});
+  EXPECT_THAT(r.toml, HasSubstr("listen on 0.0.0.0 again\nlisten = \"127.0.0.1:9001\"\n"));
 }
 
 // ---- errors: what supervisord would refuse ----
