@@ -30,8 +30,8 @@ bool HttpConfig::loopback_only() const {
 namespace detail {
 namespace {
 
-constexpr std::array<std::string_view, 6> kHttpKeys{
-    "listen", "token_file", "username", "password_sha256", "read_only", "hosts"};
+constexpr std::array<std::string_view, 6> kHttpKeys{"listen",          "token_file", "username",
+                                                    "password_sha256", "read_only",  "hosts"};
 
 constexpr std::string_view kHttpListenForms =
     "listen must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9001\", \"[::1]:9001\") or \"unix:PATH\"";
@@ -82,8 +82,9 @@ void Loader::read_http(const toml::node& node, const toml::key& key, const Sourc
       username_where = f.where;
       if (auto name = as_string(f)) {
         if (name->find(':') != std::string::npos) {
-          error(f.where, "username may not contain \":\" (Basic auth separates it from the "
-                         "password with one)");
+          error(f.where,
+                "username may not contain \":\" (Basic auth separates it from the "
+                "password with one)");
         } else {
           http.username = *name;
         }
@@ -107,9 +108,10 @@ void Loader::read_http(const toml::node& node, const toml::key& key, const Sourc
     } else if (key_name == "hosts") {
       const auto* array = value.as_array();
       if (array == nullptr) {
-        error(f.where, fmt::format("hosts must be an array of host names like [\"minisup.example\"], "
-                                   "got {}",
-                                   describe(value)));
+        error(f.where,
+              fmt::format("hosts must be an array of host names like [\"minisup.example\"], "
+                          "got {}",
+                          describe(value)));
         continue;
       }
       for (std::size_t i = 0; i < array->size(); ++i) {
@@ -189,10 +191,9 @@ void Loader::read_http_listen(const Field& f, HttpConfig& http, const SourceFile
   }
   auto address = canonical_address(host, http.ipv6 ? AF_INET6 : AF_INET);
   if (!address) {
-    error(f.where,
-          fmt::format("{}; {} is not a numeric {} address (names are not resolved: write "
-                      "\"127.0.0.1:9001\")",
-                      kHttpListenForms, quote(host), http.ipv6 ? "IPv6" : "IPv4"));
+    error(f.where, fmt::format("{}; {} is not a numeric {} address (names are not resolved: write "
+                               "\"127.0.0.1:9001\")",
+                               kHttpListenForms, quote(host), http.ipv6 ? "IPv6" : "IPv4"));
     return;
   }
   auto port = parse_listen_port(port_text);

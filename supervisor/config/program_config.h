@@ -327,7 +327,7 @@ struct HttpConfig {
   /// `username` + `password_sha256` (64 lower-case hex digits): Basic auth.
   std::string username;
   std::string password_sha256;
-  bool read_only = false;       ///< `read_only`: no changes for anyone
+  bool read_only = false;          ///< `read_only`: no changes for anyone
   std::vector<std::string> hosts;  ///< `hosts`: extra names allowed in Host
   SourceLocation where;            ///< the [http] header
   /// Credentials are configured (a token, or a user and password).

@@ -21,8 +21,8 @@
 #include <set>
 #include <sstream>
 
-#include "supervisor/config/signal_names.h"
 #include "supervisor/config/sha256.h"
+#include "supervisor/config/signal_names.h"
 #include "supervisor/ctl/supervisord_ini.h"
 
 namespace minisup::ctl {

@@ -150,7 +150,7 @@ std::optional<Target> parse_target(std::string_view raw) {
     query = query.substr(0, hash);
   }
   path.remove_prefix(1);
-  if (path.starts_with('/')) return std::nullopt;  // "//...": an empty segment
+  if (path.starts_with('/')) return std::nullopt;                  // "//...": an empty segment
   if (!path.empty() && path.back() == '/') path.remove_suffix(1);  // "/api/v1/programs/"
   while (!path.empty()) {
     const std::size_t slash = path.find('/');

@@ -349,8 +349,8 @@ void Server::Impl::completed(void* cls, MHD_Connection* /*connection*/, void** r
     const std::string who = x->route.changes() || x->route.kind == RouteKind::Login
                                 ? fmt::format(" user {}", x->user)
                                 : std::string();
-    spdlog::info("http: {} {} {} from {}{}{}", x->method, x->raw_target.substr(0, 200),
-                 x->status, x->peer, who,
+    spdlog::info("http: {} {} {} from {}{}{}", x->method, x->raw_target.substr(0, 200), x->status,
+                 x->peer, who,
                  code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
   }
   self->exchanges.erase(x->id);
@@ -442,8 +442,8 @@ MHD_Result Server::Impl::respond(Exchange& x, unsigned status, std::string body,
   x.phase = Exchange::Phase::Answered;
   x.status = status;
   if (x.method == "HEAD") body.clear();
-  MHD_Response* response = mhd.MHD_create_response_from_buffer(
-      body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
+  MHD_Response* response =
+      mhd.MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
   if (response == nullptr) return MHD_NO;
   mhd.MHD_add_response_header(response, "Content-Type", content_type);
   mhd.MHD_add_response_header(response, "Cache-Control", "no-store");
@@ -564,19 +564,19 @@ MHD_Result Server::Impl::on_headers(Exchange& x) {
   x.peer = config.is_unix ? "unix" : peer_text(info == nullptr ? nullptr : info->client_addr);
   auto target = parse_target(x.raw_target);
   if (!target) {
-    return respond_error(x, x.raw_target.size() > kMaxTargetBytes ? MHD_HTTP_URI_TOO_LONG
-                                                                   : MHD_HTTP_BAD_REQUEST,
-                         "bad_target", "the request target is malformed or too long");
+    return respond_error(
+        x, x.raw_target.size() > kMaxTargetBytes ? MHD_HTTP_URI_TOO_LONG : MHD_HTTP_BAD_REQUEST,
+        "bad_target", "the request target is malformed or too long");
   }
   x.target = std::move(*target);
   const std::optional<std::string> host = header(x, "Host");
   if (!config.is_unix && (!host || !host_allowed(*host, host_policy))) {
-    return respond_error(x, MHD_HTTP_FORBIDDEN, "forbidden_host",
-                         fmt::format("Host {} is not this listener's address, localhost, or a "
-                                     "name in [http] hosts",
-                                     host ? json(*host).dump(-1, ' ', false,
-                                                             json::error_handler_t::replace)
-                                          : "(none)"));
+    return respond_error(
+        x, MHD_HTTP_FORBIDDEN, "forbidden_host",
+        fmt::format(
+            "Host {} is not this listener's address, localhost, or a "
+            "name in [http] hosts",
+            host ? json(*host).dump(-1, ' ', false, json::error_handler_t::replace) : "(none)"));
   }
   if (auto origin = header(x, "Origin")) {
     if (!host || !origin_matches(*origin, *host)) {
@@ -685,7 +685,8 @@ MHD_Result Server::Impl::on_complete(Exchange& x) {
     case RouteKind::Programs:
     case RouteKind::Program: {
       auto tree = query_flag(x.target, "tree", false);
-      if (!tree) return respond_error(x, MHD_HTTP_BAD_REQUEST, "bad_request", "tree must be 0 or 1");
+      if (!tree)
+        return respond_error(x, MHD_HTTP_BAD_REQUEST, "bad_request", "tree must be 0 or 1");
       json request = {{"cmd", "status"}, {"tree", *tree}};
       if (r.kind == RouteKind::Program) request["names"] = json::array({r.name});
       return dispatch(x, std::move(request));
@@ -707,9 +708,8 @@ MHD_Result Server::Impl::on_complete(Exchange& x) {
         return respond_error(x, MHD_HTTP_BAD_REQUEST, "bad_request",
                              "the body must be a JSON object like {\"signal\": \"HUP\"}");
       }
-      json request = {{"cmd", "signal"},
-                      {"signal", json::parse(*signal)},
-                      {"names", json::array({r.name})}};
+      json request = {
+          {"cmd", "signal"}, {"signal", json::parse(*signal)}, {"names", json::array({r.name})}};
       return dispatch(x, std::move(request));
     }
     case RouteKind::Log: {
@@ -721,9 +721,9 @@ MHD_Result Server::Impl::on_complete(Exchange& x) {
         lines = parse_count(it->second, kMaxLogLines);
       }
       if (!follow || !lines || (stream != "stdout" && stream != "stderr")) {
-        return respond_error(x, MHD_HTTP_BAD_REQUEST, "bad_request",
-                             fmt::format("expected stream=stdout|stderr, lines=0..{}, follow=0|1",
-                                         kMaxLogLines));
+        return respond_error(
+            x, MHD_HTTP_BAD_REQUEST, "bad_request",
+            fmt::format("expected stream=stdout|stderr, lines=0..{}, follow=0|1", kMaxLogLines));
       }
       json request = {{"cmd", "tail"},
                       {"name", r.name},
@@ -800,8 +800,8 @@ MHD_Result Server::Impl::answer_reply(Exchange& x) {
     body.erase("ok");
     body["error"] = code;
     body["message"] = message;
-    return respond(x, status_for(code), body.dump(-1, ' ', false, json::error_handler_t::replace) +
-                                            "\n",
+    return respond(x, status_for(code),
+                   body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
                    "application/json");
   }
   reply.erase("id");
@@ -820,8 +820,9 @@ MHD_Result Server::Impl::answer_reply(Exchange& x) {
     return respond(x, MHD_HTTP_OK, std::move(body), "application/json");
   }
   // A stream: the first reply opens it, the rest are fed to it.
-  const MHD_Result result = start_stream(
-      x, kind == RouteKind::Events ? "text/event-stream; charset=utf-8" : "text/plain; charset=utf-8");
+  const MHD_Result result =
+      start_stream(x, kind == RouteKind::Events ? "text/event-stream; charset=utf-8"
+                                                : "text/plain; charset=utf-8");
   if (kind == RouteKind::Events) {
     x.stream_buffer = "retry: 2000\n\n" + prelude;
   } else {
@@ -855,14 +856,16 @@ Server::Server(loop::EventLoop& loop, const config::HttpConfig& config, mode_t u
     std::error_code ignored;
     // A socket file left by a minisupd that died: replaced (the control
     // socket, bound before, already proved no minisupd serves this config).
-    if (std::filesystem::is_socket(config.path, ignored)) std::filesystem::remove(config.path, ignored);
+    if (std::filesystem::is_socket(config.path, ignored))
+      std::filesystem::remove(config.path, ignored);
     control::UnixAddress address = control::make_unix_address(config.path);
     bound = sys::listen_unix(address.get(), address.length, config.path, unix_mode, std::nullopt,
                              std::nullopt, kListenBacklog);
     if (bound.error == 0) s.unix_path = config.path;
   } else {
     auto address = sys::parse_ip_address(config.address, config.port);
-    if (!address) throw std::runtime_error(fmt::format("[http] listen {}: bad address", config.listen));
+    if (!address)
+      throw std::runtime_error(fmt::format("[http] listen {}: bad address", config.listen));
     bound = sys::listen_tcp(*address, kListenBacklog);
   }
   if (bound.error != 0) {
@@ -873,14 +876,14 @@ Server::Server(loop::EventLoop& loop, const config::HttpConfig& config, mode_t u
   ::fcntl(s.listen_fd.get(), F_SETFL, ::fcntl(s.listen_fd.get(), F_GETFL) | O_NONBLOCK);
   s.daemon = s.mhd.MHD_start_daemon(
       MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, nullptr, nullptr,
-      &Impl::access, &s, MHD_OPTION_LISTEN_SOCKET, s.listen_fd.get(),
-      MHD_OPTION_URI_LOG_CALLBACK, &Impl::uri_log, &s, MHD_OPTION_NOTIFY_COMPLETED,
-      &Impl::completed, &s, MHD_OPTION_CONNECTION_LIMIT, limits.connections,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.memory, MHD_OPTION_CONNECTION_TIMEOUT,
-      limits.idle_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, &Impl::log_mhd, &s, MHD_OPTION_END);
+      &Impl::access, &s, MHD_OPTION_LISTEN_SOCKET, s.listen_fd.get(), MHD_OPTION_URI_LOG_CALLBACK,
+      &Impl::uri_log, &s, MHD_OPTION_NOTIFY_COMPLETED, &Impl::completed, &s,
+      MHD_OPTION_CONNECTION_LIMIT, limits.connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      limits.memory, MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_s,
+      MHD_OPTION_EXTERNAL_LOGGER, &Impl::log_mhd, &s, MHD_OPTION_END);
   if (s.daemon == nullptr) {
-    throw std::runtime_error(fmt::format("[http] listen {}: libmicrohttpd would not start",
-                                         config.listen));
+    throw std::runtime_error(
+        fmt::format("[http] listen {}: libmicrohttpd would not start", config.listen));
   }
   const auto* info = s.mhd.MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_EPOLL_FD);
   if (info == nullptr) throw std::runtime_error("[http]: libmicrohttpd has no epoll descriptor");

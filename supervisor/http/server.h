@@ -44,9 +44,9 @@ class Server {
     std::function<std::string()> metrics;
   };
   struct Limits {
-    unsigned connections = 256;       ///< open connections at most
-    std::size_t memory = 32 * 1024;   ///< per connection: caps the request headers
-    unsigned idle_timeout_s = 60;     ///< an idle (not streaming) connection is closed
+    unsigned connections = 256;           ///< open connections at most
+    std::size_t memory = 32 * 1024;       ///< per connection: caps the request headers
+    unsigned idle_timeout_s = 60;         ///< an idle (not streaming) connection is closed
     std::size_t stream_buffer = 1 << 20;  ///< unsent bytes of a stream before it is dropped
   };
 

@@ -23,7 +23,7 @@
 namespace minisup::testing {
 
 struct HttpResponse {
-  int status = 0;  ///< 0: no (complete) response
+  int status = 0;                              ///< 0: no (complete) response
   std::map<std::string, std::string> headers;  ///< names in lower case
   std::string body;
   std::string header(const std::string& name) const {
@@ -106,9 +106,8 @@ class HttpConnection {
     while (line_end != std::string::npos) {
       const std::size_t start = line_end + 2;
       line_end = head.find("\r\n", start);
-      const std::string line = head.substr(start, line_end == std::string::npos
-                                                      ? std::string::npos
-                                                      : line_end - start);
+      const std::string line =
+          head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
       const std::size_t colon = line.find(':');
       if (colon == std::string::npos) continue;
       std::string name = line.substr(0, colon);
@@ -179,7 +178,8 @@ inline std::string http_request_text(const HttpEndpoint& endpoint, const std::st
   }
   if (!has_host) text += "Host: " + endpoint.host_header() + "\r\n";
   text += "Connection: close\r\n";
-  if (method == "POST" || !body.empty()) text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (method == "POST" || !body.empty())
+    text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   text += "\r\n" + body;
   return text;
 }

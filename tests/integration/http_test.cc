@@ -16,8 +16,8 @@
 namespace minisup::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
+using ::testing::HasSubstr;
 
 constexpr std::string_view kToken = "0123456789abcdef0123456789abcdef";
 
@@ -105,7 +105,10 @@ TEST(Http, ReadOnlyWithoutCredentialsServesStatusAndRefusesChanges) {
   EXPECT_THAT(page.header("content-security-policy"), HasSubstr("default-src 'none'"));
   EXPECT_THAT(page.body, HasSubstr("minisup"));
   // Every request is logged with the client's address.
-  EXPECT_TRUE(eventually([&] { return h.d.log().find("http: POST /api/v1/programs/web/stop 403 from 127.0.0.1:") != std::string::npos; }));
+  EXPECT_TRUE(eventually([&] {
+    return h.d.log().find("http: POST /api/v1/programs/web/stop 403 from 127.0.0.1:") !=
+           std::string::npos;
+  }));
 }
 
 TEST(Http, TokenCredentialsGuardEverythingButHealthzAndThePage) {
@@ -186,21 +189,21 @@ TEST(Http, ForeignOriginAndForeignHostAreRefused) {
   EXPECT_EQ(body_json(cross)["error"], "cross_origin");
   EXPECT_EQ(h.d.state("web"), "RUNNING");
   // DNS rebinding: the attacker's name resolves to 127.0.0.1.
-  HttpResponse rebound =
-      h.get("/api/v1/programs", {bearer(), "Host: evil.example:" + std::to_string(h.endpoint.port)});
+  HttpResponse rebound = h.get("/api/v1/programs",
+                               {bearer(), "Host: evil.example:" + std::to_string(h.endpoint.port)});
   EXPECT_EQ(rebound.status, 403);
   EXPECT_EQ(body_json(rebound)["error"], "forbidden_host");
   // Allowed: the listener's address, localhost, a name in hosts; the same Origin.
-  EXPECT_EQ(h.get("/api/v1/programs",
-                  {bearer(), "Host: localhost:" + std::to_string(h.endpoint.port)})
-                .status,
-            200);
-  EXPECT_EQ(h.get("/api/v1/programs",
-                  {bearer(), "Host: minisup.test:" + std::to_string(h.endpoint.port)})
-                .status,
-            200);
-  HttpResponse same = h.post("/api/v1/programs/web/stop",
-                             {bearer(), "Origin: http://" + h.endpoint.host_header()});
+  EXPECT_EQ(
+      h.get("/api/v1/programs", {bearer(), "Host: localhost:" + std::to_string(h.endpoint.port)})
+          .status,
+      200);
+  EXPECT_EQ(
+      h.get("/api/v1/programs", {bearer(), "Host: minisup.test:" + std::to_string(h.endpoint.port)})
+          .status,
+      200);
+  HttpResponse same =
+      h.post("/api/v1/programs/web/stop", {bearer(), "Origin: http://" + h.endpoint.host_header()});
   EXPECT_EQ(same.status, 200) << same.body;
 }
 
@@ -267,7 +270,8 @@ std::vector<std::pair<std::string, json>> read_events(HttpConnection& c, std::st
 TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
   HttpDaemon h("token_file = \"token\"");
   HttpConnection events(h.endpoint);
-  ASSERT_TRUE(events.send_all(http_request_text(h.endpoint, "GET", "/api/v1/events", {bearer()}, "")));
+  ASSERT_TRUE(
+      events.send_all(http_request_text(h.endpoint, "GET", "/api/v1/events", {bearer()}, "")));
   HttpResponse head;
   ASSERT_TRUE(events.read_head(head, 10s));
   EXPECT_EQ(head.status, 200);
@@ -287,7 +291,8 @@ TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
     EXPECT_GT(data["seq"].get<std::uint64_t>(), last_seq);
     last_seq = data["seq"].get<std::uint64_t>();
     // The id is the seq, prefixed by this minisupd's instance.
-    EXPECT_THAT(data["_id"].get<std::string>(), ::testing::EndsWith("-" + std::to_string(last_seq)));
+    EXPECT_THAT(data["_id"].get<std::string>(),
+                ::testing::EndsWith("-" + std::to_string(last_seq)));
   }
   EXPECT_EQ(transitions, (std::vector<std::string>{"RUNNING>STOPPING", "STOPPING>STOPPED",
                                                    "STOPPED>STARTING", "STARTING>RUNNING"}));
@@ -384,8 +389,8 @@ TEST(Http, AClientThatNeverReadsMakesNobodyWait) {
                   .status,
               200);
   }
-  EXPECT_EQ(minisup::testing::run_command({MINISUPCTL_PATH, "-s", h.d.socket_path().string(),
-                                           "status", "web"})
+  EXPECT_EQ(minisup::testing::run_command(
+                {MINISUPCTL_PATH, "-s", h.d.socket_path().string(), "status", "web"})
                 .code,
             0);
 }
@@ -418,15 +423,17 @@ TEST(Http, MetricsParseWithARealPrometheusParser) {
   HttpResponse metrics = h.get("/metrics", {bearer()});
   ASSERT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.header("content-type"), HasSubstr("text/plain; version=0.0.4"));
-  EXPECT_THAT(metrics.body,
-              HasSubstr("minisup_process_state{process=\"web\",group=\"web\",state=\"STOPPED\"} 1"));
-  EXPECT_THAT(metrics.body,
-              HasSubstr("minisup_process_exits_total{process=\"web\",group=\"web\",reason=\"killed\"} 1"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr("minisup_process_state{process=\"web\",group=\"web\",state=\"STOPPED\"} 1"));
+  EXPECT_THAT(
+      metrics.body,
+      HasSubstr("minisup_process_exits_total{process=\"web\",group=\"web\",reason=\"killed\"} 1"));
   EXPECT_THAT(metrics.body, HasSubstr("minisup_build_info{version="));
   write_file(h.d.dir() / "metrics.txt", metrics.body);
-  CommandResult parsed =
-      run_command({"/usr/bin/python3", std::string(MINISUP_SOURCE_DIR) + "/tests/http/parse_metrics.py",
-                   (h.d.dir() / "metrics.txt").string()});
+  CommandResult parsed = run_command(
+      {"/usr/bin/python3", std::string(MINISUP_SOURCE_DIR) + "/tests/http/parse_metrics.py",
+       (h.d.dir() / "metrics.txt").string()});
   EXPECT_EQ(parsed.code, 0) << parsed.out << parsed.err;
   // The status objects carry restarts and ready (here and in status --json).
   json web = body_json(h.get("/api/v1/programs/web", {bearer()}))[0];
@@ -443,7 +450,8 @@ TEST(Http, ConfigErrorsNameTheLine) {
   EXPECT_NE(check.code, 0);
   EXPECT_THAT(check.err, HasSubstr("minisup.toml:2:10: listen \"0.0.0.0:9001\" is not a loopback "
                                    "address and [http] has no credentials"));
-  d.write_config("[http]\nlisten = \"127.0.0.1:9001\"\ntoken_file = \"missing\"\n" + sleeper("web"));
+  d.write_config("[http]\nlisten = \"127.0.0.1:9001\"\ntoken_file = \"missing\"\n" +
+                 sleeper("web"));
   check = run_command({MINISUPD_PATH, "--check", "-c", d.config_path().string()});
   EXPECT_THAT(check.err, HasSubstr("minisup.toml:3:14: token_file"));
 }

@@ -62,8 +62,7 @@ TEST_F(HttpSection, ErrorsSayWhereAndWhat) {
                         "[http] has no credentials"));
   EXPECT_THAT(only_error("[http]\nlisten = \"localhost:9001\"\n" + web("")),
               HasSubstr("minisup.toml:2:10: listen must be \"ADDRESS:PORT\""));
-  EXPECT_THAT(only_error("[http]\nlisten = \"127.0.0.1\"\n" + web("")),
-              HasSubstr("has no port"));
+  EXPECT_THAT(only_error("[http]\nlisten = \"127.0.0.1\"\n" + web("")), HasSubstr("has no port"));
   EXPECT_THAT(only_error("[http]\nlisten = \"127.0.0.1:0\"\n" + web("")),
               HasSubstr("listen port must be between 1 and 65535"));
   EXPECT_THAT(only_error("[http]\nread_only = true\n" + web("")),
@@ -79,8 +78,9 @@ TEST_F(HttpSection, ErrorsSayWhereAndWhat) {
   write("short", "tiny\n");
   EXPECT_THAT(only_error("[http]\nlisten = \"127.0.0.1:9001\"\ntoken_file = \"short\"\n" + web("")),
               HasSubstr("a token must have at least 16 characters"));
-  EXPECT_THAT(only_error("[http]\nlisten = \"127.0.0.1:9001\"\ntoken_file = \"missing\"\n" + web("")),
-              HasSubstr("minisup.toml:3:14: token_file"));
+  EXPECT_THAT(
+      only_error("[http]\nlisten = \"127.0.0.1:9001\"\ntoken_file = \"missing\"\n" + web("")),
+      HasSubstr("minisup.toml:3:14: token_file"));
   EXPECT_THAT(only_error("[htpp]\nlisten = \"127.0.0.1:9001\"\n" + web("")),
               HasSubstr("did you mean [http]?"));
 }

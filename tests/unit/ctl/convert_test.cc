@@ -167,8 +167,10 @@ TEST(SupervisordIni, Templates) {
 }
 
 TEST(Sha256, KnownDigests) {
-  EXPECT_EQ(config::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(config::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(config::sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(config::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(config::sha256_hex(std::string(1000, 'a')),
             "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
 }
@@ -437,8 +439,7 @@ TEST(Convert, TheInetServerBecomesAnHttpTable) {
   ASSERT_TRUE(c.result.errors.empty()) << ::testing::PrintToString(c.result.errors);
   EXPECT_THAT(c.body, HasSubstr("[http]\nlisten = \"127.0.0.1:9001\"\nusername = \"admin\"\n"
                                 "password_sha256 = \"" +
-                                    config::sha256_hex("secret") +
-                                    "\"  # SHA-256 of the password\n"));
+                                config::sha256_hex("secret") + "\"  # SHA-256 of the password\n"));
   // An open port without a password: loopback only, said in a note.
   MemorySource source;
   source.files["/c.conf"] = "[inet_http_server]\nport=*:9001\n";

@@ -26,9 +26,8 @@ TEST(Target, SplitsAndDecodesPathAndQuery) {
 }
 
 TEST(Target, RefusesWhatCouldEscapeOrConfuse) {
-  for (std::string_view bad :
-       {"", "api", "http://x/", "/a/../b", "/a/./b", "/a//b", "/%2e%2e/x", "/a%00b", "/a%zz",
-        "/a%4", "/x?a=%", "//"}) {
+  for (std::string_view bad : {"", "api", "http://x/", "/a/../b", "/a/./b", "/a//b", "/%2e%2e/x",
+                               "/a%00b", "/a%zz", "/a%4", "/x?a=%", "//"}) {
     EXPECT_FALSE(parse_target(bad).has_value()) << bad;
   }
   EXPECT_FALSE(parse_target("/" + std::string(kMaxTargetBytes, 'a')).has_value());
