@@ -12,7 +12,7 @@ metrics"; README and bench/README.md):
   rss           minisupd's VmRSS with N processes, with [http] and without
                 (libmicrohttpd and GnuTLS are only loaded with [http])
 
-Usage: bench/http.py [--build DIR] [--processes N] [--reps R]
+Usage: bench/http_api.py [--build DIR] [--processes N] [--reps R]
 Run with Debian's /usr/bin/python3 (standard library only).
 """
 import argparse
@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -118,24 +119,32 @@ def measure(build, processes, reps):
             buffer += events.recv(65536)
         buffer = buffer.split(b"\r\n\r\n", 1)[1]
         delays = []
+
+        def read_events():
+            nonlocal buffer
+            deadline = time.time() + 15
+            while len(delays) < 40 and time.time() < deadline:
+                chunk = events.recv(65536)
+                arrived = time.time()
+                if not chunk:
+                    break
+                buffer += chunk
+                for line in buffer.split(b"\n"):
+                    if line.startswith(b"data: {"):
+                        event = json.loads(line[6:])
+                        if event.get("event") == "state":
+                            delays.append((arrived - event["time"]) * 1000)
+                buffer = buffer[buffer.rfind(b"\n") + 1:]
+
+        reader = threading.Thread(target=read_events)
+        reader.start()
         control = http.client.HTTPConnection("127.0.0.1", port)
         for i in range(20):
             action = "stop" if i % 2 == 0 else "start"
             control.request("POST", f"/api/v1/programs/probe/{action}", headers=headers)
             control.getresponse().read()
-        deadline = time.time() + 10
-        while len(delays) < 40 and time.time() < deadline:
-            chunk = events.recv(65536)
-            arrived = time.time()
-            if not chunk:
-                break
-            buffer += chunk
-            for line in buffer.split(b"\n"):
-                if line.startswith(b"data: {"):
-                    event = json.loads(line[6:])
-                    if event.get("event") == "state":
-                        delays.append((arrived - event["time"]) * 1000)
-            buffer = buffer[buffer.rfind(b"\n") + 1:]
+            time.sleep(0.05)  # one change at a time: each event's own delay
+        reader.join()
         events.close()
         out["sse_ms"] = (statistics.median(delays), max(delays), len(delays))
         d.stop()
