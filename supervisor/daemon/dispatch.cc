@@ -2,6 +2,7 @@
 // carried out on the core, and answered with the protocol's encoders.
 // Requests that take time are opened on the core (core/requests.h) and kept
 // as Waiters until core::settle() says they are settled.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -535,6 +536,18 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
     send(client, control::encode_error(id, control::ErrorCode::InvalidConfig, message,
                                        nlohmann::json{{"errors", errors}}));
     return;
+  }
+  // The HTTP listener is set up once, at start (DESIGN.md: changes to
+  // [http] apply at the next start).
+  auto http_settings = [](const std::optional<config::HttpConfig>& h) {
+    if (!h) return std::string("none");
+    return fmt::format("{} {} {} {} {} {}", h->listen, h->token, h->username, h->password_sha256,
+                       h->read_only, fmt::join(h->hosts, ","));
+  };
+  if (http_settings(loaded.config->http) != http_settings(config_.http)) {
+    spdlog::warn("{}: [http] changed; the HTTP listener keeps its settings until minisupd starts "
+                 "again",
+                 what);
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);

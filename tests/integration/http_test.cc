@@ -408,6 +408,14 @@ TEST(Http, UnixListenerWithoutCredentialsMayControl) {
   HttpResponse stop = http(endpoint, "POST", "/api/v1/programs/web/stop", {"Host: x"});
   EXPECT_EQ(stop.status, 200) << stop.body;
   EXPECT_EQ(d.state("web"), "STOPPED");
+  // [http] changes apply at the next start: reread says so in the log, and
+  // the listener goes on as it was.
+  d.write_config("[http]\nlisten = \"unix:http.sock\"\nread_only = true\n" +
+                 sleeper("web", "", 2));
+  EXPECT_EQ(d.ctl({"reread"}).code, 0);
+  EXPECT_THAT(d.log(), HasSubstr("reread: [http] changed; the HTTP listener keeps its settings "
+                                 "until minisupd starts again"));
+  EXPECT_EQ(http(endpoint, "POST", "/api/v1/programs/web/start", {"Host: x"}).status, 200);
   EXPECT_EQ(d.stop(), 0);
   EXPECT_FALSE(fs::exists(endpoint.unix_path));  // removed at exit
 }
