@@ -545,9 +545,10 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
                        h->read_only, fmt::join(h->hosts, ","));
   };
   if (http_settings(loaded.config->http) != http_settings(config_.http)) {
-    spdlog::warn("{}: [http] changed; the HTTP listener keeps its settings until minisupd starts "
-                 "again",
-                 what);
+    spdlog::warn(
+        "{}: [http] changed; the HTTP listener keeps its settings until minisupd starts "
+        "again",
+        what);
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);

@@ -410,8 +410,7 @@ TEST(Http, UnixListenerWithoutCredentialsMayControl) {
   EXPECT_EQ(d.state("web"), "STOPPED");
   // [http] changes apply at the next start: reread says so in the log, and
   // the listener goes on as it was.
-  d.write_config("[http]\nlisten = \"unix:http.sock\"\nread_only = true\n" +
-                 sleeper("web", "", 2));
+  d.write_config("[http]\nlisten = \"unix:http.sock\"\nread_only = true\n" + sleeper("web", "", 2));
   EXPECT_EQ(d.ctl({"reread"}).code, 0);
   EXPECT_THAT(d.log(), HasSubstr("reread: [http] changed; the HTTP listener keeps its settings "
                                  "until minisupd starts again"));
