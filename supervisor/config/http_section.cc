@@ -168,42 +168,12 @@ void Loader::read_http_listen(const Field& f, HttpConfig& http, const SourceFile
   }
   std::string_view rest = value;
   if (rest.starts_with("http://")) rest.remove_prefix(7);
-  std::string host;
-  std::string_view port_text;
-  if (rest.starts_with('[')) {
-    const std::size_t close = rest.find(']');
-    if (close == std::string_view::npos || rest.substr(close + 1, 1) != ":") {
-      error(f.where, fmt::format("{}; {} has no port after the IPv6 address", kHttpListenForms,
-                                 quote(value)));
-      return;
-    }
-    host = std::string(rest.substr(1, close - 1));
-    port_text = rest.substr(close + 2);
-    http.ipv6 = true;
-  } else {
-    const std::size_t colon = rest.rfind(':');
-    if (colon == std::string_view::npos) {
-      error(f.where, fmt::format("{}; {} has no port", kHttpListenForms, quote(value)));
-      return;
-    }
-    host = std::string(rest.substr(0, colon));
-    port_text = rest.substr(colon + 1);
-  }
-  auto address = canonical_address(host, http.ipv6 ? AF_INET6 : AF_INET);
-  if (!address) {
-    error(f.where, fmt::format("{}; {} is not a numeric {} address (names are not resolved: write "
-                               "\"127.0.0.1:9001\")",
-                               kHttpListenForms, quote(host), http.ipv6 ? "IPv6" : "IPv4"));
-    return;
-  }
-  auto port = parse_listen_port(port_text);
-  if (!port) {
-    error(f.where,
-          fmt::format("listen port must be between 1 and 65535, got {}", quote(port_text)));
-    return;
-  }
-  http.address = *address;
-  http.port = *port;
+  auto host_port =
+      read_host_port(f, rest, value, kHttpListenForms, "[::1]:9001", "\"127.0.0.1:9001\"");
+  if (!host_port) return;
+  http.address = std::move(host_port->address);
+  http.ipv6 = host_port->ipv6;
+  http.port = host_port->port;
 }
 
 void Loader::read_http_token_file(const Field& f, HttpConfig& http, const SourceFile& file) {

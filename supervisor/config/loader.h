@@ -235,6 +235,21 @@ class Loader {
   void read_sockets(const toml::node& node, const toml::key& key, const SourceFile& file);
   void read_socket(const toml::key& key, const toml::node& node, const SourceFile& file);
   void read_listen(const Field& f, SocketConfig& socket, const SourceFile& file);
+  /// A numeric address and port of a `listen`.
+  struct ListenAddress {
+    std::string address;  ///< canonical text
+    bool ipv6 = false;
+    int port = 0;
+  };
+  /// The address part of `listen` = `value` (for [socket.NAME] and [http]):
+  /// `rest` is HOST:PORT or [IPV6]:PORT, HOST numeric (names are not
+  /// resolved). Each error opens with `forms` and shows the fix: `v6_example`
+  /// for an IPv6 address without brackets, `name_example` for a name.
+  /// nullopt after reporting.
+  std::optional<ListenAddress> read_host_port(const Field& f, std::string_view rest,
+                                              const std::string& value, std::string_view forms,
+                                              std::string_view v6_example,
+                                              std::string_view name_example);
   void read_socket_owner(const Field& f, SocketConfig& socket);
   /// A program's `sockets`: an array of socket names (checked later).
   void read_program_sockets(const Field& f, ProgramDraft& draft);

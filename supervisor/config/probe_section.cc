@@ -85,18 +85,6 @@ HostPort split_host_port(std::string_view text) {
   return out;
 }
 
-/// A port 1..65535 from decimal digits; nullopt otherwise.
-std::optional<int> parse_port(std::string_view text) {
-  if (text.empty() || text.size() > 5 ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  int port = 0;
-  std::from_chars(text.data(), text.data() + text.size(), port);
-  if (port < 1 || port > 65535) return std::nullopt;
-  return port;
-}
-
 bool has_blank(std::string_view text) {
   return std::any_of(text.begin(), text.end(),
                      [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
@@ -214,7 +202,7 @@ std::optional<Probe> Loader::read_probe(const Field& f, bool is_health, const So
         ok = false;
         continue;
       }
-      auto port = parse_port(hp.port);
+      auto port = parse_listen_port(hp.port);
       if (!port) {
         error(kf.where,
               fmt::format("{} port must be between 1 and 65535, got {}", kf.key, quote(hp.port)));
@@ -262,7 +250,7 @@ std::optional<Probe> Loader::read_probe(const Field& f, bool is_health, const So
         ok = false;
         continue;
       }
-      std::optional<int> port = hp.has_port ? parse_port(hp.port) : std::optional<int>(80);
+      std::optional<int> port = hp.has_port ? parse_listen_port(hp.port) : std::optional<int>(80);
       if (!port) {
         error(kf.where,
               fmt::format("{} port must be between 1 and 65535, got {}", kf.key, quote(hp.port)));

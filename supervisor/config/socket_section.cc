@@ -219,16 +219,29 @@ void Loader::read_listen(const Field& f, SocketConfig& socket, const SourceFile&
     error(f.where, fmt::format("{}, got {}", kListenForms, quote(value)));
     return;
   }
-  const std::string_view rest = std::string_view(value).substr(kTcp.size());
+  auto host_port =
+      read_host_port(f, std::string_view(value).substr(kTcp.size()), value, kListenForms,
+                     "tcp://[::]:3000", "\"tcp://127.0.0.1:PORT\" or \"tcp://0.0.0.0:PORT\"");
+  if (!host_port) return;
+  socket.kind = SocketConfig::Kind::Tcp;
+  socket.address = std::move(host_port->address);
+  socket.ipv6 = host_port->ipv6;
+  socket.port = host_port->port;
+}
+
+std::optional<Loader::ListenAddress> Loader::read_host_port(const Field& f, std::string_view rest,
+                                                            const std::string& value,
+                                                            std::string_view forms,
+                                                            std::string_view v6_example,
+                                                            std::string_view name_example) {
   std::string host;
   std::string_view port_text;
   bool ipv6 = false;
   if (rest.starts_with('[')) {
     const std::size_t close = rest.find(']');
     if (close == std::string_view::npos || rest.substr(close + 1, 1) != ":") {
-      error(f.where,
-            fmt::format("{}; {} has no port after the IPv6 address", kListenForms, quote(value)));
-      return;
+      error(f.where, fmt::format("{}; {} has no port after the IPv6 address", forms, quote(value)));
+      return std::nullopt;
     }
     host = std::string(rest.substr(1, close - 1));
     port_text = rest.substr(close + 2);
@@ -236,35 +249,31 @@ void Loader::read_listen(const Field& f, SocketConfig& socket, const SourceFile&
   } else {
     const std::size_t colon = rest.rfind(':');
     if (colon == std::string_view::npos) {
-      error(f.where, fmt::format("{}; {} has no port", kListenForms, quote(value)));
-      return;
+      error(f.where, fmt::format("{}; {} has no port", forms, quote(value)));
+      return std::nullopt;
     }
     host = std::string(rest.substr(0, colon));
     port_text = rest.substr(colon + 1);
     if (host.find(':') != std::string::npos) {
-      error(f.where, fmt::format("{}; {} has an IPv6 address without brackets (write "
-                                 "\"tcp://[::]:3000\")",
-                                 kListenForms, quote(value)));
-      return;
+      error(f.where, fmt::format("{}; {} has an IPv6 address without brackets (write \"{}\")",
+                                 forms, quote(value), v6_example));
+      return std::nullopt;
     }
   }
   auto address = canonical_address(host, ipv6 ? AF_INET6 : AF_INET);
   if (!address) {
-    error(f.where, fmt::format("{}; {} is not a numeric {} address (names are not resolved: "
-                               "write \"tcp://127.0.0.1:PORT\" or \"tcp://0.0.0.0:PORT\")",
-                               kListenForms, quote(host), ipv6 ? "IPv6" : "IPv4"));
-    return;
+    error(f.where,
+          fmt::format("{}; {} is not a numeric {} address (names are not resolved: write {})",
+                      forms, quote(host), ipv6 ? "IPv6" : "IPv4", name_example));
+    return std::nullopt;
   }
   auto port = parse_listen_port(port_text);
   if (!port) {
     error(f.where,
           fmt::format("listen port must be between 1 and 65535, got {}", quote(port_text)));
-    return;
+    return std::nullopt;
   }
-  socket.kind = SocketConfig::Kind::Tcp;
-  socket.address = *address;
-  socket.ipv6 = ipv6;
-  socket.port = *port;
+  return ListenAddress{std::move(*address), ipv6, *port};
 }
 
 void Loader::read_socket_owner(const Field& f, SocketConfig& socket) {

@@ -487,11 +487,14 @@ struct ClearReply {
 };
 
 /// `reread` and `update` -> {"added": [..], "changed": [..], "removed": [..]}
-/// (program names, sorted). For update, what was applied.
+/// (program names, sorted). For update, what was applied. "notes" (only
+/// when there are some) says what changed in the file but is not applied
+/// by reread/update: "[http] changed; ...".
 struct ConfigChanges {
   std::vector<std::string> added;
   std::vector<std::string> changed;
   std::vector<std::string> removed;
+  std::vector<std::string> notes;
   bool operator==(const ConfigChanges&) const = default;
 };
 
@@ -553,6 +556,13 @@ struct GapEvent {
   bool operator==(const GapEvent&) const = default;
 };
 
+/// The set of processes changed (an update added or removed programs):
+/// {"event": "processes_changed"}; a subscriber that shows every process
+/// reads the whole status again. Not numbered, not kept in the history.
+struct ProcessesChangedEvent {
+  bool operator==(const ProcessesChangedEvent&) const = default;
+};
+
 /// Success replies: {"id": id, "ok": true, ...fields of the reply}.
 std::string encode_reply(const nlohmann::json& id, const StatusReply& reply);
 
@@ -596,6 +606,7 @@ std::string encode_reply(const nlohmann::json& id, const SubscribedReply& reply)
 /// Stream lines of `events`: {"id", "ok": true, "event": "state"|"gap", ...}.
 std::string encode_event(const nlohmann::json& id, const StateEvent& event);
 std::string encode_event(const nlohmann::json& id, const GapEvent& event);
+std::string encode_event(const nlohmann::json& id, const ProcessesChangedEvent& event);
 
 /// {"id": id, "ok": false, "error": {"code": code, "message": message}}.
 std::string encode_error(const nlohmann::json& id, ErrorCode code, std::string_view message);
@@ -641,8 +652,10 @@ std::optional<ClearReply> decode_clear_reply(const nlohmann::json& body);
 std::optional<ConfigChanges> decode_config_changes(const nlohmann::json& body);
 std::optional<WaitReply> decode_wait_reply(const nlohmann::json& body);
 std::optional<VersionReply> decode_version_reply(const nlohmann::json& body);
-/// A stream line of `events`: StateEvent or GapEvent; nullopt for anything else.
-std::optional<std::variant<StateEvent, GapEvent>> decode_event(const nlohmann::json& body);
+/// A stream line of `events`; nullopt for anything else (a kind of line
+/// newer than this client).
+std::optional<std::variant<StateEvent, GapEvent, ProcessesChangedEvent>> decode_event(
+    const nlohmann::json& body);
 
 /// A successful `status` reply line, decoded by decode_status_line().
 struct StatusLine {

@@ -280,8 +280,11 @@ bool status_sends_tree(const std::vector<std::string>& fields) {
 StatusReplyWriter::StatusReplyWriter(const json& id, const std::vector<std::string>& fields,
                                      std::size_t expected)
     : writer_(std::make_unique<JsonWriter>(begin_reply(id, true))), mask_(member_mask(fields)) {
-  // ~410 bytes per process with every member, ~100 for minisupctl's table.
-  writer_->reserve(64 + expected * (mask_ == kAllMembers ? 464 : 160));
+  // ~480 bytes per process with every member (names of a dozen
+  // characters), ~100 for minisupctl's table: reserved with room to spare,
+  // since growing past the reservation copies the whole reply into fresh
+  // memory (and pages never written are never faulted in).
+  writer_->reserve(64 + expected * (mask_ == kAllMembers ? 768 : 256));
   writer_->key("processes").begin_array();
 }
 
@@ -377,6 +380,7 @@ std::string encode_reply(const json& id, const ConfigChanges& reply) {
   w.key("added").value(reply.added);
   w.key("changed").value(reply.changed);
   w.key("removed").value(reply.removed);
+  if (!reply.notes.empty()) w.key("notes").value(reply.notes);
   return finish(w);
 }
 
@@ -442,6 +446,12 @@ std::string encode_event(const json& id, const GapEvent& e) {
   w.key("event").value("gap");
   w.key("first_missed").value(e.first_missed);
   w.key("last_missed").value(e.last_missed);
+  return finish(w);
+}
+
+std::string encode_event(const json& id, const ProcessesChangedEvent&) {
+  JsonWriter w = begin_reply(id, true);
+  w.key("event").value("processes_changed");
   return finish(w);
 }
 

@@ -187,7 +187,15 @@ std::optional<ConfigChanges> decode_config_changes(const json& body) {
   auto changed = get_strings(body, "changed");
   auto removed = get_strings(body, "removed");
   if (!added || !changed || !removed) return std::nullopt;
-  return ConfigChanges{std::move(*added), std::move(*changed), std::move(*removed)};
+  // "notes" is there only when there are some (and not from an older minisupd).
+  std::vector<std::string> notes;
+  if (member(body, "notes") != nullptr) {
+    auto given = get_strings(body, "notes");
+    if (!given) return std::nullopt;
+    notes = std::move(*given);
+  }
+  return ConfigChanges{std::move(*added), std::move(*changed), std::move(*removed),
+                       std::move(notes)};
 }
 
 std::optional<WaitReply> decode_wait_reply(const json& body) {
@@ -207,7 +215,8 @@ std::optional<VersionReply> decode_version_reply(const json& body) {
   return VersionReply{std::move(*version), get_int(body, "protocol").value_or(1)};
 }
 
-std::optional<std::variant<StateEvent, GapEvent>> decode_event(const json& body) {
+std::optional<std::variant<StateEvent, GapEvent, ProcessesChangedEvent>> decode_event(
+    const json& body) {
   auto kind = get_string(body, "event");
   if (!kind) return std::nullopt;
   auto get_u64 = [&](const char* key) -> std::optional<std::uint64_t> {
@@ -221,6 +230,7 @@ std::optional<std::variant<StateEvent, GapEvent>> decode_event(const json& body)
     if (!first || !last) return std::nullopt;
     return GapEvent{*first, *last};
   }
+  if (*kind == "processes_changed") return ProcessesChangedEvent{};
   if (*kind != "state") return std::nullopt;
   StateEvent e;
   auto seq = get_u64("seq");

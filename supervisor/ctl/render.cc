@@ -43,6 +43,7 @@ std::string render_changes(const ConfigChanges& changes, std::string_view change
   for (const auto& name : changes.changed) out += fmt::format("{}: {}\n", name, changed_word);
   for (const auto& name : changes.removed) out += fmt::format("{}: removed\n", name);
   if (out.empty()) out = "No config updates to processes\n";
+  for (const auto& note : changes.notes) out += fmt::format("note: {}\n", note);
   return out;
 }
 
@@ -327,6 +328,10 @@ std::string render_event(const StateEvent& event) {
   if (!event.reason.empty()) out += fmt::format(" ({})", event.reason);
   out += '\n';
   return out;
+}
+
+std::string render_processes_changed() {
+  return "(processes added or removed: `minisupctl status` shows the new set)\n";
 }
 
 std::string render_gap(const GapEvent& gap) {

@@ -146,5 +146,7 @@ std::string render_no_such_program(const std::vector<std::string>& names);
 std::string render_event(const StateEvent& event);
 /// events: `(missed events 5 to 9: no longer buffered by minisupd)`.
 std::string render_gap(const GapEvent& gap);
+/// An `events` line for a ProcessesChangedEvent.
+std::string render_processes_changed();
 
 }  // namespace minisup::ctl

@@ -346,15 +346,16 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
 }
 
 void Runtime::add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
-                         std::optional<std::chrono::nanoseconds> timeout) {
+                         std::optional<std::chrono::nanoseconds> timeout,
+                         std::vector<std::string> notes) {
   if (auto settlement = core::settle(request, *supervisor_)) {
     // Settled already (a stop of stopped processes, a wait that holds).
-    Waiter waiter{client, id, std::move(request), 0};
+    Waiter waiter{client, id, std::move(request), 0, std::move(notes)};
     answer(waiter, *settlement);
     core::close_request(waiter.request, *supervisor_);
     return;
   }
-  waiters_.push_back(Waiter{client, id, std::move(request), 0});
+  waiters_.push_back(Waiter{client, id, std::move(request), 0, std::move(notes)});
   if (timeout) {
     auto it = std::prev(waiters_.end());
     it->timeout = timers_.arm(timers_.now() + *timeout, [this, it] {
@@ -440,7 +441,7 @@ void Runtime::answer(const Waiter& waiter, const core::Settlement& settlement) {
       send(waiter.client,
            control::encode_reply(
                waiter.id, control::ConfigChanges{waiter.request.added, waiter.request.changed,
-                                                 waiter.request.removed_programs}));
+                                                 waiter.request.removed_programs, waiter.notes}));
       return;
   }
 }
@@ -473,6 +474,12 @@ void Runtime::publish_event(const std::string& process, const core::StateChanged
   if (event_subscribers_.empty()) return;
   for (const auto& [client, id] : event_subscribers_)
     send(client, control::encode_event(id, event));
+}
+
+void Runtime::publish_processes_changed() {
+  processes_changed_ = false;
+  for (const auto& [client, id] : event_subscribers_)
+    send(client, control::encode_event(id, control::ProcessesChangedEvent{}));
 }
 
 void Runtime::handle_tail(ClientId client, const nlohmann::json& id,
@@ -544,16 +551,16 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
     return fmt::format("{} {} {} {} {} {}", h->listen, h->token, h->username, h->password_sha256,
                        h->read_only, fmt::join(h->hosts, ","));
   };
+  std::vector<std::string> notes;
   if (http_settings(loaded.config->http) != http_settings(config_.http)) {
-    spdlog::warn(
-        "{}: [http] changed; the HTTP listener keeps its settings until minisupd starts "
-        "again",
-        what);
+    notes.emplace_back(
+        "[http] changed; the HTTP listener keeps its settings until minisupd starts again");
+    spdlog::warn("{}: {}", what, notes.back());
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);
-    send(client,
-         control::encode_reply(id, control::ConfigChanges{diff.added, diff.changed, diff.removed}));
+    send(client, control::encode_reply(
+                     id, control::ConfigChanges{diff.added, diff.changed, diff.removed, notes}));
     return;
   }
   std::string refused;
@@ -574,7 +581,7 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
   core::PendingRequest request = core::open_update(*result);
   std::vector<core::ProcessAction> actions = std::move(result->actions);
   execute(std::move(actions));
-  add_waiter(client, id, std::move(request));
+  add_waiter(client, id, std::move(request), std::nullopt, std::move(notes));
 }
 
 }  // namespace minisup::daemon

@@ -219,6 +219,7 @@ void Runtime::run_slice() {
   running_slice_ = false;
   // Settling only answers; it decides nothing, so it adds no action.
   if (settle_needed_) settle_requests();
+  if (processes_changed_ && pending_actions_.empty()) publish_processes_changed();
   if (!pending_actions_.empty()) {
     // The rest waits for the next loop round: clients are served first.
     slice_timer_ = timers_.arm(timers_.now(), [this] {
@@ -294,8 +295,10 @@ void Runtime::perform(const core::ProcessAction& action) {
         } else if constexpr (std::is_same_v<T, core::AddProcess>) {
           if (const core::ManagedProcess* process = supervisor_->find(name))
             setup_process(*process);
+          processes_changed_ = true;
         } else if constexpr (std::is_same_v<T, core::ProcessRetired>) {
           retire_handles(name, a.as);
+          processes_changed_ = true;  // the old run shows under its new name
         } else if constexpr (std::is_same_v<T, core::RemoveProcess>) {
           auto it = handles_.find(name);
           if (it != handles_.end()) {
@@ -305,6 +308,7 @@ void Runtime::perform(const core::ProcessAction& action) {
           system_.release_tree(name);
           for (Waiter& waiter : waiters_) waiter.request.note_removed(name);
           settle_needed_ = true;
+          processes_changed_ = true;
         }
       },
       action.action);
@@ -515,6 +519,9 @@ std::optional<core::ReloadResult> Runtime::apply_new_config(config::Config new_c
     spdlog::warn("{}: a new socket path takes effect when minisupd restarts", why);
     new_config.supervisor.socket = config_.supervisor.socket;
   }
+  // The HTTP listener keeps the settings it started with (handle_reread()
+  // said so): the next reread compares against those.
+  new_config.http = config_.http;
   config_ = std::move(new_config);
   logging::set_daemon_log_level(config_.supervisor.loglevel);
   system_.outputs_configured(config_.programs);

@@ -157,7 +157,8 @@ class Runtime {
     ClientId client = 0;
     nlohmann::json id;
     core::PendingRequest request;
-    Timers::TimerId timeout = 0;  ///< wait only, 0: none
+    Timers::TimerId timeout = 0;     ///< wait only, 0: none
+    std::vector<std::string> notes;  ///< update only: ConfigChanges::notes
   };
 
   // ---- lifecycle (runtime.cc) ----
@@ -234,7 +235,8 @@ class Runtime {
                                                   bool include_old = false);
   /// Keeps `request` until it is settled (answered at once if it is).
   void add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
-                  std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+                  std::optional<std::chrono::nanoseconds> timeout = std::nullopt,
+                  std::vector<std::string> notes = {});
   /// Answers every waiter whose request is settled; drops those whose
   /// client is gone. Never decides anything, so never re-enters.
   void settle_requests();
@@ -242,6 +244,9 @@ class Runtime {
   void answer_wait_timeout(const Waiter& waiter);
   void forget_waiter(std::list<Waiter>::iterator it);
   void publish_event(const std::string& process, const core::StateChanged& change);
+  /// Tells the event subscribers that processes were added or removed
+  /// (once a batch of actions is done, not once per process).
+  void publish_processes_changed();
   void handle_signal(ClientId client, const nlohmann::json& id,
                      const control::SignalCommand& command);
   void handle_tail(ClientId client, const nlohmann::json& id, const control::TailCommand& tail);
@@ -257,7 +262,8 @@ class Runtime {
   std::unordered_map<std::string, Handles> handles_;
   std::unordered_map<int, Child> children_;  ///< live leaders, by pid
   std::list<Waiter> waiters_;
-  bool settle_needed_ = false;  ///< a state changed since the last settle
+  bool settle_needed_ = false;      ///< a state changed since the last settle
+  bool processes_changed_ = false;  ///< added or removed since the last publish
   control::EventHistory events_;
   std::map<ClientId, nlohmann::json> event_subscribers_;
   std::map<ClientId, std::unique_ptr<logging::TailFollower>> tail_followers_;

@@ -401,10 +401,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case 8: {  // reread / update
-      ConfigChanges r{g.strs(), g.strs(), g.strs()};
+      ConfigChanges r{g.strs(), g.strs(), g.strs(), g.strs()};
       line = encode_reply(id, r);
       same(decode_config_changes(envelope(line, true, want_id).body),
-           ConfigChanges{repair(r.added), repair(r.changed), repair(r.removed)}, "changes", line);
+           ConfigChanges{repair(r.added), repair(r.changed), repair(r.removed), repair(r.notes)},
+           "changes", line);
       break;
     }
     case 9:     // wait

@@ -320,6 +320,48 @@ TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
   EXPECT_EQ(reset[0].first, "reset");
 }
 
+TEST(Http, AddedOrRemovedProgramsResetTheEventStreamAndHttpChangesAreNoted) {
+  HttpDaemon h("token_file = \"token\"");
+  HttpConnection events(h.endpoint);
+  ASSERT_TRUE(
+      events.send_all(http_request_text(h.endpoint, "GET", "/api/v1/events", {bearer()}, "")));
+  HttpResponse head;
+  ASSERT_TRUE(events.read_head(head, 10s));
+  const std::string config = read_file(h.d.config_path());
+  auto has_reset = [](const std::vector<std::pair<std::string, json>>& got) {
+    return std::any_of(got.begin(), got.end(), [](const auto& e) { return e.first == "reset"; });
+  };
+
+  // `extra` added, and [http] changed (which only the next start applies).
+  std::string changed = config;
+  ASSERT_EQ(changed.rfind("[http]\n", 0), 0u);
+  changed.insert(7, "hosts = [\"dash.example\"]\n");
+  h.d.write_config(changed + sleeper("extra"));
+  const CommandResult reread = h.d.ctl({"reread"});
+  EXPECT_EQ(reread.code, 0) << reread.err;
+  EXPECT_THAT(reread.out, HasSubstr("extra: added"));
+  EXPECT_THAT(reread.out, HasSubstr("note: [http] changed; the HTTP listener keeps its settings "
+                                    "until minisupd starts again"));
+  HttpResponse update = h.post("/api/v1/update", {bearer()});
+  ASSERT_EQ(update.status, 200) << update.body;
+  EXPECT_EQ(body_json(update)["added"], json::array({"extra"}));
+  EXPECT_EQ(body_json(update)["notes"].size(), 1u) << update.body;
+  std::string buffer;
+  auto got = read_events(events, buffer, 3);
+  EXPECT_TRUE(has_reset(got)) << "no reset after a program was added";
+  // The listener kept its settings: its Host check is as before.
+  EXPECT_EQ(h.get("/api/v1/programs", {bearer(), "Host: dash.example"}).status, 403);
+
+  // `extra` removed: a reset once it is gone, and the list no longer has it.
+  h.d.write_config(config);
+  ASSERT_EQ(h.post("/api/v1/update", {bearer()}).status, 200);
+  got = read_events(events, buffer, 3);
+  EXPECT_TRUE(has_reset(got)) << "no reset after a program was removed";
+  const json programs = body_json(h.get("/api/v1/programs", {bearer()}));
+  ASSERT_TRUE(programs.is_array());
+  for (const json& p : programs) EXPECT_NE(p["name"], "extra");
+}
+
 TEST(Http, LogFollowStreamsNewLines) {
   HttpDaemon h("token_file = \"token\"");
   // Once it wrote a few lines, the last 2 of them.

@@ -455,8 +455,10 @@ int run(const Options& o, Connection& connection) {
         if (!event) return;  // a kind of line newer than this client
         if (auto* state = std::get_if<control::StateEvent>(&*event)) {
           print(render_event(*state));
+        } else if (auto* gap = std::get_if<control::GapEvent>(&*event)) {
+          print(render_gap(*gap));
         } else {
-          print(render_gap(std::get<control::GapEvent>(*event)));
+          print(render_processes_changed());
         }
       });
     }

@@ -582,10 +582,24 @@ TEST(EncodeReply, EveryReplyShape) {
   EXPECT_EQ(parse_json(encode_reply(json(1), ClearReply{{"a"}}))["results"],
             json::parse(R"([{"name":"a","result":"cleared"}])"));
 
-  j = parse_json(encode_reply(json(1), ConfigChanges{{"new"}, {"web"}, {}}));
+  j = parse_json(encode_reply(json(1), ConfigChanges{{"new"}, {"web"}, {}, {}}));
   EXPECT_EQ(j["added"], json::parse(R"(["new"])"));
   EXPECT_EQ(j["changed"], json::parse(R"(["web"])"));
   EXPECT_EQ(j["removed"], json::array());
+  EXPECT_FALSE(j.contains("notes")) << "notes are written only when there are some";
+  j = parse_json(encode_reply(json(1), ConfigChanges{{}, {}, {}, {"[http] changed"}}));
+  EXPECT_EQ(j["notes"], json::parse(R"(["[http] changed"])"));
+  EXPECT_EQ(decode_config_changes(j), (ConfigChanges{{}, {}, {}, {"[http] changed"}}));
+  j.erase("notes");
+  EXPECT_EQ(decode_config_changes(j), (ConfigChanges{{}, {}, {}, {}}))
+      << "a reply without notes (an older minisupd) decodes";
+  j["notes"] = 3;
+  EXPECT_EQ(decode_config_changes(j), std::nullopt);
+
+  EXPECT_EQ(parse_json(encode_event(json(1), ProcessesChangedEvent{}))["event"],
+            "processes_changed");
+  EXPECT_TRUE(std::holds_alternative<ProcessesChangedEvent>(
+      *decode_event(parse_json(encode_event(json(1), ProcessesChangedEvent{})))));
 
   EXPECT_EQ(parse_json(encode_reply(json(1), WaitReply{{{"a", "RUNNING"}}}))["results"],
             json::parse(R"([{"name":"a","state":"RUNNING"}])"));
@@ -711,7 +725,7 @@ TEST_F(ReplyTest, DecodersRoundTrip) {
   EXPECT_EQ(decode_signal_reply(parse_reply(encode_reply(nullptr, signal))->body), signal);
   ClearReply clear{{"a", "b"}};
   EXPECT_EQ(decode_clear_reply(parse_reply(encode_reply(nullptr, clear))->body), clear);
-  ConfigChanges changes{{"a"}, {"b", "c"}, {"d"}};
+  ConfigChanges changes{{"a"}, {"b", "c"}, {"d"}, {"[http] changed"}};
   EXPECT_EQ(decode_config_changes(parse_reply(encode_reply(nullptr, changes))->body), changes);
   WaitReply wait{{{"a", "FATAL"}}};
   EXPECT_EQ(decode_wait_reply(parse_reply(encode_reply(nullptr, wait))->body), wait);

@@ -157,11 +157,18 @@ TEST(RenderResults, RestartSignalClearWait) {
 }
 
 TEST(RenderResults, RereadAndUpdate) {
-  ConfigChanges changes{{"new"}, {"web"}, {"old"}};
+  ConfigChanges changes{{"new"}, {"web"}, {"old"}, {}};
   EXPECT_EQ(render_reread(changes), "new: added\nweb: changed\nold: removed\n");
   EXPECT_EQ(render_update(changes), "new: added\nweb: updated\nold: removed\n");
   EXPECT_EQ(render_reread({}), "No config updates to processes\n");
   EXPECT_EQ(render_update({}), "No config updates to processes\n");
+  ConfigChanges http_only{{}, {}, {}, {"[http] changed; applies at the next start"}};
+  EXPECT_EQ(render_reread(http_only),
+            "No config updates to processes\nnote: [http] changed; applies at the next start\n");
+  changes.notes = http_only.notes;
+  EXPECT_EQ(render_update(changes),
+            "new: added\nweb: updated\nold: removed\n"
+            "note: [http] changed; applies at the next start\n");
 }
 
 TEST(RenderEvents, StateAndGap) {

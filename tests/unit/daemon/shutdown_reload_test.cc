@@ -286,6 +286,44 @@ TEST_F(Reload, RereadReportsTheChangesAndAppliesNothing) {
   EXPECT_EQ(runtime->supervisor().find("c"), nullptr);
 }
 
+TEST_F(Reload, RereadAndUpdateSayThatHttpChangesWaitForTheNextStart) {
+  start_with(program_toml("a", "/bin/a"));
+  timers.advance(1s);
+  write_config("[http]\nlisten = \"127.0.0.1:9001\"\n" + program_toml("a", "/bin/a"));
+  const char* note =
+      "[http] changed; the HTTP listener keeps its settings until minisupd starts again";
+  json r = ask(3, {{"cmd", "reread"}});
+  EXPECT_EQ(r["notes"], json::array({note})) << r.dump();
+  EXPECT_EQ(r["changed"], json::array());
+  r = ask(3, {{"cmd", "update"}});
+  EXPECT_EQ(r["notes"], json::array({note})) << r.dump();
+  EXPECT_EQ(pid("a"), 1000) << "a is not touched";
+  // Nothing about [http] when it is as minisupd runs with.
+  write_config(program_toml("a", "/bin/a"));
+  EXPECT_FALSE(ask(3, {{"cmd", "reread"}}).contains("notes"));
+}
+
+TEST_F(Reload, SubscribersHearOnceThatProcessesWereAddedOrRemoved) {
+  start_with(program_toml("a", "/bin/a") + program_toml("d", "/bin/d"));
+  timers.advance(1s);
+  ASSERT_EQ(ask(6, {{"cmd", "events"}, {"id", "e"}})["subscribed"], true);
+  auto changed_events = [&] {
+    int n = 0;
+    for (const json& line : clients.take(6)) n += line["event"] == "processes_changed";
+    return n;
+  };
+  // c added (numprocs 3), d removed: told once c is set up and once d is gone.
+  write_config(program_toml("a", "/bin/a") + program_toml("c", "/bin/c", "numprocs = 3"));
+  request(3, {{"cmd", "update"}});
+  EXPECT_EQ(changed_events(), 1) << "three processes added: one event";
+  exit_child(1001, 0);  // d stops and goes
+  EXPECT_EQ(runtime->supervisor().find("d"), nullptr);
+  EXPECT_EQ(changed_events(), 1);
+  // A state change alone says nothing of the kind.
+  exit_child(1000, 1);
+  EXPECT_EQ(changed_events(), 0);
+}
+
 TEST_F(Reload, InvalidConfigChangesNothing) {
   start_with(program_toml("a", "/bin/a"));
   timers.advance(1s);
