@@ -154,10 +154,13 @@ TEST(CtlStopClean, AProgramKilledByItsStopSignalIsGracefulButNotClean) {
 }
 
 TEST(CtlStopClean, AProgramThatExitsZeroOnTermIsClean) {
+  // startsecs = 0.5: RUNNING (and so the replies of `wait` and `start`)
+  // only once the helper has blocked SIGTERM to wait for it; stopped before
+  // that, it would die of SIGTERM, which is not clean.
   Daemon d("[program.clean]\n" + child_cmd("--after 60 --term-delay 0") +
-           "startsecs = 0\nstopwaitsecs = 2\n" + "[program.odd]\n" +
+           "startsecs = 0.5\nstopwaitsecs = 2\n" + "[program.odd]\n" +
            child_cmd("--after 60 --term-delay 0") +
-           "startsecs = 0\nstopwaitsecs = 2\nexitcodes = [3]\n");
+           "startsecs = 0.5\nstopwaitsecs = 2\nexitcodes = [3]\n");
   d.start();
   ASSERT_EQ(d.ctl({"wait", "all", "--timeout", "5"}).code, 0);
   CommandResult r = d.ctl({"stop", "--require-graceful", "clean"});
