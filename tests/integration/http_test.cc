@@ -48,6 +48,13 @@ struct HttpDaemon {
                     const std::string& body = "") {
     return http(endpoint, "POST", target, headers, body);
   }
+  /// Sends GET /api/v1/events on `c` and reads the response head.
+  HttpResponse open_events(HttpConnection& c, const std::vector<std::string>& headers) {
+    HttpResponse head;
+    EXPECT_TRUE(c.send_all(http_request_text(endpoint, "GET", "/api/v1/events", headers, "")));
+    EXPECT_TRUE(c.read_head(head, 10s));
+    return head;
+  }
 };
 
 std::string bearer() { return "Authorization: Bearer " + std::string(kToken); }
@@ -270,10 +277,7 @@ std::vector<std::pair<std::string, json>> read_events(HttpConnection& c, std::st
 TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
   HttpDaemon h("token_file = \"token\"");
   HttpConnection events(h.endpoint);
-  ASSERT_TRUE(
-      events.send_all(http_request_text(h.endpoint, "GET", "/api/v1/events", {bearer()}, "")));
-  HttpResponse head;
-  ASSERT_TRUE(events.read_head(head, 10s));
+  HttpResponse head = h.open_events(events, {bearer()});
   EXPECT_EQ(head.status, 200);
   EXPECT_THAT(head.header("content-type"), HasSubstr("text/event-stream"));
 
@@ -323,10 +327,7 @@ TEST(Http, EventsComeInOrderAndResumeWithLastEventId) {
 TEST(Http, AddedOrRemovedProgramsResetTheEventStreamAndHttpChangesAreNoted) {
   HttpDaemon h("token_file = \"token\"");
   HttpConnection events(h.endpoint);
-  ASSERT_TRUE(
-      events.send_all(http_request_text(h.endpoint, "GET", "/api/v1/events", {bearer()}, "")));
-  HttpResponse head;
-  ASSERT_TRUE(events.read_head(head, 10s));
+  ASSERT_EQ(h.open_events(events, {bearer()}).status, 200);
   const std::string config = read_file(h.d.config_path());
   auto has_reset = [](const std::vector<std::pair<std::string, json>>& got) {
     return std::any_of(got.begin(), got.end(), [](const auto& e) { return e.first == "reset"; });
