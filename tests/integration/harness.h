@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -135,17 +137,32 @@ inline CommandResult run_command(const std::vector<std::string>& argv,
   char err_template[] = "/tmp/minisup-test-err-XXXXXX";
   int out_fd = mkstemp(out_template);
   int err_fd = mkstemp(err_template);
+  // Everything the child needs is made before fork(): tests run commands
+  // from several threads (std::async), and a child forked while another
+  // thread held the allocator's lock would hang in malloc (putenv, a
+  // vector) instead of exec'ing. The child only calls async-signal-safe
+  // functions.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    const bool overridden = std::any_of(extra_env.begin(), extra_env.end(), [&](const auto& kv) {
+      return std::string_view(kv).substr(0, kv.find('=')) == name;
+    });
+    if (!overridden) env.push_back(*e);
+  }
+  for (const auto& kv : extra_env) env.push_back(const_cast<char*>(kv.c_str()));
+  env.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(out_fd, 1);
     dup2(err_fd, 2);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
-    for (const auto& kv : extra_env) putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), env.data());
     _exit(127);
   }
   close(out_fd);
@@ -354,19 +371,23 @@ class Daemon {
   /// tests where minisupd may end by itself at once (shutdown_on).
   void launch(const std::vector<std::string>& extra_args = {}) {
     exit_code_.reset();  // a start after wait_exit() is a new minisupd
+    // Made before fork(): the child only calls async-signal-safe functions
+    // (see run_command()).
+    const std::string out_path = stdout_path().string();
+    const std::string err_path = log_path().string();
+    std::vector<std::string> args{MINISUPD_PATH, "-c", config_path().string()};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
-      int out = open(stdout_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = open(log_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out, 1);
       dup2(err, 2);
       int null_fd = open("/dev/null", O_RDONLY);
       dup2(null_fd, 0);
-      std::vector<std::string> args{MINISUPD_PATH, "-c", config_path().string()};
-      args.insert(args.end(), extra_args.begin(), extra_args.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
       execv(argv[0], argv.data());
       _exit(127);
     }
