@@ -58,6 +58,7 @@ std::string read_file_capped(const fs::path& path, std::string& error, bool& not
     return {};
   }
   std::string text;
+  text.reserve(static_cast<std::size_t>(st.st_size));  // (a file that grows meanwhile still reads)
   char buffer[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
@@ -74,7 +75,8 @@ std::string read_file_capped(const fs::path& path, std::string& error, bool& not
     text.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(fd);
-  return error.empty() ? text : std::string{};
+  if (!error.empty()) text.clear();
+  return text;
 }
 
 fs::path resolve_path(const fs::path& dir, const std::string& text) {

@@ -149,6 +149,10 @@ struct StatusCommand {
   std::vector<std::string> names;
   std::vector<std::string> fields = {};
   bool tree = false;
+  /// `rows`: each process as an array of its values, in the order of the
+  /// reply's "columns" (a table's worth of bytes, without a key per value),
+  /// in "rows" instead of "processes".
+  bool rows = false;
   bool operator==(const StatusCommand&) const = default;
 };
 
@@ -386,6 +390,9 @@ struct StatusReply {
   /// The members to encode (StatusCommand::fields); empty: all. Not part of
   /// the decoded reply (a decoder sees only what was sent).
   std::vector<std::string> fields = {};
+  /// Encode as "columns" and "rows" (StatusCommand::rows). Not part of the
+  /// decoded reply either.
+  bool rows = false;
   bool operator==(const StatusReply&) const = default;
 };
 
@@ -575,10 +582,10 @@ class JsonWriter;
 /// 10,000 processes.
 class StatusReplyWriter {
  public:
-  /// `fields` as in StatusReply; `expected`: the number of processes (for
-  /// the buffer's size).
+  /// `fields` and `rows` as in StatusReply; `expected`: the number of
+  /// processes (for the buffer's size).
   StatusReplyWriter(const nlohmann::json& id, const std::vector<std::string>& fields,
-                    std::size_t expected);
+                    std::size_t expected, bool rows = false);
   ~StatusReplyWriter();
   StatusReplyWriter(const StatusReplyWriter&) = delete;
   StatusReplyWriter& operator=(const StatusReplyWriter&) = delete;
@@ -590,6 +597,7 @@ class StatusReplyWriter {
  private:
   std::unique_ptr<detail::JsonWriter> writer_;
   unsigned mask_;
+  bool rows_;
 };
 std::string encode_reply(const nlohmann::json& id, const StartReply& reply);
 std::string encode_reply(const nlohmann::json& id, const StopReply& reply);
@@ -665,12 +673,32 @@ struct StatusLine {
   std::string_view processes_json;
 };
 
+/// Receives the processes of a `status` reply line one at a time, as
+/// decode_status_line() reads them, so that a client need not hold every
+/// ProcessInfo at once (10,000 of them are 4 MB of fresh pages to fault in,
+/// while the status table needs a tenth of that).
+class StatusSink {
+ public:
+  virtual ~StatusSink() = default;
+  /// The "processes" array starts: forget what was added (a repeated
+  /// member, where the last one counts).
+  virtual void restart() = 0;
+  /// One process, whole. `process` is reused for the next one: copy what
+  /// is to be kept.
+  virtual void add(const ProcessInfo& process) = 0;
+};
+
 /// Decodes a whole `status` reply line (without its '\n'), the largest
 /// reply, in one pass through nlohmann's SAX interface with no intermediate
-/// DOM (a status of 1,000 processes is ~350 KB; minisupctl must stay quick).
+/// DOM (a status of 10,000 processes is ~1 MB as the table's fields, ~5 MB
+/// whole; minisupctl must stay quick), handing each process to `sink`.
 /// Missing optional fields take their defaults, unknown fields are ignored.
-/// nullopt when the line is not valid JSON, not ok, or not a status reply:
-/// then use parse_reply(), which also handles errors.
+/// Returns the "processes" array exactly as it appears in the line (a view
+/// into `line`). nullopt when the line is not valid JSON, not ok, or not a
+/// status reply (what `sink` got is then meaningless): use parse_reply(),
+/// which also handles errors.
+std::optional<std::string_view> decode_status_line(std::string_view line, StatusSink& sink);
+/// The same, keeping every process.
 std::optional<StatusLine> decode_status_line(std::string_view line);
 
 /// Wire names of the outcomes ("started", "already_started", ...).

@@ -196,14 +196,11 @@ unsigned member_mask(const std::vector<std::string>& fields) {
   return mask;
 }
 
-void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
-  // Each member when the mask has it: its key, then `value`'s writing.
-  auto member = [&](Member m, auto&& write) {
-    if ((mask & (1u << m)) == 0) return;
-    w.quoted_key(kMemberKeys[m]);
-    write();
-  };
-  w.begin_object();
+/// Calls `member(m, write)` for each member of a process object, in the
+/// order they are written (also the order of a rows reply's columns);
+/// `write()` writes p's value of it to `w`.
+template <typename Member>
+void for_each_member(JsonWriter& w, const ProcessInfo& p, Member member) {
   member(kName, [&] { w.value(p.name); });
   member(kGroup, [&] { w.value(p.group); });
   member(kState, [&] { w.value(p.state); });
@@ -251,7 +248,30 @@ void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask) {
   member(kTreeProcesses, [&] { w.value(p.tree_processes); });
   member(kTreeRssBytes, [&] { w.value(p.tree_rss_bytes); });
   member(kTreeCpuSeconds, [&] { w.value(p.tree_cpu_seconds); });
-  w.end_object();
+}
+
+/// One process: an object of the members in `mask`, or with `row` the
+/// array of their values.
+void write_process_info(JsonWriter& w, const ProcessInfo& p, unsigned mask, bool row = false) {
+  row ? w.begin_array() : w.begin_object();
+  for_each_member(w, p, [&](Member m, auto&& write) {
+    if ((mask & (1u << m)) == 0) return;
+    if (!row) w.quoted_key(kMemberKeys[m]);
+    write();
+  });
+  row ? w.end_array() : w.end_object();
+}
+
+/// The "columns" of a rows reply: the names of the members in `mask`, in
+/// the order each row holds their values.
+void write_columns(JsonWriter& w, unsigned mask) {
+  JsonWriter unused;
+  const ProcessInfo none;
+  w.key("columns").begin_array();
+  for_each_member(unused, none, [&](Member m, auto&&) {
+    if ((mask & (1u << m)) != 0) w.value(member_name(m));
+  });
+  w.end_array();
 }
 
 /// Writes "results": [...] with `one(writer, result)` per element.
@@ -278,19 +298,24 @@ bool status_sends_tree(const std::vector<std::string>& fields) {
 }
 
 StatusReplyWriter::StatusReplyWriter(const json& id, const std::vector<std::string>& fields,
-                                     std::size_t expected)
-    : writer_(std::make_unique<JsonWriter>(begin_reply(id, true))), mask_(member_mask(fields)) {
+                                     std::size_t expected, bool rows)
+    : writer_(std::make_unique<JsonWriter>(begin_reply(id, true))),
+      mask_(member_mask(fields)),
+      rows_(rows) {
   // ~480 bytes per process with every member (names of a dozen
-  // characters), ~100 for minisupctl's table: reserved with room to spare,
-  // since growing past the reservation copies the whole reply into fresh
-  // memory (and pages never written are never faulted in).
-  writer_->reserve(64 + expected * (mask_ == kAllMembers ? 768 : 256));
-  writer_->key("processes").begin_array();
+  // characters), ~100 for minisupctl's table, ~50 as rows: reserved with
+  // room to spare, since growing past the reservation copies the whole
+  // reply into fresh memory (and pages never written are never faulted in).
+  writer_->reserve(256 + expected * (mask_ == kAllMembers ? 768 : 256));
+  if (rows_) write_columns(*writer_, mask_);
+  writer_->key(rows_ ? "rows" : "processes").begin_array();
 }
 
 StatusReplyWriter::~StatusReplyWriter() = default;
 
-void StatusReplyWriter::add(const ProcessInfo& info) { write_process_info(*writer_, info, mask_); }
+void StatusReplyWriter::add(const ProcessInfo& info) {
+  write_process_info(*writer_, info, mask_, rows_);
+}
 
 std::string StatusReplyWriter::finish() {
   writer_->end_array();
@@ -298,7 +323,7 @@ std::string StatusReplyWriter::finish() {
 }
 
 std::string encode_reply(const json& id, const StatusReply& reply) {
-  StatusReplyWriter writer(id, reply.fields, reply.processes.size());
+  StatusReplyWriter writer(id, reply.fields, reply.processes.size(), reply.rows);
   for (const auto& p : reply.processes) writer.add(p);
   return writer.finish();
 }

@@ -302,23 +302,17 @@ struct Number {
   }
 };
 
-/// A SAX handler (nlohmann::json::sax_parse) that builds a StatusLine from a
-/// `status` reply: {"ok": true, "processes": [ProcessInfo...], ...}. Field
+/// A SAX handler (nlohmann::json::sax_parse) that reads a `status` reply,
+/// {"ok": true, "processes": [ProcessInfo...], ...}, handing each process to
+/// a StatusSink as soon as its object ends. Field
 /// types are checked as decode_event() & co. read theirs: a string field
 /// holding anything but a string (or, for the optional ones, null) fails the
 /// whole line; an int field holding a fraction or a number out of range reads
 /// as absent. Unknown members, at any level, are skipped whatever they hold.
 class StatusHandler {
  public:
-  /// `expected`: how many processes the line probably holds (a capacity
-  /// hint: without it, growing the vector of 10,000 ProcessInfo moved each
-  /// of them ~14 times, a tenth of the decoding).
-  StatusHandler(const char* const* mark, std::size_t expected) : mark_(mark) {
-    reply_.processes.reserve(expected);
-  }
+  StatusHandler(const char* const* mark, StatusSink& sink) : mark_(mark), sink_(sink) {}
 
-  /// The processes read; valid once the parse succeeded and complete().
-  StatusReply& reply() { return reply_; }
   /// True when the line was a whole, successful status reply.
   bool complete() const { return level_ == Level::Done && ok_ && have_processes_; }
   /// Where the "processes" array starts and ends (one past its ']').
@@ -359,12 +353,16 @@ class StatusHandler {
 
  private:
   /// Where the parser is: which object or array the next event belongs to.
-  enum class Level { Start, Top, Processes, Process, Retry, Done };
+  /// (Columns, Rows, Row: a reply of StatusCommand::rows, where each
+  /// process is an array whose values are those of the "columns", in order.)
+  enum class Level { Start, Top, Processes, Process, Retry, Columns, Rows, Row, Done };
   /// The member whose value comes next (Other: one this decoder skips).
   enum class Field {
     Other,
     Ok,
     Processes,
+    Columns,
+    Rows,
     Name,
     Group,
     State,
@@ -406,7 +404,16 @@ class StatusHandler {
 
   bool scalar(Scalar kind);
   bool scalar_string(std::string& value);
-  ProcessInfo& process() { return reply_.processes.back(); }
+  ProcessInfo& process() { return process_; }
+  /// The member that a process object's key names (Other: unknown).
+  static Field process_field(std::string_view key);
+  /// In a row: the member whose value comes next.
+  Field next_column() {
+    const std::size_t at = column_++;
+    return at < columns_.size() ? columns_[at] : Field::Other;
+  }
+  /// A process object or row ended: checks it and hands it to the sink.
+  bool end_process();
 
   const char* const* mark_;
   Level level_ = Level::Start;
@@ -420,7 +427,12 @@ class StatusHandler {
   bool boolean_ = false;
   Number number_;
   RetryInfo retry_;
-  StatusReply reply_;
+  StatusSink& sink_;
+  ProcessInfo process_;         ///< the one being read, reused (its strings keep their capacity)
+  std::vector<Field> columns_;  ///< a rows reply's "columns"
+  bool have_columns_ = false;
+  std::size_t column_ = 0;     ///< in a row: the index of the next value
+  bool retry_in_row_ = false;  ///< the "retry" object being read is a row's
   const char* processes_begin_ = nullptr;
   const char* processes_end_ = nullptr;
 };
@@ -435,13 +447,17 @@ bool StatusHandler::start_object(std::size_t) {
       level_ = Level::Top;
       return true;
     case Level::Processes:
-      reply_.processes.emplace_back();
+      process_ = ProcessInfo{};
       have_name_ = have_group_ = have_state_ = false;
       level_ = Level::Process;
       return true;
+    case Level::Row:
+      field_ = next_column();
+      [[fallthrough]];
     case Level::Process:
       if (field_ == Field::Retry) {
         retry_ = RetryInfo{};
+        retry_in_row_ = level_ == Level::Row;
         level_ = Level::Retry;
         return true;
       }
@@ -449,6 +465,8 @@ bool StatusHandler::start_object(std::size_t) {
     case Level::Top:
     case Level::Retry:
       return nest_skipped();
+    case Level::Columns:  // not a string
+    case Level::Rows:     // a row that is not an array
     case Level::Done:
       return false;
   }
@@ -465,20 +483,29 @@ bool StatusHandler::end_object() {
       level_ = Level::Done;
       return true;
     case Level::Process:
-      if (!have_name_ || !have_state_) return false;
-      if (!have_group_) process().group = process().name;
+      if (!end_process()) return false;
       level_ = Level::Processes;
       return true;
     case Level::Retry:
       process().retry = retry_;
-      level_ = Level::Process;
+      level_ = retry_in_row_ ? Level::Row : Level::Process;
       return true;
     case Level::Start:
     case Level::Processes:
+    case Level::Columns:
+    case Level::Rows:
+    case Level::Row:
     case Level::Done:
       return false;
   }
   return false;
+}
+
+bool StatusHandler::end_process() {
+  if (!have_name_ || !have_state_) return false;
+  if (!have_group_) process().group = process().name;
+  sink_.add(process_);
+  return true;
 }
 
 bool StatusHandler::start_array(std::size_t) {
@@ -488,18 +515,34 @@ bool StatusHandler::start_array(std::size_t) {
   }
   switch (level_) {
     case Level::Top:
-      if (field_ == Field::Processes) {
-        reply_.processes.clear();  // a repeated member: the last one counts
+      if (field_ == Field::Processes || (field_ == Field::Rows && have_columns_)) {
+        sink_.restart();  // a repeated member: the last one counts
         processes_begin_ = *mark_ - 1;
-        level_ = Level::Processes;
+        level_ = field_ == Field::Rows ? Level::Rows : Level::Processes;
         return true;
       }
+      if (field_ == Field::Columns) {
+        columns_.clear();
+        have_columns_ = true;
+        level_ = Level::Columns;
+        return true;
+      }
+      return nest_skipped();  // (also "rows" before "columns": fails)
+    case Level::Rows:
+      process_ = ProcessInfo{};
+      have_name_ = have_group_ = have_state_ = false;
+      column_ = 0;
+      level_ = Level::Row;
+      return true;
+    case Level::Row:
+      field_ = next_column();
       return nest_skipped();
     case Level::Process:
     case Level::Retry:
       return nest_skipped();
     case Level::Start:
     case Level::Processes:  // an element that is not an object
+    case Level::Columns:
     case Level::Done:
       return false;
   }
@@ -511,11 +554,50 @@ bool StatusHandler::end_array() {
     --skip_depth_;
     return true;
   }
-  if (level_ != Level::Processes) return false;
-  processes_end_ = *mark_;
-  have_processes_ = true;
-  level_ = Level::Top;
-  return true;
+  switch (level_) {
+    case Level::Processes:
+    case Level::Rows:
+      processes_end_ = *mark_;
+      have_processes_ = true;
+      level_ = Level::Top;
+      return true;
+    case Level::Columns:
+      level_ = Level::Top;
+      return true;
+    case Level::Row:
+      if (!end_process()) return false;
+      level_ = Level::Rows;
+      return true;
+    default:
+      return false;
+  }
+}
+
+StatusHandler::Field StatusHandler::process_field(std::string_view k) {
+  if (k == "name") return Field::Name;
+  if (k == "group") return Field::Group;
+  if (k == "state") return Field::State;
+  if (k == "pid") return Field::Pid;
+  if (k == "uptime") return Field::Uptime;
+  if (k == "started_at") return Field::StartedAt;
+  if (k == "exit_code") return Field::ExitCode;
+  if (k == "exit_signal") return Field::ExitSignal;
+  if (k == "core_dumped") return Field::CoreDumped;
+  if (k == "old") return Field::Old;
+  if (k == "restarts") return Field::Restarts;
+  if (k == "ready") return Field::Ready;
+  if (k == "exited_at") return Field::ExitedAt;
+  if (k == "needed_sigkill") return Field::NeededSigkill;
+  if (k == "stop_duration") return Field::StopDuration;
+  if (k == "description") return Field::Description;
+  if (k == "spawn_error") return Field::SpawnError;
+  if (k == "exit_reason") return Field::ExitReason;
+  if (k == "retry") return Field::Retry;
+  if (k == "dropped_bytes") return Field::DroppedBytes;
+  if (k == kTreeProcessesKey) return Field::TreeProcesses;
+  if (k == kTreeRssBytesKey) return Field::TreeRssBytes;
+  if (k == kTreeCpuSecondsKey) return Field::TreeCpuSeconds;
+  return Field::Other;
 }
 
 bool StatusHandler::key(std::string& name) {
@@ -526,54 +608,11 @@ bool StatusHandler::key(std::string& name) {
     case Level::Top:
       if (k == "ok") field_ = Field::Ok;
       if (k == "processes") field_ = Field::Processes;
+      if (k == "columns") field_ = Field::Columns;
+      if (k == "rows") field_ = Field::Rows;
       return true;
     case Level::Process:
-      if (k == "name")
-        field_ = Field::Name;
-      else if (k == "group")
-        field_ = Field::Group;
-      else if (k == "state")
-        field_ = Field::State;
-      else if (k == "pid")
-        field_ = Field::Pid;
-      else if (k == "uptime")
-        field_ = Field::Uptime;
-      else if (k == "started_at")
-        field_ = Field::StartedAt;
-      else if (k == "exit_code")
-        field_ = Field::ExitCode;
-      else if (k == "exit_signal")
-        field_ = Field::ExitSignal;
-      else if (k == "core_dumped")
-        field_ = Field::CoreDumped;
-      else if (k == "old")
-        field_ = Field::Old;
-      else if (k == "restarts")
-        field_ = Field::Restarts;
-      else if (k == "ready")
-        field_ = Field::Ready;
-      else if (k == "exited_at")
-        field_ = Field::ExitedAt;
-      else if (k == "needed_sigkill")
-        field_ = Field::NeededSigkill;
-      else if (k == "stop_duration")
-        field_ = Field::StopDuration;
-      else if (k == "description")
-        field_ = Field::Description;
-      else if (k == "spawn_error")
-        field_ = Field::SpawnError;
-      else if (k == "exit_reason")
-        field_ = Field::ExitReason;
-      else if (k == "retry")
-        field_ = Field::Retry;
-      else if (k == "dropped_bytes")
-        field_ = Field::DroppedBytes;
-      else if (k == kTreeProcessesKey)
-        field_ = Field::TreeProcesses;
-      else if (k == kTreeRssBytesKey)
-        field_ = Field::TreeRssBytes;
-      else if (k == kTreeCpuSecondsKey)
-        field_ = Field::TreeCpuSeconds;
+      field_ = process_field(k);
       return true;
     case Level::Retry:
       if (k == "attempt")
@@ -587,6 +626,9 @@ bool StatusHandler::key(std::string& name) {
       return true;
     case Level::Start:
     case Level::Processes:
+    case Level::Columns:
+    case Level::Rows:
+    case Level::Row:
     case Level::Done:
       return false;
   }
@@ -594,7 +636,15 @@ bool StatusHandler::key(std::string& name) {
 }
 
 bool StatusHandler::scalar_string(std::string& value) {
-  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  if (level_ == Level::Columns) {
+    columns_.push_back(process_field(value));
+    return true;
+  }
+  if (level_ == Level::Row) field_ = next_column();
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Row &&
+      level_ != Level::Retry) {
+    return false;
+  }
   switch (field_) {
     case Field::Other:
       return true;
@@ -625,7 +675,11 @@ bool StatusHandler::scalar_string(std::string& value) {
 }
 
 bool StatusHandler::scalar(Scalar kind) {
-  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Retry) return false;
+  if (level_ == Level::Row) field_ = next_column();
+  if (level_ != Level::Top && level_ != Level::Process && level_ != Level::Row &&
+      level_ != Level::Retry) {
+    return false;
+  }
   if (field_ == Field::Other) return true;
   const bool is_null = kind == Scalar::Null;
   const bool is_number = kind == Scalar::Number;
@@ -722,16 +776,9 @@ bool StatusHandler::scalar(Scalar kind) {
 
 }  // namespace
 
-std::optional<StatusLine> decode_status_line(std::string_view line) {
-  // Every process object that minisupd writes starts with `{"name":`; a
-  // count that is wrong (another encoder) only costs a reallocation.
-  std::size_t expected = 0;
-  for (std::size_t at = line.find("{\"name\":"); at != std::string_view::npos;
-       at = line.find("{\"name\":", at + 8)) {
-    ++expected;
-  }
+std::optional<std::string_view> decode_status_line(std::string_view line, StatusSink& sink) {
   const char* mark = line.data();
-  StatusHandler handler(&mark, expected);
+  StatusHandler handler(&mark, sink);
   const bool parsed = json::sax_parse(TrackingIterator(line.data(), &mark),
                                       TrackingIterator(line.data() + line.size(), &mark), &handler);
   if (!parsed || !handler.complete()) return std::nullopt;
@@ -742,10 +789,34 @@ std::optional<StatusLine> decode_status_line(std::string_view line) {
       end[-1] != ']') {
     return std::nullopt;
   }
+  return line.substr(static_cast<std::size_t>(begin - line.data()),
+                     static_cast<std::size_t>(end - begin));
+}
+
+std::optional<StatusLine> decode_status_line(std::string_view line) {
+  /// Keeps every process, in order.
+  class Keep final : public StatusSink {
+   public:
+    explicit Keep(std::vector<ProcessInfo>& processes) : processes_(processes) {}
+    void restart() override { processes_.clear(); }
+    void add(const ProcessInfo& process) override { processes_.push_back(process); }
+
+   private:
+    std::vector<ProcessInfo>& processes_;
+  };
   StatusLine result;
-  result.reply = std::move(handler.reply());
-  result.processes_json = line.substr(static_cast<std::size_t>(begin - line.data()),
-                                      static_cast<std::size_t>(end - begin));
+  // Every process object that minisupd writes starts with `{"name":`; a
+  // count that is wrong (another encoder) only costs a reallocation.
+  std::size_t expected = 0;
+  for (std::size_t at = line.find("{\"name\":"); at != std::string_view::npos;
+       at = line.find("{\"name\":", at + 8)) {
+    ++expected;
+  }
+  result.reply.processes.reserve(expected);
+  Keep keep(result.reply.processes);
+  std::optional<std::string_view> processes_json = decode_status_line(line, keep);
+  if (!processes_json) return std::nullopt;
+  result.processes_json = *processes_json;
   return result;
 }
 

@@ -111,6 +111,10 @@ Command parse_command(CommandKind kind, const json& o) {
         if (!tree->is_boolean()) reject("tree: expected true or false");
         c.tree = tree->get<bool>();
       }
+      if (const json* rows = field(o, "rows")) {
+        if (!rows->is_boolean()) reject("rows: expected true or false");
+        c.rows = rows->get<bool>();
+      }
       return c;
     }
     case CommandKind::Start:
@@ -289,6 +293,7 @@ std::string encode_request(const Request& request) {
           if constexpr (std::is_same_v<T, StatusCommand>) {
             if (!c.fields.empty()) w.key("fields").value(c.fields);
             if (c.tree) w.key("tree").value(true);
+            if (c.rows) w.key("rows").value(true);
           }
           if constexpr (std::is_same_v<T, RestartCommand>) {
             if (c.rolling) w.key("rolling").value(true);

@@ -52,6 +52,12 @@ class Connection {
   std::optional<std::string> read_line(
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
+  /// Sets aside room for a reply of up to `bytes` (address space only: a
+  /// page is touched when a byte arrives in it), so that a large reply
+  /// (`status` of 10,000 processes is ~1 MB) is read without the buffer
+  /// being copied each time it outgrows itself.
+  void expect_reply_bytes(std::size_t bytes) { buffer_.reserve(bytes); }
+
  private:
   explicit Connection(Fd fd) : fd_(std::move(fd)) {}
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <memory>
 
 #include "supervisor/config/signal_names.h"
 
@@ -25,10 +27,6 @@ std::string_view state_color(std::string_view state) {
   if (is_one_of(state, {"STARTING", "BACKOFF", "STOPPING"})) return "\x1b[33m";
   if (is_one_of(state, {"EXITED", "FATAL"})) return "\x1b[31m";
   return {};
-}
-
-void rstrip(std::string& line) {
-  while (!line.empty() && line.back() == ' ') line.pop_back();
 }
 
 std::string stop_detail(bool needed_sigkill, const std::optional<Seconds>& stop_duration) {
@@ -84,11 +82,15 @@ int exit_code_for_error(CommandKind command, std::string_view error_code) {
   return kExitFailure;
 }
 
-int exit_code_for_status(const std::vector<ProcessInfo>& processes) {
-  for (const auto& p : processes) {
-    if (is_one_of(p.state, {"STOPPED", "EXITED", "FATAL"})) return kExitNotRunning;
+int exit_code_for_status(const StatusTable& table) {
+  for (const auto& row : table.rows()) {
+    if (is_one_of(row.state, {"STOPPED", "EXITED", "FATAL"})) return kExitNotRunning;
   }
   return kExitSuccess;
+}
+
+int exit_code_for_status(const std::vector<ProcessInfo>& processes) {
+  return exit_code_for_status(StatusTable::of(processes));
 }
 
 int exit_code_for_start(const StartReply& reply) {
@@ -176,53 +178,124 @@ std::string format_cpu_time(Seconds cpu) {
   return fmt::format("{}h{:02}m", whole / 3600, whole % 3600 / 60);
 }
 
+// ---------------------------------------------------------------------------
+// The status table
+// ---------------------------------------------------------------------------
+
+StatusTable StatusTable::of(const std::vector<ProcessInfo>& processes) {
+  StatusTable table;
+  for (const auto& p : processes) table.add(p);
+  return table;
+}
+
+void StatusTable::restart() {
+  rows_.clear();
+  trees_.clear();
+  blocks_.clear();
+  free_ = nullptr;
+  left_ = 0;
+}
+
+std::string_view StatusTable::keep(std::string_view text) {
+  if (text.empty()) return {};
+  // The state names: no copy.
+  if (auto state = config::find_process_state_name(text);
+      state && text == config::kProcessStateNames[*state])
+    return config::kProcessStateNames[*state];
+  if (text.size() > left_) {
+    constexpr std::size_t kBlock = 64 * 1024;
+    const std::size_t size = std::max(kBlock, text.size());
+    blocks_.push_back(std::make_unique_for_overwrite<char[]>(size));
+    free_ = blocks_.back().get();
+    left_ = size;
+  }
+  char* at = free_;
+  std::copy(text.begin(), text.end(), at);
+  free_ += text.size();
+  left_ -= text.size();
+  return {at, text.size()};
+}
+
+void StatusTable::add(const ProcessInfo& p) {
+  Row row;
+  row.name = keep(p.name);
+  row.state = keep(p.state);
+  row.description = keep(p.description.empty() ? describe(p) : p.description);
+  row.dropped_bytes = p.dropped_bytes;
+  row.old = p.old;
+  if (p.tree_processes || p.tree_rss_bytes || p.tree_cpu_seconds) {
+    row.tree = static_cast<std::uint32_t>(trees_.size());
+    trees_.push_back(Tree{p.tree_processes, p.tree_rss_bytes, p.tree_cpu_seconds});
+  }
+  rows_.push_back(row);
+}
+
 std::string render_status(const std::vector<ProcessInfo>& processes, bool color, bool tree) {
+  return render_status(StatusTable::of(processes), color, tree);
+}
+
+std::string render_status(const StatusTable& table, bool color, bool tree) {
+  std::string out;
+  render_status(table, color, tree, [&](std::string_view piece) { out += piece; });
+  return out;
+}
+
+void render_status(const StatusTable& table, bool color, bool tree,
+                   const std::function<void(std::string_view)>& write) {
   // The tree columns, right-aligned: PROCS, RSS, CPU.
   auto tree_columns = [](std::string_view procs, std::string_view rss, std::string_view cpu) {
     return fmt::format("{:>5}  {:>7}  {:>7}  ", procs, rss, cpu);
   };
-  std::size_t name_width = tree ? std::string_view("NAME").size() : 0;
+  const std::deque<StatusTable::Row>& rows = table.rows();
   // An old process of a rolling restart: "web:0 (old)".
-  auto shown_name = [](const ProcessInfo& p) { return p.old ? p.name + " (old)" : p.name; };
-  for (const auto& p : processes) name_width = std::max(name_width, shown_name(p).size());
+  constexpr std::string_view kOld = " (old)";
+  auto name_size = [&](const StatusTable::Row& row) {
+    return row.name.size() + (row.old ? kOld.size() : 0);
+  };
+  std::size_t name_width = tree ? std::string_view("NAME").size() : 0;
+  for (const auto& row : rows) name_width = std::max(name_width, name_size(row));
+  constexpr std::size_t kPiece = 64 * 1024;
   std::string out;
-  out.reserve(processes.size() * (name_width + (tree ? 72 : 48)));
-  std::string line;
-  if (tree && !processes.empty()) {
-    line = "NAME";
-    line.append(name_width - line.size() + 2, ' ');
-    line += "STATE     ";
-    line += tree_columns("PROCS", "RSS", "CPU");
-    line += "DESCRIPTION\n";
-    out += line;
+  out.reserve(std::min(kPiece, rows.size() * (name_width + (tree ? 72 : 48))) + 4096);
+  if (tree && !rows.empty()) {
+    out += "NAME";
+    out.append(name_width - 4 + 2, ' ');
+    out += "STATE     ";
+    out += tree_columns("PROCS", "RSS", "CPU");
+    out += "DESCRIPTION\n";
   }
-  for (const auto& p : processes) {
-    line.clear();
-    const std::string name = shown_name(p);
-    line += name;
-    line.append(name_width - name.size() + 2, ' ');
-    const std::string_view colour = color ? state_color(p.state) : std::string_view{};
-    if (!colour.empty()) line += colour;
-    line += p.state;
-    if (!colour.empty()) line += "\x1b[0m";
-    if (p.state.size() < 10) line.append(10 - p.state.size(), ' ');
+  for (const auto& row : rows) {
+    const std::size_t line_start = out.size();
+    out += row.name;
+    if (row.old) out += kOld;
+    out.append(name_width - name_size(row) + 2, ' ');
+    const std::string_view colour = color ? state_color(row.state) : std::string_view{};
+    if (!colour.empty()) out += colour;
+    out += row.state;
+    if (!colour.empty()) out += "\x1b[0m";
+    // (at least one blank, should a newer minisupd send a longer state)
+    out.append(row.state.size() < 10 ? 10 - row.state.size() : 1, ' ');
     if (tree) {
-      line += tree_columns(p.tree_processes ? std::to_string(*p.tree_processes) : "-",
-                           p.tree_rss_bytes ? format_bytes(*p.tree_rss_bytes) : "-",
-                           p.tree_cpu_seconds ? format_cpu_time(*p.tree_cpu_seconds) : "-");
+      const StatusTable::Tree* usage = table.tree(row);
+      const StatusTable::Tree none;
+      const StatusTable::Tree& t = usage ? *usage : none;
+      out += tree_columns(t.processes ? std::to_string(*t.processes) : "-",
+                          t.rss_bytes ? format_bytes(*t.rss_bytes) : "-",
+                          t.cpu_seconds ? format_cpu_time(*t.cpu_seconds) : "-");
     }
-    if (p.description.empty()) {
-      line += describe(p);
-    } else {
-      line += p.description;
-    }
+    out += row.description;
     // Lost output is worth a look whatever the state (see dropped_bytes).
-    if (p.dropped_bytes > 0) line += fmt::format("; {} log bytes dropped", p.dropped_bytes);
-    rstrip(line);
-    out += line;
+    if (row.dropped_bytes > 0)
+      fmt::format_to(std::back_inserter(out), "; {} log bytes dropped", row.dropped_bytes);
+    // Trailing blanks removed (a state padded for an empty description).
+    while (out.size() > line_start && out.back() == ' ') out.pop_back();
     out += '\n';
+    if (out.size() >= kPiece) {
+      write(out);
+      out.clear();
+    }
   }
-  return out;
+  if (!out.empty()) write(out);
 }
 
 std::string render_start(const StartReply& reply) {

@@ -21,6 +21,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +55,55 @@ inline constexpr int kExitNotRunningOrFailed =
     7;  ///< LSB "program is not running" (start/init scripts)
 inline constexpr int kExitWaitTimeout = 99;
 
+/// What the status table shows of each process, read from a status reply
+/// one process at a time (a control::StatusSink): 64 bytes a process plus
+/// its text, where a ProcessInfo is over 400, so that the table of 10,000
+/// processes touches a sixth of the memory (on a VM, a fresh page costs
+/// more than the bytes on it). Text is copied into blocks that never move,
+/// which the rows view.
+class StatusTable final : public control::StatusSink {
+ public:
+  /// The tree_* members (status --tree), when any was sent.
+  struct Tree {
+    std::optional<int> processes;
+    std::optional<std::uint64_t> rss_bytes;
+    std::optional<control::Seconds> cpu_seconds;
+  };
+  struct Row {
+    std::string_view name, state, description;  ///< description: describe() when sent empty
+    std::uint64_t dropped_bytes = 0;
+    std::uint32_t tree = kNoTree;  ///< index in trees(), or kNoTree
+    bool old = false;
+  };
+  static constexpr std::uint32_t kNoTree = ~std::uint32_t{0};
+
+  StatusTable() = default;
+  /// The table of `processes`.
+  static StatusTable of(const std::vector<ProcessInfo>& processes);
+  StatusTable(const StatusTable&) = delete;
+  StatusTable& operator=(const StatusTable&) = delete;
+  StatusTable(StatusTable&&) = default;  // (the rows' text stays where it is)
+  StatusTable& operator=(StatusTable&&) = default;
+
+  void restart() override;
+  void add(const ProcessInfo& process) override;
+  const std::deque<Row>& rows() const { return rows_; }
+  /// The tree of `row`; nullptr when none was sent.
+  const Tree* tree(const Row& row) const {
+    return row.tree == kNoTree ? nullptr : &trees_[row.tree];
+  }
+
+ private:
+  /// A copy of `text` in the blocks.
+  std::string_view keep(std::string_view text);
+
+  std::deque<Row> rows_;  ///< (never moved as it grows)
+  std::deque<Tree> trees_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* free_ = nullptr;  ///< the unused end of the last block
+  std::size_t left_ = 0;  ///< bytes at free_
+};
+
 /// minisupd could not be reached (no socket, refused, no reply): 4 for
 /// status, 7 for every other command.
 int exit_code_unreachable(CommandKind command);
@@ -60,6 +113,7 @@ int exit_code_unreachable(CommandKind command);
 /// 2; anything else: 1.
 int exit_code_for_error(CommandKind command, std::string_view error_code);
 /// status: 3 when any listed process is STOPPED, EXITED or FATAL, else 0.
+int exit_code_for_status(const StatusTable& table);
 int exit_code_for_status(const std::vector<ProcessInfo>& processes);
 /// start: 7 when any process failed, else 0 (already_started is success).
 int exit_code_for_start(const StartReply& reply);
@@ -102,7 +156,7 @@ inline const std::vector<std::string> kStatusTreeFields{std::string(control::kTr
 
 /// The status table, one line per process:
 /// `NAME  STATE     DESCRIPTION`, names padded to the longest name plus two
-/// spaces, states padded to 10 columns, trailing blanks removed. With
+/// spaces, states padded to 10 columns (a longer one gets one blank), trailing blanks removed. With
 /// `color`, state names are wrapped in ANSI colours (green RUNNING, yellow
 /// STARTING/BACKOFF/STOPPING, red EXITED/FATAL); alignment is unchanged.
 /// A process whose description is empty is described with describe().
@@ -113,6 +167,11 @@ inline const std::vector<std::string> kStatusTreeFields{std::string(control::kTr
 ///   NAME  STATE     PROCS      RSS      CPU  DESCRIPTION
 ///   web   RUNNING       4    12.3M    1.25s  pid 1234, uptime 0:01:05
 ///   db    STOPPED       -        -        -  Not started
+std::string render_status(const StatusTable& table, bool color, bool tree = false);
+/// The same table, handed to `write` a piece at a time (whole lines, up to
+/// ~64 KB), for minisupctl to print without building the whole text.
+void render_status(const StatusTable& table, bool color, bool tree,
+                   const std::function<void(std::string_view)>& write);
 std::string render_status(const std::vector<ProcessInfo>& processes, bool color, bool tree = false);
 
 /// A size for people, in units of 1024: `512B`, `980.0K`, `12.3M`, `1.5G`.

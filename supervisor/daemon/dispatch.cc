@@ -150,12 +150,13 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
             return;
           }
           // Written as it is read: no copy of 10,000 processes' facts.
-          control::StatusReplyWriter reply(id, cmd.fields, found.processes.size());
+          control::StatusReplyWriter reply(id, cmd.fields, found.processes.size(), cmd.rows);
           // The trees are read only when asked for (and sent): /proc is
           // never read for a plain status.
           const bool tree = cmd.tree && control::status_sends_tree(cmd.fields);
+          control::ProcessInfo info;  // reused: its strings keep their buffers
           for (const core::ManagedProcess* process : found.processes) {
-            control::ProcessInfo info = process_info(*process);
+            process_info(*process, info);
             if (tree) add_tree_usage(*process, info);
             reply.add(info);
           }
@@ -285,10 +286,10 @@ void Runtime::add_tree_usage(const core::ManagedProcess& process, control::Proce
   info.tree_cpu_seconds = control::Seconds(usage->cpu_seconds);
 }
 
-control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) const {
+void Runtime::process_info(const core::ManagedProcess& process, control::ProcessInfo& info) const {
   const core::ProcessMachine& machine = process.machine();
   const auto now = timers_.now();
-  control::ProcessInfo info;
+  info = control::ProcessInfo{};
   info.name = process.process_config().name;  // "web:0" also for "web:0 (old)"
   info.old = process.is_old();
   info.group = process.program_name();
@@ -342,7 +343,6 @@ control::ProcessInfo Runtime::process_info(const core::ManagedProcess& process) 
       info.description += ", status: " + status;
     }
   }
-  return info;
 }
 
 void Runtime::add_waiter(ClientId client, const nlohmann::json& id, core::PendingRequest request,
@@ -544,18 +544,10 @@ void Runtime::handle_reread(ClientId client, const nlohmann::json& id, bool appl
                                        nlohmann::json{{"errors", errors}}));
     return;
   }
-  // The HTTP listener is set up once, at start (DESIGN.md: changes to
-  // [http] apply at the next start).
-  auto http_settings = [](const std::optional<config::HttpConfig>& h) {
-    if (!h) return std::string("none");
-    return fmt::format("{} {} {} {} {} {}", h->listen, h->token, h->username, h->password_sha256,
-                       h->read_only, fmt::join(h->hosts, ","));
-  };
   std::vector<std::string> notes;
-  if (http_settings(loaded.config->http) != http_settings(config_.http)) {
-    notes.emplace_back(
-        "[http] changed; the HTTP listener keeps its settings until minisupd starts again");
-    spdlog::warn("{}: {}", what, notes.back());
+  if (auto note = http_change_note(config_.http, loaded.config->http)) {
+    spdlog::warn("{}: {}", what, *note);
+    notes.push_back(std::move(*note));
   }
   if (!apply) {
     config::ConfigDiff diff = config::diff_configs(current_config(), *loaded.config);

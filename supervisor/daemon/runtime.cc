@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -548,9 +549,24 @@ config::Config Runtime::current_config() const {
   return current;
 }
 
+std::optional<std::string> http_change_note(const std::optional<config::HttpConfig>& running,
+                                            const std::optional<config::HttpConfig>& loaded) {
+  // What the listener does; not where [http] is written.
+  auto settings = [](const config::HttpConfig& h) {
+    return std::tie(h.listen, h.token, h.username, h.password_sha256, h.read_only, h.hosts);
+  };
+  if (running.has_value() == loaded.has_value() &&
+      (!running || settings(*running) == settings(*loaded))) {
+    return std::nullopt;
+  }
+  return "[http] changed; the HTTP listener keeps its settings until minisupd starts again";
+}
+
 void Runtime::reload(const std::string& why) {
   config::LoadResult loaded = load_again("reload (" + why + ")");
   if (!loaded.config || !loaded.errors.empty()) return;
+  if (auto note = http_change_note(config_.http, loaded.config->http))
+    spdlog::warn("reload ({}): {}", why, *note);
   if (auto result = apply_new_config(std::move(*loaded.config), "reload (" + why + ")")) {
     execute(std::move(result->actions));
   }

@@ -45,6 +45,14 @@
 
 namespace minisup::daemon {
 
+/// The note that reread, update and a reload (SIGHUP) give when the config
+/// file's [http] differs from the one the listener was set up with: the
+/// listener is set up once, at start (DESIGN.md), so a change waits for the
+/// next start. nullopt when nothing the listener does changed (moving the
+/// [http] table within the file changes nothing).
+std::optional<std::string> http_change_note(const std::optional<config::HttpConfig>& running,
+                                            const std::optional<config::HttpConfig>& loaded);
+
 /// "tcp 127.0.0.1:5432", "http http://127.0.0.1:8080/healthz", "exec
 /// pg_isready -q", "log /listening/", "READY=1": what a probe waits for.
 std::string describe_probe(const config::Probe& probe);
@@ -223,7 +231,8 @@ class Runtime {
   // ---- requests (dispatch.cc) ----
   void send(ClientId client, std::string&& line);
   void dispatch(ClientId client, const control::Request& request);
-  control::ProcessInfo process_info(const core::ManagedProcess& process) const;
+  /// Overwrites every member of `info` (reused across a status reply).
+  void process_info(const core::ManagedProcess& process, control::ProcessInfo& info) const;
   /// `status` with `tree`: fills the tree_* members of `info` from
   /// System::tree_usage when the process has a child (pid); leaves them
   /// null otherwise, and when nothing could be read.

@@ -13,7 +13,8 @@
 //     independent implementation of that rule), non-finite numbers become
 //     null, an empty ProcessInfo::description becomes describe(info);
 //   - for status, decode_status_line()'s processes_json is the line's
-//     "processes" array.
+//     "processes" array; the same processes encoded as rows (columns and
+//     rows) decode to the same and processes_json is the "rows" array.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
@@ -313,6 +314,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!(fast->reply == e)) fail("decode_status_line() differs", line);
       if (json::parse(fast->processes_json, nullptr, false) != reply.body["processes"])
         fail("processes_json differs", line);
+      // The same processes as rows (StatusCommand::rows) decode the same.
+      StatusReply as_rows = r;
+      as_rows.rows = true;
+      const std::string rows_line = encode_reply(id, as_rows);
+      const ReplyLine rows_reply = envelope(rows_line, true, want_id);
+      auto from_rows = decode_status_line(rows_line);
+      if (!from_rows) fail("decode_status_line() refused a rows reply", rows_line);
+      if (!(from_rows->reply == e)) fail("decode_status_line() of rows differs", rows_line);
+      if (json::parse(from_rows->processes_json, nullptr, false) != rows_reply.body["rows"])
+        fail("processes_json of rows differs", rows_line);
       for (std::size_t i = 0; i < r.processes.size(); ++i) {
         const json& p = reply.body["processes"][i];
         const auto& exit_signal = r.processes[i].exit_signal;

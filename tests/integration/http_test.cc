@@ -6,6 +6,7 @@
 // reads while others are served.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <thread>
 
@@ -361,6 +362,16 @@ TEST(Http, AddedOrRemovedProgramsResetTheEventStreamAndHttpChangesAreNoted) {
   const json programs = body_json(h.get("/api/v1/programs", {bearer()}));
   ASSERT_TRUE(programs.is_array());
   for (const json& p : programs) EXPECT_NE(p["name"], "extra");
+
+  // A reload by SIGHUP says so in minisupd's log (it has no client to tell).
+  h.d.write_config(changed);
+  h.d.signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] {
+    return h.d.log().find(
+               "reload (SIGHUP): [http] changed; the HTTP listener keeps its "
+               "settings until minisupd starts again") != std::string::npos;
+  })) << h.d.log();
+  EXPECT_EQ(h.get("/api/v1/programs", {bearer(), "Host: dash.example"}).status, 403);
 }
 
 TEST(Http, LogFollowStreamsNewLines) {

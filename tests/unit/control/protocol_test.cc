@@ -58,6 +58,19 @@ TEST(ParseRequest, StatusWithoutNamesMeansAll) {
             (std::vector<std::string>{"web", "db:1"}));
 }
 
+TEST(ParseRequest, StatusRowsIsABooleanWrittenOnlyWhenTrue) {
+  EXPECT_FALSE(command_of<StatusCommand>(R"({"cmd":"status"})").rows);
+  EXPECT_TRUE(command_of<StatusCommand>(R"({"cmd":"status","rows":true})").rows);
+  EXPECT_EQ(parse_error(R"({"cmd":"status","rows":1})").code, ErrorCode::BadRequest);
+  for (const StatusCommand& command :
+       {StatusCommand{{}, {"name", "state"}, false, true}, StatusCommand{{"web"}}}) {
+    const std::string line = encode_request(Request{json(3), command});
+    EXPECT_EQ(command_of<StatusCommand>(line), command) << line;
+    // An older minisupd sees the line it always saw.
+    EXPECT_EQ(line.find("\"rows\"") != std::string::npos, command.rows) << line;
+  }
+}
+
 TEST(ParseRequest, StartStopRestartClearTakeNonEmptyNames) {
   EXPECT_EQ(command_of<StartCommand>(R"({"cmd":"start","names":["all"]})").names,
             std::vector<std::string>{"all"});
@@ -794,6 +807,81 @@ TEST(DecodeStatusLine, RoundTripsWhatTheEncoderWrote) {
   EXPECT_EQ(fast->processes_json.back(), ']');
 }
 
+TEST(DecodeStatusLine, RowsCarryTheSameProcessesAsObjects) {
+  StatusReply status;
+  for (int i = 0; i < 20; ++i) {
+    ProcessInfo p;
+    p.name = "w:" + std::to_string(i);
+    p.group = "w";
+    p.state = i % 2 ? "RUNNING" : "BACKOFF";
+    p.pid = i % 2 ? 100 + i : 0;
+    if (i % 2) p.uptime = Seconds(i * 1.5);
+    if (i % 2 == 0) {
+      p.exit_code = i;
+      p.retry = RetryInfo{1, 3, Seconds(0.5 * i)};  // an object inside a row
+      p.spawn_error = "exec \"x\": No such file";
+      p.tree_rss_bytes = 4096;
+    }
+    p.old = i == 3;
+    p.description = describe(p);
+    status.processes.push_back(p);
+  }
+  // Every member, then a table's few: the rows decode as the objects do.
+  for (const std::vector<std::string>& fields :
+       {std::vector<std::string>{},
+        std::vector<std::string>{"name", "state", "description", "dropped_bytes", "old"}}) {
+    StatusReply objects = status, rows = status;
+    objects.fields = rows.fields = fields;
+    rows.rows = true;
+    const std::string object_line = encode_reply(1, objects);
+    const std::string row_line = encode_reply(1, rows);
+    const json sent = json::parse(row_line);
+    EXPECT_FALSE(sent.contains("processes"));
+    ASSERT_TRUE(sent["columns"].is_array());
+    EXPECT_EQ(sent["columns"][0], "name");
+    EXPECT_EQ(sent["rows"].size(), 20u);
+    EXPECT_EQ(sent["rows"][0].size(), sent["columns"].size());
+    EXPECT_LT(row_line.size(), object_line.size() * 3 / 4) << "rows should save the keys";
+    auto from_objects = decode_status_line(object_line);
+    auto from_rows = decode_status_line(row_line);
+    ASSERT_TRUE(from_objects && from_rows);
+    EXPECT_EQ(from_rows->reply, from_objects->reply);
+    EXPECT_EQ(json::parse(from_rows->processes_json), sent["rows"]);
+  }
+}
+
+TEST(DecodeStatusLine, RowsFollowTheirColumnsWhateverTheyAre) {
+  // Columns in another order, one this client does not know (its values,
+  // scalar or nested, are skipped), and rows longer or shorter than them.
+  auto decoded =
+      decode_status_line(R"({"ok":true,"columns":["state","future","name","pid"],"rows":[)"
+                         R"(["RUNNING",{"a":[1]},"web",42],["STOPPED",[1,[2]],"db"],)"
+                         R"(["FATAL",null,"x",0,"extra",{"more":1}]]})");
+  ASSERT_TRUE(decoded);
+  ASSERT_EQ(decoded->reply.processes.size(), 3u);
+  EXPECT_EQ(decoded->reply.processes[0].name, "web");
+  EXPECT_EQ(decoded->reply.processes[0].group, "web");
+  EXPECT_EQ(decoded->reply.processes[0].state, "RUNNING");
+  EXPECT_EQ(decoded->reply.processes[0].pid, 42);
+  EXPECT_EQ(decoded->reply.processes[1].name, "db");
+  EXPECT_EQ(decoded->reply.processes[1].pid, 0);
+  EXPECT_EQ(decoded->reply.processes[2].state, "FATAL");
+  // What a rows reply must hold.
+  for (const char* bad : {
+           R"({"ok":true,"rows":[["a","RUNNING"]],"columns":["name","state"]})",  // rows first
+           R"({"ok":true,"columns":["name","state"],"rows":[{"name":"a","state":"RUNNING"}]})",
+           R"({"ok":true,"columns":["name","state"],"rows":[["a"]]})",    // no state
+           R"({"ok":true,"columns":["name","state"],"rows":[["a",7]]})",  // state not a string
+           R"({"ok":true,"columns":["name",1],"rows":[]})",               // a column not a string
+           R"({"ok":true,"columns":["name","state"],"rows":[["a","RUNNING"]})",  // unclosed
+           R"({"ok":true,"columns":["name","pid"],"rows":[["a",[1]]]})",         // pid not a number
+       }) {
+    EXPECT_FALSE(decode_status_line(bad)) << bad;
+  }
+  EXPECT_EQ(decode_status_line(R"({"ok":true,"columns":[],"rows":[]})")->reply.processes.size(),
+            0u);
+}
+
 TEST(DecodeStatusLine, HandlesEscapesAndUnknownFields) {
   const std::string line =
       R"({"future":{"a":[true,false,null,-1.5e3,"\u00e9"]},"ok":true,"id":null,"processes":[)"
@@ -806,6 +894,50 @@ TEST(DecodeStatusLine, HandlesEscapesAndUnknownFields) {
   EXPECT_EQ(fast->reply.processes[0].spawn_error, "x/y");
   EXPECT_EQ(fast->reply.processes[0].pid, 0);
   EXPECT_EQ(decode_status_line(R"({"ok":true,"processes":[]})")->reply.processes.size(), 0u);
+}
+
+TEST(DecodeStatusLine, EachProcessStartsFromDefaultsThoughTheDecoderReusesOne) {
+  // The second process has none of the first one's optional members: none
+  // may carry over from the object the decoder reuses.
+  const std::string line =
+      R"({"ok":true,"processes":[{"name":"a","group":"g","state":"BACKOFF","pid":7,"uptime":2,)"
+      R"("exit_code":1,"exit_signal":9,"core_dumped":true,"needed_sigkill":true,"old":true,)"
+      R"("spawn_error":"exec x","exit_reason":"exited","dropped_bytes":5,"restarts":3,"ready":true,)"
+      R"("retry":{"attempt":2,"of":3,"in_seconds":1.5},"description":"d"},)"
+      R"({"name":"b","state":"STOPPED"}]})";
+  auto decoded = decode_status_line(line);
+  ASSERT_TRUE(decoded);
+  ASSERT_EQ(decoded->reply.processes.size(), 2u);
+  EXPECT_EQ(decoded->reply.processes[0].retry->attempt, 2);
+  EXPECT_EQ(decoded->reply.processes[0].spawn_error, "exec x");
+  ProcessInfo b;
+  b.name = "b";
+  b.group = "b";
+  b.state = "STOPPED";
+  EXPECT_EQ(decoded->reply.processes[1], b);
+}
+
+TEST(DecodeStatusLine, HandsEachProcessToASinkAndARepeatedArrayStartsOver) {
+  struct Names final : StatusSink {
+    std::vector<std::string> names;
+    int restarts = 0;
+    void restart() override {
+      ++restarts;
+      names.clear();
+    }
+    void add(const ProcessInfo& p) override { names.push_back(p.name + "=" + p.state); }
+  } sink;
+  const std::string line =
+      R"({"ok":true,"processes":[{"name":"old","state":"RUNNING"}],"id":1,)"
+      R"("processes":[{"name":"a","state":"RUNNING"},{"name":"b","state":"FATAL"}]})";
+  auto processes_json = decode_status_line(line, sink);
+  ASSERT_TRUE(processes_json);
+  EXPECT_EQ(sink.restarts, 2);
+  EXPECT_EQ(sink.names, (std::vector<std::string>{"a=RUNNING", "b=FATAL"}));
+  EXPECT_EQ(*processes_json, R"([{"name":"a","state":"RUNNING"},{"name":"b","state":"FATAL"}])");
+  // A line that is not a whole status reply: nullopt, whatever the sink got.
+  EXPECT_FALSE(
+      decode_status_line(R"({"ok":true,"processes":[{"name":"a","state":"RUNNING"}])", sink));
 }
 
 TEST(DecodeStatusLine, ReadsNumbersOfEveryFormAsTheGeneralParserDoes) {

@@ -1,9 +1,11 @@
 // ctl/render: minisupctl's text output and its LSB exit codes.
 #include "supervisor/ctl/render.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -40,6 +42,60 @@ TEST(RenderStatus, AnOldProcessOfARollingRestartIsMarkedOld) {
             "web:0 (old)  STOPPING  pid 41\n");
 }
 
+TEST(StatusTable, KeepsItsOwnCopyOfWhatTheReusedProcessHeld) {
+  StatusTable table;
+  ProcessInfo p = process("web", "RUNNING", "pid 1, uptime 0:00:01");
+  table.add(p);
+  // The decoder reuses one ProcessInfo: what the table holds must not change.
+  p = process("a-much-longer-name-than-before:12", "FATAL", std::string(70000, 'x'));
+  p.dropped_bytes = 3;
+  table.add(p);
+  p.name.assign("zzz");
+  p.description.assign("overwritten");
+  ASSERT_EQ(table.rows().size(), 2u);
+  EXPECT_EQ(table.rows()[0].name, "web");
+  EXPECT_EQ(table.rows()[0].state, "RUNNING");
+  EXPECT_EQ(table.rows()[0].description, "pid 1, uptime 0:00:01");
+  EXPECT_EQ(table.rows()[1].name, "a-much-longer-name-than-before:12");
+  EXPECT_EQ(table.rows()[1].description, std::string(70000, 'x'));
+  EXPECT_EQ(table.rows()[1].dropped_bytes, 3u);
+  EXPECT_EQ(exit_code_for_status(table), 3);
+  table.restart();  // a repeated "processes" array: the last one counts
+  EXPECT_TRUE(table.rows().empty());
+  table.add(process("db", "RUNNING", "pid 9, uptime 0:00:01"));
+  EXPECT_EQ(exit_code_for_status(table), 0);
+  EXPECT_EQ(render_status(table, false), "db  RUNNING   pid 9, uptime 0:00:01\n");
+}
+
+TEST(StatusTable, ALargeTableIsWrittenInPiecesOfWholeLines) {
+  std::vector<ProcessInfo> processes;
+  for (int i = 0; i < 3000; ++i) {
+    processes.push_back(process(fmt::format("worker:{}", i), i % 7 ? "RUNNING" : "FATAL",
+                                fmt::format("pid {}, uptime 0:00:{:02}", 1000 + i, i % 60)));
+  }
+  const StatusTable table = StatusTable::of(processes);
+  std::vector<std::string> pieces;
+  render_status(table, false, false, [&](std::string_view piece) { pieces.emplace_back(piece); });
+  ASSERT_GT(pieces.size(), 1u) << "3,000 lines are more than one piece";
+  std::string joined;
+  for (const auto& piece : pieces) {
+    ASSERT_FALSE(piece.empty());
+    EXPECT_EQ(piece.back(), '\n');
+    EXPECT_LE(piece.size(), 80u * 1024);
+    joined += piece;
+  }
+  EXPECT_EQ(joined, render_status(processes, false));
+  EXPECT_EQ(std::count(joined.begin(), joined.end(), '\n'), 3000);
+  EXPECT_EQ(joined.substr(0, joined.find('\n')), "worker:0     FATAL     pid 1000, uptime 0:00:00");
+}
+
+TEST(StatusTable, AStateNotKnownToThisClientIsShownAsSent) {
+  StatusTable table;
+  table.add(process("web", "HIBERNATING", "since noon"));
+  EXPECT_EQ(render_status(table, true), "web  HIBERNATING since noon\n");
+  EXPECT_EQ(exit_code_for_status(table), 0);
+}
+
 TEST(RenderRestart, AFailedRollingRestartExitsOne) {
   RestartReply reply;
   reply.results = {{"web:0", RestartOutcome::Failed, "exited with status 1", false},
@@ -65,7 +121,7 @@ TEST(RenderStatus, ColourDoesNotChangeAlignment) {
             "a   \x1b[32mRUNNING\x1b[0m   x\n"
             "bb  \x1b[31mFATAL\x1b[0m     y\n"
             "c   STOPPED   z\n");
-  EXPECT_EQ(render_status({}, true), "");
+  EXPECT_EQ(render_status(std::vector<ProcessInfo>{}, true), "");
 }
 
 TEST(RenderStatus, TreeColumnsWithAHeader) {
@@ -90,7 +146,7 @@ TEST(RenderStatus, TreeColumnsWithAHeader) {
   // Without --tree the same processes give the plain table.
   EXPECT_EQ(render_status({web}, false), "web  RUNNING   pid 1234, uptime 0:01:05\n");
   // No process, no header.
-  EXPECT_EQ(render_status({}, false, true), "");
+  EXPECT_EQ(render_status(std::vector<ProcessInfo>{}, false, true), "");
   // Colour keeps the columns aligned.
   EXPECT_EQ(render_status({web}, true, true),
             "NAME  STATE     PROCS      RSS      CPU  DESCRIPTION\n"
@@ -184,7 +240,7 @@ TEST(RenderEvents, StateAndGap) {
 }
 
 TEST(ExitCodes, Status) {
-  EXPECT_EQ(exit_code_for_status({}), 0);
+  EXPECT_EQ(exit_code_for_status(std::vector<ProcessInfo>{}), 0);
   EXPECT_EQ(exit_code_for_status({process("a", "RUNNING", ""), process("b", "STARTING", ""),
                                   process("c", "BACKOFF", ""), process("d", "STOPPING", "")}),
             0);

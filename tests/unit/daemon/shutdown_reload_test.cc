@@ -3,6 +3,8 @@
 // changed programs, and `restart` keeping priority order.
 #include <signal.h>
 
+#include <functional>
+
 #include "tests/unit/daemon/runtime_test_support.h"
 
 namespace minisup::daemon::testing {
@@ -393,6 +395,34 @@ TEST_F(Reload, SighupReloadsOnTheNextRoundAndFoldsTheOnesBeforeIt) {
   runtime->request_reload("SIGHUP");
   timers.advance(0ns);
   EXPECT_EQ(sys.outputs_configured_calls(), 3);
+}
+
+// ---- [http] in a reload ----
+
+TEST(HttpChangeNote, OnlyWhatTheListenerDoesCounts) {
+  config::HttpConfig running;
+  running.listen = "127.0.0.1:9001";
+  running.token = "t0k";
+  running.hosts = {"box.example"};
+  running.where = {"m.toml", 1, 1};
+  config::HttpConfig loaded = running;
+  loaded.where = {"m.toml", 40, 1};  // [http] moved further down the file
+  EXPECT_EQ(http_change_note(running, loaded), std::nullopt);
+  EXPECT_EQ(http_change_note(std::nullopt, std::nullopt), std::nullopt);
+  const std::string note =
+      "[http] changed; the HTTP listener keeps its settings until minisupd starts again";
+  for (auto change : std::vector<std::function<void(config::HttpConfig&)>>{
+           [](auto& h) { h.listen = "127.0.0.1:9002"; }, [](auto& h) { h.token = "other"; },
+           [](auto& h) { h.username = "ops"; },
+           [](auto& h) { h.password_sha256 = std::string(64, 'a'); },
+           [](auto& h) { h.read_only = true; },
+           [](auto& h) { h.hosts.push_back("other.example"); }}) {
+    config::HttpConfig changed = running;
+    change(changed);
+    EXPECT_EQ(http_change_note(running, changed), note);
+  }
+  EXPECT_EQ(http_change_note(running, std::nullopt), note);
+  EXPECT_EQ(http_change_note(std::nullopt, running), note);
 }
 
 }  // namespace
