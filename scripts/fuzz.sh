@@ -11,7 +11,8 @@
 #   FUZZ_SECONDS=0 bash scripts/fuzz.sh       # regression run only
 #
 # Environment: BUILD_DIR (default build-fuzz), FUZZ_SECONDS, FUZZ_JOBS
-# (parallel fuzzing processes per target, default 1), FUZZ_ARGS (extra
+# (parallel fuzzing processes per target, default 1), FUZZ_PARALLEL
+# (targets fuzzed at once, default one per CPU), FUZZ_ARGS (extra
 # libFuzzer flags). Installs clang and libFuzzer (Debian: clang,
 # libclang-rt-NN-dev) with apt-get when missing; needs root then.
 set -euo pipefail
@@ -95,20 +96,42 @@ for t in "${targets[@]}"; do
 done
 
 # ---- fuzzing, on a copy of the corpus ------------------------------------
+# FUZZ_PARALLEL targets at a time (default: one per CPU), each on one core.
 ((seconds > 0)) || exit 0
-for t in "${targets[@]}"; do
-  work="$root/$build_dir/fuzz/$t"
+fuzz_one() {  # TARGET
+  local t=$1
+  local work="$root/$build_dir/fuzz/$t"
   rm -rf "$work/corpus" "$work/artifacts" && mkdir -p "$work/corpus" "$work/artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$work/corpus/"
-  log="$work/fuzz.log"
+  local log="$work/fuzz.log"
   echo "== fuzz_$t: ${seconds} s"
-  args=(-max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1)
+  local args=(-max_total_time="$seconds" -artifact_prefix="$work/artifacts/" -print_final_stats=1)
   # shellcheck disable=SC2207
   args+=($(dict_args "$t") ${FUZZ_ARGS:-})
   if ((jobs > 1)); then args+=(-jobs="$jobs" -workers="$jobs"); fi
   (cd "$work" && "$root/$build_dir/tests/fuzz/fuzz_$t" "${args[@]}" "$work/corpus") \
     >"$log" 2>&1 || crashed "$t" "$log" "$work/artifacts"
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+ +DONE' \
-    "$log" | sed 's/^/  /' || true
+  {
+    echo "== fuzz_$t: done"
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+ +DONE' \
+      "$log" | sed 's/^/  /' || true
+  }
+}
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+running=0
+status=0
+for t in "${targets[@]}"; do
+  if ((running >= parallel)); then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  ((status == 0)) || break
+  fuzz_one "$t" &
+  running=$((running + 1))
 done
+while ((running > 0)); do
+  wait -n || status=1
+  running=$((running - 1))
+done
+((status == 0)) || exit 1
 echo "fuzz: no crash"

@@ -1,6 +1,7 @@
 // config::find_socket() (load_config.h): the socket of a config without
-// its programs, for minisupctl -c FILE. The main file is cut down to its
-// root table and [supervisor] (toml_sections.h) and read by the Loader's
+// its programs, for minisupctl -c FILE. The main file, mapped (MappedFile,
+// config_file.h), is cut down to its root table and [supervisor]
+// (toml_sections.h) and read by the Loader's
 // own read_socket_settings(), the code load_config() runs for the same
 // keys; a file the cut is not sure of is loaded whole.
 #include <fmt/format.h>
@@ -27,14 +28,16 @@ std::optional<SocketLookup> Loader::find_socket(const fs::path& file) {
   main_file_ = absolute_file;
   const SourceFile& main = add_file(file, absolute_file);
 
-  std::string read_error;
-  bool not_regular = false;
-  const std::string text = read_file_capped(main.shown, read_error, not_regular);
-  if (!read_error.empty()) return std::nullopt;  // load_config() reports it, the same way
-  // supervisord's INI: its root part may well parse (comments), but the
-  // file is no minisup config; load_config() says where and adds the hint.
-  if (looks_like_supervisord_config(text)) return std::nullopt;
-  std::optional<std::string> kept = keep_tables_under(text, "supervisor");
+  std::optional<std::string> kept;
+  {
+    const std::unique_ptr<MappedFile> mapped = MappedFile::open(main.shown);
+    if (!mapped) return std::nullopt;  // load_config() reports it, the same way
+    // supervisord's INI: its root part may well parse (comments), but the
+    // file is no minisup config; load_config() says where and adds the hint.
+    if (looks_like_supervisord_config(mapped->text())) return std::nullopt;
+    kept = keep_tables_under(mapped->text(), "supervisor");
+    if (mapped->changed()) return std::nullopt;  // truncated meanwhile: read it whole
+  }
   if (!kept) return std::nullopt;
 
   SocketLookup result;

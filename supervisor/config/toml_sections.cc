@@ -1,5 +1,7 @@
 #include "supervisor/config/toml_sections.h"
 
+#include <algorithm>
+
 namespace minisup::config::detail {
 namespace {
 
@@ -43,9 +45,8 @@ class SectionCutter {
     if (keep_) {
       out_.append(text_.substr(emitted_, end - emitted_));
     } else {
-      for (std::size_t i = emitted_; i < end; ++i) {
-        if (text_[i] == '\n') out_ += '\n';
-      }
+      const std::string_view region = text_.substr(emitted_, end - emitted_);
+      out_.append(static_cast<std::size_t>(std::count(region.begin(), region.end(), '\n')), '\n');
     }
     emitted_ = end;
   }

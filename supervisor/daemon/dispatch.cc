@@ -154,10 +154,18 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
           // The trees are read only when asked for (and sent): /proc is
           // never read for a plain status.
           const bool tree = cmd.tree && control::status_sends_tree(cmd.fields);
+          // Each process's handles first, in a loop of their own: each
+          // lookup in a map of 10,000 scattered nodes misses the cache, and
+          // lookups that do not wait for one another overlap their misses.
+          std::vector<const Handles*> handles(found.processes.size(), nullptr);
+          for (std::size_t i = 0; i < found.processes.size(); ++i) {
+            if (auto it = handles_.find(found.processes[i]->name()); it != handles_.end())
+              handles[i] = &it->second;
+          }
           control::ProcessInfo info;  // reused: its strings keep their buffers
-          for (const core::ManagedProcess* process : found.processes) {
-            process_info(*process, info);
-            if (tree) add_tree_usage(*process, info);
+          for (std::size_t i = 0; i < found.processes.size(); ++i) {
+            process_info(*found.processes[i], handles[i], info);
+            if (tree) add_tree_usage(*found.processes[i], info);
             reply.add(info);
           }
           send(client, reply.finish());
@@ -286,7 +294,8 @@ void Runtime::add_tree_usage(const core::ManagedProcess& process, control::Proce
   info.tree_cpu_seconds = control::Seconds(usage->cpu_seconds);
 }
 
-void Runtime::process_info(const core::ManagedProcess& process, control::ProcessInfo& info) const {
+void Runtime::process_info(const core::ManagedProcess& process, const Handles* handles,
+                           control::ProcessInfo& info) const {
   const core::ProcessMachine& machine = process.machine();
   const auto now = timers_.now();
   info = control::ProcessInfo{};
@@ -334,9 +343,9 @@ void Runtime::process_info(const core::ManagedProcess& process, control::Process
     if (!waiting.empty())
       info.description = info.pid > 0 ? fmt::format("pid {}, {}", info.pid, waiting) : waiting;
   }
-  if (auto it = handles_.find(process.name()); it != handles_.end() && it->second.output) {
-    info.dropped_bytes = it->second.output->dropped_bytes();
-    const std::string& status = it->second.notify_status;
+  if (handles != nullptr && handles->output) {
+    info.dropped_bytes = handles->output->dropped_bytes();
+    const std::string& status = handles->notify_status;
     if (!status.empty() &&
         (machine.state() == ProcessState::Starting || machine.state() == ProcessState::Running)) {
       if (info.description.empty()) info.description = control::describe(info);

@@ -231,8 +231,10 @@ class Runtime {
   // ---- requests (dispatch.cc) ----
   void send(ClientId client, std::string&& line);
   void dispatch(ClientId client, const control::Request& request);
-  /// Overwrites every member of `info` (reused across a status reply).
-  void process_info(const core::ManagedProcess& process, control::ProcessInfo& info) const;
+  /// Overwrites every member of `info` (reused across a status reply);
+  /// `handles`: the process's (nullptr: none).
+  void process_info(const core::ManagedProcess& process, const Handles* handles,
+                    control::ProcessInfo& info) const;
   /// `status` with `tree`: fills the tree_* members of `info` from
   /// System::tree_usage when the process has a child (pid); leaves them
   /// null otherwise, and when nothing could be read.

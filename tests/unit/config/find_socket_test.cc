@@ -5,7 +5,10 @@
 // as load_config() reports them. Also keep_tables_under(), the cut it reads.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include "supervisor/config/config_file.h"
 #include "supervisor/config/toml_sections.h"
 #include "tests/unit/config/config_test_util.h"
 
@@ -201,6 +204,58 @@ TEST(KeepTablesUnder, IsNotSureOfTextThatIsNotToml) {
        }) {
     EXPECT_EQ(keep_tables_under(text, "supervisor"), std::nullopt) << text;
   }
+}
+
+}  // namespace
+}  // namespace minisup::config::testing
+
+// ---- MappedFile: the mapping find_socket() reads ----
+
+namespace minisup::config::testing {
+namespace {
+
+class MappedFileTest : public ConfigTest {};
+
+TEST_F(MappedFileTest, HoldsTheFileAndRefusesWhatLoadConfigWouldReport) {
+  write("a.toml", "[supervisor]\nsocket = \"/run/x.sock\"\n");
+  {
+    auto mapped = detail::MappedFile::open(dir_ / "a.toml");
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ(mapped->text(), "[supervisor]\nsocket = \"/run/x.sock\"\n");
+    EXPECT_FALSE(mapped->changed());
+    EXPECT_FALSE(detail::MappedFile::open(dir_ / "a.toml")) << "one at a time";
+  }
+  write("empty.toml", "");
+  auto empty = detail::MappedFile::open(dir_ / "empty.toml");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->text(), "");
+  empty.reset();
+  EXPECT_FALSE(detail::MappedFile::open(dir_ / "missing.toml"));
+  EXPECT_FALSE(detail::MappedFile::open(dir_)) << "a directory";
+}
+
+TEST_F(MappedFileTest, AFileTruncatedWhileMappedReadsAsZerosAndSaysSo) {
+  const std::string text(3 * 4096 + 100, 'x');
+  write("big.toml", text);
+  struct sigaction before {};
+  ASSERT_EQ(::sigaction(SIGBUS, nullptr, &before), 0);
+  {
+    auto mapped = detail::MappedFile::open(dir_ / "big.toml");
+    ASSERT_TRUE(mapped);
+    EXPECT_EQ(mapped->text().substr(0, 10), "xxxxxxxxxx");
+    // Another writer truncates the file in place: past its new end, the
+    // pages would raise SIGBUS.
+    ASSERT_EQ(::truncate((dir_ / "big.toml").c_str(), 0), 0);
+    std::size_t x = 0;
+    for (char c : mapped->text()) x += c == 'x';
+    EXPECT_LT(x, text.size());
+    EXPECT_TRUE(mapped->changed());
+  }
+  // The disposition of SIGBUS is as it was.
+  struct sigaction after {};
+  ASSERT_EQ(::sigaction(SIGBUS, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);
+  EXPECT_EQ(after.sa_flags & SA_SIGINFO, before.sa_flags & SA_SIGINFO);
 }
 
 }  // namespace
