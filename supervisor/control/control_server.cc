@@ -602,8 +602,14 @@ bool ControlServer::flush(Client& client) {
     return false;
   }
   if (client.out_start == client.out.size()) {
-    client.out.clear();
+    const bool large = client.out.capacity() >= kLargeOutputBytes;
+    if (large) {
+      std::string().swap(client.out);  // its pages are not kept for later
+    } else {
+      client.out.clear();
+    }
     client.out_start = 0;
+    if (large && handlers_.on_large_output_sent) handlers_.on_large_output_sent(id);
     if (client.closing) {
       drop(id, {});
       return false;

@@ -135,7 +135,13 @@ class ControlServer {
     /// whom to evict; without it, a client that completed a request is
     /// never evicted.
     std::function<bool(ClientId)> holds_answer;
+    /// Optional: output of at least kLargeOutputBytes has gone out whole
+    /// and its buffer is freed (not kept for the next reply): a moment to
+    /// give memory back to the system (a status of 10,000 processes as
+    /// JSON is 4.7 MB).
+    std::function<void(ClientId)> on_large_output_sent;
   };
+  static constexpr std::size_t kLargeOutputBytes = 64 * 1024;
 
   /// Bounds on what one client can make the server hold (tests lower them).
   struct Limits {

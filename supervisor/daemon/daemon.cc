@@ -113,6 +113,7 @@ Daemon::Daemon(config::Config config, CommandLine command_line) : config_(std::m
   // Whom the server may evict at its client cap: not a client still waiting
   // for an answer (start/stop/restart/wait/update, tail -f, events).
   handlers.holds_answer = [this](ClientId client) { return runtime_->holds_answer(client); };
+  handlers.on_large_output_sent = [this](ClientId) { runtime_->large_output_sent(); };
   control::ControlServer::Access access;
   access.uids = config_.supervisor.socket_uids;
   access.gid = config_.supervisor.socket_group;

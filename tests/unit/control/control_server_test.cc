@@ -115,6 +115,7 @@ class ControlServerTest : public ::testing::Test {
     if (holds_answer_) {
       handlers.holds_answer = [this](ClientId id) { return holds_answer_(id); };
     }
+    handlers.on_large_output_sent = [this](ClientId id) { large_sent_.push_back(id); };
     server_ = std::make_unique<ControlServer>(loop_, socket_, mode, std::move(handlers), limits,
                                               std::move(access));
   }
@@ -178,6 +179,7 @@ class ControlServerTest : public ::testing::Test {
   std::vector<std::string> log_;
   std::function<void(ClientId, std::string_view)> on_line_;
   std::function<bool(ClientId)> holds_answer_;
+  std::vector<ClientId> large_sent_;  ///< on_large_output_sent's calls
   bool in_handler_ = false;
 };
 
@@ -275,6 +277,31 @@ TEST_F(ControlServerTest, RepliesCanBeSentLaterAndBigRepliesAreFlushedInOrder) {
   }
   EXPECT_TRUE(server_->connected(waiting[0]));
   EXPECT_TRUE(disconnects_.empty());
+}
+
+TEST_F(ControlServerTest, ALargeReplyThatWentOutWholeIsReportedOnce) {
+  std::vector<ClientId> waiting;
+  on_line_ = [&](ClientId id, std::string_view) { waiting.push_back(id); };
+  start();
+  TestClient& c = connect();
+  c.to_send = "{\"cmd\":\"status\"}\n";
+  ASSERT_TRUE(run_until([&] { return waiting.size() == 1; }));
+  server_->send(waiting[0], std::string("small"));
+  ASSERT_TRUE(run_until([&] { return c.lines().size() == 1; }));
+  run_for(20ms);
+  EXPECT_TRUE(large_sent_.empty()) << "a small reply is nothing to report";
+  // 1 MiB: more than the socket takes at once, so it goes out over several
+  // rounds of the loop; reported once it is all out.
+  server_->send(waiting[0], std::string(1 << 20, 'x'));
+  ASSERT_TRUE(run_until([&] { return c.lines().size() == 2; }));
+  ASSERT_TRUE(run_until([&] { return !large_sent_.empty(); }));
+  EXPECT_EQ(large_sent_, std::vector<ClientId>{waiting[0]});
+  EXPECT_EQ(c.lines()[1].size(), std::size_t{1} << 20);
+  // The client is still served after its buffer was given up.
+  server_->send(waiting[0], std::string("after"));
+  ASSERT_TRUE(run_until([&] { return c.lines().size() == 3; }));
+  EXPECT_EQ(c.lines()[2], "after");
+  EXPECT_EQ(large_sent_.size(), 1u);
 }
 
 TEST_F(ControlServerTest, ClientThatNeverReadsIsDisconnectedAtTheCap) {
