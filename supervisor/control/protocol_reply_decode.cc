@@ -412,6 +412,11 @@ class StatusHandler {
     const std::size_t at = column_++;
     return at < columns_.size() ? columns_[at] : Field::Other;
   }
+  /// A process object or row starts: from the defaults.
+  void begin_process() {
+    process_ = ProcessInfo{};
+    have_name_ = have_group_ = have_state_ = false;
+  }
   /// A process object or row ended: checks it and hands it to the sink.
   bool end_process();
 
@@ -447,8 +452,7 @@ bool StatusHandler::start_object(std::size_t) {
       level_ = Level::Top;
       return true;
     case Level::Processes:
-      process_ = ProcessInfo{};
-      have_name_ = have_group_ = have_state_ = false;
+      begin_process();
       level_ = Level::Process;
       return true;
     case Level::Row:
@@ -529,8 +533,7 @@ bool StatusHandler::start_array(std::size_t) {
       }
       return nest_skipped();  // (also "rows" before "columns": fails)
     case Level::Rows:
-      process_ = ProcessInfo{};
-      have_name_ = have_group_ = have_state_ = false;
+      begin_process();
       column_ = 0;
       level_ = Level::Row;
       return true;

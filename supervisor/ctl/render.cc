@@ -198,10 +198,6 @@ void StatusTable::restart() {
 
 std::string_view StatusTable::keep(std::string_view text) {
   if (text.empty()) return {};
-  // The state names: no copy.
-  if (auto state = config::find_process_state_name(text);
-      state && text == config::kProcessStateNames[*state])
-    return config::kProcessStateNames[*state];
   if (text.size() > left_) {
     constexpr std::size_t kBlock = 64 * 1024;
     const std::size_t size = std::max(kBlock, text.size());
@@ -219,7 +215,11 @@ std::string_view StatusTable::keep(std::string_view text) {
 void StatusTable::add(const ProcessInfo& p) {
   Row row;
   row.name = keep(p.name);
-  row.state = keep(p.state);
+  // A state name this client knows is not copied.
+  const auto state = config::find_process_state_name(p.state);
+  row.state = state && p.state == config::kProcessStateNames[*state]
+                  ? config::kProcessStateNames[*state]
+                  : keep(p.state);
   row.description = keep(p.description.empty() ? describe(p) : p.description);
   row.dropped_bytes = p.dropped_bytes;
   row.old = p.old;
