@@ -641,6 +641,14 @@ void ControlServer::send(ClientId id, std::string_view line) {
   output_queued(client);
 }
 
+void ControlServer::send_part(ClientId id, std::string_view bytes) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  Client& client = *it->second;
+  client.out.append(bytes);
+  output_queued(client);
+}
+
 void ControlServer::send(ClientId id, std::string&& line) {
   auto it = clients_.find(id);
   if (it == clients_.end()) return;

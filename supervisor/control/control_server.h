@@ -195,6 +195,10 @@ class ControlServer {
   /// the output buffer (no copy of a big reply).
   void send(ClientId client, std::string&& line);
   void send(ClientId client, const char* line) { send(client, std::string_view(line)); }
+  /// Queues `bytes`, the start of a line (no '\n' is added), and writes
+  /// what the socket takes now, as send() does: a large reply goes out in
+  /// parts while the rest is written, and a later send() ends the line.
+  void send_part(ClientId client, std::string_view bytes);
   /// Stops reading from `client` and closes it once its output is flushed.
   void close_after_flush(ClientId client);
   /// Keeps `client`'s connection open past the server's destruction: the

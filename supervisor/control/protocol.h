@@ -591,7 +591,14 @@ class StatusReplyWriter {
   StatusReplyWriter& operator=(const StatusReplyWriter&) = delete;
 
   void add(const ProcessInfo& info);
-  /// The whole reply line; the writer is done.
+  /// For a reply sent in parts: what was written since the last
+  /// forget_written() (the line's first bytes at first). A client reads
+  /// the part while the rest is being written.
+  std::string_view written() const;
+  /// The text written() returned has been sent: the writer goes on in the
+  /// same buffer. finish() then returns only the rest of the line.
+  void forget_written();
+  /// The whole reply line (or its last part); the writer is done.
   std::string finish();
 
  private:
@@ -700,6 +707,36 @@ class StatusSink {
 std::optional<std::string_view> decode_status_line(std::string_view line, StatusSink& sink);
 /// The same, keeping every process.
 std::optional<StatusLine> decode_status_line(std::string_view line);
+
+/// A reply line as it arrives from the socket: decode_status_line() can
+/// read a status of 10,000 processes while minisupd is still writing it
+/// (minisupd sends a large status in parts, see StatusReplyWriter).
+class LineSource {
+ public:
+  virtual ~LineSource() = default;
+  /// Every byte received so far, from the start of the line (it may go on
+  /// past the line's '\n'). Valid until the next receive().
+  virtual std::string_view received() const = 0;
+  /// Waits until more bytes have arrived; false when none will (the
+  /// connection ended). May throw (a timeout, a read error): the decode
+  /// lets it through.
+  virtual bool receive() = 0;
+};
+
+/// Where the "processes" (or "rows") array is in a status line: bytes
+/// [begin, end) from the line's start.
+struct ByteRange {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+/// decode_status_line() of the line `source` delivers, read as it arrives:
+/// each process goes to `sink` as soon as its bytes are in. The decoder
+/// reads up to the line's '\n' (or where the line stops being a status
+/// reply, or the connection ends) and no further: on nullopt, the caller
+/// reads the whole line from `source` and handles it as any reply (an
+/// error, parse_reply()). The same decoder as for a whole line.
+std::optional<ByteRange> decode_status_line(LineSource& source, StatusSink& sink);
 
 /// Wire names of the outcomes ("started", "already_started", ...).
 std::string_view to_string(StartOutcome outcome);

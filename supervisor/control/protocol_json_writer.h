@@ -128,6 +128,11 @@ class JsonWriter {
   }
 
   std::string take() { return std::move(out_); }
+  /// The text written since the last forget_text().
+  std::string_view text() const { return out_; }
+  /// Drops the text written so far (sent already), keeping the buffer and
+  /// where the writer is (the next value still gets its comma).
+  void forget_text() { out_.clear(); }
   void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
  private:

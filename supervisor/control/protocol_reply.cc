@@ -317,6 +317,10 @@ void StatusReplyWriter::add(const ProcessInfo& info) {
   write_process_info(*writer_, info, mask_, rows_);
 }
 
+std::string_view StatusReplyWriter::written() const { return writer_->text(); }
+
+void StatusReplyWriter::forget_written() { writer_->forget_text(); }
+
 std::string StatusReplyWriter::finish() {
   writer_->end_array();
   return control::finish(*writer_);

@@ -257,36 +257,91 @@ std::optional<std::variant<StateEvent, GapEvent, ProcessesChangedEvent>> decode_
 
 namespace {
 
-/// The iterator nlohmann reads a line through: a pointer into the line that
-/// also records, in `*mark`, how far the parser has read. When the parser
-/// reports '[' or ']', the bracket is the last character it read (brackets
-/// need no look-ahead), which gives the "processes" array's byte range.
-class TrackingIterator {
+/// Where nlohmann's parser is in a line that `source` delivers: the bytes
+/// received so far, and the offset of the next one. The line ends at its
+/// '\n' or where the source ends; more bytes are waited for only when the
+/// parser has read every byte received.
+class LineCursor {
+ public:
+  explicit LineCursor(LineSource& source) : source_(source) { refresh(); }
+
+  char current() const { return data_[at_]; }
+  void advance() { ++at_; }
+  /// The offset of the next byte. When the parser reports '[' or ']', the
+  /// bracket is the last byte it read (brackets need no look-ahead).
+  std::size_t offset() const { return at_; }
+  /// True at the line's end ('\n' or the end of the source).
+  bool at_end() {
+    if (at_ == size_ && !wait_for_more()) return true;
+    return data_[at_] == '\n';
+  }
+
+ private:
+  bool wait_for_more() {
+    while (at_ == size_) {
+      if (ended_ || !source_.receive()) {
+        ended_ = true;
+        return false;
+      }
+      refresh();
+    }
+    return true;
+  }
+  void refresh() {
+    const std::string_view received = source_.received();
+    data_ = received.data();
+    size_ = received.size();
+  }
+
+  LineSource& source_;
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t at_ = 0;
+  bool ended_ = false;
+};
+
+/// The iterator nlohmann reads a line through: a LineCursor shared by every
+/// copy; the end is the one without a cursor.
+class LineIterator {
  public:
   using iterator_category = std::input_iterator_tag;
   using value_type = char;
   using difference_type = std::ptrdiff_t;
   using pointer = const char*;
-  using reference = const char&;
+  using reference = char;
 
-  TrackingIterator(const char* at, const char** mark) : at_(at), mark_(mark) {}
+  LineIterator() = default;
+  explicit LineIterator(LineCursor* cursor) : cursor_(cursor) {}
 
-  reference operator*() const { return *at_; }
-  TrackingIterator& operator++() {
-    *mark_ = ++at_;
+  char operator*() const { return cursor_->current(); }
+  LineIterator& operator++() {
+    cursor_->advance();
     return *this;
   }
-  TrackingIterator operator++(int) {
-    TrackingIterator before = *this;
+  LineIterator operator++(int) {
+    LineIterator before = *this;
     ++*this;
     return before;
   }
-  bool operator==(const TrackingIterator& other) const { return at_ == other.at_; }
-  bool operator!=(const TrackingIterator& other) const { return at_ != other.at_; }
+  bool operator==(const LineIterator& other) const {
+    if (cursor_ == nullptr) return other.cursor_ == nullptr || other.cursor_->at_end();
+    return other.cursor_ == nullptr ? cursor_->at_end() : cursor_ == other.cursor_;
+  }
+  bool operator!=(const LineIterator& other) const { return !(*this == other); }
 
  private:
-  const char* at_;
-  const char** mark_;
+  LineCursor* cursor_ = nullptr;
+};
+
+/// A whole line, already in memory.
+class WholeLine final : public LineSource {
+ public:
+  explicit WholeLine(std::string_view line) : line_(line) {}
+  std::string_view received() const override { return line_; }
+  bool receive() override { return false; }
+
+ private:
+  std::string_view line_;
 };
 
 /// One JSON number as the SAX parser reported it.
@@ -311,13 +366,12 @@ struct Number {
 /// as absent. Unknown members, at any level, are skipped whatever they hold.
 class StatusHandler {
  public:
-  StatusHandler(const char* const* mark, StatusSink& sink) : mark_(mark), sink_(sink) {}
+  StatusHandler(const LineCursor& cursor, StatusSink& sink) : cursor_(cursor), sink_(sink) {}
 
   /// True when the line was a whole, successful status reply.
   bool complete() const { return level_ == Level::Done && ok_ && have_processes_; }
   /// Where the "processes" array starts and ends (one past its ']').
-  const char* processes_begin() const { return processes_begin_; }
-  const char* processes_end() const { return processes_end_; }
+  ByteRange processes() const { return processes_; }
 
   // The nlohmann SAX interface. Returning false stops the parse.
   bool null() { return skipping() || scalar(Scalar::Null); }
@@ -420,7 +474,7 @@ class StatusHandler {
   /// A process object or row ended: checks it and hands it to the sink.
   bool end_process();
 
-  const char* const* mark_;
+  const LineCursor& cursor_;
   Level level_ = Level::Start;
   Field field_ = Field::Other;
   int skip_depth_ = 0;
@@ -438,8 +492,7 @@ class StatusHandler {
   bool have_columns_ = false;
   std::size_t column_ = 0;     ///< in a row: the index of the next value
   bool retry_in_row_ = false;  ///< the "retry" object being read is a row's
-  const char* processes_begin_ = nullptr;
-  const char* processes_end_ = nullptr;
+  ByteRange processes_;
 };
 
 bool StatusHandler::start_object(std::size_t) {
@@ -521,7 +574,7 @@ bool StatusHandler::start_array(std::size_t) {
     case Level::Top:
       if (field_ == Field::Processes || (field_ == Field::Rows && have_columns_)) {
         sink_.restart();  // a repeated member: the last one counts
-        processes_begin_ = *mark_ - 1;
+        processes_.begin = cursor_.offset() - 1;
         level_ = field_ == Field::Rows ? Level::Rows : Level::Processes;
         return true;
       }
@@ -560,7 +613,7 @@ bool StatusHandler::end_array() {
   switch (level_) {
     case Level::Processes:
     case Level::Rows:
-      processes_end_ = *mark_;
+      processes_.end = cursor_.offset();
       have_processes_ = true;
       level_ = Level::Top;
       return true;
@@ -779,21 +832,29 @@ bool StatusHandler::scalar(Scalar kind) {
 
 }  // namespace
 
-std::optional<std::string_view> decode_status_line(std::string_view line, StatusSink& sink) {
-  const char* mark = line.data();
-  StatusHandler handler(&mark, sink);
-  const bool parsed = json::sax_parse(TrackingIterator(line.data(), &mark),
-                                      TrackingIterator(line.data() + line.size(), &mark), &handler);
+std::optional<ByteRange> decode_status_line(LineSource& source, StatusSink& sink) {
+  LineCursor cursor(source);
+  StatusHandler handler(cursor, sink);
+  const bool parsed =
+      json::sax_parse(LineIterator(&cursor), LineIterator(), &handler);
   if (!parsed || !handler.complete()) return std::nullopt;
-  const char* begin = handler.processes_begin();
-  const char* end = handler.processes_end();
-  // The brackets must be where the handler saw them (see TrackingIterator).
-  if (begin < line.data() || end > line.data() + line.size() || begin >= end || *begin != '[' ||
-      end[-1] != ']') {
+  const ByteRange range = handler.processes();
+  // The brackets must be where the handler saw them (see LineCursor).
+  const std::string_view line = source.received();
+  if (range.begin >= range.end || range.end > cursor.offset() || line[range.begin] != '[' ||
+      line[range.end - 1] != ']') {
     return std::nullopt;
   }
-  return line.substr(static_cast<std::size_t>(begin - line.data()),
-                     static_cast<std::size_t>(end - begin));
+  return range;
+}
+
+std::optional<std::string_view> decode_status_line(std::string_view line, StatusSink& sink) {
+  WholeLine whole(line);
+  const std::optional<ByteRange> range = decode_status_line(whole, sink);
+  // A '\n' ends a line: what follows one is not part of it, and a line
+  // given whole has none.
+  if (!range || line.find('\n') != std::string_view::npos) return std::nullopt;
+  return line.substr(range->begin, range->end - range->begin);
 }
 
 std::optional<StatusLine> decode_status_line(std::string_view line) {

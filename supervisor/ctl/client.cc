@@ -90,8 +90,8 @@ void Connection::send_line(std::string_view line) {
 }
 
 std::optional<std::string> Connection::read_line(std::optional<std::chrono::milliseconds> timeout) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;
   for (;;) {
     const std::size_t newline = buffer_.find('\n', scanned_);
     if (newline != std::string::npos &&
@@ -109,10 +109,17 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
       return line;
     }
     scanned_ = buffer_.size();
-    if (eof_) return std::nullopt;  // a last line without '\n' is incomplete: dropped
-    if (timeout) {
+    // (a last line without '\n' is incomplete: dropped)
+    if (!receive(deadline)) return std::nullopt;
+  }
+}
+
+bool Connection::receive(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  for (;;) {
+    if (eof_) return false;
+    if (deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+          *deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) throw ReadTimeout("no reply from minisupd in time");
       pollfd pfd{fd_.get(), POLLIN, 0};
       const int ready =
@@ -125,13 +132,13 @@ std::optional<std::string> Connection::read_line(std::optional<std::chrono::mill
     const ssize_t n = ::read(fd_.get(), chunk, sizeof chunk);
     if (n > 0) {
       buffer_.append(chunk, static_cast<std::size_t>(n));
-    } else if (n == 0) {
-      eof_ = true;
-    } else if (errno == ECONNRESET) {
-      eof_ = true;  // minisupd closed with our unread bytes pending: same as EOF
-    } else if (errno != EINTR) {
-      throw std::runtime_error(fmt::format("read from minisupd: {}", error_text(errno)));
+      return true;
     }
+    if (n == 0 || errno == ECONNRESET) {
+      eof_ = true;  // (ECONNRESET: minisupd closed with our unread bytes pending: same as EOF)
+      return false;
+    }
+    if (errno != EINTR) throw std::runtime_error(fmt::format("read from minisupd: {}", error_text(errno)));
   }
 }
 

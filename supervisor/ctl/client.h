@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "supervisor/control/protocol.h"
 #include "supervisor/ctl/fd.h"
 
 namespace minisup::ctl {
@@ -52,6 +53,15 @@ class Connection {
   std::optional<std::string> read_line(
       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
+  /// The bytes received and not yet returned by read_line(): the start of
+  /// the next line (perhaps more). Valid until the next receive() or
+  /// read_line().
+  std::string_view pending() const { return buffer_; }
+  /// Waits for more bytes (until `deadline` when given) and appends them to
+  /// pending(); false when the connection ended. Throws ReadTimeout past
+  /// the deadline, std::runtime_error on read errors.
+  bool receive(std::optional<std::chrono::steady_clock::time_point> deadline);
+
   /// Sets aside room for a reply of up to `bytes` (address space only: a
   /// page is touched when a byte arrives in it), so that a large reply
   /// (`status` of 10,000 processes is ~1 MB) is read without the buffer
@@ -65,6 +75,22 @@ class Connection {
   std::string buffer_;
   std::size_t scanned_ = 0;  ///< no '\n' in buffer_[0, scanned_)
   bool eof_ = false;
+};
+
+/// The next reply line of a connection as it arrives, for
+/// control::decode_status_line(LineSource&, ...): bytes are waited for
+/// until `deadline` (none: as long as it takes), as read_line() would.
+class ArrivingLine final : public control::LineSource {
+ public:
+  ArrivingLine(Connection& connection,
+               std::optional<std::chrono::steady_clock::time_point> deadline)
+      : connection_(connection), deadline_(deadline) {}
+  std::string_view received() const override { return connection_.pending(); }
+  bool receive() override { return connection_.receive(deadline_); }
+
+ private:
+  Connection& connection_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
 };
 
 }  // namespace minisup::ctl

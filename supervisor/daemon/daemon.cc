@@ -44,6 +44,12 @@ void Daemon::ServerClients::send(ClientId client, std::string&& line) {
   }
   server->send(client, std::move(line));
 }
+bool Daemon::ServerClients::send_part(ClientId client, std::string_view bytes) {
+  // An HTTP reply states its length first: it goes out whole.
+  if (client >= http::Server::kFirstClient) return false;
+  server->send_part(client, bytes);
+  return true;
+}
 bool Daemon::ServerClients::connected(ClientId client) const {
   if (client >= http::Server::kFirstClient) return http != nullptr && http->connected(client);
   return server->connected(client);

@@ -46,6 +46,7 @@ class Daemon {
   class ServerClients final : public Clients {
    public:
     void send(ClientId client, std::string&& line) override;
+    bool send_part(ClientId client, std::string_view bytes) override;
     bool connected(ClientId client) const override;
     void close_after_flush(ClientId client) override;
     void hold_until_exit(ClientId client) override;

@@ -26,6 +26,11 @@ using core::ProcessState;
 /// few hundred processes).
 constexpr std::size_t kTrimAfterBytes = 64 * 1024;
 
+/// A status of this many processes or more goes out in parts
+/// (Clients::send_part) of about kStatusPartBytes.
+constexpr std::size_t kStatusPartProcesses = 256;
+constexpr std::size_t kStatusPartBytes = 32 * 1024;
+
 control::Seconds to_seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<control::Seconds>(d);
 }
@@ -163,10 +168,31 @@ void Runtime::dispatch(ClientId client, const control::Request& request) {
               handles[i] = &it->second;
           }
           control::ProcessInfo info;  // reused: its strings keep their buffers
-          for (std::size_t i = 0; i < found.processes.size(); ++i) {
-            process_info(*found.processes[i], handles[i], info);
-            if (tree) add_tree_usage(*found.processes[i], info);
-            reply.add(info);
+          // A large reply goes out in parts as it is written: the client
+          // decodes the first processes while the rest are encoded (two
+          // cores at work instead of one after the other), and the buffer
+          // stays small.
+          bool in_parts = found.processes.size() >= kStatusPartProcesses;
+          bool part_sent = false;
+          try {
+            for (std::size_t i = 0; i < found.processes.size(); ++i) {
+              process_info(*found.processes[i], handles[i], info);
+              if (tree) add_tree_usage(*found.processes[i], info);
+              reply.add(info);
+              if (in_parts && reply.written().size() >= kStatusPartBytes) {
+                in_parts = clients_.send_part(client, reply.written());
+                if (in_parts) {
+                  reply.forget_written();
+                  part_sent = true;
+                }
+              }
+            }
+          } catch (const std::exception& e) {
+            if (!part_sent) throw;  // answered with an error line
+            // The line is half sent: no error line can follow it.
+            spdlog::error("control: status failed: {}", e.what());
+            clients_.close_after_flush(client);
+            return;
           }
           send(client, reply.finish());
         } else if constexpr (std::is_same_v<T, control::StartCommand> ||

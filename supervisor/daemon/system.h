@@ -190,6 +190,11 @@ class Clients {
   virtual ~Clients() = default;
   /// Queues a line (a reply or an event, with its newline) for `client`.
   virtual void send(ClientId client, std::string&& line) = 0;
+  /// Queues the first bytes of a line (no newline) that later parts and a
+  /// send() complete, so that a client reads a large reply while the rest
+  /// is being written. False when `client` takes whole lines only (HTTP):
+  /// nothing was queued, and the caller sends the line whole.
+  virtual bool send_part(ClientId /*client*/, std::string_view /*bytes*/) { return false; }
   /// The client is still connected.
   virtual bool connected(ClientId client) const = 0;
   /// Closes the connection once everything queued has gone out.

@@ -235,10 +235,12 @@ std::optional<std::chrono::milliseconds> reply_timeout(const Options& o) {
 
 /// Reads one raw reply line; nullopt when minisupd closed the connection.
 std::optional<std::string> read_line(Connection& connection, const Options& o,
-                                     std::optional<std::chrono::milliseconds> timeout) {
+                                     std::optional<std::chrono::milliseconds> timeout,
+                                     std::optional<std::chrono::milliseconds> whole_timeout = {}) {
   try {
     return connection.read_line(timeout);
   } catch (const ReadTimeout&) {
+    if (whole_timeout) timeout = whole_timeout;  // (the message names the whole wait)
     if (o.kind == CommandKind::Wait) {
       print_error(
           fmt::format("wait: no answer from minisupd within {:.1f} s", o.timeout.value_or(0)));
@@ -325,27 +327,47 @@ int run(const Options& o, Connection& connection) {
     send_error = e.what();
   }
 
-  // A status of 10,000 processes is ~1 MB as a table, ~5 MB with --json.
-  if (o.kind == CommandKind::Status) connection.expect_reply_bytes(std::size_t{8} << 20);
-  std::optional<std::string> first_line = read_line(connection, o, reply_timeout(o));
-  if (!first_line && !send_error.empty()) {
-    print_error(send_error);
-    return exit_code_unreachable(o.kind);
-  }
-  if (first_line && o.kind == CommandKind::Status) {
-    // The big one: decoded without a DOM, a process at a time into what
-    // the table needs (see decode_status_line).
+  // A status of 10,000 processes is ~0.5 MB as a table, ~5 MB with --json.
+  std::optional<std::string> first_line;
+  if (o.kind == CommandKind::Status) {
+    connection.expect_reply_bytes(std::size_t{8} << 20);
+    // The big one: decoded as it arrives (minisupd sends it in parts),
+    // without a DOM, a process at a time into what the table needs.
+    const std::optional<std::chrono::milliseconds> timeout = reply_timeout(o);
+    const auto started = std::chrono::steady_clock::now();
     StatusTable table;
-    if (std::optional<std::string_view> processes_json =
-            control::decode_status_line(*first_line, table)) {
+    std::optional<control::ByteRange> processes;
+    try {
+      ArrivingLine arriving(connection, timeout ? std::optional(started + *timeout) : std::nullopt);
+      processes = control::decode_status_line(arriving, table);
+    } catch (const ReadTimeout&) {
+      // (read_line() below times out at once and says so)
+    }
+    // The whole line: its bytes are in the connection already, or the rest
+    // of an error reply is still to come.
+    std::optional<std::chrono::milliseconds> left;
+    if (timeout) {
+      left = std::max(std::chrono::milliseconds(0),
+                      *timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - started));
+    }
+    first_line = read_line(connection, o, left, timeout);
+    if (processes && first_line && processes->end <= first_line->size()) {
       if (o.json) {
-        print(*processes_json);
+        print(std::string_view(*first_line).substr(processes->begin,
+                                                    processes->end - processes->begin));
         print("\n");
       } else {
         render_status(table, use_color(), o.tree, print);
       }
       return exit_code_for_status(table);
     }
+  } else {
+    first_line = read_line(connection, o, reply_timeout(o));
+  }
+  if (!first_line && !send_error.empty()) {
+    print_error(send_error);
+    return exit_code_unreachable(o.kind);
   }
   std::optional<control::ReplyLine> first;
   if (first_line) first = parse_or_fail(*first_line);

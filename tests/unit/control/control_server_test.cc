@@ -304,6 +304,32 @@ TEST_F(ControlServerTest, ALargeReplyThatWentOutWholeIsReportedOnce) {
   EXPECT_EQ(large_sent_.size(), 1u);
 }
 
+TEST_F(ControlServerTest, PartsOfALineGoOutAtOnceAndSendEndsTheLine) {
+  std::vector<ClientId> waiting;
+  on_line_ = [&](ClientId id, std::string_view) { waiting.push_back(id); };
+  start();
+  TestClient& c = connect();
+  c.to_send = "{\"cmd\":\"status\"}\n";
+  ASSERT_TRUE(run_until([&] { return waiting.size() == 1; }));
+  // A part is written at once: the client has its bytes before the line ends.
+  server_->send_part(waiting[0], "{\"ok\":true,");
+  ASSERT_TRUE(run_until([&] { return c.received == "{\"ok\":true,"; }));
+  EXPECT_TRUE(c.lines().empty());
+  // Parts larger than the socket takes queue up in order behind one another.
+  const std::string big(400 * 1024, 'p');
+  server_->send_part(waiting[0], big);
+  server_->send_part(waiting[0], big);
+  server_->send(waiting[0], std::string("}"));
+  ASSERT_TRUE(run_until([&] { return c.lines().size() == 1; }));
+  EXPECT_EQ(c.lines()[0], "{\"ok\":true," + big + big + "}");
+  // The next reply is a line of its own.
+  server_->send(waiting[0], "next");
+  ASSERT_TRUE(run_until([&] { return c.lines().size() == 2; }));
+  EXPECT_EQ(c.lines()[1], "next");
+  // A part for a client that is gone is dropped.
+  server_->send_part(ClientId{12345}, "nobody");
+}
+
 TEST_F(ControlServerTest, ClientThatNeverReadsIsDisconnectedAtTheCap) {
   ControlServer::Limits limits;
   limits.max_output_bytes = 256 * 1024;

@@ -972,6 +972,120 @@ TEST(DecodeStatusLine, RejectsWhatIsNotAStatusReply) {
   EXPECT_FALSE(decode_status_line(deep));
 }
 
+/// A line that arrives `piece` bytes at a time (the last piece may be
+/// shorter), as from a socket; `then` follows it (the next line's start).
+class TricklingLine final : public LineSource {
+ public:
+  TricklingLine(std::string line, std::size_t piece) : all_(std::move(line)), piece_(piece) {}
+  std::string_view received() const override { return std::string_view(all_).substr(0, given_); }
+  bool receive() override {
+    ++receives_;
+    if (given_ == all_.size()) return false;
+    given_ = std::min(all_.size(), given_ + piece_);
+    return true;
+  }
+  std::size_t given() const { return given_; }
+  int receives() const { return receives_; }
+
+ private:
+  std::string all_;
+  std::size_t piece_;
+  std::size_t given_ = 0;
+  int receives_ = 0;
+};
+
+/// Records how much of the line had arrived when each process was handed on.
+class ArrivalSink final : public StatusSink {
+ public:
+  explicit ArrivalSink(const TricklingLine& source) : source_(source) {}
+  void restart() override { names.clear(); }
+  void add(const ProcessInfo& p) override {
+    names.push_back(p.name);
+    arrived_at.push_back(source_.given());
+  }
+  std::vector<std::string> names;
+  std::vector<std::size_t> arrived_at;
+
+ private:
+  const TricklingLine& source_;
+};
+
+TEST(DecodeStatusLine, ALineIsDecodedAsItArrives) {
+  StatusReply status;
+  status.fields = {"name", "state", "description", "dropped_bytes", "old"};
+  status.rows = true;
+  for (int i = 0; i < 300; ++i) {
+    ProcessInfo p;
+    p.name = p.group = "p" + std::to_string(i);
+    p.state = "RUNNING";
+    p.description = "pid " + std::to_string(1000 + i) + ", uptime 0:00:01";
+    status.processes.push_back(p);
+  }
+  const std::string line = encode_reply(5, status);
+  const std::string next = R"({"id":6,"ok":true})";
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, line.size() + 50}) {
+    TricklingLine source(line + "\n" + next, piece);
+    ArrivalSink sink(source);
+    const std::optional<ByteRange> range = decode_status_line(source, sink);
+    ASSERT_TRUE(range) << piece;
+    ASSERT_EQ(sink.names.size(), 300u);
+    EXPECT_EQ(sink.names[299], "p299");
+    EXPECT_EQ(line.substr(range->begin, range->end - range->begin),
+              json::parse(line)["rows"].dump());
+    // Each process is handed on before the rest of the line has arrived,
+    // and nothing is waited for past the line's '\n'.
+    if (piece < line.size()) {
+      EXPECT_LT(sink.arrived_at[0], line.size() / 2) << piece;
+    }
+    EXPECT_LE(source.given(), line.size() + 1 + piece) << piece;
+    EXPECT_LE(source.receives(), static_cast<int>((line.size() + 1) / piece + 2)) << piece;
+  }
+}
+
+TEST(DecodeStatusLine, AnArrivingLineThatIsNotAStatusIsLeftToTheCaller) {
+  const std::string error = encode_error(3, ErrorCode::NoSuchProgram, "no such process: x");
+  for (const std::string& line :
+       {error, std::string(R"({"ok":true,"processes":[{"name":"a","state":"RUNNING"})")}) {
+    TricklingLine source(line + "\n", 5);
+    ArrivalSink sink(source);
+    EXPECT_FALSE(decode_status_line(source, sink)) << line;
+  }
+  // The connection ends in the middle of the line.
+  const std::string cut = R"({"ok":true,"processes":[{"name":"a","state":"RUNNING"},{"na)";
+  TricklingLine source(cut, 3);
+  ArrivalSink sink(source);
+  EXPECT_FALSE(decode_status_line(source, sink));
+  EXPECT_EQ(sink.names, std::vector<std::string>{"a"});
+  EXPECT_EQ(source.given(), cut.size());
+}
+
+TEST(DecodeStatusLine, WhatTheSourceThrowsGoesThrough) {
+  class Failing final : public LineSource {
+   public:
+    std::string_view received() const override { return R"({"ok":true,"proc)"; }
+    bool receive() override {
+      if (called_++) throw std::runtime_error("read from minisupd: broken");
+      return true;
+    }
+
+   private:
+    int called_ = 0;
+  };
+  class Dropping final : public StatusSink {
+    void restart() override {}
+    void add(const ProcessInfo&) override {}
+  };
+  Failing source;
+  Dropping sink;
+  EXPECT_THROW(decode_status_line(source, sink), std::runtime_error);
+}
+
+TEST(DecodeStatusLine, AWholeLineEndsAtItsEnd) {
+  // A whole line holds no '\n': text after one is not read as the line's.
+  EXPECT_FALSE(decode_status_line("{\"ok\":true,\"processes\":[]}\n{\"x\":1}"));
+  EXPECT_TRUE(decode_status_line(R"({"ok":true,"processes":[]})"));
+}
+
 TEST(DecodeStatusLine, GarbageNeverCrashes) {
   StatusReply status;
   ProcessInfo p;

@@ -488,11 +488,22 @@ class FakeProbes final : public Probes {
 class FakeClients final : public Clients {
  public:
   void send(ClientId client, std::string&& line) override {
+    if (auto part = parts_.find(client); part != parts_.end()) {
+      line = std::move(part->second) + line;  // the line's first parts came before
+      parts_.erase(part);
+    }
     raw_[client].push_back(line);
     nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
     EXPECT_EQ(line.find('\n'), std::string::npos) << "a line holds a newline: " << line;
     lines_[client].push_back(std::move(parsed));
+  }
+  bool send_part(ClientId client, std::string_view bytes) override {
+    if (whole_lines_only_) return false;
+    EXPECT_EQ(bytes.find('\n'), std::string_view::npos) << "a part holds a newline";
+    parts_[client].append(bytes);
+    ++parts_sent_;
+    return true;
   }
   bool connected(ClientId client) const override { return gone_.count(client) == 0; }
   void close_after_flush(ClientId client) override { closed_after_flush_.insert(client); }
@@ -515,12 +526,24 @@ class FakeClients final : public Clients {
     for (const auto& [client, lines] : raw_) n += lines.size();
     return n;
   }
+  /// Parts of lines sent (send_part()) so far.
+  int parts_sent() const { return parts_sent_; }
+  /// Bytes of a line begun with send_part() and not ended yet.
+  std::size_t unended_bytes(ClientId client) const {
+    auto it = parts_.find(client);
+    return it == parts_.end() ? 0 : it->second.size();
+  }
+  /// From now on, send_part() refuses, as for an HTTP client.
+  void take_whole_lines_only() { whole_lines_only_ = true; }
   bool closed_after_flush(ClientId client) const { return closed_after_flush_.count(client) != 0; }
   bool held_until_exit(ClientId client) const { return held_.count(client) != 0; }
 
  private:
   std::map<ClientId, std::vector<nlohmann::json>> lines_;
   std::map<ClientId, std::vector<std::string>> raw_;
+  std::map<ClientId, std::string> parts_;
+  int parts_sent_ = 0;
+  bool whole_lines_only_ = false;
   std::set<ClientId> gone_;
   std::set<ClientId> closed_after_flush_;
   std::set<ClientId> held_;
