@@ -26,9 +26,10 @@ std::optional<SocketLookup> Loader::find_socket(const fs::path& file) {
   const fs::path absolute_file = fs::absolute(file, ec).lexically_normal();
   if (ec) return std::nullopt;  // load_config() reports it
   main_file_ = absolute_file;
-  const SourceFile& main = add_file(file, absolute_file);
+  add_file(file, absolute_file);
+  SourceFile& main = files_.back();
 
-  std::optional<std::string> kept;
+  std::optional<KeptLines> kept;
   {
     const std::unique_ptr<MappedFile> mapped = MappedFile::open(main.shown);
     if (!mapped) return std::nullopt;  // load_config() reports it, the same way
@@ -39,14 +40,17 @@ std::optional<SocketLookup> Loader::find_socket(const fs::path& file) {
     if (mapped->changed()) return std::nullopt;  // truncated meanwhile: read it whole
   }
   if (!kept) return std::nullopt;
+  // Errors in the cut are reported where their lines are in the file.
+  main.line_starts = std::move(kept->starts);
 
   SocketLookup result;
   std::optional<toml::table> root;
-  if (auto problem = check_toml_limits(*kept)) {
-    error({&main, problem->line, problem->column}, problem->message);
+  if (auto problem = check_toml_limits(kept->text)) {
+    error({&main, original_line(main.line_starts, problem->line), problem->column},
+          problem->message);
   } else {
     try {
-      root = toml::parse(std::string_view(*kept), std::string_view(main.shown.native()));
+      root = toml::parse(std::string_view(kept->text), std::string_view(main.shown.native()));
     } catch (const toml::parse_error& e) {
       error(location(main, e.source()), std::string(e.description()));
     }

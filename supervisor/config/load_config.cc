@@ -111,7 +111,8 @@ LoadResult Loader::finish() {
 }
 
 const SourceFile& Loader::add_file(const fs::path& shown, const fs::path& absolute_file) {
-  files_.push_back(SourceFile{shown, absolute_file.parent_path(), static_cast<int>(files_.size())});
+  files_.push_back(
+      SourceFile{shown, absolute_file.parent_path(), static_cast<int>(files_.size()), {}});
   return files_.back();
 }
 

@@ -35,6 +35,7 @@
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/program_config.h"
 #include "supervisor/config/rlimits.h"
+#include "supervisor/config/toml_sections.h"
 
 namespace minisup::config::detail {
 
@@ -51,6 +52,9 @@ struct SourceFile {
   fs::path shown;      ///< as given to load_config() or as found by a glob
   fs::path directory;  ///< absolute: relative paths in the file resolve here
   int index = 0;       ///< 0 = the main file, then include order
+  /// When what toml++ read is a cut of the file (find_socket()): where its
+  /// lines are in the file (see toml_sections.h). Empty: the file itself.
+  LineStarts line_starts;
 };
 
 /// A position in a SourceFile. Cheap to copy, unlike SourceLocation (whose
@@ -128,7 +132,8 @@ struct Field {
 
 /// The position of `region`'s beginning in `file`.
 inline Pos location(const SourceFile& file, const toml::source_region& region) {
-  return Pos{&file, static_cast<int>(region.begin.line), static_cast<int>(region.begin.column)};
+  return Pos{&file, original_line(file.line_starts, static_cast<int>(region.begin.line)),
+             static_cast<int>(region.begin.column)};
 }
 
 /// `pos` as the SourceLocation of an error (the file as shown).

@@ -42,11 +42,19 @@ bool is_supervisord_header(std::string_view line) {
 }  // namespace
 
 bool looks_like_supervisord_config(std::string_view text) {
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    if (is_supervisord_header(text.substr(0, end))) return true;
-    if (end == std::string_view::npos) break;
-    text.remove_prefix(end + 1);
+  // Only a line whose first non-blank is '[' can be a header: the '['s are
+  // found (memchr), not every line (`minisupctl -c` of 10,000 programs
+  // reads 60,000 lines for one socket path).
+  for (std::size_t bracket = text.find('['); bracket != std::string_view::npos;
+       bracket = text.find('[', bracket + 1)) {
+    std::size_t start = bracket;
+    while (start > 0 &&
+           (text[start - 1] == ' ' || text[start - 1] == '\t' || text[start - 1] == '\r'))
+      --start;
+    if (start > 0 && text[start - 1] != '\n') continue;  // not the line's first non-blank
+    const std::size_t end = text.find('\n', bracket);
+    const std::size_t stop = end == std::string_view::npos ? text.size() : end;
+    if (is_supervisord_header(text.substr(start, stop - start))) return true;
   }
   return false;
 }

@@ -1,9 +1,39 @@
 #include "supervisor/config/toml_sections.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
 
 namespace minisup::config::detail {
 namespace {
+
+/// The bytes skip_statement() must look at; it passes over any other.
+constexpr std::array<bool, 256> kStatementStops = [] {
+  std::array<bool, 256> stops{};
+  for (const char c : std::string_view("\n#\"'[]{}")) stops[static_cast<unsigned char>(c)] = true;
+  return stops;
+}();
+
+/// The number of '\n' in `text`, eight bytes at a time.
+std::size_t count_newlines(std::string_view text) {
+  std::size_t count = 0;
+  std::size_t i = 0;
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kLow7 = 0x7F7F7F7F7F7F7F7FULL;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    const std::uint64_t x = word ^ (kOnes * '\n');  // a zero byte where '\n' was
+    // The high bit of each byte of `zero` is set exactly where x has a zero
+    // byte (no carries across bytes).
+    const std::uint64_t zero = ~(((x & kLow7) + kLow7) | x | kLow7);
+    // One 0x01 per such byte, summed into the top byte by the multiply.
+    count += static_cast<std::size_t>(((zero >> 7) * kOnes) >> 56);
+  }
+  for (; i < text.size(); ++i) count += text[i] == '\n';
+  return count;
+}
 
 bool is_bare_key_char(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -13,11 +43,9 @@ bool is_bare_key_char(char c) {
 class SectionCutter {
  public:
   SectionCutter(std::string_view text, std::string_view root_key)
-      : text_(text), root_key_(root_key) {
-    out_.reserve(text.size() / 8);
-  }
+      : text_(text), root_key_(root_key) {}
 
-  std::optional<std::string> run() {
+  std::optional<KeptLines> run() {
     if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;  // a UTF-8 BOM: the root region
     while (pos_ < text_.size()) {
       const char c = text_[pos_];
@@ -26,7 +54,14 @@ class SectionCutter {
       } else if (c == '#') {
         skip_comment();
       } else if (c == '[') {
-        emit_to(pos_);  // the region before the header
+        // The region before the header ends where the header's line starts.
+        std::size_t line_start = pos_;
+        while (line_start > emitted_ &&
+               (text_[line_start - 1] == ' ' || text_[line_start - 1] == '\t' ||
+                text_[line_start - 1] == '\r')) {
+          --line_start;
+        }
+        emit_to(line_start);
         std::optional<bool> kept = read_header();
         if (!kept) return std::nullopt;
         keep_ = *kept;
@@ -39,21 +74,22 @@ class SectionCutter {
   }
 
  private:
-  /// Appends text_[emitted_, end) to the output, whole when the region is
-  /// kept, its newlines only when it is dropped.
+  /// The region text_[emitted_, end) ends: appended to the output when it
+  /// is kept, with where it began when that is not where the output is.
   void emit_to(std::size_t end) {
-    if (keep_) {
-      out_.append(text_.substr(emitted_, end - emitted_));
-    } else {
-      const std::string_view region = text_.substr(emitted_, end - emitted_);
-      out_.append(static_cast<std::size_t>(std::count(region.begin(), region.end(), '\n')), '\n');
+    const std::string_view region = text_.substr(emitted_, end - emitted_);
+    const int lines = static_cast<int>(count_newlines(region));
+    if (keep_ && !region.empty()) {
+      if (out_.starts.back().second - out_.starts.back().first != line_ - out_line_)
+        out_.starts.emplace_back(out_line_, line_);
+      out_.text.append(region);
+      out_line_ += lines;
     }
+    line_ += lines;
     emitted_ = end;
   }
 
-  void skip_comment() {
-    while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
-  }
+  void skip_comment() { pos_ = std::min(text_.find('\n', pos_), text_.size()); }
 
   bool at(std::string_view s) const { return text_.substr(pos_, s.size()) == s; }
 
@@ -102,7 +138,9 @@ class SectionCutter {
     int depth = 0;
     while (pos_ < text_.size()) {
       const char c = text_[pos_];
-      if (c == '\n') {
+      if (!kStatementStops[static_cast<unsigned char>(c)]) {
+        ++pos_;
+      } else if (c == '\n') {
         if (depth == 0) return true;
         ++pos_;
       } else if (c == '#') {
@@ -173,13 +211,26 @@ class SectionCutter {
   std::size_t pos_ = 0;
   std::size_t emitted_ = 0;
   bool keep_ = true;  // the root region is kept
-  std::string out_;
+  int line_ = 1;      ///< the line of text_ at emitted_
+  int out_line_ = 1;  ///< the line of out_.text at its end
+  KeptLines out_{{}, {{1, 1}}};
 };
 
 }  // namespace
 
-std::optional<std::string> keep_tables_under(std::string_view text, std::string_view root_key) {
+std::optional<KeptLines> keep_tables_under(std::string_view text, std::string_view root_key) {
   return SectionCutter(text, root_key).run();
+}
+
+int original_line(const LineStarts& starts, int line) {
+  if (starts.empty() || line <= 0) return line;
+  // The last run that began at or before `line`.
+  auto run =
+      std::upper_bound(starts.begin(), starts.end(), line,
+                       [](int l, const std::pair<int, int>& start) { return l < start.first; });
+  if (run == starts.begin()) return line;
+  --run;
+  return run->second + (line - run->first);
 }
 
 }  // namespace minisup::config::detail

@@ -47,7 +47,10 @@ std::string format_date(UnixTime when) {
 // Descriptions
 // ---------------------------------------------------------------------------
 
-std::string format_uptime(Seconds uptime) {
+namespace {
+
+/// Appends format_uptime(uptime) to `out` (a fmt buffer: no allocation).
+void append_uptime(fmt::memory_buffer& out, Seconds uptime) {
   // Clamped before the conversion, which is undefined for a double beyond
   // long long (found by fuzz_reply); NaN and negatives are 0.
   const double seconds = uptime.count();
@@ -59,17 +62,32 @@ std::string format_uptime(Seconds uptime) {
   }
   const long long days = total / 86400;
   total %= 86400;
-  std::string clock =
-      fmt::format(FMT_COMPILE("{}:{:02}:{:02}"), total / 3600, (total % 3600) / 60, total % 60);
-  if (days == 0) return clock;
-  return fmt::format("{} day{}, {}", days, days == 1 ? "" : "s", clock);
+  if (days != 0) fmt::format_to(std::back_inserter(out), "{} day{}, ", days, days == 1 ? "" : "s");
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}:{:02}:{:02}"), total / 3600,
+                 (total % 3600) / 60, total % 60);
+}
+
+/// describe() of a RUNNING process, appended to `out`: the description of
+/// nearly every process in a status, written without an allocation.
+void append_running(fmt::memory_buffer& out, const ProcessInfo& info) {
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("pid {}, uptime "), info.pid);
+  append_uptime(out, info.uptime.value_or(Seconds(0)));
+}
+
+}  // namespace
+
+std::string format_uptime(Seconds uptime) {
+  fmt::memory_buffer out;
+  append_uptime(out, uptime);
+  return fmt::to_string(out);
 }
 
 std::string describe(const ProcessInfo& info) {
   const std::string& s = info.state;
   if (s == "RUNNING") {
-    return fmt::format(FMT_COMPILE("pid {}, uptime {}"), info.pid,
-                       format_uptime(info.uptime.value_or(Seconds(0))));
+    fmt::memory_buffer out;
+    append_running(out, info);
+    return fmt::to_string(out);
   }
   if (s == "STARTING" || s == "STOPPING") {
     return info.pid > 0 ? fmt::format("pid {}", info.pid) : std::string();
@@ -221,7 +239,11 @@ void for_each_member(JsonWriter& w, const ProcessInfo& p, Member member) {
   member(kNeededSigkill, [&] { w.value(p.needed_sigkill); });
   member(kStopDuration, [&] { w.value(p.stop_duration); });
   member(kDescription, [&] {
-    if (p.description.empty()) {
+    if (p.description.empty() && p.state == "RUNNING") {
+      fmt::memory_buffer running;
+      append_running(running, p);
+      w.value(std::string_view(running.data(), running.size()));
+    } else if (p.description.empty()) {
       w.value(describe(p));
     } else {
       w.value(p.description);

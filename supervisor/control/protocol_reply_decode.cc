@@ -835,8 +835,7 @@ bool StatusHandler::scalar(Scalar kind) {
 std::optional<ByteRange> decode_status_line(LineSource& source, StatusSink& sink) {
   LineCursor cursor(source);
   StatusHandler handler(cursor, sink);
-  const bool parsed =
-      json::sax_parse(LineIterator(&cursor), LineIterator(), &handler);
+  const bool parsed = json::sax_parse(LineIterator(&cursor), LineIterator(), &handler);
   if (!parsed || !handler.complete()) return std::nullopt;
   const ByteRange range = handler.processes();
   // The brackets must be where the handler saw them (see LineCursor).

@@ -409,10 +409,13 @@ ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& 
     resolution.unknown = name;
     return resolution;
   }
+  // (`all` first: a status of every process reads no process's names.)
+  resolution.processes.reserve(all ? order_.size() : 0);
   for (const ManagedProcess* process : order_) {
-    if (processes.count(process->name()) != 0 ||
-        ((all || programs.count(process->program_name()) != 0) &&
-         (include_old || !process->is_old()))) {
+    const bool listed =
+        (all || (!programs.empty() && programs.count(process->program_name()) != 0)) &&
+        (include_old || !process->is_old());
+    if (listed || (!processes.empty() && processes.count(process->name()) != 0)) {
       resolution.processes.push_back(process);
     }
   }

@@ -9,12 +9,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 
 namespace minisup::ctl {
 namespace {
+
+/// Past this, the connection's buffer moves into BulkMemory.
+constexpr std::size_t kSmallLimit = 64 * 1024;
 
 /// The text of an errno value (GNU strerror_r, which never fails).
 std::string error_text(int err) {
@@ -90,28 +95,54 @@ void Connection::send_line(std::string_view line) {
 }
 
 std::optional<std::string> Connection::read_line(std::optional<std::chrono::milliseconds> timeout) {
+  std::optional<std::string_view> line = read_line_view(timeout);
+  if (!line) return std::nullopt;
+  return std::string(*line);
+}
+
+std::optional<std::string_view> Connection::read_line_view(
+    std::optional<std::chrono::milliseconds> timeout) {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;
   for (;;) {
-    const std::size_t newline = buffer_.find('\n', scanned_);
-    if (newline != std::string::npos &&
-        newline + 1 == buffer_.size()) {  // the usual case: one whole line, no copy
-      std::string line = std::move(buffer_);
-      line.pop_back();
-      buffer_.clear();
+    const std::string_view bytes = pending();
+    const std::size_t newline = bytes.find('\n', scanned_);
+    if (newline != std::string_view::npos) {
+      // Taken; its bytes stay where they are until the next read.
+      start_ += newline + 1;
       scanned_ = 0;
-      return line;
+      return bytes.substr(0, newline);
     }
-    if (newline != std::string::npos) {
-      std::string line = buffer_.substr(0, newline);
-      buffer_.erase(0, newline + 1);
-      scanned_ = 0;
-      return line;
-    }
-    scanned_ = buffer_.size();
+    scanned_ = bytes.size();
     // (a last line without '\n' is incomplete: dropped)
     if (!receive(deadline)) return std::nullopt;
   }
+}
+
+void Connection::make_room(std::size_t bytes) {
+  if (capacity_ - end_ >= bytes) return;
+  const std::size_t kept = end_ - start_;
+  if (start_ > 0 && capacity_ - kept >= bytes && kept <= capacity_ / 2) {
+    std::memmove(data_, data_ + start_, kept);  // (lines read made the room)
+  } else {
+    const std::size_t wanted = std::max(2 * capacity_, kept + bytes);
+    if (!bulk_.data() && wanted <= kSmallLimit) {
+      auto bigger = std::make_unique_for_overwrite<char[]>(wanted);
+      if (kept > 0) std::memcpy(bigger.get(), data_ + start_, kept);
+      small_ = std::move(bigger);
+      data_ = small_.get();
+      capacity_ = wanted;
+    } else {
+      BulkMemory bigger(std::max({wanted, 4 * capacity_, expected_}));
+      if (kept > 0) std::memcpy(bigger.data(), data_ + start_, kept);
+      bulk_ = std::move(bigger);
+      small_.reset();
+      data_ = bulk_.data();
+      capacity_ = bulk_.size();
+    }
+  }
+  end_ = kept;
+  start_ = 0;
 }
 
 bool Connection::receive(std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -128,17 +159,20 @@ bool Connection::receive(std::optional<std::chrono::steady_clock::time_point> de
         throw std::runtime_error(fmt::format("poll: {}", error_text(errno)));
       if (ready <= 0) continue;
     }
-    char chunk[65536];
-    const ssize_t n = ::read(fd_.get(), chunk, sizeof chunk);
+    // Straight into the buffer: no copy through the stack.
+    constexpr std::size_t kRead = 64 * 1024;
+    make_room(kRead);
+    const ssize_t n = ::read(fd_.get(), data_ + end_, capacity_ - end_);
     if (n > 0) {
-      buffer_.append(chunk, static_cast<std::size_t>(n));
+      end_ += static_cast<std::size_t>(n);
       return true;
     }
     if (n == 0 || errno == ECONNRESET) {
       eof_ = true;  // (ECONNRESET: minisupd closed with our unread bytes pending: same as EOF)
       return false;
     }
-    if (errno != EINTR) throw std::runtime_error(fmt::format("read from minisupd: {}", error_text(errno)));
+    if (errno != EINTR)
+      throw std::runtime_error(fmt::format("read from minisupd: {}", error_text(errno)));
   }
 }
 

@@ -191,6 +191,7 @@ StatusTable StatusTable::of(const std::vector<ProcessInfo>& processes) {
 void StatusTable::restart() {
   rows_.clear();
   trees_.clear();
+  first_block_.reset();
   blocks_.clear();
   free_ = nullptr;
   left_ = 0;
@@ -199,11 +200,16 @@ void StatusTable::restart() {
 std::string_view StatusTable::keep(std::string_view text) {
   if (text.empty()) return {};
   if (text.size() > left_) {
-    constexpr std::size_t kBlock = 64 * 1024;
-    const std::size_t size = std::max(kBlock, text.size());
-    blocks_.push_back(std::make_unique_for_overwrite<char[]>(size));
-    free_ = blocks_.back().get();
-    left_ = size;
+    constexpr std::size_t kFirstBlock = 16 * 1024;
+    if (!first_block_ && text.size() <= kFirstBlock) {
+      first_block_ = std::make_unique_for_overwrite<char[]>(kFirstBlock);
+      free_ = first_block_.get();
+      left_ = kFirstBlock;
+    } else {
+      blocks_.emplace_back(std::max(BulkMemory::kHugePage, text.size()));
+      free_ = blocks_.back().data();
+      left_ = blocks_.back().size();
+    }
   }
   char* at = free_;
   std::copy(text.begin(), text.end(), at);
@@ -246,7 +252,7 @@ void render_status(const StatusTable& table, bool color, bool tree,
   auto tree_columns = [](std::string_view procs, std::string_view rss, std::string_view cpu) {
     return fmt::format("{:>5}  {:>7}  {:>7}  ", procs, rss, cpu);
   };
-  const std::deque<StatusTable::Row>& rows = table.rows();
+  const BulkArray<StatusTable::Row>& rows = table.rows();
   // An old process of a rolling restart: "web:0 (old)".
   constexpr std::string_view kOld = " (old)";
   auto name_size = [&](const StatusTable::Row& row) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "supervisor/control/protocol.h"
+#include "supervisor/ctl/bulk_memory.h"
 
 namespace minisup::ctl {
 
@@ -60,7 +61,8 @@ inline constexpr int kExitWaitTimeout = 99;
 /// its text, where a ProcessInfo is over 400, so that the table of 10,000
 /// processes touches a sixth of the memory (on a VM, a fresh page costs
 /// more than the bytes on it). Text is copied into blocks that never move,
-/// which the rows view.
+/// which the rows view. Past the first few hundred rows, rows and text are
+/// kept in BulkMemory (huge pages where the kernel has them).
 class StatusTable final : public control::StatusSink {
  public:
   /// The tree_* members (status --tree), when any was sent.
@@ -87,7 +89,7 @@ class StatusTable final : public control::StatusSink {
 
   void restart() override;
   void add(const ProcessInfo& process) override;
-  const std::deque<Row>& rows() const { return rows_; }
+  const BulkArray<Row>& rows() const { return rows_; }
   /// The tree of `row`; nullptr when none was sent.
   const Tree* tree(const Row& row) const {
     return row.tree == kNoTree ? nullptr : &trees_[row.tree];
@@ -97,11 +99,12 @@ class StatusTable final : public control::StatusSink {
   /// A copy of `text` in the blocks.
   std::string_view keep(std::string_view text);
 
-  std::deque<Row> rows_;  ///< (never moved as it grows)
+  BulkArray<Row> rows_;
   std::deque<Tree> trees_;
-  std::vector<std::unique_ptr<char[]>> blocks_;
-  char* free_ = nullptr;  ///< the unused end of the last block
-  std::size_t left_ = 0;  ///< bytes at free_
+  std::unique_ptr<char[]> first_block_;  ///< text of a small table, on the heap
+  std::vector<BulkMemory> blocks_;       ///< text past it
+  char* free_ = nullptr;                 ///< the unused end of the last block
+  std::size_t left_ = 0;                 ///< bytes at free_
 };
 
 /// minisupd could not be reached (no socket, refused, no reply): 4 for

@@ -234,11 +234,12 @@ std::optional<std::chrono::milliseconds> reply_timeout(const Options& o) {
 }
 
 /// Reads one raw reply line; nullopt when minisupd closed the connection.
-std::optional<std::string> read_line(Connection& connection, const Options& o,
-                                     std::optional<std::chrono::milliseconds> timeout,
-                                     std::optional<std::chrono::milliseconds> whole_timeout = {}) {
+/// The view is valid until the next read from `connection`.
+std::optional<std::string_view> read_line(
+    Connection& connection, const Options& o, std::optional<std::chrono::milliseconds> timeout,
+    std::optional<std::chrono::milliseconds> whole_timeout = {}) {
   try {
-    return connection.read_line(timeout);
+    return connection.read_line_view(timeout);
   } catch (const ReadTimeout&) {
     if (whole_timeout) timeout = whole_timeout;  // (the message names the whole wait)
     if (o.kind == CommandKind::Wait) {
@@ -252,7 +253,7 @@ std::optional<std::string> read_line(Connection& connection, const Options& o,
 }
 
 /// Parses a reply line; exits 1 when it is not one.
-control::ReplyLine parse_or_fail(const std::string& line) {
+control::ReplyLine parse_or_fail(std::string_view line) {
   std::optional<control::ReplyLine> reply = control::parse_reply(line);
   if (!reply) {
     print_error(fmt::format("unexpected reply from minisupd: {}", line.substr(0, 200)));
@@ -264,7 +265,7 @@ control::ReplyLine parse_or_fail(const std::string& line) {
 /// Reads one reply line; nullopt when minisupd closed the connection.
 std::optional<control::ReplyLine> read_reply(Connection& connection, const Options& o,
                                              std::optional<std::chrono::milliseconds> timeout) {
-  std::optional<std::string> line = read_line(connection, o, timeout);
+  std::optional<std::string_view> line = read_line(connection, o, timeout);
   if (!line) return std::nullopt;
   return parse_or_fail(*line);
 }
@@ -328,7 +329,7 @@ int run(const Options& o, Connection& connection) {
   }
 
   // A status of 10,000 processes is ~0.5 MB as a table, ~5 MB with --json.
-  std::optional<std::string> first_line;
+  std::optional<std::string_view> first_line;  // (valid until the next read)
   if (o.kind == CommandKind::Status) {
     connection.expect_reply_bytes(std::size_t{8} << 20);
     // The big one: decoded as it arrives (minisupd sends it in parts),
@@ -354,8 +355,7 @@ int run(const Options& o, Connection& connection) {
     first_line = read_line(connection, o, left, timeout);
     if (processes && first_line && processes->end <= first_line->size()) {
       if (o.json) {
-        print(std::string_view(*first_line).substr(processes->begin,
-                                                    processes->end - processes->begin));
+        print(first_line->substr(processes->begin, processes->end - processes->begin));
         print("\n");
       } else {
         render_status(table, use_color(), o.tree, print);
@@ -461,7 +461,7 @@ int run(const Options& o, Connection& connection) {
       o.json ? print_json(reply.body) : print("Shut down\n");
       std::fflush(stdout);
       // minisupd closes the connection when it exits: wait for that.
-      while (connection.read_line(std::nullopt)) {
+      while (connection.read_line_view(std::nullopt)) {
       }
       return kExitSuccess;
     }

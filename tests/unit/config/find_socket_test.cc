@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "supervisor/config/config_file.h"
 #include "supervisor/config/toml_sections.h"
 #include "tests/unit/config/config_test_util.h"
@@ -161,6 +163,17 @@ TEST_F(FindSocket, ErrorsInTheSocketPartAreReportedAtTheirPosition) {
   // After a broken program: the position is the one in the whole file.
   EXPECT_THAT(errors_of(find("[program.a]\ncommand = = 1\n[supervisor]\nsocket = 2\n")),
               ElementsAre("minisup.toml:4:10: socket must be a string, got 2"));
+  // [supervisor] in pieces between programs, indented: each error where it
+  // is in the file (toml++'s own, and the loader's).
+  const std::string other = "[program.api]\ncommand = \"/bin/true\"\n";
+  const std::string pieces = "# top\n" + prog + "\n  [supervisor]\n  socket = 2\n" + other +
+                             "[supervisor.environment]\nA = 1\n";
+  expect_same_errors(pieces);
+  EXPECT_THAT(errors_of(find(pieces)),
+              ElementsAre("minisup.toml:6:12: socket must be a string, got 2",
+                          ::testing::HasSubstr("minisup.toml:10:")));
+  expect_same_errors("# top\n" + prog + other + "[supervisor]\nsocket = \"a\" \"b\"\n");
+  expect_same_errors(prog + "[supervisor]\nsocket = \"s\"\n" + other + "[supervisor.x]\ny = = 1\n");
 }
 
 TEST_F(FindSocket, AFileItCannotCutIsLoadedWhole) {
@@ -179,14 +192,66 @@ TEST_F(FindSocket, AMissingFileIsReportedAsTheLoaderReportsIt) {
   EXPECT_FALSE(found.errors.empty());
 }
 
-TEST(KeepTablesUnder, KeepsTheRootAndTheNamedTablesLineForLine) {
+TEST(KeepTablesUnder, KeepsTheRootAndTheNamedTablesWithWhereTheirLinesWere) {
   using detail::keep_tables_under;
-  EXPECT_EQ(keep_tables_under("a = 1\n[program.x]\ncommand = \"c\"\n\n[supervisor]\nsocket = "
-                              "\"s\"\n[[program.y]]\nz = [\n1,\n]\n",
-                              "supervisor"),
-            "a = 1\n\n\n\n[supervisor]\nsocket = \"s\"\n\n\n\n\n");
-  EXPECT_EQ(keep_tables_under("[x]\ns = \"\"\"\n\n\"\"\"\n", "supervisor"), "\n\n\n\n");
-  EXPECT_EQ(keep_tables_under("", "supervisor"), "");
+  using detail::LineStarts;
+  auto kept = keep_tables_under(
+      "a = 1\n[program.x]\ncommand = \"c\"\n\n  [supervisor]\nsocket = \"s\"\n[[program.y]]\nz = "
+      "[\n1,\n]\n"
+      "[supervisor.environment]\nA = \"1\"",
+      "supervisor");
+  ASSERT_TRUE(kept);
+  // An indented header keeps its blanks (its columns).
+  EXPECT_EQ(kept->text,
+            "a = 1\n  [supervisor]\nsocket = \"s\"\n[supervisor.environment]\nA = \"1\"");
+  EXPECT_EQ(kept->starts, (LineStarts{{1, 1}, {2, 5}, {4, 11}}));
+  kept = keep_tables_under("[x]\ns = \"\"\"\n\n\"\"\"\n", "supervisor");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->text, "");
+  EXPECT_EQ(kept->starts, (LineStarts{{1, 1}}));
+  kept = keep_tables_under("", "supervisor");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->text, "");
+}
+
+TEST(KeepTablesUnder, OriginalLineMapsACutLineBack) {
+  using detail::original_line;
+  const detail::LineStarts starts{{1, 1}, {2, 5}, {4, 11}};
+  EXPECT_EQ(original_line(starts, 0), 0);  // the file as a whole
+  EXPECT_EQ(original_line(starts, 1), 1);
+  EXPECT_EQ(original_line(starts, 2), 5);
+  EXPECT_EQ(original_line(starts, 3), 6);
+  EXPECT_EQ(original_line(starts, 4), 11);
+  EXPECT_EQ(original_line(starts, 9), 16);
+  EXPECT_EQ(original_line({}, 7), 7);  // no cut
+}
+
+TEST(KeepTablesUnder, ADroppedRegionCountsEveryNewlineWhateverItsLength) {
+  using detail::keep_tables_under;
+  // Regions of every length around the 8-byte steps the newlines are
+  // counted in, with newlines at every offset, and other bytes (0x8a, 0x0b)
+  // that differ from '\n' in one bit.
+  for (std::size_t length = 0; length < 40; ++length) {
+    for (std::size_t phase = 0; phase < 4; ++phase) {
+      std::string body;
+      for (std::size_t i = 0; i < length; ++i) {
+        const std::size_t k = (i + phase) % 5;
+        body += k == 0   ? "\n"
+                : k == 1 ? "x = 1\n"
+                : k == 2 ? "# \x8a\x0b\n"
+                : k == 3 ? ""
+                         : "y = 'z'\n";
+      }
+      const std::string text = "r = 1\n" + std::string(phase, ' ') + "[program.x]\n" + body +
+                               "[supervisor]\nsocket = \"s\"\n";
+      const auto kept = keep_tables_under(text, "supervisor");
+      ASSERT_TRUE(kept) << text;
+      const auto newlines = static_cast<int>(std::count(body.begin(), body.end(), '\n'));
+      EXPECT_EQ(kept->text, "r = 1\n[supervisor]\nsocket = \"s\"\n");
+      EXPECT_EQ(kept->starts, (detail::LineStarts{{1, 1}, {2, 3 + newlines}}))
+          << length << " " << phase;
+    }
+  }
 }
 
 TEST(KeepTablesUnder, IsNotSureOfTextThatIsNotToml) {

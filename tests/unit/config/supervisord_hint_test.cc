@@ -30,6 +30,23 @@ TEST(LooksLikeSupervisordConfig, SectionHeadersOfItsIniFormat) {
   EXPECT_FALSE(looks_like_supervisord_config(""));
 }
 
+TEST(LooksLikeSupervisordConfig, OnlyAHeaderOnALineOfItsOwnCounts) {
+  // Blanks before it, at the start of the text or of a later line.
+  EXPECT_TRUE(looks_like_supervisord_config(" \t[supervisord]"));
+  EXPECT_TRUE(looks_like_supervisord_config("a = [1, [2]]\n\r\t [include]\r\n"));
+  // A header deep in a long minisup file is still found.
+  std::string long_file;
+  for (int i = 0; i < 2000; ++i)
+    long_file += "[program.p" + std::to_string(i) + "]\ncommand = [\"x\"]\n";
+  EXPECT_FALSE(looks_like_supervisord_config(long_file));
+  EXPECT_TRUE(looks_like_supervisord_config(long_file + "  [program:web]\n"));
+  // Brackets that do not open the line are not headers.
+  EXPECT_FALSE(looks_like_supervisord_config("x = 1 [supervisord]\n"));
+  EXPECT_FALSE(looks_like_supervisord_config("[program.a] [supervisord]\n"));
+  EXPECT_FALSE(looks_like_supervisord_config("[supervisord] x\n"));
+  EXPECT_FALSE(looks_like_supervisord_config("["));
+}
+
 class SupervisordHint : public ConfigTest {};
 
 TEST_F(SupervisordHint, FollowsTheParseErrorOfASupervisordConfig) {
