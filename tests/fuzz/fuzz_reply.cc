@@ -14,9 +14,12 @@
 //     null, an empty ProcessInfo::description becomes describe(info);
 //   - for status, decode_status_line()'s processes_json is the line's
 //     "processes" array; the same processes encoded as rows (columns and
-//     rows) decode to the same and processes_json is the "rows" array.
+//     rows) decode to the same and processes_json is the "rows" array; the
+//     rows written in parts (StatusReplyWriter::written) make the same
+//     line, and read as it arrives (LineSource) decode the same.
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -291,6 +294,32 @@ void same(const std::optional<T>& decoded, const T& want, const char* what,
   if (!(*decoded == want)) fail(what, line);
 }
 
+/// A line that arrives `piece` bytes at a time, as from a socket.
+class TricklingLine final : public LineSource {
+ public:
+  TricklingLine(std::string text, std::size_t piece) : text_(std::move(text)), piece_(piece) {}
+  std::string_view received() const override { return std::string_view(text_).substr(0, given_); }
+  bool receive() override {
+    if (given_ == text_.size()) return false;
+    given_ = std::min(text_.size(), given_ + piece_);
+    return true;
+  }
+  std::size_t given() const { return given_; }
+
+ private:
+  std::string text_;
+  std::size_t piece_;
+  std::size_t given_ = 0;
+};
+
+/// Keeps every process a status decoder hands over.
+class Keep final : public StatusSink {
+ public:
+  void restart() override { processes.clear(); }
+  void add(const ProcessInfo& p) override { processes.push_back(p); }
+  std::vector<ProcessInfo> processes;
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -324,6 +353,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!(from_rows->reply == e)) fail("decode_status_line() of rows differs", rows_line);
       if (json::parse(from_rows->processes_json, nullptr, false) != rows_reply.body["rows"])
         fail("processes_json of rows differs", rows_line);
+      // Written in parts (as minisupd sends a large status): the parts
+      // make the same line.
+      {
+        StatusReplyWriter writer(id, as_rows.fields, r.processes.size(), true);
+        std::string parts;
+        for (const ProcessInfo& p : r.processes) {
+          writer.add(p);
+          if (fdp.ConsumeBool()) {
+            parts += writer.written();
+            writer.forget_written();
+          }
+        }
+        parts += writer.finish();
+        if (parts != rows_line) fail("a status written in parts differs", parts);
+      }
+      // Read as it arrives, a few bytes at a time, with the next line
+      // behind it: the same processes and array.
+      {
+        const std::size_t piece = fdp.ConsumeIntegralInRange<std::size_t>(1, 64);
+        TricklingLine source(rows_line + "\n{\"next\":", piece);
+        Keep kept;
+        const auto range = decode_status_line(source, kept);
+        if (!range) fail("decode_status_line() refused an arriving rows reply", rows_line);
+        if (!(kept.processes == e.processes)) fail("an arriving status differs", rows_line);
+        if (rows_line.substr(range->begin, range->end - range->begin) != from_rows->processes_json)
+          fail("the range of an arriving status differs", rows_line);
+        if (source.given() > rows_line.size() + 1 + piece) fail("read past the line", rows_line);
+      }
       for (std::size_t i = 0; i < r.processes.size(); ++i) {
         const json& p = reply.body["processes"][i];
         const auto& exit_signal = r.processes[i].exit_signal;
