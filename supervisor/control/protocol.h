@@ -583,9 +583,11 @@ class JsonWriter;
 class StatusReplyWriter {
  public:
   /// `fields` and `rows` as in StatusReply; `expected`: the number of
-  /// processes (for the buffer's size).
+  /// processes (for the buffer's size); `part_bytes`: when not 0, the reply
+  /// is sent in parts of about that size (written(), forget_written()), and
+  /// the buffer is sized for one part.
   StatusReplyWriter(const nlohmann::json& id, const std::vector<std::string>& fields,
-                    std::size_t expected, bool rows = false);
+                    std::size_t expected, bool rows = false, std::size_t part_bytes = 0);
   ~StatusReplyWriter();
   StatusReplyWriter(const StatusReplyWriter&) = delete;
   StatusReplyWriter& operator=(const StatusReplyWriter&) = delete;

@@ -320,7 +320,7 @@ bool status_sends_tree(const std::vector<std::string>& fields) {
 }
 
 StatusReplyWriter::StatusReplyWriter(const json& id, const std::vector<std::string>& fields,
-                                     std::size_t expected, bool rows)
+                                     std::size_t expected, bool rows, std::size_t part_bytes)
     : writer_(std::make_unique<JsonWriter>(begin_reply(id, true))),
       mask_(member_mask(fields)),
       rows_(rows) {
@@ -328,7 +328,10 @@ StatusReplyWriter::StatusReplyWriter(const json& id, const std::vector<std::stri
   // characters), ~100 for minisupctl's table, ~50 as rows: reserved with
   // room to spare, since growing past the reservation copies the whole
   // reply into fresh memory (and pages never written are never faulted in).
-  writer_->reserve(256 + expected * (mask_ == kAllMembers ? 768 : 256));
+  // A part: the part, and one process more (~0.5 KB; the buffer grows on
+  // the rare one that is longer).
+  writer_->reserve(part_bytes != 0 ? part_bytes + 4096
+                                   : 256 + expected * (mask_ == kAllMembers ? 768 : 256));
   if (rows_) write_columns(*writer_, mask_);
   writer_->key(rows_ ? "rows" : "processes").begin_array();
 }

@@ -364,8 +364,11 @@ ReloadResult Supervisor::apply_config(const config::Config& new_config, TimePoin
 // ---- Queries ----
 
 ProcessResolution Supervisor::resolve_processes(const std::vector<std::string>& names,
-                                                bool include_old) const {
+                                                bool include_old,
+                                                std::vector<const ManagedProcess*> storage) const {
   ProcessResolution resolution;
+  resolution.processes = std::move(storage);
+  resolution.processes.clear();
   std::set<std::string> programs;   // every process of these
   std::set<std::string> processes;  // exactly these
   bool all = false;

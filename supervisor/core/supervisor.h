@@ -280,8 +280,11 @@ class Supervisor {
   NameResolution resolve_names(const std::vector<std::string>& names,
                                bool include_old = false) const;
   /// As resolve_names(), without copying a name (status of every process).
+  /// The result's vector reuses `storage` (its capacity): a caller that
+  /// resolves often hands the last result's back.
   ProcessResolution resolve_processes(const std::vector<std::string>& names,
-                                      bool include_old = false) const;
+                                      bool include_old = false,
+                                      std::vector<const ManagedProcess*> storage = {}) const;
 
   /// A StartRequest to each named process (names as resolve_names returns
   /// them; unknown ones are skipped). Refused (nothing) during a shutdown

@@ -275,6 +275,10 @@ class Runtime {
   Options options_;
   std::unique_ptr<core::Supervisor> supervisor_;
   std::unordered_map<std::string, Handles> handles_;
+  /// A status's processes and their handles, kept from one status to the
+  /// next (see dispatch()).
+  std::vector<const core::ManagedProcess*> status_processes_;
+  std::vector<const Handles*> status_handles_;
   std::unordered_map<int, Child> children_;  ///< live leaders, by pid
   std::list<Waiter> waiters_;
   bool settle_needed_ = false;      ///< a state changed since the last settle
