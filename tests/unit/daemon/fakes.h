@@ -113,6 +113,9 @@ class FakeSystem final : public System {
   /// nothing could be read); `process` narrows it to that process, whose
   /// answer then wins over the one for every process.
   void set_tree_usage(std::optional<sys::TreeUsage> usage) { tree_usage_ = usage; }
+  /// tree_usage() of `process` throws (what no real reading does: a test
+  /// of a failure half-way through a status).
+  void fail_tree_usage(const std::string& process) { tree_usage_fails_ = process; }
   void set_tree_usage(const std::string& process, std::optional<sys::TreeUsage> usage) {
     tree_usage_of_[process] = usage;
   }
@@ -282,6 +285,7 @@ class FakeSystem final : public System {
   }
   std::optional<sys::TreeUsage> tree_usage(const std::string& process, int pgid) override {
     tree_calls_.push_back({process, pgid});
+    if (process == tree_usage_fails_) throw std::runtime_error("tree_usage failed");
     if (auto it = tree_usage_of_.find(process); it != tree_usage_of_.end()) return it->second;
     return tree_usage_;
   }
@@ -311,6 +315,7 @@ class FakeSystem final : public System {
   std::vector<std::string> released_;
   std::function<void(const std::string&)> on_tree_emptied_;
   std::optional<sys::TreeUsage> tree_usage_;
+  std::string tree_usage_fails_;
   std::map<std::string, std::optional<sys::TreeUsage>> tree_usage_of_;
   std::vector<TreeCall> tree_calls_;
   std::map<std::string, logging::ProcessOutput*> outputs_;

@@ -64,5 +64,26 @@ TEST_F(StatusParts, AStatusOfFewOfManyProcessesIsOneLine) {
   EXPECT_EQ(r["processes"][0]["name"], "pool:1");
 }
 
+TEST_F(StatusParts, AFailureAfterAPartClosesTheConnectionInsteadOfEndingTheLine) {
+  make_pool(2000);
+  sys.fail_tree_usage("pool:1500");
+  clients.take(1);
+  request(1, {{"cmd", "status"}, {"tree", true}});
+  // Parts went out; no line was ended (an error line cannot follow half a
+  // reply): the client's connection is closed once they are out.
+  EXPECT_GE(clients.parts_sent(), 1);
+  EXPECT_GT(clients.unended_bytes(1), 0u);
+  EXPECT_TRUE(silent(1));
+  EXPECT_TRUE(clients.closed_after_flush(1));
+  // The same failure before any part: an error line, the connection kept.
+  const json small = ask(2, {{"cmd", "status"}, {"tree", true}, {"names", {"pool:1500"}}});
+  EXPECT_EQ(small["ok"], false);
+  EXPECT_EQ(small["error"]["code"], "internal");
+  EXPECT_FALSE(clients.closed_after_flush(2));
+  // minisupd goes on serving.
+  sys.fail_tree_usage("");
+  EXPECT_EQ(ask(3, {{"cmd", "status"}, {"rows", true}})["rows"].size(), 2001u);
+}
+
 }  // namespace
 }  // namespace minisup::daemon::testing
