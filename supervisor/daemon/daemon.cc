@@ -15,6 +15,7 @@
 #include "supervisor/config/load_config.h"
 #include "supervisor/config/signal_names.h"
 #include "supervisor/daemon/metrics.h"
+#include "supervisor/logging/child_log.h"
 #include "supervisor/logging/daemon_log.h"
 #include "supervisor/sys/signals.h"
 #include "supervisor/sys/spawn.h"
@@ -239,6 +240,10 @@ int Daemon::run() {
   }
   sys::reap_all();
   system_->remove_trees(kLeftoverReapTimeout);
+  // The loop no longer reads the pipes: what a program wrote just before it
+  // exited (`stopping cleanly`), or a descendant killed above wrote, may
+  // still be in them. Read it into the logs and the console, then flush.
+  logging::OutputCapture::close_all(loop_);
   console_->flush(std::chrono::milliseconds(500));
   if (console_->stderr_writer()) console_->stderr_writer()->flush(std::chrono::milliseconds(500));
   if (pidfile_written_) {

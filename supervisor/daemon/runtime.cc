@@ -456,6 +456,12 @@ void Runtime::children_exited() {
     }
     Child child = std::move(it->second);
     children_.erase(it);
+    // What it wrote before it exited is in its pipes: into the logs first,
+    // so whoever hears of the exit (a `stop` reply, `wait`, a test reading
+    // the log next) finds its last lines there.
+    auto handles = handles_.find(child.process);
+    if (handles != handles_.end() && handles->second.output)
+      handles->second.output->read_buffered();
     report(child.process, child.incarnation,
            core::ChildExited{reaped.exit_code, reaped.exit_signal, reaped.core_dumped});
   }

@@ -28,6 +28,9 @@ namespace {
 /// Pipes currently enlarged to kBigPipe (see OutputCapture).
 int g_big_pipes = 0;
 
+/// The first open capture (OutputCapture::close_all()).
+OutputCapture* g_open_captures = nullptr;
+
 /// One read buffer for every capture: the loop is single-threaded and a
 /// sink consumes each chunk before the next read, so 1,000 programs cost
 /// one buffer, not 1,000.
@@ -51,6 +54,38 @@ OutputCapture::OutputCapture(Key, loop::EventLoop& loop, sys::UniqueFd fd,
 // is not ours to touch.
 OutputCapture::~OutputCapture() {
   if (holds_big_pipe_) --g_big_pipes;
+  unlink_open();
+}
+
+void OutputCapture::link_open() noexcept {
+  open_next_ = g_open_captures;
+  if (open_next_ != nullptr) open_next_->open_prev_ = this;
+  g_open_captures = this;
+}
+
+void OutputCapture::unlink_open() noexcept {
+  if (open_prev_ != nullptr) {
+    open_prev_->open_next_ = open_next_;
+  } else if (g_open_captures == this) {
+    g_open_captures = open_next_;
+  }
+  if (open_next_ != nullptr) open_next_->open_prev_ = open_prev_;
+  open_prev_ = nullptr;
+  open_next_ = nullptr;
+}
+
+std::size_t OutputCapture::close_all(loop::EventLoop& loop) noexcept {
+  // From the head each time: close() unlinks the capture, and its on_eof
+  // may end (or start) others, so no link is trusted across a close().
+  // Captures of other loops (tests run several) are stepped over.
+  std::size_t closed = 0;
+  for (;;) {
+    OutputCapture* capture = g_open_captures;
+    while (capture != nullptr && &capture->loop_ != &loop) capture = capture->open_next_;
+    if (capture == nullptr) return closed;
+    capture->close();
+    ++closed;
+  }
 }
 
 void OutputCapture::grow_pipe(std::size_t got) noexcept {
@@ -83,6 +118,7 @@ std::shared_ptr<OutputCapture> OutputCapture::start(loop::EventLoop& loop, sys::
   // The loop's callback holds the capture: it lives until EOF or close(),
   // whoever else lets go of it.
   loop.add_fd(fd, EPOLLIN, [capture](std::uint32_t events) { capture->on_ready(events); });
+  capture->link_open();
   return capture;
 }
 
@@ -175,6 +211,7 @@ void OutputCapture::finish() noexcept {
     // Not registered any more; closing is all that is left.
   }
   fd_.reset();
+  unlink_open();
   if (holds_big_pipe_) {
     holds_big_pipe_ = false;
     --g_big_pipes;
@@ -190,8 +227,16 @@ void OutputCapture::finish() noexcept {
   }
 }
 
-void OutputCapture::close() noexcept {
+void OutputCapture::read_now() noexcept {
   if (!fd_) return;
+  on_ready(EPOLLIN);
+}
+
+void OutputCapture::close() noexcept {
+  if (!fd_) {
+    unlink_open();
+    return;
+  }
   auto keep_alive = shared_from_this();
   drain(kMaxPerWakeup);
   finish();
@@ -352,6 +397,12 @@ void ProcessOutput::close_captures() noexcept {
     if (auto capture = ref.capture.lock()) capture->close();
   }
   captures_.clear();
+}
+
+void ProcessOutput::read_buffered() noexcept {
+  for (const auto& ref : captures_) {
+    if (auto capture = ref.capture.lock()) capture->read_now();
+  }
 }
 
 std::size_t ProcessOutput::open_captures() const noexcept {

@@ -596,6 +596,14 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   /// Reads what is already in the pipe, then stops as if at EOF (the write
   /// end's holders get EPIPE from then on). Idempotent.
   void close() noexcept;
+  /// Reads what is already in the pipe (up to kMaxPerWakeup), as a wakeup
+  /// from the loop would; at EOF the capture finishes as usual.
+  void read_now() noexcept;
+  /// close()s every capture of `loop` that is still open, and returns how
+  /// many there were. For minisupd's exit: once the loop stops, nothing
+  /// else reads the pipes, and a program's last lines (written just before
+  /// it exited, or by a descendant since killed) may still be in them.
+  static std::size_t close_all(loop::EventLoop& loop) noexcept;
   /// True until EOF or close().
   bool is_open() const noexcept { return static_cast<bool>(fd_); }
   /// Bytes read from the pipe so far.
@@ -648,6 +656,12 @@ class OutputCapture : public std::enable_shared_from_this<OutputCapture> {
   std::shared_ptr<LineWatch> watch_;  // null unless lines are watched
   StreamKind stream_ = StreamKind::Stdout;
   std::string partial_line_;  // the watched line so far (at most kMaxWatchedLine)
+  // Every open capture, in a list of its own (close_all()): linked in by
+  // start(), unlinked when the pipe is closed, so it costs no allocation.
+  OutputCapture* open_prev_ = nullptr;
+  OutputCapture* open_next_ = nullptr;
+  void link_open() noexcept;
+  void unlink_open() noexcept;
 };
 
 /// The pipes for one spawn. The child gets child_stdout() as fd 1 and
@@ -723,6 +737,11 @@ class ProcessOutput {
   /// Stops every capture of this process now (after reading what is
   /// buffered), e.g. when the process is removed by `update`.
   void close_captures() noexcept;
+  /// Reads what the pipes of this process hold now, as if the loop had
+  /// woken up for them, and leaves them open. Called when the process has
+  /// been reaped: whatever it wrote before exiting is then in its logs by
+  /// the time its exit is reported (a `stop` reply, `wait`, an event).
+  void read_buffered() noexcept;
   /// Captures still open (0 once every pipe reached EOF).
   std::size_t open_captures() const noexcept;
 

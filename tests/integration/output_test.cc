@@ -334,6 +334,76 @@ TEST(Console, PartialLineComesOutWholeAndIsFlushedAtEof) {
   EXPECT_EQ(d.stop(), 0);
 }
 
+// What a program writes as it stops (`stopping cleanly`, `served N jobs`)
+// is its most telling line, and at minisupd's shutdown it is written just
+// before the last exit that ends minisupd's loop. It must reach the console
+// and the log file even so. Each program's `sleep` keeps its pipe open a
+// moment after it exited (the common shell loop), so the line is still
+// unread when the loop ends: before the fix, most runs lost some.
+TEST(Console, TheLastLinesWrittenAsProgramsStopAtShutdownAreNotLost) {
+  const std::string script =
+      "trap \"echo last words \\$MINISUP_PROCESS_NUM; exit 0\" TERM; "
+      "echo up; while :; do sleep 0.05 & wait $!; done";
+  Daemon d("[program.con]\n" + sh_cmd(script) +
+           "numprocs = 12\nstartsecs = 0\nstdout_logfile = \"console\"\n"
+           "[program.file]\n" +
+           sh_cmd(script) + "numprocs = 12\nstartsecs = 0\n");
+  for (int run = 0; run < 3; ++run) {
+    d.start();
+    CommandResult wait = d.ctl({"wait", "all", "--timeout", "20"});
+    ASSERT_EQ(wait.code, 0) << wait.out << wait.err;
+    // Every program is in its loop (its trap set) before the stop.
+    // (minisupd's stdout is a new file each start; the log files append.)
+    ASSERT_TRUE(eventually([&] { return count_of(d.console(), "| up\n") == 12u; })) << d.console();
+    for (int n = 0; n < 12; ++n) {
+      const fs::path file = d.dir() / ("logs/file_" + std::to_string(n) + "-stdout.log");
+      ASSERT_TRUE(eventually([&] { return count_of(read_file(file), "up\n") == run + 1u; }))
+          << file;
+    }
+    ASSERT_EQ(d.stop(), 0) << d.log();
+    const std::string console = d.console();
+    for (int n = 0; n < 12; ++n) {
+      const std::string con = "con:" + std::to_string(n);
+      EXPECT_EQ(count_of(console, " | last words " + std::to_string(n) + "\n"), 1u)
+          << "run " << run << ", " << con << ":\n"
+          << console;
+      const fs::path file = d.dir() / ("logs/file_" + std::to_string(n) + "-stdout.log");
+      EXPECT_EQ(count_of(read_file(file), "last words " + std::to_string(n) + "\n"), run + 1u)
+          << "run " << run << ", " << file;
+    }
+  }
+}
+
+// A test suite stops a program and reads its log at once: the line the
+// program wrote before it exited is there when `stop` answers (the exit
+// is reported after its pipes were read), with no polling.
+TEST(Output, TheLastLineIsInTheLogWhenStopAnswers) {
+  Daemon d("[program.w]\n" +
+           sh_cmd("trap \"echo stopping cleanly \\$MINISUP_PROCESS_NUM; exit 0\" TERM; "
+                  "echo up; while :; do sleep 0.05 & wait $!; done") +
+           "numprocs = 4\nstartsecs = 0\nautostart = false\n");
+  d.start();
+  for (int round = 1; round <= 8; ++round) {
+    CommandResult start = d.ctl({"start", "w:*"});
+    ASSERT_EQ(start.code, 0) << start.out << start.err;
+    for (int n = 0; n < 4; ++n) {
+      const fs::path file = d.dir() / ("logs/w_" + std::to_string(n) + "-stdout.log");
+      ASSERT_TRUE(eventually([&] { return count_of(read_file(file), "up\n") == round + 0u; }))
+          << file;
+    }
+    CommandResult stop = d.ctl({"stop", "w:*"});
+    ASSERT_EQ(stop.code, 0) << stop.out << stop.err;
+    for (int n = 0; n < 4; ++n) {
+      const fs::path file = d.dir() / ("logs/w_" + std::to_string(n) + "-stdout.log");
+      EXPECT_EQ(count_of(read_file(file), "stopping cleanly " + std::to_string(n) + "\n"),
+                round + 0u)
+          << "round " << round << ": " << file << ":\n"
+          << read_file(file);
+    }
+  }
+  EXPECT_EQ(d.stop(), 0);
+}
+
 // ---------------------------------------------------------------------------
 // Rotation
 

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "logging_test_util.h"
 #include "supervisor/logging/child_log.h"
@@ -118,6 +119,44 @@ TEST(OutputCapture, CloseReadsWhatIsBufferedThenStops) {
   EXPECT_EQ(::write(pipe.write.get(), "x", 1), -1);  // no reader any more
 }
 
+TEST(OutputCapture, CloseAllReadsTheLastWordsOfEveryCaptureOfItsLoopOnly) {
+  loop::EventLoop loop;
+  loop::EventLoop other;
+  auto sink = std::make_shared<StringSink>();
+  auto other_sink = std::make_shared<StringSink>();
+  std::vector<sys::Pipe> pipes;
+  std::vector<std::weak_ptr<OutputCapture>> captures;
+  for (int i = 0; i < 3; ++i) {
+    pipes.push_back(sys::make_pipe());
+    captures.push_back(OutputCapture::start(loop, std::move(pipes.back().read), sink));
+  }
+  sys::Pipe foreign = sys::make_pipe();
+  auto other_capture = OutputCapture::start(other, std::move(foreign.read), other_sink);
+  // One capture already at EOF (its writer closed, the loop ran): not open,
+  // so not counted again.
+  pipes[1].write.reset();
+  ASSERT_TRUE(run_until(loop, [&] { return captures[1].expired(); }));
+  // Written after the loop's last round, as a program's line just before
+  // it exits: only close_all() reads it now.
+  ASSERT_EQ(::write(pipes[0].write.get(), "zero: stopping\n", 15), 15);
+  ASSERT_EQ(::write(pipes[2].write.get(), "two: stopping\n", 14), 14);
+  ASSERT_EQ(::write(foreign.write.get(), "other", 5), 5);
+
+  EXPECT_EQ(OutputCapture::close_all(loop), 2u);
+  // Both lines, whole (in no promised order: they are separate programs).
+  EXPECT_TRUE(sink->data == "zero: stopping\ntwo: stopping\n" ||
+              sink->data == "two: stopping\nzero: stopping\n")
+      << sink->data;
+  EXPECT_EQ(sink->ends, 3);
+  EXPECT_TRUE(captures[0].expired()) << "the loop let go of the closed capture";
+  EXPECT_TRUE(captures[2].expired());
+  // The other loop's capture is untouched.
+  EXPECT_TRUE(other_capture->is_open());
+  EXPECT_EQ(other_sink->data, "");
+  EXPECT_EQ(OutputCapture::close_all(loop), 0u) << "nothing of this loop is left open";
+  EXPECT_EQ(OutputCapture::close_all(other), 1u);
+  EXPECT_EQ(other_sink->data, "other");
+}
 TEST(OutputCapture, FloodingWriterDoesNotStarveOtherCaptures) {
   loop::EventLoop loop;
   auto flood_sink = std::make_shared<NullSink>();
