@@ -392,13 +392,6 @@ void ProcessOutput::set_line_watcher(LineWatcher watcher) {
   }
 }
 
-void ProcessOutput::close_captures() noexcept {
-  for (auto& ref : captures_) {
-    if (auto capture = ref.capture.lock()) capture->close();
-  }
-  captures_.clear();
-}
-
 void ProcessOutput::read_buffered() noexcept {
   for (const auto& ref : captures_) {
     if (auto capture = ref.capture.lock()) capture->read_now();

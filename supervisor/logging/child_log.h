@@ -734,9 +734,6 @@ class ProcessOutput {
   /// True while a line watcher is set.
   bool has_line_watcher() const noexcept { return watch_ && watch_->watcher; }
 
-  /// Stops every capture of this process now (after reading what is
-  /// buffered), e.g. when the process is removed by `update`.
-  void close_captures() noexcept;
   /// Reads what the pipes of this process hold now, as if the loop had
   /// woken up for them, and leaves them open. Called when the process has
   /// been reaped: whatever it wrote before exiting is then in its logs by
