@@ -32,8 +32,12 @@ browser_pkgs=()
 # /metrics is read by a real Prometheus text-format parser (tests/http/parse_metrics.py).
 /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 ||
   browser_pkgs+=(python3-prometheus-client)
+# The examples run as users run them (tests/integration/examples_run_test.cc):
+# a Node.js server deployed without a failed request, and the pytest fixture.
+command -v node >/dev/null 2>&1 || browser_pkgs+=(nodejs)
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || browser_pkgs+=(python3-pytest)
 if [ ${#browser_pkgs[@]} -gt 0 ]; then
-  echo "test: installing ${browser_pkgs[*]} (for the dashboard end-to-end test)" >&2
+  echo "test: installing ${browser_pkgs[*]} (for the dashboard end-to-end test and the examples)" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   [ -n "${apt_updated:-}" ] || $sudo apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_pkgs[@]}" \
